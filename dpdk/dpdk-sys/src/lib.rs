@@ -6,3 +6,6 @@
 #![allow(unsafe_op_in_unsafe_fn)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+
+/// `SOCKET_ID_ANY` from rte_memory.h (a macro bindgen does not see).
+pub const SOCKET_ID_ANY: i32 = -1;

@@ -1,0 +1,190 @@
+//! Environment Abstraction Layer start-up and shutdown.
+
+use std::ffi::{c_char, c_int, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{last_error, Error, Result};
+
+static INITIALISED: AtomicBool = AtomicBool::new(false);
+
+/// Builds the EAL argument list. Defaults are safe on shared machines: `--no-pci` and a
+/// file prefix unique to this process, so other DPDK processes are never disturbed.
+#[derive(Debug, Clone)]
+pub struct EalBuilder {
+    program: String,
+    file_prefix: Option<String>,
+    no_pci: bool,
+    no_huge: bool,
+    in_memory: bool,
+    memory_mb: Option<u32>,
+    lcores: Option<String>,
+    vdevs: Vec<String>,
+    log_level: Option<String>,
+    extra: Vec<String>,
+}
+
+impl EalBuilder {
+    /// A builder whose `argv[0]` is `program`.
+    pub fn new(program: &str) -> Self {
+        EalBuilder {
+            program: program.to_owned(),
+            file_prefix: None,
+            no_pci: true,
+            no_huge: false,
+            in_memory: false,
+            memory_mb: None,
+            lcores: None,
+            vdevs: Vec::new(),
+            log_level: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Adds a virtual device, e.g. `net_ring0` or `net_af_packet0,iface=veth0`.
+    pub fn vdev(mut self, spec: &str) -> Self {
+        self.vdevs.push(spec.to_owned());
+        self
+    }
+
+    /// The `--lcores` map, e.g. `0@0,1@1`.
+    pub fn lcores(mut self, map: &str) -> Self {
+        self.lcores = Some(map.to_owned());
+        self
+    }
+
+    /// Runs without hugepages (`--no-huge`); slower but needs no setup.
+    pub fn no_huge(mut self, yes: bool) -> Self {
+        self.no_huge = yes;
+        self
+    }
+
+    /// Uses hugepages without leaving files behind (`--in-memory`); ignored with `no_huge`.
+    pub fn in_memory(mut self, yes: bool) -> Self {
+        self.in_memory = yes;
+        self
+    }
+
+    /// Memory to reserve in MiB (`-m`).
+    pub fn memory_mb(mut self, mb: u32) -> Self {
+        self.memory_mb = Some(mb);
+        self
+    }
+
+    /// The runtime-file prefix; the default is `dpdk-rs-<pid>`.
+    pub fn file_prefix(mut self, prefix: &str) -> Self {
+        self.file_prefix = Some(prefix.to_owned());
+        self
+    }
+
+    /// Lets the EAL scan PCI devices. Off by default: never touch the host's own NIC.
+    pub fn allow_pci(mut self, yes: bool) -> Self {
+        self.no_pci = !yes;
+        self
+    }
+
+    /// EAL log level, e.g. `warning` or `lib.eal:debug`.
+    pub fn log_level(mut self, level: &str) -> Self {
+        self.log_level = Some(level.to_owned());
+        self
+    }
+
+    /// Any further raw EAL argument.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.extra.push(arg.to_owned());
+        self
+    }
+
+    /// The argument vector `init` would pass (for logs and tests).
+    pub fn args(&self) -> Vec<String> {
+        let mut a = vec![self.program.clone()];
+        if self.no_pci {
+            a.push("--no-pci".into());
+        }
+        a.push("--no-telemetry".into());
+        let prefix = self
+            .file_prefix
+            .clone()
+            .unwrap_or_else(|| format!("dpdk-rs-{}", std::process::id()));
+        a.push(format!("--file-prefix={prefix}"));
+        if self.no_huge {
+            a.push("--no-huge".into());
+        } else if self.in_memory {
+            a.push("--in-memory".into());
+        }
+        if let Some(mb) = self.memory_mb {
+            a.push("-m".into());
+            a.push(mb.to_string());
+        }
+        if let Some(l) = &self.lcores {
+            a.push(format!("--lcores={l}"));
+        }
+        if let Some(l) = &self.log_level {
+            a.push(format!("--log-level={l}"));
+        }
+        for v in &self.vdevs {
+            a.push(format!("--vdev={v}"));
+        }
+        a.extend(self.extra.iter().cloned());
+        a
+    }
+
+    /// Initialises the EAL. Call once per process, from the thread that becomes the main lcore.
+    pub fn init(self) -> Result<Eal> {
+        if INITIALISED.swap(true, Ordering::SeqCst) {
+            return Err(Error::AlreadyInitialised);
+        }
+        let args = self.args();
+        let joined = args.join(" ");
+        let cstrings = args
+            .iter()
+            .map(|a| CString::new(a.as_str()).map_err(|_| Error::Nul { what: "EAL argument", value: a.clone() }))
+            .collect::<Result<Vec<_>>>()?;
+        // EAL may keep pointers into argv for the life of the process: leak the strings once.
+        let ptrs: &'static mut [*mut c_char] =
+            Box::leak(cstrings.into_iter().map(CString::into_raw).collect::<Vec<_>>().into_boxed_slice());
+        let argc = c_int::try_from(ptrs.len()).map_err(|_| Error::EalInit { args: joined.clone(), msg: "too many arguments".into() })?;
+        // SAFETY: argv points to `argc` valid, NUL-terminated strings that live for the rest of
+        // the process; the INITIALISED flag guarantees rte_eal_init runs at most once.
+        let rc = unsafe { dpdk_sys::rte_eal_init(argc, ptrs.as_mut_ptr()) };
+        if rc < 0 {
+            return Err(Error::EalInit { args: joined, msg: last_error() });
+        }
+        Ok(Eal { args: joined })
+    }
+}
+
+/// A running EAL. Dropping it calls `rte_eal_cleanup`; DPDK cannot be started again after that
+/// in the same process.
+#[derive(Debug)]
+pub struct Eal {
+    args: String,
+}
+
+impl Eal {
+    /// The arguments the EAL was started with.
+    pub fn args(&self) -> &str {
+        &self.args
+    }
+
+    /// Creates a virtual device after start-up (hotplug), e.g. `net_tap0,iface=tap0`.
+    pub fn probe_vdev(&self, devargs: &str) -> Result<()> {
+        let c = CString::new(devargs).map_err(|_| Error::Nul { what: "device arguments", value: devargs.into() })?;
+        // SAFETY: `c` is a valid NUL-terminated string for the duration of the call, and the EAL
+        // is initialised (we hold an `Eal`).
+        let rc = unsafe { dpdk_sys::rte_dev_probe(c.as_ptr()) };
+        if rc < 0 {
+            return Err(Error::Probe { devargs: devargs.into(), msg: crate::error::strerror(rc) });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Eal {
+    fn drop(&mut self) {
+        // SAFETY: the EAL was initialised by `init`; all lcores have been waited for by the
+        // owners of their `LaunchHandle`s (or never launched). Cleanup releases EAL resources.
+        unsafe {
+            dpdk_sys::rte_eal_cleanup();
+        }
+    }
+}

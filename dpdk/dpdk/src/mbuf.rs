@@ -1,0 +1,203 @@
+//! Owned packet buffers and fixed-size bursts of them.
+
+use std::ptr::NonNull;
+
+use arrayvec::ArrayVec;
+
+use crate::error::{Error, Result};
+
+/// Packets per rx/tx burst.
+pub const BURST_SIZE: usize = 32;
+
+/// Headroom DPDK reserves in front of received data (room to prepend headers or options).
+pub const MBUF_HEADROOM: usize = dpdk_sys::RTE_PKTMBUF_HEADROOM as usize;
+
+/// A burst of owned mbufs in a stack array.
+pub type Burst = ArrayVec<Mbuf, BURST_SIZE>;
+
+/// An owned `rte_mbuf`. Freed (returned to its pool) on drop; ownership passes to the driver
+/// when it is transmitted.
+#[repr(transparent)]
+#[derive(Debug)]
+pub struct Mbuf {
+    ptr: NonNull<dpdk_sys::rte_mbuf>,
+}
+
+// SAFETY: an mbuf has one owner at a time; moving that ownership to another thread (as DPDK
+// apps do through rings) is sound. `Mbuf` is not `Sync`-shared: `&mut` is needed to mutate.
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    /// Wraps a raw mbuf.
+    ///
+    /// # Safety
+    /// `ptr` must be a valid mbuf that the caller owns exclusively; it will be freed on drop.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<dpdk_sys::rte_mbuf>) -> Mbuf {
+        Mbuf { ptr }
+    }
+
+    fn raw(&self) -> *mut dpdk_sys::rte_mbuf {
+        self.ptr.as_ptr()
+    }
+
+    /// Bytes in the first segment.
+    pub fn data_len(&self) -> usize {
+        // SAFETY: we own a valid mbuf.
+        usize::from(unsafe { dpdk_sys::shim_pktmbuf_data_len(self.raw()) })
+    }
+
+    /// Bytes in the whole packet (all segments).
+    pub fn pkt_len(&self) -> usize {
+        // SAFETY: we own a valid mbuf.
+        unsafe { dpdk_sys::shim_pktmbuf_pkt_len(self.raw()) as usize }
+    }
+
+    /// Whether the packet sits in one segment, so `data()` covers all of it.
+    pub fn is_contiguous(&self) -> bool {
+        // SAFETY: we own a valid mbuf.
+        unsafe { dpdk_sys::shim_pktmbuf_nb_segs(self.raw()) == 1 }
+    }
+
+    /// Copies a multi-segment packet into its first segment; fails if it does not fit.
+    pub fn linearize(&mut self) -> Result<()> {
+        // SAFETY: we own the mbuf chain exclusively.
+        let rc = unsafe { dpdk_sys::shim_pktmbuf_linearize(self.raw()) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(Error::NoRoom { wanted: self.pkt_len(), available: self.data_len() + self.tailroom() })
+        }
+    }
+
+    /// The first segment's data.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: mtod points at `data_len` initialised bytes inside the mbuf's buffer, which we
+        // own; the borrow of `self` keeps the buffer alive and unaliased for the slice's life.
+        unsafe { std::slice::from_raw_parts(dpdk_sys::shim_pktmbuf_mtod(self.raw()), self.data_len()) }
+    }
+
+    /// The first segment's data, writable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let len = self.data_len();
+        // SAFETY: as in `data`, and `&mut self` guarantees exclusive access.
+        unsafe { std::slice::from_raw_parts_mut(dpdk_sys::shim_pktmbuf_mtod(self.raw()), len) }
+    }
+
+    /// Free bytes in front of the data.
+    pub fn headroom(&self) -> usize {
+        // SAFETY: we own a valid mbuf.
+        usize::from(unsafe { dpdk_sys::shim_pktmbuf_headroom(self.raw()) })
+    }
+
+    /// Free bytes after the data in the last segment.
+    pub fn tailroom(&self) -> usize {
+        // SAFETY: we own a valid mbuf.
+        usize::from(unsafe { dpdk_sys::shim_pktmbuf_tailroom(self.raw()) })
+    }
+
+    /// Grows the data at the front by `n` bytes; the packet now starts `n` bytes earlier.
+    pub fn prepend(&mut self, n: usize) -> Result<()> {
+        let room = self.headroom();
+        let len = u16::try_from(n).ok().filter(|_| n <= room).ok_or(Error::NoRoom { wanted: n, available: room })?;
+        // SAFETY: we own the mbuf and checked there is enough headroom.
+        let p = unsafe { dpdk_sys::shim_pktmbuf_prepend(self.raw(), len) };
+        if p.is_null() {
+            return Err(Error::NoRoom { wanted: n, available: room });
+        }
+        Ok(())
+    }
+
+    /// Grows the data at the end by `n` bytes and returns them (uninitialised content).
+    pub fn append(&mut self, n: usize) -> Result<&mut [u8]> {
+        let room = self.tailroom();
+        let len = u16::try_from(n).ok().filter(|_| n <= room).ok_or(Error::NoRoom { wanted: n, available: room })?;
+        // SAFETY: we own the mbuf and checked the tailroom.
+        let p = unsafe { dpdk_sys::shim_pktmbuf_append(self.raw(), len) };
+        if p.is_null() {
+            return Err(Error::NoRoom { wanted: n, available: room });
+        }
+        // SAFETY: `p` points at `n` bytes of the mbuf's own buffer, now part of the data region;
+        // `&mut self` gives exclusive access.
+        Ok(unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), n) })
+    }
+
+    /// Removes `n` bytes from the front.
+    pub fn adj(&mut self, n: usize) -> Result<()> {
+        let have = self.data_len();
+        let len = u16::try_from(n).ok().filter(|_| n <= have).ok_or(Error::NoRoom { wanted: n, available: have })?;
+        // SAFETY: we own the mbuf; `n` is within the first segment's data.
+        let p = unsafe { dpdk_sys::shim_pktmbuf_adj(self.raw(), len) };
+        if p.is_null() {
+            return Err(Error::NoRoom { wanted: n, available: have });
+        }
+        Ok(())
+    }
+
+    /// Removes `n` bytes from the end.
+    pub fn trim(&mut self, n: usize) -> Result<()> {
+        let have = self.data_len();
+        let len = u16::try_from(n).ok().filter(|_| n <= have).ok_or(Error::NoRoom { wanted: n, available: have })?;
+        // SAFETY: we own the mbuf; `n` is within the last segment's data (checked for single
+        // segment packets; DPDK re-checks and fails for chains).
+        let rc = unsafe { dpdk_sys::shim_pktmbuf_trim(self.raw(), len) };
+        if rc != 0 {
+            return Err(Error::NoRoom { wanted: n, available: have });
+        }
+        Ok(())
+    }
+
+    /// The RSS hash the NIC computed, if it did.
+    pub fn rss_hash(&self) -> u32 {
+        // SAFETY: we own a valid mbuf.
+        unsafe { dpdk_sys::shim_pktmbuf_rss_hash(self.raw()) }
+    }
+
+    /// The port the mbuf was received on.
+    pub fn port(&self) -> u16 {
+        // SAFETY: we own a valid mbuf.
+        unsafe { dpdk_sys::shim_pktmbuf_port(self.raw()) }
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf exclusively; after this it is back in its pool.
+        unsafe { dpdk_sys::shim_pktmbuf_free(self.ptr.as_ptr()) }
+    }
+}
+
+/// Hands the mbufs of `burst` to `f` as raw pointers; `f` returns how many it consumed from the
+/// front. Those are forgotten (ownership passed); the rest stay in the burst.
+pub(crate) fn consume_front(
+    burst: &mut Burst,
+    f: impl FnOnce(*mut *mut dpdk_sys::rte_mbuf, usize) -> usize,
+) -> usize {
+    let len = burst.len();
+    // `Mbuf` is repr(transparent) over a non-null pointer, so the array is an array of pointers.
+    let taken = f(burst.as_mut_ptr().cast::<*mut dpdk_sys::rte_mbuf>(), len).min(len);
+    // SAFETY: the first `taken` elements were consumed by C: we must not drop them. Shift the
+    // rest to the front with a memmove and shorten the vector; no element is dropped or duplicated.
+    unsafe {
+        let base = burst.as_mut_ptr();
+        std::ptr::copy(base.add(taken), base, len - taken);
+        burst.set_len(len - taken);
+    }
+    taken
+}
+
+/// Lets `f` write up to `room` raw mbuf pointers after the burst's current end; `f` returns how
+/// many it wrote, and those become owned elements.
+pub(crate) fn fill_back(
+    burst: &mut Burst,
+    f: impl FnOnce(*mut *mut dpdk_sys::rte_mbuf, usize) -> usize,
+) -> usize {
+    let len = burst.len();
+    let room = BURST_SIZE - len;
+    // SAFETY: the pointer is to spare capacity of `room` elements within the array.
+    let tail = unsafe { burst.as_mut_ptr().add(len) }.cast::<*mut dpdk_sys::rte_mbuf>();
+    let got = f(tail, room).min(room);
+    // SAFETY: `f` promised it wrote `got` valid, owned, non-null mbuf pointers into the spare
+    // capacity; `Mbuf` is repr(transparent) over such a pointer.
+    unsafe { burst.set_len(len + got) };
+    got
+}
