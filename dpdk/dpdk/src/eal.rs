@@ -181,10 +181,19 @@ impl Eal {
 
 impl Drop for Eal {
     fn drop(&mut self) {
-        // SAFETY: the EAL was initialised by `init`; all lcores have been waited for by the
-        // owners of their `LaunchHandle`s (or never launched). Cleanup releases EAL resources.
+        // SAFETY: the runtime directory string is owned by the EAL and valid until cleanup; we
+        // copy it before cleaning up.
+        let dir = unsafe { std::ffi::CStr::from_ptr(dpdk_sys::rte_eal_get_runtime_dir()) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: the EAL was initialised by `init`; every lcore job borrowed this `Eal` through
+        // its `LaunchHandle`, so all of them have been waited for. Cleanup releases EAL resources.
         unsafe {
             dpdk_sys::rte_eal_cleanup();
+        }
+        // The per-prefix runtime directory (config, sockets) is not removed by DPDK itself.
+        if dir.contains("/dpdk/") {
+            let _ = std::fs::remove_dir_all(&dir);
         }
     }
 }

@@ -1,1 +1,74 @@
-fn main() {}
+//! `lbd`: the director daemon. Poll-mode worker lcores own NIC queues; the director answers
+//! ARP and ICMP echo for its own addresses and passes other traffic to the kernel through a
+//! TAP exception interface per port.
+#![forbid(unsafe_code)]
+
+mod config;
+mod daemon;
+mod stats;
+mod worker;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// The L4 load-balancer director daemon (DPDK poll-mode data plane).
+///
+/// Configuration (TOML), with defaults:
+///
+///   workers = 1              # worker lcores; each polls one rx/tx queue pair per port
+///   idle_sleep_us = 0        # sleep after 512 empty polls (0 = always busy-poll)
+///   stats_file = "/path"     # JSON counters rewritten every 200 ms (optional)
+///   mbufs = 16383            # packet buffers in the shared pool
+///   [eal]
+///   no_huge = false          # true: no hugepages (slower, needs no setup)
+///   memory_mb = 512
+///   file_prefix = "lbd-PID"  # unique per DPDK process
+///   log_level = "warning"
+///   args = []                # extra raw EAL arguments
+///   [[port]]                 # one section per data port
+///   name = "wan"
+///   vdev = "net_af_packet0,iface=wan0"   # any DPDK vdev; queue counts are added for
+///                                        # af_packet (qpairs) and af_xdp (queue_count)
+///   addresses = ["10.0.0.1/24"]          # addresses the director answers ARP/ping for
+///   kernel_tap = "tap-wan"   # exception-path TAP (same MAC as the port); optional
+///   mtu = 1500               # optional
+///   rx_desc = 512
+///   tx_desc = 512
+///
+/// Signals: SIGTERM/SIGINT stop the workers, write final stats and exit 0.
+/// Exit codes: 0 clean stop, 1 runtime failure, 2 invalid command line or configuration.
+#[derive(Debug, Parser)]
+#[command(name = "lbd", version, verbatim_doc_comment)]
+struct Cli {
+    /// Path to the daemon's TOML configuration.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: PathBuf,
+    /// Validate the configuration, print the EAL arguments it produces, and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match config::Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lbd: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check {
+        println!("lbd: configuration {} is valid", cli.config.display());
+        println!("EAL arguments: {}", daemon::eal_builder(&cfg).args().join(" "));
+        return ExitCode::SUCCESS;
+    }
+    match daemon::run(&cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lbd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

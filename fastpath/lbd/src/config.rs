@@ -1,0 +1,292 @@
+//! `lbd.toml`: the appliance's own settings (EAL, ports, workers). Services come from a
+//! keepalived.conf (see the FNAT work); this file says how the box is wired.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ipnetwork::Ipv4Network;
+use serde::Deserialize;
+
+/// Why a configuration was rejected. Messages name the file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {msg}")]
+    Syntax { path: PathBuf, msg: String },
+    #[error("{path}: {field}: {msg}")]
+    Invalid { path: PathBuf, field: String, msg: String },
+}
+
+/// EAL settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EalConfig {
+    /// Run without hugepages (slower; needs no setup).
+    #[serde(default)]
+    pub no_huge: bool,
+    /// Memory in MiB to reserve.
+    #[serde(default = "default_memory")]
+    pub memory_mb: u32,
+    /// Runtime-file prefix; default `lbd-<pid>`.
+    pub file_prefix: Option<String>,
+    /// EAL log level (e.g. `warning`, `debug`).
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    /// Extra raw EAL arguments.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+impl Default for EalConfig {
+    fn default() -> Self {
+        EalConfig { no_huge: false, memory_mb: default_memory(), file_prefix: None, log_level: default_log_level(), args: Vec::new() }
+    }
+}
+
+fn default_memory() -> u32 {
+    512
+}
+fn default_log_level() -> String {
+    "warning".into()
+}
+fn default_workers() -> u16 {
+    1
+}
+fn default_idle_sleep() -> u32 {
+    0
+}
+fn default_mbufs() -> u32 {
+    16383
+}
+fn default_desc() -> u16 {
+    512
+}
+
+/// One data port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortSection {
+    /// Logical name (`wan`, `lan`, ...), used in logs and stats.
+    pub name: String,
+    /// DPDK vdev arguments, e.g. `net_af_packet0,iface=wan0`.
+    pub vdev: String,
+    /// IPv4 addresses (with prefix) the director itself owns on this port.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// Name of the TAP interface for the exception path to the kernel.
+    pub kernel_tap: Option<String>,
+    /// MTU to set on the port.
+    pub mtu: Option<u16>,
+    /// Receive descriptors per queue.
+    #[serde(default = "default_desc")]
+    pub rx_desc: u16,
+    /// Transmit descriptors per queue.
+    #[serde(default = "default_desc")]
+    pub tx_desc: u16,
+}
+
+/// The raw file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_workers")]
+    workers: u16,
+    #[serde(default = "default_idle_sleep")]
+    idle_sleep_us: u32,
+    stats_file: Option<PathBuf>,
+    #[serde(default = "default_mbufs")]
+    mbufs: u32,
+    #[serde(default)]
+    eal: EalConfig,
+    #[serde(default)]
+    port: Vec<PortSection>,
+}
+
+/// A validated port.
+#[derive(Debug, Clone)]
+pub struct PortConfig {
+    pub name: String,
+    pub vdev: String,
+    /// The device name (the vdev up to its first comma).
+    pub device: String,
+    pub addresses: Vec<Ipv4Network>,
+    pub kernel_tap: Option<String>,
+    pub mtu: Option<u16>,
+    pub rx_desc: u16,
+    pub tx_desc: u16,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub workers: u16,
+    pub idle_sleep_us: u32,
+    pub stats_file: Option<PathBuf>,
+    pub mbufs: u32,
+    pub eal: EalConfig,
+    pub ports: Vec<PortConfig>,
+}
+
+/// Largest worker count: 2 vCPUs here, but real appliances have many cores.
+const MAX_WORKERS: u16 = 64;
+/// Linux interface names are at most 15 bytes.
+const IFNAMSIZ: usize = 15;
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Syntax { path: path.into(), msg: e.to_string().trim_end().replace('\n', " ") })?;
+        let invalid = |field: String, msg: String| ConfigError::Invalid { path: path.into(), field, msg };
+        if raw.workers == 0 || raw.workers > MAX_WORKERS {
+            return Err(invalid("workers".into(), format!("{} is out of range 1..={MAX_WORKERS}", raw.workers)));
+        }
+        if raw.mbufs < 1024 {
+            return Err(invalid("mbufs".into(), format!("{} is too few (at least 1024)", raw.mbufs)));
+        }
+        if raw.eal.memory_mb < 64 {
+            return Err(invalid("eal.memory_mb".into(), format!("{} MiB is too little (at least 64)", raw.eal.memory_mb)));
+        }
+        if raw.port.is_empty() {
+            return Err(invalid("port".into(), "no [[port]] section: the director needs at least one port".into()));
+        }
+        let mut ports: Vec<PortConfig> = Vec::new();
+        let mut taps: Vec<&str> = Vec::new();
+        for (i, p) in raw.port.iter().enumerate() {
+            let field = |f: &str| format!("port[{i}] ({}).{f}", p.name);
+            if p.name.is_empty() {
+                return Err(invalid(format!("port[{i}].name"), "is empty".into()));
+            }
+            if ports.iter().any(|q| q.name == p.name) {
+                return Err(invalid(field("name"), format!("{:?} is used by another port", p.name)));
+            }
+            let device = p.vdev.split(',').next().unwrap_or("").trim().to_owned();
+            if device.is_empty() || !device.starts_with("net_") {
+                return Err(invalid(field("vdev"), format!("{:?} does not start with a net_ driver name (e.g. net_af_packet0,iface=eth1)", p.vdev)));
+            }
+            if ports.iter().any(|q| q.device == device) {
+                return Err(invalid(field("vdev"), format!("device {device:?} is used by another port")));
+            }
+            let mut addresses = Vec::new();
+            for a in &p.addresses {
+                let net: Ipv4Network = a
+                    .parse()
+                    .map_err(|e| invalid(field("addresses"), format!("{a:?} is not an IPv4 address with prefix (e.g. 10.0.0.1/24): {e}")))?;
+                if net.ip().is_unspecified() || net.ip().is_multicast() || net.ip() == Ipv4Addr::BROADCAST {
+                    return Err(invalid(field("addresses"), format!("{a:?} cannot be a host address")));
+                }
+                addresses.push(net);
+            }
+            if let Some(t) = &p.kernel_tap {
+                if t.is_empty() || t.len() > IFNAMSIZ || t.contains(['/', ' ', ',', '=']) {
+                    return Err(invalid(field("kernel_tap"), format!("{t:?} is not a valid interface name (1..=15 characters, no '/', ' ', ',' or '=')")));
+                }
+                if taps.contains(&t.as_str()) {
+                    return Err(invalid(field("kernel_tap"), format!("{t:?} is used by another port")));
+                }
+                taps.push(t);
+            }
+            if p.rx_desc == 0 || p.tx_desc == 0 {
+                return Err(invalid(field("rx_desc/tx_desc"), "must be at least 1".into()));
+            }
+            if let Some(m) = p.mtu {
+                if !(68..=9600).contains(&m) {
+                    return Err(invalid(field("mtu"), format!("{m} is out of range 68..=9600")));
+                }
+            }
+            ports.push(PortConfig {
+                name: p.name.clone(),
+                vdev: p.vdev.trim().to_owned(),
+                device,
+                addresses,
+                kernel_tap: p.kernel_tap.clone(),
+                mtu: p.mtu,
+                rx_desc: p.rx_desc,
+                tx_desc: p.tx_desc,
+            });
+        }
+        Ok(Config {
+            workers: raw.workers,
+            idle_sleep_us: raw.idle_sleep_us,
+            stats_file: raw.stats_file,
+            mbufs: raw.mbufs,
+            eal: raw.eal,
+            ports,
+        })
+    }
+
+    /// The vdev argument for a port, with the queue count filled in for drivers that take it
+    /// as a device argument and were not given one.
+    pub fn vdev_with_queues(&self, port: &PortConfig) -> String {
+        let n = self.workers;
+        if port.device.starts_with("net_af_packet") && !port.vdev.contains("qpairs=") {
+            format!("{},qpairs={n}", port.vdev)
+        } else if port.device.starts_with("net_af_xdp") && !port.vdev.contains("queue_count=") && n > 1 {
+            format!("{},queue_count={n}", port.vdev)
+        } else {
+            port.vdev.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(s, Path::new("t.toml"))
+    }
+
+    const GOOD: &str = r#"
+workers = 2
+idle_sleep_us = 50
+stats_file = "/tmp/s.json"
+[eal]
+no_huge = true
+memory_mb = 256
+[[port]]
+name = "wan"
+vdev = "net_af_packet0,iface=wan0"
+addresses = ["10.70.1.1/24"]
+kernel_tap = "tap-wan"
+"#;
+
+    #[test]
+    fn good_file_parses() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.workers, 2);
+        assert_eq!(c.ports[0].device, "net_af_packet0");
+        assert_eq!(c.ports[0].addresses[0].prefix(), 24);
+        assert_eq!(c.vdev_with_queues(&c.ports[0]), "net_af_packet0,iface=wan0,qpairs=2");
+        assert!(c.eal.no_huge);
+    }
+
+    fn err(s: &str) -> String {
+        parse(s).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_the_field_and_value() {
+        assert!(err("workers = 0\n[[port]]\nname='a'\nvdev='net_ring0'").contains("workers: 0 is out of range"));
+        let e = err("wrokers = 1");
+        assert!(e.contains("t.toml") && e.contains("wrokers"), "{e}");
+        let e = err("[[port]]\nname='a'\nvdev='ring0'");
+        assert!(e.contains("port[0] (a).vdev") && e.contains("ring0"), "{e}");
+        let e = err("[[port]]\nname='a'\nvdev='net_ring0'\naddresses=['10.0.0.300/24']");
+        assert!(e.contains("addresses") && e.contains("10.0.0.300/24"), "{e}");
+        let e = err("[[port]]\nname='a'\nvdev='net_ring0'\nkernel_tap='a-very-long-interface-name'");
+        assert!(e.contains("kernel_tap"), "{e}");
+        let e = err("[[port]]\nname='a'\nvdev='net_ring0'\n[[port]]\nname='a'\nvdev='net_ring1'");
+        assert!(e.contains("is used by another port"), "{e}");
+        assert!(err("").contains("no [[port]] section"));
+        let e = err("workers = 'two'\n[[port]]\nname='a'\nvdev='net_ring0'");
+        assert!(e.contains("line 1"), "{e}");
+    }
+}

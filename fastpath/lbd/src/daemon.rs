@@ -1,0 +1,247 @@
+//! Start-up, the control loop and shutdown of the director daemon.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dpdk::{Eal, EalBuilder, LaunchHandle, Mempool, Port, PortConfig as DpdkPortConfig};
+use fastpath::wire::EthernetAddress;
+use fastpath::{Counters, Interface};
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::stats::{counters_json, write_atomic, WorkerShared};
+use crate::worker::{self, WorkerPlan, WorkerPort};
+
+/// Why the daemon could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Dpdk(#[from] dpdk::Error),
+    #[error("port {port}: {msg}")]
+    Port { port: String, msg: String },
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("the EAL has {have} worker lcore(s) but {want} workers are configured")]
+    Lcores { have: usize, want: usize },
+}
+
+/// A data port after set-up.
+struct PortRuntime {
+    name: String,
+    port: Port,
+    mac: EthernetAddress,
+    tap: Option<(String, Port)>,
+}
+
+/// Stats-file refresh period.
+const STATS_PERIOD: Duration = Duration::from_millis(200);
+
+/// The `--lcores` map: main lcore 0 on CPU 0; worker `i` (lcore `i+1`) on CPU `(i+1) % ncpus`.
+fn lcore_map(workers: u16) -> String {
+    let ncpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    (0..=usize::from(workers)).map(|l| format!("{l}@{}", l % ncpus)).collect::<Vec<_>>().join(",")
+}
+
+/// The EAL arguments this configuration produces.
+pub fn eal_builder(cfg: &Config) -> EalBuilder {
+    let prefix = cfg.eal.file_prefix.clone().unwrap_or_else(|| format!("lbd-{}", std::process::id()));
+    let mut b = EalBuilder::new("lbd")
+        .file_prefix(&prefix)
+        .memory_mb(cfg.eal.memory_mb)
+        .no_huge(cfg.eal.no_huge)
+        .in_memory(!cfg.eal.no_huge)
+        .log_level(&cfg.eal.log_level)
+        .lcores(&lcore_map(cfg.workers));
+    for p in &cfg.ports {
+        b = b.vdev(&cfg.vdev_with_queues(p));
+    }
+    for a in &cfg.eal.args {
+        b = b.arg(a);
+    }
+    b
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(cfg: &Config) -> Result<(), DaemonError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
+    }
+    let eal = eal_builder(cfg).init()?;
+    let workers = usize::from(cfg.workers);
+    let lcores = dpdk::worker_lcores(&eal);
+    if lcores.len() < workers {
+        return Err(DaemonError::Lcores { have: lcores.len(), want: workers });
+    }
+    let pool = Mempool::new("lbd_mbufs", cfg.mbufs, 256, 2176)?;
+    let (ports, mut queues) = setup_ports(cfg, &eal, &pool)?;
+
+    let mut handles = Vec::new();
+    let mut shared = Vec::new();
+    for (w, lcore) in lcores.iter().take(workers).enumerate() {
+        let s = Arc::new(WorkerShared::new(w, lcore.0));
+        shared.push(Arc::clone(&s));
+        let plan = WorkerPlan {
+            ports: queues.iter_mut().map(|q| q.remove(0)).collect(),
+            shared: s,
+            stop: Arc::clone(&stop),
+            idle_sleep: Duration::from_micros(u64::from(cfg.idle_sleep_us)),
+        };
+        handles.push(LaunchHandle::launch(&eal, *lcore, move || worker::run(plan))?);
+    }
+    let names: Vec<String> = ports
+        .iter()
+        .map(|p| format!("{}={} ({}{})", p.name, p.port.name(), p.mac, p.tap.as_ref().map(|(t, _)| format!(", tap {t}")).unwrap_or_default()))
+        .collect();
+    println!("lbd: ready: {workers} worker(s) on lcores {:?}; ports: {}", lcores.iter().take(workers).map(|l| l.0).collect::<Vec<_>>(), names.join(", "));
+
+    let started = Instant::now();
+    let mut last = Instant::now() - STATS_PERIOD;
+    while !stop.load(Ordering::Relaxed) {
+        if last.elapsed() >= STATS_PERIOD {
+            last = Instant::now();
+            if let Some(path) = &cfg.stats_file {
+                if let Err(e) = write_atomic(path, &snapshot(&ports, &shared, &pool, started, true)) {
+                    eprintln!("lbd: cannot write stats file {}: {e}", path.display());
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.wait();
+    }
+    let final_stats = snapshot(&ports, &shared, &pool, started, false);
+    if let Some(path) = &cfg.stats_file {
+        let _ = write_atomic(path, &final_stats);
+    }
+    println!("lbd: stopped; totals: {}", final_stats["totals"]);
+    for p in &ports {
+        for port in std::iter::once(&p.port).chain(p.tap.as_ref().map(|(_, t)| t)) {
+            if let Err(e) = port.stop().and_then(|()| port.close()) {
+                eprintln!("lbd: {e}");
+            }
+        }
+    }
+    drop(eal);
+    Ok(())
+}
+
+/// Configures and starts every data port and its TAP; returns per-port queue sets, one
+/// `WorkerPort` per worker for each port.
+fn setup_ports(cfg: &Config, eal: &Eal, pool: &Mempool) -> Result<(Vec<PortRuntime>, Vec<Vec<WorkerPort>>), DaemonError> {
+    let workers = cfg.workers;
+    let mut runtimes = Vec::new();
+    let mut per_port_queues = Vec::new();
+    for (i, pc) in cfg.ports.iter().enumerate() {
+        let port_err = |msg: String| DaemonError::Port { port: pc.name.clone(), msg };
+        let port = Port::by_name(&pc.device).map_err(|e| port_err(format!("{e}; vdev was {:?}", pc.vdev)))?;
+        let info = port.info()?;
+        if info.max_rx_queues < workers || info.max_tx_queues < workers {
+            return Err(port_err(format!(
+                "driver {} offers {} rx/{} tx queues but {workers} workers need one each (raise the queue count in the vdev arguments)",
+                info.driver, info.max_rx_queues, info.max_tx_queues
+            )));
+        }
+        let mac = EthernetAddress(port.mac()?);
+        let conf = DpdkPortConfig {
+            rx_queues: workers,
+            tx_queues: workers,
+            rx_desc: pc.rx_desc,
+            tx_desc: pc.tx_desc,
+            rss: true,
+            mtu: pc.mtu,
+            promiscuous: true,
+        };
+        let (rxs, txs) = port.configure(&conf, pool)?;
+        let mut tap = None;
+        let mut tap_queues: Vec<Option<(dpdk::RxQueue, dpdk::TxQueue)>> = (0..workers).map(|_| None).collect();
+        if let Some(ifname) = &pc.kernel_tap {
+            let dev = format!("net_tap_exc{i}");
+            // The TAP carries the port's MAC, so the kernel's replies leave with the right source.
+            eal.probe_vdev(&format!("{dev},iface={ifname},mac={mac}"))
+                .map_err(|e| port_err(format!("cannot create exception TAP {ifname}: {e}")))?;
+            let tport = Port::by_name(&dev)?;
+            let tconf = DpdkPortConfig { rx_queues: workers, tx_queues: workers, rx_desc: 512, tx_desc: 512, rss: false, mtu: None, promiscuous: false };
+            let (trx, ttx) = tport.configure(&tconf, pool)?;
+            tport.start()?;
+            tap_queues = trx.into_iter().zip(ttx).map(Some).collect();
+            tap = Some((ifname.clone(), tport));
+        }
+        port.start()?;
+        let iface = Interface {
+            mac,
+            addrs: pc.addresses.iter().map(|n| (n.ip(), n.prefix())).collect(),
+            has_kernel_path: tap.is_some(),
+        };
+        let queues = rxs
+            .into_iter()
+            .zip(txs)
+            .zip(tap_queues)
+            .map(|((rx, tx), tap)| WorkerPort { iface: iface.clone(), rx, tx, tap })
+            .collect();
+        per_port_queues.push(queues);
+        runtimes.push(PortRuntime { name: pc.name.clone(), port, mac, tap });
+    }
+    Ok((runtimes, per_port_queues))
+}
+
+fn port_json(port: &Port) -> Value {
+    let stats = port.stats().unwrap_or_default();
+    let link = port.link().ok();
+    json!({
+        "device": port.name(),
+        "port_id": port.id().0,
+        "link_up": link.map(|l| l.up),
+        "ipackets": stats.ipackets,
+        "opackets": stats.opackets,
+        "ibytes": stats.ibytes,
+        "obytes": stats.obytes,
+        "imissed": stats.imissed,
+        "ierrors": stats.ierrors,
+        "oerrors": stats.oerrors,
+        "rx_nombuf": stats.rx_nombuf,
+    })
+}
+
+fn snapshot(ports: &[PortRuntime], shared: &[Arc<WorkerShared>], pool: &Mempool, started: Instant, running: bool) -> Value {
+    let mut totals = Counters::default();
+    let workers: Vec<Value> = shared
+        .iter()
+        .map(|s| {
+            let c = s.read();
+            totals.merge(&c);
+            let mut v = counters_json(&c);
+            v["worker"] = json!(s.worker);
+            v["lcore"] = json!(s.lcore);
+            v["loops"] = json!(s.loops.load(Ordering::Relaxed));
+            v["busy_loops"] = json!(s.busy_loops.load(Ordering::Relaxed));
+            v
+        })
+        .collect();
+    let ports: Vec<Value> = ports
+        .iter()
+        .map(|p| {
+            let mut v = port_json(&p.port);
+            v["name"] = json!(p.name);
+            v["mac"] = json!(p.mac.to_string());
+            if let Some((ifname, t)) = &p.tap {
+                let mut tv = port_json(t);
+                tv["ifname"] = json!(ifname);
+                v["kernel_tap"] = tv;
+            }
+            v
+        })
+        .collect();
+    json!({
+        "running": running,
+        "pid": std::process::id(),
+        "uptime_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "totals": counters_json(&totals),
+        "workers": workers,
+        "ports": ports,
+        "mempool": { "capacity": pool.capacity(), "available": pool.available() },
+    })
+}
