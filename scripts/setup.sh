@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian 12 machine, as root. Idempotent:
+# a second run installs nothing. Options:
+#   --hugepages N   also reserve N 2 MiB hugepages and mount hugetlbfs (benchmarks)
+# Everything else also runs with --no-huge, so tests never need hugepages.
+set -euo pipefail
+
+hugepages=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --hugepages) hugepages="${2:?--hugepages needs a count}"; shift 2 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh: must run as root (it installs packages and builds network namespaces)" >&2
+  exit 1
+fi
+
+pkgs=(
+  # DPDK 22.11 and what the bindings build needs
+  dpdk libdpdk-dev dpdk-dev libclang-dev clang pkg-config build-essential
+  # gRPC/protobuf code generation (control plane)
+  protobuf-compiler
+  # testbed: namespaces, real clients, servers and peers
+  iproute2 ethtool iputils-ping arping tcpdump tshark nginx-light curl wrk keepalived
+  python3 socat netcat-openbsd procps psmisc
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -q
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    echo "setup.sh: cargo is in $HOME/.cargo/bin; add it to PATH" >&2
+  else
+    echo "setup.sh: no Rust toolchain found; install rustup's stable toolchain (1.80 or newer)" >&2
+  fi
+  exit 1
+fi
+
+# Services must never start on their own here: the testbed starts its own instances.
+for svc in nginx keepalived; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done
+
+if [ -n "$hugepages" ]; then
+  mkdir -p /dev/hugepages
+  mountpoint -q /dev/hugepages || mount -t hugetlbfs nodev /dev/hugepages
+  echo "$hugepages" > /proc/sys/vm/nr_hugepages
+  echo "setup.sh: hugepages: $(cat /proc/sys/vm/nr_hugepages) x 2 MiB"
+fi
+
+pkg-config --modversion libdpdk >/dev/null
+echo "setup.sh: ready (DPDK $(pkg-config --modversion libdpdk), $(cargo --version))"
