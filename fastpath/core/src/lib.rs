@@ -1,16 +1,23 @@
 //! The director's packet pipeline, in plain Rust and testable without DPDK.
 //!
 //! `wire` holds zero-copy views of each protocol; `pipeline::process` turns one received frame
-//! into a [`Verdict`]; [`Counters`] record every outcome, drops by named reason.
+//! into a [`Verdict`]; [`Counters`] record every outcome, drops by named reason. Services,
+//! schedulers, sessions and local-address pools are per-worker state driven by the pipeline.
 #![forbid(unsafe_code)]
 
 pub mod buf;
+pub mod flow;
 mod icmp;
 pub mod iface;
+pub mod laddr;
 pub mod pipeline;
+pub mod sched;
+pub mod service;
+pub mod session;
 pub mod verdict;
 pub mod wire;
 
 pub use buf::{PacketBuf, TestBuf};
+pub use flow::{FlowKey, L4Proto};
 pub use iface::Interface;
 pub use verdict::{Counters, DropReason, Verdict, COUNTER_SLOTS};

@@ -339,7 +339,10 @@ mod tests {
         assert_eq!(packet.protocol_len(), 4);
         assert_eq!(packet.operation(), ArpOperation::Request);
         assert_eq!(packet.source_hardware_addr(), MAC);
-        assert_eq!(packet.source_protocol_addr(), Ipv4Addr::new(192, 168, 1, 10));
+        assert_eq!(
+            packet.source_protocol_addr(),
+            Ipv4Addr::new(192, 168, 1, 10)
+        );
         assert_eq!(packet.target_hardware_addr(), EthernetAddress::UNSPECIFIED);
         assert_eq!(packet.target_protocol_addr(), Ipv4Addr::new(192, 168, 1, 1));
         assert_eq!(ArpRepr::parse(&packet).unwrap(), request());
@@ -358,7 +361,12 @@ mod tests {
         };
         let mut buf = [0xa5u8; 14 + 28];
         let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
-        EthernetRepr { src: ours, dst: MAC, ethertype: EtherType::Arp }.emit(&mut frame);
+        EthernetRepr {
+            src: ours,
+            dst: MAC,
+            ethertype: EtherType::Arp,
+        }
+        .emit(&mut frame);
         reply.emit(&mut ArpPacket::new_unchecked(frame.payload_mut()));
         #[rustfmt::skip]
         let expected: [u8; 42] = [
@@ -405,8 +413,15 @@ mod tests {
     fn truncated() {
         let arp = &FRAME[14..42];
         for len in 0..arp.len() {
-            assert_eq!(ArpPacket::new_checked(&arp[..len]).unwrap_err(), Error::Truncated, "len {len}");
-            assert_eq!(ArpRepr::parse(&ArpPacket::new_unchecked(&arp[..len])).unwrap_err(), Error::Truncated);
+            assert_eq!(
+                ArpPacket::new_checked(&arp[..len]).unwrap_err(),
+                Error::Truncated,
+                "len {len}"
+            );
+            assert_eq!(
+                ArpRepr::parse(&ArpPacket::new_unchecked(&arp[..len])).unwrap_err(),
+                Error::Truncated
+            );
         }
     }
 
@@ -418,7 +433,10 @@ mod tests {
             let mut buf = [0u8; 28];
             buf.copy_from_slice(arp);
             buf[at] = value;
-            assert!(matches!(ArpPacket::new_checked(&buf[..]), Err(Error::Unsupported(_))), "byte {at}");
+            assert!(
+                matches!(ArpPacket::new_checked(&buf[..]), Err(Error::Unsupported(_))),
+                "byte {at}"
+            );
             // Even when truncated, no panic and an error.
             for len in 0..28 {
                 assert!(ArpPacket::new_checked(&buf[..len]).is_err());

@@ -62,7 +62,12 @@ pub fn checksum(data: &[u8]) -> u16 {
 pub fn pseudo_header_sum(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, length: u16) -> u32 {
     let s = u32::from(src);
     let d = u32::from(dst);
-    (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + u32::from(u8::from(protocol)) + u32::from(length)
+    (s >> 16)
+        + (s & 0xffff)
+        + (d >> 16)
+        + (d & 0xffff)
+        + u32::from(u8::from(protocol))
+        + u32::from(length)
 }
 
 /// RFC 1624 equation 3: the new checksum after one 16-bit word of the covered data
@@ -90,11 +95,7 @@ pub fn update16_at(old_csum: u16, offset: usize, old: u16, new: u16) -> u16 {
 /// RFC 1624 update for a 32-bit value (two aligned words, e.g. an IPv4 address) that
 /// changed from `old` to `new`.
 pub fn update32(old_csum: u16, old: u32, new: u32) -> u16 {
-    let acc = u32::from(!old_csum)
-        + (!old >> 16)
-        + (!old & 0xffff)
-        + (new >> 16)
-        + (new & 0xffff);
+    let acc = u32::from(!old_csum) + (!old >> 16) + (!old & 0xffff) + (new >> 16) + (new & 0xffff);
     !fold(acc)
 }
 
@@ -166,7 +167,10 @@ mod tests {
         assert_eq!(fold(0x1_0000), 1);
         assert_eq!(fold(0xffff_ffff), 0xffff);
         // A large buffer must not overflow the accumulator.
-        assert_eq!(checksum(&[0xff; 70_000]), reference_checksum(&[0xff; 70_000]));
+        assert_eq!(
+            checksum(&[0xff; 70_000]),
+            reference_checksum(&[0xff; 70_000])
+        );
     }
 
     #[test]
@@ -241,7 +245,11 @@ mod tests {
                 _ => rng.next_u16(),
             };
             put16(&mut data, at, new);
-            assert_eq!(update16(csum, old, new), checksum(&data), "{data:02x?} at {at}");
+            assert_eq!(
+                update16(csum, old, new),
+                checksum(&data),
+                "{data:02x?} at {at}"
+            );
         }
     }
 
@@ -258,7 +266,10 @@ mod tests {
         for csum in [0x0000, 0xffff, 0x1234] {
             for v in [0x0000, 0xffff, 0x5555] {
                 let r = update16(csum, v, v);
-                assert!(r == csum || (csum == 0xffff && r == 0x0000), "{csum:#x} {v:#x}");
+                assert!(
+                    r == csum || (csum == 0xffff && r == 0x0000),
+                    "{csum:#x} {v:#x}"
+                );
             }
         }
         // The documented exception: data becoming entirely zero.
@@ -303,8 +314,16 @@ mod tests {
             // Two 16-bit updates give the same result.
             let [o0, o1, o2, o3] = old.to_be_bytes();
             let [n0, n1, n2, n3] = new.to_be_bytes();
-            let hi = update16(csum, u16::from_be_bytes([o0, o1]), u16::from_be_bytes([n0, n1]));
-            let two = update16(hi, u16::from_be_bytes([o2, o3]), u16::from_be_bytes([n2, n3]));
+            let hi = update16(
+                csum,
+                u16::from_be_bytes([o0, o1]),
+                u16::from_be_bytes([n0, n1]),
+            );
+            let two = update16(
+                hi,
+                u16::from_be_bytes([o2, o3]),
+                u16::from_be_bytes([n2, n3]),
+            );
             assert_eq!(two, checksum(&data));
         }
     }

@@ -50,7 +50,11 @@ impl EthernetAddress {
 impl fmt::Display for EthernetAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = &self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4], b[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        )
     }
 }
 
@@ -249,7 +253,11 @@ impl EthernetRepr {
     /// Reads the header of a checked frame.
     pub fn parse<T: AsRef<[u8]>>(frame: &EthernetFrame<T>) -> Result<EthernetRepr> {
         frame.check_len()?;
-        Ok(EthernetRepr { src: frame.src_addr(), dst: frame.dst_addr(), ethertype: frame.ethertype() })
+        Ok(EthernetRepr {
+            src: frame.src_addr(),
+            dst: frame.dst_addr(),
+            ethertype: frame.ethertype(),
+        })
     }
 
     /// The header length this repr emits.
@@ -287,22 +295,39 @@ mod tests {
         assert_eq!(frame.ethertype(), EtherType::Arp);
         assert_eq!(frame.payload(), &[0xaa, 0xbb, 0xcc, 0xdd]);
         let repr = EthernetRepr::parse(&frame).unwrap();
-        assert_eq!(repr, EthernetRepr { src: SRC, dst: EthernetAddress::BROADCAST, ethertype: EtherType::Arp });
+        assert_eq!(
+            repr,
+            EthernetRepr {
+                src: SRC,
+                dst: EthernetAddress::BROADCAST,
+                ethertype: EtherType::Arp
+            }
+        );
     }
 
     #[test]
     fn emit_frame() {
-        let repr = EthernetRepr { src: SRC, dst: EthernetAddress::BROADCAST, ethertype: EtherType::Arp };
+        let repr = EthernetRepr {
+            src: SRC,
+            dst: EthernetAddress::BROADCAST,
+            ethertype: EtherType::Arp,
+        };
         let mut buf = [0xa5u8; 18];
         let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
         repr.emit(&mut frame);
-        frame.payload_mut().copy_from_slice(&[0xaa, 0xbb, 0xcc, 0xdd]);
+        frame
+            .payload_mut()
+            .copy_from_slice(&[0xaa, 0xbb, 0xcc, 0xdd]);
         assert_eq!(buf, FRAME);
     }
 
     #[test]
     fn emit_leaves_payload_alone() {
-        let repr = EthernetRepr { src: SRC, dst: SRC, ethertype: EtherType::Unknown(0x88cc) };
+        let repr = EthernetRepr {
+            src: SRC,
+            dst: SRC,
+            ethertype: EtherType::Unknown(0x88cc),
+        };
         let mut buf = [0xa5u8; 16];
         repr.emit(&mut EthernetFrame::new_unchecked(&mut buf[..]));
         assert_eq!(&buf[12..], &[0x88, 0xcc, 0xa5, 0xa5]);
@@ -324,7 +349,10 @@ mod tests {
     #[test]
     fn truncated() {
         for len in 0..HEADER_LEN {
-            assert_eq!(EthernetFrame::new_checked(&FRAME[..len]).unwrap_err(), Error::Truncated);
+            assert_eq!(
+                EthernetFrame::new_checked(&FRAME[..len]).unwrap_err(),
+                Error::Truncated
+            );
             assert_eq!(
                 EthernetRepr::parse(&EthernetFrame::new_unchecked(&FRAME[..len])).unwrap_err(),
                 Error::Truncated
@@ -365,7 +393,10 @@ mod tests {
     fn address_display_and_parse() {
         assert_eq!(SRC.to_string(), "52:54:00:12:34:56");
         assert_eq!("52:54:00:12:34:56".parse::<EthernetAddress>(), Ok(SRC));
-        assert_eq!("FF:ff:FF:ff:FF:ff".parse::<EthernetAddress>(), Ok(EthernetAddress::BROADCAST));
+        assert_eq!(
+            "FF:ff:FF:ff:FF:ff".parse::<EthernetAddress>(),
+            Ok(EthernetAddress::BROADCAST)
+        );
         for bad in [
             "",
             "52:54:00:12:34",
@@ -378,7 +409,11 @@ mod tests {
             "52:54:00:12:34:56:",
             "５2:54:00:12:34:56",
         ] {
-            assert_eq!(bad.parse::<EthernetAddress>(), Err(EthernetAddressParseError), "{bad:?}");
+            assert_eq!(
+                bad.parse::<EthernetAddress>(),
+                Err(EthernetAddressParseError),
+                "{bad:?}"
+            );
         }
     }
 }

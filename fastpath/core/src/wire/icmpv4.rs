@@ -374,12 +374,23 @@ impl<'a> Icmpv4Repr<'a> {
             Icmpv4Message::DstUnreachable => {
                 packet.check_embedded()?;
                 let reason = Icmpv4DstUnreachable::from(packet.msg_code());
-                let next_hop_mtu = if reason == Icmpv4DstUnreachable::FragNeeded { packet.next_hop_mtu() } else { 0 };
-                Ok(Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, data })
+                let next_hop_mtu = if reason == Icmpv4DstUnreachable::FragNeeded {
+                    packet.next_hop_mtu()
+                } else {
+                    0
+                };
+                Ok(Icmpv4Repr::DstUnreachable {
+                    reason,
+                    next_hop_mtu,
+                    data,
+                })
             }
             Icmpv4Message::TimeExceeded => {
                 packet.check_embedded()?;
-                Ok(Icmpv4Repr::TimeExceeded { code: packet.msg_code(), data })
+                Ok(Icmpv4Repr::TimeExceeded {
+                    code: packet.msg_code(),
+                    data,
+                })
             }
             _ => Err(Error::Unsupported("ICMP message type")),
         }
@@ -399,7 +410,16 @@ impl<'a> Icmpv4Repr<'a> {
     /// [`buffer_len`](Self::buffer_len) bytes long (the checksum covers all of it).
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Icmpv4Packet<T>) {
         let data = match *self {
-            Icmpv4Repr::EchoRequest { ident, seq_no, data } | Icmpv4Repr::EchoReply { ident, seq_no, data } => {
+            Icmpv4Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            }
+            | Icmpv4Repr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            } => {
                 let t = if matches!(self, Icmpv4Repr::EchoRequest { .. }) {
                     Icmpv4Message::EchoRequest
                 } else {
@@ -411,7 +431,11 @@ impl<'a> Icmpv4Repr<'a> {
                 packet.set_echo_seq_no(seq_no);
                 data
             }
-            Icmpv4Repr::DstUnreachable { reason, next_hop_mtu, data } => {
+            Icmpv4Repr::DstUnreachable {
+                reason,
+                next_hop_mtu,
+                data,
+            } => {
                 packet.set_msg_type(Icmpv4Message::DstUnreachable);
                 packet.set_msg_code(u8::from(reason));
                 packet.clear_rest_of_header();
@@ -469,18 +493,37 @@ mod tests {
         assert!(icmp.verify_checksum());
         assert_eq!((icmp.echo_ident(), icmp.echo_seq_no()), (1, 33));
         assert_eq!(icmp.data(), PING_DATA);
-        assert_eq!(icmp.embedded_packet(), Err(Error::Unsupported("ICMP message quotes no datagram")));
+        assert_eq!(
+            icmp.embedded_packet(),
+            Err(Error::Unsupported("ICMP message quotes no datagram"))
+        );
         let repr = Icmpv4Repr::parse(&icmp).unwrap();
-        assert_eq!(repr, Icmpv4Repr::EchoRequest { ident: 1, seq_no: 33, data: PING_DATA });
+        assert_eq!(
+            repr,
+            Icmpv4Repr::EchoRequest {
+                ident: 1,
+                seq_no: 33,
+                data: PING_DATA
+            }
+        );
     }
 
     #[test]
     fn emit_echo_reply() {
         let request = Icmpv4Packet::new_checked(&PING[20..]).unwrap();
-        let Icmpv4Repr::EchoRequest { ident, seq_no, data } = Icmpv4Repr::parse(&request).unwrap() else {
+        let Icmpv4Repr::EchoRequest {
+            ident,
+            seq_no,
+            data,
+        } = Icmpv4Repr::parse(&request).unwrap()
+        else {
             panic!("not an echo request");
         };
-        let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
+        let reply = Icmpv4Repr::EchoReply {
+            ident,
+            seq_no,
+            data,
+        };
         let mut buf = [0xa5u8; 40];
         reply.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         // Type 8 -> 0 changes the checksum by 0x0800.
@@ -515,7 +558,11 @@ mod tests {
     fn port_unreachable_round_trip() {
         let quote = quote_original(&UDP_DATAGRAM);
         assert_eq!(quote.len(), 28);
-        let repr = Icmpv4Repr::DstUnreachable { reason: Icmpv4DstUnreachable::PortUnreachable, next_hop_mtu: 0, data: quote };
+        let repr = Icmpv4Repr::DstUnreachable {
+            reason: Icmpv4DstUnreachable::PortUnreachable,
+            next_hop_mtu: 0,
+            data: quote,
+        };
         let mut buf = [0xa5u8; 36];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         #[rustfmt::skip]
@@ -541,7 +588,11 @@ mod tests {
     #[test]
     fn frag_needed_and_time_exceeded() {
         let quote = quote_original(&UDP_DATAGRAM);
-        let repr = Icmpv4Repr::DstUnreachable { reason: Icmpv4DstUnreachable::FragNeeded, next_hop_mtu: 1400, data: quote };
+        let repr = Icmpv4Repr::DstUnreachable {
+            reason: Icmpv4DstUnreachable::FragNeeded,
+            next_hop_mtu: 1400,
+            data: quote,
+        };
         let mut buf = [0xa5u8; 36];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         assert_eq!(&buf[..2], &[3, 4]);
@@ -550,17 +601,27 @@ mod tests {
         assert_eq!(packet.next_hop_mtu(), 1400);
         assert_eq!(Icmpv4Repr::parse(&packet).unwrap(), repr);
 
-        let repr = Icmpv4Repr::TimeExceeded { code: 0, data: quote };
+        let repr = Icmpv4Repr::TimeExceeded {
+            code: 0,
+            data: quote,
+        };
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         assert_eq!(&buf[..2], &[11, 0]);
         assert_eq!(&buf[4..8], &[0; 4]);
-        assert_eq!(Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&buf[..]).unwrap()).unwrap(), repr);
+        assert_eq!(
+            Icmpv4Repr::parse(&Icmpv4Packet::new_checked(&buf[..]).unwrap()).unwrap(),
+            repr
+        );
     }
 
     #[test]
     fn embedded_nat_rewrite() {
         let quote = quote_original(&UDP_DATAGRAM);
-        let repr = Icmpv4Repr::DstUnreachable { reason: Icmpv4DstUnreachable::HostUnreachable, next_hop_mtu: 0, data: quote };
+        let repr = Icmpv4Repr::DstUnreachable {
+            reason: Icmpv4DstUnreachable::HostUnreachable,
+            next_hop_mtu: 0,
+            data: quote,
+        };
         let mut buf = [0u8; 36];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         let mut packet = Icmpv4Packet::new_checked(&mut buf[..]).unwrap();
@@ -580,14 +641,20 @@ mod tests {
         let mut original = [0u8; 24];
         original.copy_from_slice(&UDP_DATAGRAM[..24]);
         original[3] = 24;
-        let repr = Icmpv4Repr::TimeExceeded { code: 0, data: quote_original(&original) };
+        let repr = Icmpv4Repr::TimeExceeded {
+            code: 0,
+            data: quote_original(&original),
+        };
         let mut buf = [0u8; 32];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         let packet = Icmpv4Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(packet.embedded_packet().unwrap().payload().len(), 4);
         // But a quote missing bytes the original had is truncated.
         let mut buf = [0u8; 32];
-        let repr = Icmpv4Repr::TimeExceeded { code: 0, data: &UDP_DATAGRAM[..24] };
+        let repr = Icmpv4Repr::TimeExceeded {
+            code: 0,
+            data: &UDP_DATAGRAM[..24],
+        };
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
         let packet = Icmpv4Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(packet.embedded_packet(), Err(Error::Truncated));
@@ -606,7 +673,10 @@ mod tests {
         p.set_msg_type(Icmpv4Message::Unknown(13));
         p.fill_checksum();
         let packet = Icmpv4Packet::new_checked(&buf[..]).unwrap();
-        assert_eq!(Icmpv4Repr::parse(&packet), Err(Error::Unsupported("ICMP message type")));
+        assert_eq!(
+            Icmpv4Repr::parse(&packet),
+            Err(Error::Unsupported("ICMP message type"))
+        );
         assert_eq!(u8::from(Icmpv4Message::from(4)), 4);
         assert!(Icmpv4Message::Unknown(4).is_error());
         assert!(!Icmpv4Message::EchoReply.is_error());
@@ -616,12 +686,21 @@ mod tests {
     fn truncated() {
         let icmp = &PING[20..];
         for len in 0..HEADER_LEN {
-            assert_eq!(Icmpv4Packet::new_checked(&icmp[..len]), Err(Error::Truncated));
-            assert_eq!(Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(&icmp[..len])), Err(Error::Truncated));
+            assert_eq!(
+                Icmpv4Packet::new_checked(&icmp[..len]),
+                Err(Error::Truncated)
+            );
+            assert_eq!(
+                Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(&icmp[..len])),
+                Err(Error::Truncated)
+            );
         }
         // Error messages cut anywhere inside the quote: an error, never a panic.
         let mut full = [0u8; 36];
-        let repr = Icmpv4Repr::TimeExceeded { code: 0, data: quote_original(&UDP_DATAGRAM) };
+        let repr = Icmpv4Repr::TimeExceeded {
+            code: 0,
+            data: quote_original(&UDP_DATAGRAM),
+        };
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut full[..]));
         for len in 0..full.len() {
             let mut cut = full[..len].to_vec();
@@ -647,7 +726,9 @@ mod tests {
             }
             if let Ok(mut p) = Icmpv4Packet::new_checked(&mut buf[..]) {
                 p.fill_checksum();
-                let _ = p.embedded_packet().map(|e| (e.payload().len(), e.options().len()));
+                let _ = p
+                    .embedded_packet()
+                    .map(|e| (e.payload().len(), e.options().len()));
                 let _ = Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(&buf[..]));
             }
         }

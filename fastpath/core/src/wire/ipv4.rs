@@ -302,19 +302,28 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Sets or clears Don't Fragment.
     pub fn set_dont_frag(&mut self, value: bool) {
         let raw = self.read_u16(field::FLG_OFF);
-        self.write_u16(field::FLG_OFF, if value { raw | FLAG_DF } else { raw & !FLAG_DF });
+        self.write_u16(
+            field::FLG_OFF,
+            if value { raw | FLAG_DF } else { raw & !FLAG_DF },
+        );
     }
 
     /// Sets or clears More Fragments.
     pub fn set_more_frags(&mut self, value: bool) {
         let raw = self.read_u16(field::FLG_OFF);
-        self.write_u16(field::FLG_OFF, if value { raw | FLAG_MF } else { raw & !FLAG_MF });
+        self.write_u16(
+            field::FLG_OFF,
+            if value { raw | FLAG_MF } else { raw & !FLAG_MF },
+        );
     }
 
     /// Sets the fragment offset in bytes (a multiple of 8).
     pub fn set_frag_offset(&mut self, value: u16) {
         let raw = self.read_u16(field::FLG_OFF);
-        self.write_u16(field::FLG_OFF, (raw & !FRAG_OFFSET_MASK) | ((value >> 3) & FRAG_OFFSET_MASK));
+        self.write_u16(
+            field::FLG_OFF,
+            (raw & !FRAG_OFFSET_MASK) | ((value >> 3) & FRAG_OFFSET_MASK),
+        );
     }
 
     /// Sets the time to live.
@@ -507,14 +516,20 @@ mod tests {
         repr().emit(&mut p);
         p.payload_mut().copy_from_slice(&PACKET[20..28]);
         assert_eq!(&buf[..], &packet()[..28]);
-        assert_eq!(Ipv4Repr::parse(&Ipv4Packet::new_checked(&buf[..]).unwrap()).unwrap(), repr());
+        assert_eq!(
+            Ipv4Repr::parse(&Ipv4Packet::new_checked(&buf[..]).unwrap()).unwrap(),
+            repr()
+        );
     }
 
     #[test]
     fn bad_checksum() {
         let mut buf = packet();
         buf[8] = 63;
-        assert_eq!(Ipv4Repr::parse(&Ipv4Packet::new_checked(&buf[..]).unwrap()), Err(Error::BadChecksum));
+        assert_eq!(
+            Ipv4Repr::parse(&Ipv4Packet::new_checked(&buf[..]).unwrap()),
+            Err(Error::BadChecksum)
+        );
         let mut p = Ipv4Packet::new_unchecked(&mut buf[..]);
         p.fill_checksum();
         assert!(p.verify_checksum());
@@ -539,7 +554,10 @@ mod tests {
         assert_eq!(p.payload(), &[0xee]);
         assert!(p.more_frags() && p.is_fragment() && !p.dont_frag());
         assert_eq!(p.frag_offset(), 24);
-        assert_eq!(Ipv4Repr::parse(&p), Err(Error::Unsupported("IPv4 fragment")));
+        assert_eq!(
+            Ipv4Repr::parse(&p),
+            Err(Error::Unsupported("IPv4 fragment"))
+        );
         p.set_more_frags(false);
         p.set_frag_offset(0);
         assert!(!p.is_fragment());
@@ -559,7 +577,10 @@ mod tests {
         p.set_header_len(20);
         p.set_dscp(46);
         p.set_ecn(1);
-        assert_eq!((p.version(), p.header_len(), p.dscp(), p.ecn()), (4, 20, 46, 1));
+        assert_eq!(
+            (p.version(), p.header_len(), p.dscp(), p.ecn()),
+            (4, 20, 46, 1)
+        );
         p.set_ttl(7);
         p.set_protocol(IpProtocol::Unknown(200));
         assert_eq!((p.ttl(), p.protocol()), (7, IpProtocol::Unknown(200)));
@@ -580,7 +601,11 @@ mod tests {
         p.set_ttl(ttl - 1);
         // TTL is the high byte of the word it shares with the protocol.
         let proto = u8::from(p.protocol());
-        let c = checksum::update16(p.checksum(), u16::from_be_bytes([ttl, proto]), u16::from_be_bytes([ttl - 1, proto]));
+        let c = checksum::update16(
+            p.checksum(),
+            u16::from_be_bytes([ttl, proto]),
+            u16::from_be_bytes([ttl - 1, proto]),
+        );
         p.set_checksum(c);
         assert!(p.verify_checksum());
     }
@@ -598,11 +623,26 @@ mod tests {
         small_total[3] = 19;
         let mut big_total = good;
         big_total[3] = 31;
-        assert!(matches!(Ipv4Packet::new_checked(&bad_version[..]), Err(Error::Malformed(_))));
-        assert!(matches!(Ipv4Packet::new_checked(&short_ihl[..]), Err(Error::Malformed(_))));
-        assert_eq!(Ipv4Packet::new_checked(&long_ihl[..]), Err(Error::Truncated));
-        assert!(matches!(Ipv4Packet::new_checked(&small_total[..]), Err(Error::Malformed(_))));
-        assert_eq!(Ipv4Packet::new_checked(&big_total[..]), Err(Error::Truncated));
+        assert!(matches!(
+            Ipv4Packet::new_checked(&bad_version[..]),
+            Err(Error::Malformed(_))
+        ));
+        assert!(matches!(
+            Ipv4Packet::new_checked(&short_ihl[..]),
+            Err(Error::Malformed(_))
+        ));
+        assert_eq!(
+            Ipv4Packet::new_checked(&long_ihl[..]),
+            Err(Error::Truncated)
+        );
+        assert!(matches!(
+            Ipv4Packet::new_checked(&small_total[..]),
+            Err(Error::Malformed(_))
+        ));
+        assert_eq!(
+            Ipv4Packet::new_checked(&big_total[..]),
+            Err(Error::Truncated)
+        );
         // A quoted header may claim more than the buffer holds.
         let q = Ipv4Packet::new_checked_quoted(&big_total[..]).unwrap();
         assert_eq!(q.payload(), &big_total[20..]);
@@ -613,11 +653,21 @@ mod tests {
     fn truncated() {
         let buf = packet();
         for len in 0..28 {
-            assert_eq!(Ipv4Packet::new_checked(&buf[..len]), Err(Error::Truncated), "len {len}");
-            assert_eq!(Ipv4Repr::parse(&Ipv4Packet::new_unchecked(&buf[..len])), Err(Error::Truncated));
+            assert_eq!(
+                Ipv4Packet::new_checked(&buf[..len]),
+                Err(Error::Truncated),
+                "len {len}"
+            );
+            assert_eq!(
+                Ipv4Repr::parse(&Ipv4Packet::new_unchecked(&buf[..len])),
+                Err(Error::Truncated)
+            );
         }
         for len in 0..20 {
-            assert_eq!(Ipv4Packet::new_checked_quoted(&buf[..len]), Err(Error::Truncated));
+            assert_eq!(
+                Ipv4Packet::new_checked_quoted(&buf[..len]),
+                Err(Error::Truncated)
+            );
         }
     }
 
@@ -632,8 +682,19 @@ mod tests {
                 buf[2] = 0;
                 buf[3] = u8::try_from(rng.below(len + 4)).unwrap();
             }
-            for p in [Ipv4Packet::new_checked(&buf[..]), Ipv4Packet::new_checked_quoted(&buf[..])].into_iter().flatten() {
-                let _ = (p.options(), p.payload(), p.verify_checksum(), Ipv4Repr::parse(&p));
+            for p in [
+                Ipv4Packet::new_checked(&buf[..]),
+                Ipv4Packet::new_checked_quoted(&buf[..]),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let _ = (
+                    p.options(),
+                    p.payload(),
+                    p.verify_checksum(),
+                    Ipv4Repr::parse(&p),
+                );
             }
         }
     }

@@ -12,17 +12,19 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
 pub mod ipv4;
-//TMP pub mod tcp;
-//TMP pub mod toa;
-//TMP pub mod udp;
+pub mod tcp;
+pub mod toa;
+pub mod udp;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
-pub use ethernet::{EtherType, EthernetAddress, EthernetAddressParseError, EthernetFrame, EthernetRepr};
+pub use ethernet::{
+    EtherType, EthernetAddress, EthernetAddressParseError, EthernetFrame, EthernetRepr,
+};
 pub use icmpv4::{Icmpv4DstUnreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr};
 pub use ipv4::{IpProtocol, Ipv4Packet, Ipv4Repr};
-//TMP pub use tcp::{TcpFlags, TcpOption, TcpOptionsIter, TcpPacket, TcpRepr};
-//TMP pub use toa::ToaRepr;
-//TMP pub use udp::{UdpPacket, UdpRepr};
+pub use tcp::{TcpFlags, TcpOption, TcpOptionsIter, TcpPacket, TcpRepr};
+pub use toa::ToaRepr;
+pub use udp::{UdpPacket, UdpRepr};
 
 /// Why a packet (or a part of one) was rejected by a `new_checked` or `parse`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]

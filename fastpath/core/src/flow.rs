@@ -1,0 +1,36 @@
+//! Flow identifiers: the 5-tuple a session is found by.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// Transport protocols the director balances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum L4Proto {
+    Tcp,
+    Udp,
+}
+
+impl fmt::Display for L4Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            L4Proto::Tcp => "TCP",
+            L4Proto::Udp => "UDP",
+        })
+    }
+}
+
+/// A directed 5-tuple, as seen on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: L4Proto,
+}
+
+impl fmt::Display for FlowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}:{} -> {}:{}", self.proto, self.src, self.sport, self.dst, self.dport)
+    }
+}

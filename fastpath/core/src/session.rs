@@ -1,0 +1,415 @@
+//! Per-worker session table: one entry reachable from both directions, TCP state tracking with
+//! LVS-style timeouts, aging by a timer wheel, a hard maximum. Storage is a slab plus two hash
+//! indexes reserved up front, so steady-state traffic allocates nothing.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use crate::flow::{FlowKey, L4Proto};
+use crate::wire::EthernetAddress;
+
+/// Connection timeouts in seconds (`ipvsadm --set tcp tcpfin udp` sets the first, the
+/// fin-wait and the udp values). Defaults are LVS's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub tcp_established: u32,
+    pub tcp_syn_recv: u32,
+    pub tcp_fin_wait: u32,
+    pub tcp_close: u32,
+    pub udp: u32,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { tcp_established: 900, tcp_syn_recv: 60, tcp_fin_wait: 120, tcp_close: 10, udp: 300 }
+    }
+}
+
+/// Connection state, as LVS tracks it (a subset: what the director can observe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnState {
+    /// Client SYN seen, handshake not complete.
+    SynRecv,
+    /// Handshake completed (or UDP traffic seen).
+    Established,
+    /// A FIN was seen from either side.
+    FinWait,
+    /// A RST was seen.
+    Close,
+    /// UDP flow.
+    Udp,
+}
+
+impl ConnState {
+    /// Whether ipvsadm would count it as an active connection.
+    pub fn is_active(self) -> bool {
+        self == ConnState::Established
+    }
+
+    /// Its name as ipvsadm -c shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::SynRecv => "SYN_RECV",
+            ConnState::Established => "ESTABLISHED",
+            ConnState::FinWait => "FIN_WAIT",
+            ConnState::Close => "CLOSE",
+            ConnState::Udp => "UDP",
+        }
+    }
+}
+
+/// One FNAT connection.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub proto: L4Proto,
+    pub client: (Ipv4Addr, u16),
+    pub vip: (Ipv4Addr, u16),
+    pub laddr: (Ipv4Addr, u16),
+    pub rs: (Ipv4Addr, u16),
+    pub state: ConnState,
+    /// Expiry time in milliseconds of the worker clock.
+    pub expires_ms: u64,
+    /// Service and real-server indexes in the snapshot of `generation`.
+    pub svc: u32,
+    pub rs_idx: u32,
+    pub generation: u64,
+    /// Where replies to the client go: the port and MAC the client's packets came from.
+    pub client_port: u8,
+    pub client_mac: EthernetAddress,
+    /// Whether TOA has been delivered to the real server.
+    pub toa_sent: bool,
+    pub pkts_in: u64,
+    pub pkts_out: u64,
+    /// Slab bookkeeping: bumped on free so stale timer entries are ignored.
+    stamp: u32,
+    live: bool,
+}
+
+/// Why a session could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionFull {
+    /// The configured maximum is reached.
+    Full,
+}
+
+const WHEEL_SLOTS: usize = 1024;
+const TICK_MS: u64 = 1000;
+
+/// Sessions of one worker.
+#[derive(Debug)]
+pub struct SessionTable {
+    slab: Vec<Session>,
+    free: Vec<u32>,
+    by_client: HashMap<FlowKey, u32, ahash::RandomState>,
+    by_rs: HashMap<FlowKey, u32, ahash::RandomState>,
+    wheel: Vec<Vec<(u32, u32)>>,
+    wheel_tick: u64,
+    max: usize,
+    pub timeouts: Timeouts,
+}
+
+impl Session {
+    /// The key of packets from the client (cip:cport -> vip:vport).
+    pub fn client_key(&self) -> FlowKey {
+        FlowKey { src: self.client.0, dst: self.vip.0, sport: self.client.1, dport: self.vip.1, proto: self.proto }
+    }
+
+    /// The key of packets from the real server (rip:rport -> lip:lport).
+    pub fn rs_key(&self) -> FlowKey {
+        FlowKey { src: self.rs.0, dst: self.laddr.0, sport: self.rs.1, dport: self.laddr.1, proto: self.proto }
+    }
+}
+
+/// What a session carries in when created.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub proto: L4Proto,
+    pub client: (Ipv4Addr, u16),
+    pub vip: (Ipv4Addr, u16),
+    pub laddr: (Ipv4Addr, u16),
+    pub rs: (Ipv4Addr, u16),
+    pub svc: u32,
+    pub rs_idx: u32,
+    pub generation: u64,
+    pub client_port: u8,
+    pub client_mac: EthernetAddress,
+}
+
+impl SessionTable {
+    /// A table for at most `max` sessions; `reserve` entries are allocated up front.
+    pub fn new(max: usize, reserve: usize, timeouts: Timeouts) -> SessionTable {
+        let reserve = reserve.min(max);
+        SessionTable {
+            slab: Vec::with_capacity(reserve),
+            free: Vec::with_capacity(reserve),
+            by_client: HashMap::with_capacity_and_hasher(reserve, ahash::RandomState::new()),
+            by_rs: HashMap::with_capacity_and_hasher(reserve, ahash::RandomState::new()),
+            wheel: (0..WHEEL_SLOTS).map(|_| Vec::new()).collect(),
+            wheel_tick: 0,
+            max,
+            timeouts,
+        }
+    }
+
+    /// Live sessions.
+    pub fn len(&self) -> usize {
+        self.by_client.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_client.is_empty()
+    }
+
+    /// The session a client packet belongs to.
+    #[inline]
+    pub fn find_client(&self, key: &FlowKey) -> Option<u32> {
+        self.by_client.get(key).copied()
+    }
+
+    /// The session a real-server packet belongs to.
+    #[inline]
+    pub fn find_rs(&self, key: &FlowKey) -> Option<u32> {
+        self.by_rs.get(key).copied()
+    }
+
+    /// A session by id.
+    #[inline]
+    pub fn get(&self, id: u32) -> &Session {
+        &self.slab[id as usize]
+    }
+
+    /// A session by id, writable.
+    #[inline]
+    pub fn get_mut(&mut self, id: u32) -> &mut Session {
+        &mut self.slab[id as usize]
+    }
+
+    /// Iterates live sessions.
+    pub fn iter(&self) -> impl Iterator<Item = &Session> {
+        self.slab.iter().filter(|s| s.live)
+    }
+
+    fn timeout_s(&self, state: ConnState) -> u32 {
+        let t = &self.timeouts;
+        match state {
+            ConnState::SynRecv => t.tcp_syn_recv,
+            ConnState::Established => t.tcp_established,
+            ConnState::FinWait => t.tcp_fin_wait,
+            ConnState::Close => t.tcp_close,
+            ConnState::Udp => t.udp,
+        }
+    }
+
+    /// Creates a session in its initial state (TCP: SYN_RECV, UDP: UDP), expiring from `now_ms`.
+    pub fn insert(&mut self, n: NewSession, now_ms: u64) -> Result<u32, SessionFull> {
+        if self.len() >= self.max {
+            return Err(SessionFull::Full);
+        }
+        let state = if n.proto == L4Proto::Tcp { ConnState::SynRecv } else { ConnState::Udp };
+        let expires_ms = now_ms + u64::from(self.timeout_s(state)) * 1000;
+        let fresh = |stamp| Session {
+            proto: n.proto,
+            client: n.client,
+            vip: n.vip,
+            laddr: n.laddr,
+            rs: n.rs,
+            state,
+            expires_ms,
+            svc: n.svc,
+            rs_idx: n.rs_idx,
+            generation: n.generation,
+            client_port: n.client_port,
+            client_mac: n.client_mac,
+            toa_sent: false,
+            pkts_in: 0,
+            pkts_out: 0,
+            stamp,
+            live: true,
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                let stamp = self.slab[id as usize].stamp;
+                self.slab[id as usize] = fresh(stamp);
+                id
+            }
+            None => {
+                let id = u32::try_from(self.slab.len()).map_err(|_| SessionFull::Full)?;
+                self.slab.push(fresh(0));
+                id
+            }
+        };
+        let s = &self.slab[id as usize];
+        self.by_client.insert(s.client_key(), id);
+        self.by_rs.insert(s.rs_key(), id);
+        self.schedule(id, expires_ms);
+        Ok(id)
+    }
+
+    fn schedule(&mut self, id: u32, expires_ms: u64) {
+        let tick = (expires_ms / TICK_MS).max(self.wheel_tick + 1);
+        // Beyond the wheel's horizon: park in the farthest slot and re-check when it fires.
+        let tick = tick.min(self.wheel_tick + WHEEL_SLOTS as u64 - 1);
+        let stamp = self.slab[id as usize].stamp;
+        self.wheel[(tick % WHEEL_SLOTS as u64) as usize].push((id, stamp));
+    }
+
+    /// Moves a session to `state` and pushes its expiry to `now + timeout(state)`.
+    #[inline]
+    pub fn touch(&mut self, id: u32, state: ConnState, now_ms: u64) {
+        let t = u64::from(self.timeout_s(state)) * 1000;
+        let s = &mut self.slab[id as usize];
+        s.state = state;
+        let (old, new) = (s.expires_ms, now_ms + t);
+        s.expires_ms = new;
+        // The wheel entry is checked lazily and re-armed for later expiries; a shorter timeout
+        // (a state change) needs an earlier entry of its own.
+        if new / TICK_MS < old / TICK_MS {
+            self.schedule(id, new);
+        }
+    }
+
+    /// Expires sessions whose time has come, calling `on_expire` for each before removal.
+    /// Call regularly (every loop or so); work is bounded by the slots that came due.
+    pub fn expire(&mut self, now_ms: u64, mut on_expire: impl FnMut(&Session)) -> usize {
+        let target = now_ms / TICK_MS;
+        let mut n = 0;
+        if self.wheel_tick == 0 {
+            self.wheel_tick = target.saturating_sub(1);
+        }
+        while self.wheel_tick < target {
+            self.wheel_tick += 1;
+            let slot = (self.wheel_tick % WHEEL_SLOTS as u64) as usize;
+            let mut due = std::mem::take(&mut self.wheel[slot]);
+            for (id, stamp) in due.drain(..) {
+                let s = &self.slab[id as usize];
+                if !s.live || s.stamp != stamp {
+                    continue;
+                }
+                if s.expires_ms <= now_ms {
+                    on_expire(s);
+                    self.remove(id);
+                    n += 1;
+                } else {
+                    let e = s.expires_ms;
+                    self.schedule(id, e);
+                }
+            }
+            // Give the (now empty) vector back so its capacity is reused.
+            if self.wheel[slot].is_empty() {
+                self.wheel[slot] = due;
+            }
+        }
+        n
+    }
+
+    /// Removes a session at once.
+    pub fn remove(&mut self, id: u32) {
+        let s = &mut self.slab[id as usize];
+        if !s.live {
+            return;
+        }
+        s.live = false;
+        s.stamp = s.stamp.wrapping_add(1);
+        let (ck, rk) = (s.client_key(), s.rs_key());
+        self.by_client.remove(&ck);
+        self.by_rs.remove(&rk);
+        self.free.push(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(i: u16) -> NewSession {
+        NewSession {
+            proto: L4Proto::Tcp,
+            client: (Ipv4Addr::new(1, 1, 1, 1), 1000 + i),
+            vip: (Ipv4Addr::new(2, 2, 2, 2), 80),
+            laddr: (Ipv4Addr::new(3, 3, 3, 3), 5000 + i),
+            rs: (Ipv4Addr::new(4, 4, 4, 4), 8080),
+            svc: 0,
+            rs_idx: 0,
+            generation: 1,
+            client_port: 0,
+            client_mac: EthernetAddress([2, 0, 0, 0, 0, 1]),
+        }
+    }
+
+    #[test]
+    fn both_directions_find_the_same_session() {
+        let mut t = SessionTable::new(10, 10, Timeouts::default());
+        let id = t.insert(new(1), 0).unwrap();
+        let s = t.get(id).clone();
+        assert_eq!(t.find_client(&s.client_key()), Some(id));
+        assert_eq!(t.find_rs(&s.rs_key()), Some(id));
+        assert_eq!(s.state, ConnState::SynRecv);
+        t.remove(id);
+        assert_eq!(t.find_client(&s.client_key()), None);
+        assert_eq!(t.find_rs(&s.rs_key()), None);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn maximum_is_enforced_and_slots_reused() {
+        let mut t = SessionTable::new(3, 1, Timeouts::default());
+        let ids: Vec<u32> = (0..3).map(|i| t.insert(new(i), 0).unwrap()).collect();
+        assert_eq!(t.insert(new(9), 0), Err(SessionFull::Full));
+        t.remove(ids[1]);
+        assert_eq!(t.insert(new(9), 0), Ok(ids[1]));
+    }
+
+    #[test]
+    fn aging_with_a_fake_clock_follows_state_timeouts() {
+        let to = Timeouts { tcp_established: 100, tcp_syn_recv: 5, tcp_fin_wait: 20, tcp_close: 2, udp: 30 };
+        let mut t = SessionTable::new(100, 100, to);
+        let mut now = 1_000_000u64;
+        t.expire(now, |_| {});
+        let syn = t.insert(new(1), now).unwrap();
+        let est = t.insert(new(2), now).unwrap();
+        t.touch(est, ConnState::Established, now);
+        let mut expired = Vec::new();
+        now += 4_000;
+        t.expire(now, |s| expired.push(s.client.1));
+        assert!(expired.is_empty(), "nothing due before 5 s");
+        now += 2_000;
+        t.expire(now, |s| expired.push(s.client.1));
+        assert_eq!(expired, vec![1001], "SYN_RECV expired after 5 s");
+        assert_eq!(t.len(), 1);
+        // Traffic refreshes: touching every 50 s keeps it alive well past 100 s.
+        for _ in 0..5 {
+            now += 50_000;
+            t.touch(est, ConnState::Established, now);
+            t.expire(now, |s| expired.push(s.client.1));
+        }
+        assert_eq!(t.len(), 1);
+        t.touch(est, ConnState::FinWait, now);
+        now += 19_000;
+        t.expire(now, |s| expired.push(s.client.1));
+        assert_eq!(t.len(), 1);
+        now += 2_000;
+        t.expire(now, |s| expired.push(s.client.1));
+        assert_eq!(expired, vec![1001, 1002]);
+        assert!(t.is_empty());
+        let _ = syn;
+    }
+
+    #[test]
+    fn timeouts_longer_than_the_wheel_are_honoured() {
+        let to = Timeouts { tcp_established: 3000, ..Timeouts::default() };
+        let mut t = SessionTable::new(10, 10, to);
+        let mut now = 5_000u64;
+        t.expire(now, |_| {});
+        let id = t.insert(new(1), now).unwrap();
+        t.touch(id, ConnState::Established, now);
+        let mut gone = 0;
+        while now < 5_000 + 2_999_000 {
+            now += 7_000;
+            gone += t.expire(now.min(5_000 + 2_999_000), |_| {});
+        }
+        assert_eq!(gone, 0, "still alive just before 3000 s");
+        now = 5_000 + 3_001_000;
+        assert_eq!(t.expire(now, |_| {}), 1);
+    }
+}
