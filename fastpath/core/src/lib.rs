@@ -7,9 +7,12 @@
 
 pub mod buf;
 pub mod flow;
+mod fnat;
 mod icmp;
 pub mod iface;
 pub mod laddr;
+pub mod nat;
+pub mod neigh;
 pub mod pipeline;
 pub mod sched;
 pub mod service;
@@ -19,5 +22,6 @@ pub mod wire;
 
 pub use buf::{PacketBuf, TestBuf};
 pub use flow::{FlowKey, L4Proto};
-pub use iface::Interface;
+pub use iface::{route, Interface};
+pub use pipeline::{Ctx, WorkerState};
 pub use verdict::{Counters, DropReason, Verdict, COUNTER_SLOTS};

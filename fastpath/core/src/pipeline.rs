@@ -1,80 +1,173 @@
 //! The per-packet entry point: classify a frame received on a data port and decide its fate.
 //!
-//! For now the director itself answers ARP and ICMP echo for the addresses it owns; every
-//! other frame for this host goes to the kernel through the exception path. The FNAT stages
-//! plug in between classification and the kernel fallback.
+//! Order: Ethernet checks, ARP (answer for our addresses, learn neighbours, rest to the
+//! kernel), then IPv4: return traffic to a local address, client traffic to a virtual service,
+//! ICMP errors quoting a session, ICMP echo to our addresses, and finally the kernel.
+
+use std::net::Ipv4Addr;
 
 use crate::buf::PacketBuf;
+use crate::fnat;
 use crate::iface::Interface;
+use crate::laddr::LaddrPool;
+use crate::neigh::NeighTable;
+use crate::sched::SchedState;
+use crate::service::ServiceTable;
+use crate::session::{SessionTable, Timeouts};
 use crate::verdict::{Counters, DropReason, Verdict};
-use crate::wire::{self, ArpOperation, ArpPacket, EtherType, EthernetFrame, IpProtocol, Ipv4Packet};
+use crate::wire::{self, ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet};
 
 /// TTL the director puts on packets it originates.
 pub const DEFAULT_TTL: u8 = 64;
 
-/// Decides what to do with one frame received on `iface`, rewriting it in place when the
-/// director answers it. Never panics, whatever the bytes.
-pub fn process<B: PacketBuf>(buf: &mut B, iface: &Interface, counters: &mut Counters) -> Verdict {
-    let verdict = classify(buf.data_mut(), iface, counters);
-    if let Verdict::ToKernel = verdict {
-        if !iface.has_kernel_path {
-            return Verdict::Drop(DropReason::NoKernelPath);
+/// Most neighbour updates a worker collects between two hand-overs to the control thread.
+pub const MAX_LEARNED: usize = 64;
+
+/// What a worker reads, shared and immutable for the duration of a burst.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The worker's data ports, by index.
+    pub ports: &'a [Interface],
+    pub services: &'a ServiceTable,
+    pub neigh: &'a NeighTable,
+    /// This worker's index and the number of workers.
+    pub worker: u16,
+    pub workers: u16,
+    /// Worker clock in milliseconds.
+    pub now_ms: u64,
+}
+
+/// What a worker owns and the pipeline changes.
+#[derive(Debug)]
+pub struct WorkerState {
+    pub sessions: SessionTable,
+    pub laddrs: LaddrPool,
+    /// Scheduler state per service index, for `sched_generation`'s service table.
+    pub sched: Vec<SchedState>,
+    pub sched_generation: u64,
+    pub counters: Counters,
+    /// Neighbours seen in ARP since the last hand-over (bounded by `MAX_LEARNED`).
+    pub learned: Vec<(Ipv4Addr, EthernetAddress)>,
+}
+
+impl WorkerState {
+    /// Fresh state for worker `worker` of `workers`.
+    pub fn new(worker: u16, workers: u16, services: &ServiceTable, max_sessions: usize, timeouts: Timeouts) -> WorkerState {
+        WorkerState {
+            sessions: SessionTable::new(max_sessions, max_sessions.min(1 << 16), timeouts),
+            laddrs: LaddrPool::new(worker, workers, services.laddrs()),
+            sched: vec![SchedState::default(); services.services().len()],
+            sched_generation: services.generation(),
+            counters: Counters::default(),
+            learned: Vec::with_capacity(MAX_LEARNED),
         }
+    }
+
+    /// Expires sessions due at `now_ms`, returning their local ports and connection counts.
+    pub fn expire(&mut self, now_ms: u64) {
+        let WorkerState { sessions, laddrs, sched, sched_generation, counters, .. } = self;
+        let n = sessions.expire(now_ms, |s| {
+            laddrs.release(s.laddr.0, s.laddr.1);
+            if s.generation == *sched_generation {
+                if let Some(st) = sched.get_mut(s.svc as usize) {
+                    st.closed(s.rs_idx as usize);
+                }
+            }
+        });
+        counters.sessions_expired += n as u64;
+    }
+}
+
+/// Decides what to do with one frame received on port `in_port`, rewriting it in place when
+/// the director answers or forwards it. Never panics, whatever the bytes.
+pub fn process<B: PacketBuf>(buf: &mut B, in_port: u8, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
+    let Some(iface) = ctx.ports.get(usize::from(in_port)) else {
+        return Verdict::Drop(DropReason::NoRoute);
+    };
+    let verdict = classify(buf, in_port, iface, ctx, st);
+    if verdict == Verdict::ToKernel && !iface.has_kernel_path {
+        return Verdict::Drop(DropReason::NoKernelPath);
     }
     verdict
 }
 
-fn classify(frame: &mut [u8], iface: &Interface, counters: &mut Counters) -> Verdict {
-    let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) else {
-        return Verdict::Drop(DropReason::EthTruncated);
+fn classify<B: PacketBuf>(buf: &mut B, in_port: u8, iface: &Interface, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
+    let (dst, ethertype) = match EthernetFrame::new_checked(buf.data()) {
+        Ok(eth) => (eth.dst_addr(), eth.ethertype()),
+        Err(_) => return Verdict::Drop(DropReason::EthTruncated),
     };
-    let dst = eth.dst_addr();
     if dst != iface.mac && dst.is_unicast() {
         return Verdict::Drop(DropReason::OtherHost);
     }
-    match eth.ethertype() {
-        EtherType::Arp => arp(&mut eth, iface, counters),
-        EtherType::Ipv4 if dst == iface.mac => ipv4(&mut eth, iface, counters),
+    match ethertype {
+        EtherType::Arp => arp(buf.data_mut(), in_port, iface, ctx, st),
+        EtherType::Ipv4 if dst == iface.mac => ipv4(buf, in_port, iface, ctx, st),
         _ => Verdict::ToKernel,
     }
 }
 
-/// Answers ARP requests for our addresses in place; everything else ARP goes to the kernel
-/// (it keeps its own neighbour table for the traffic it originates).
-fn arp(eth: &mut EthernetFrame<&mut [u8]>, iface: &Interface, counters: &mut Counters) -> Verdict {
+/// Answers ARP requests for our addresses in place and learns neighbours from every ARP
+/// packet; everything else ARP goes to the kernel (it keeps its own neighbour table).
+fn arp(frame: &mut [u8], in_port: u8, iface: &Interface, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
+    let mut eth = EthernetFrame::new_unchecked(frame);
     let mut pkt = match ArpPacket::new_checked(eth.payload_mut()) {
         Ok(p) => p,
         Err(wire::Error::Unsupported(_)) => return Verdict::Drop(DropReason::ArpUnsupported),
         Err(_) => return Verdict::Drop(DropReason::ArpMalformed),
     };
+    let (sender_ip, sender_mac) = (pkt.source_protocol_addr(), pkt.source_hardware_addr());
+    if iface.on_link(sender_ip) && sender_mac.is_unicast() && ctx.neigh.get(sender_ip) != Some(sender_mac) && st.learned.len() < MAX_LEARNED {
+        st.learned.push((sender_ip, sender_mac));
+    }
     let target = pkt.target_protocol_addr();
     if pkt.operation() != ArpOperation::Request || !iface.owns(target) {
         return Verdict::ToKernel;
     }
-    let asker_mac = pkt.source_hardware_addr();
-    let asker_ip = pkt.source_protocol_addr();
     pkt.set_operation(ArpOperation::Reply);
-    pkt.set_target_hardware_addr(asker_mac);
-    pkt.set_target_protocol_addr(asker_ip);
+    pkt.set_target_hardware_addr(sender_mac);
+    pkt.set_target_protocol_addr(sender_ip);
     pkt.set_source_hardware_addr(iface.mac);
     pkt.set_source_protocol_addr(target);
-    eth.set_dst_addr(asker_mac);
+    eth.set_dst_addr(sender_mac);
     eth.set_src_addr(iface.mac);
-    counters.arp_replies += 1;
-    Verdict::TxSamePort
+    st.counters.arp_replies += 1;
+    Verdict::Tx(in_port)
 }
 
-fn ipv4(eth: &mut EthernetFrame<&mut [u8]>, iface: &Interface, counters: &mut Counters) -> Verdict {
-    let src_mac = eth.src_addr();
-    let mut ip = match Ipv4Packet::new_checked(eth.payload_mut()) {
-        Ok(p) => p,
-        Err(_) => return Verdict::Drop(DropReason::Ipv4Malformed),
+fn ipv4<B: PacketBuf>(buf: &mut B, in_port: u8, iface: &Interface, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
+    let l2 = wire::ethernet::HEADER_LEN;
+    let (dst, proto, fragment) = {
+        let ip = match Ipv4Packet::new_checked(&buf.data()[l2..]) {
+            Ok(p) => p,
+            Err(_) => return Verdict::Drop(DropReason::Ipv4Malformed),
+        };
+        if !ip.verify_checksum() {
+            return Verdict::Drop(DropReason::Ipv4BadChecksum);
+        }
+        (ip.dst_addr(), ip.protocol(), ip.is_fragment())
     };
-    if !ip.verify_checksum() {
-        return Verdict::Drop(DropReason::Ipv4BadChecksum);
+    let ours = ctx.services.is_laddr(dst) || ctx.services.is_vip(dst);
+    match proto {
+        IpProtocol::Tcp | IpProtocol::Udp if ours => {
+            if fragment {
+                return Verdict::Drop(DropReason::Fragment);
+            }
+            fnat::forward(buf, in_port, ctx, st)
+        }
+        IpProtocol::Icmp if !fragment => icmp(buf.data_mut(), in_port, iface, ctx, st),
+        _ => Verdict::ToKernel,
     }
+}
+
+fn icmp(frame: &mut [u8], in_port: u8, iface: &Interface, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
+    if let Some(v) = fnat::relay_icmp_error(frame, in_port, ctx, st) {
+        return v;
+    }
+    let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+    let src_mac = eth.src_addr();
+    let mut ip = Ipv4Packet::new_unchecked(&mut eth.payload_mut()[..]);
     let dst = ip.dst_addr();
-    if !iface.owns(dst) || ip.protocol() != IpProtocol::Icmp || ip.is_fragment() {
+    if !iface.owns(dst) && !ctx.services.is_vip(dst) {
         return Verdict::ToKernel;
     }
     match crate::icmp::echo_reply_in_place(&mut ip) {
@@ -89,6 +182,6 @@ fn ipv4(eth: &mut EthernetFrame<&mut [u8]>, iface: &Interface, counters: &mut Co
     ip.fill_checksum();
     eth.set_dst_addr(src_mac);
     eth.set_src_addr(iface.mac);
-    counters.icmp_echo_replies += 1;
-    Verdict::TxSamePort
+    st.counters.icmp_echo_replies += 1;
+    Verdict::Tx(in_port)
 }

@@ -3,13 +3,20 @@
 //! Every packet ends in a [`Verdict`]. Every drop has a named [`DropReason`] that indexes a
 //! counter array, so nothing disappears without a count and a name.
 
+use std::net::Ipv4Addr;
+
 /// The fate of one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Send the (possibly rewritten) frame out of the port it arrived on.
-    TxSamePort,
-    /// Hand the frame, unchanged, to the kernel through the port's exception TAP.
+    /// Send the (rewritten) frame out of this port (index into the worker's port list).
+    Tx(u8),
+    /// Hand the frame, unchanged, to the kernel through the receiving port's exception TAP.
     ToKernel,
+    /// Hand the frame to the worker that owns its session (local-port partitioning).
+    Redirect(u16),
+    /// Translated, but the next hop's MAC is unknown: hold it while ARP resolves `next_hop`,
+    /// then send it out of `port`.
+    Hold { port: u8, next_hop: Ipv4Addr },
     /// Drop it, counting why.
     Drop(DropReason),
 }
@@ -66,31 +73,104 @@ drop_reasons! {
     FromKernelTxFull => "from_kernel_tx_full",
     /// Frame for the kernel, but the port has no exception TAP.
     NoKernelPath => "no_kernel_path",
+    /// TCP header truncated or inconsistent.
+    TcpMalformed => "tcp_malformed",
+    /// UDP header truncated or inconsistent.
+    UdpMalformed => "udp_malformed",
+    /// IPv4 fragment for a virtual service or local address (not reassembled).
+    Fragment => "fragment",
+    /// Non-SYN TCP segment (or reply) that matches no session.
+    NoSession => "no_session",
+    /// Session table full.
+    SessionTableFull => "session_table_full",
+    /// Virtual service with no real server of weight > 0.
+    NoRealServer => "no_real_server",
+    /// All local ports of the service's local addresses are in use on this worker.
+    NoLocalPort => "no_local_port",
+    /// No port reaches the destination (not on a connected subnet, no gateway).
+    NoRoute => "no_route",
+    /// Too many packets already wait on ARP resolution.
+    NeighHoldFull => "neigh_hold_full",
+    /// ARP resolution did not answer in time.
+    NeighTimeout => "neigh_timeout",
+    /// The owning worker's redirect ring was full.
+    RedirectFull => "redirect_full",
+    /// No packet buffer available (pool exhausted).
+    NoMbuf => "no_mbuf",
 }
 
-/// Per-lcore counters. Plain integers: only the owning lcore writes them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Counters {
+macro_rules! scalar_counters {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// Per-lcore counters. Plain integers: only the owning lcore writes them.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Counters {
+            $($(#[$doc])* pub $name: u64,)*
+            /// Drops, indexed by `DropReason as usize`.
+            pub drops: [u64; DropReason::COUNT],
+        }
+
+        impl Default for Counters {
+            fn default() -> Self {
+                Counters { $($name: 0,)* drops: [0; DropReason::COUNT] }
+            }
+        }
+
+        /// Number of scalar counters.
+        const SCALARS: usize = [$(stringify!($name),)*].len();
+
+        impl Counters {
+            /// The scalar counters as (name, value) pairs, for stats output.
+            pub fn scalars(&self) -> [(&'static str, u64); SCALARS] {
+                [$((stringify!($name), self.$name),)*]
+            }
+
+            fn set_scalars(&mut self, v: &[u64]) {
+                let mut it = v.iter().copied();
+                $(self.$name = it.next().unwrap_or(0);)*
+            }
+        }
+    };
+}
+
+scalar_counters! {
     /// Frames received from data ports.
-    pub rx: u64,
-    /// Frames sent out of data ports (replies and frames from the kernel).
-    pub tx: u64,
+    rx,
+    /// Frames sent out of data ports.
+    tx,
     /// Frames handed to the kernel.
-    pub to_kernel: u64,
+    to_kernel,
     /// Frames received from the kernel.
-    pub from_kernel: u64,
+    from_kernel,
     /// ARP replies the director sent for its own addresses.
-    pub arp_replies: u64,
+    arp_replies,
+    /// ARP requests the director sent to resolve next hops.
+    arp_requests,
     /// ICMP echo replies the director sent.
-    pub icmp_echo_replies: u64,
-    /// Drops, indexed by `DropReason as usize`.
-    pub drops: [u64; DropReason::COUNT],
-}
-
-impl Default for Counters {
-    fn default() -> Self {
-        Counters { rx: 0, tx: 0, to_kernel: 0, from_kernel: 0, arp_replies: 0, icmp_echo_replies: 0, drops: [0; DropReason::COUNT] }
-    }
+    icmp_echo_replies,
+    /// Sessions created.
+    sessions_created,
+    /// Sessions expired.
+    sessions_expired,
+    /// Packets client -> real server forwarded.
+    fnat_in,
+    /// Packets real server -> client forwarded.
+    fnat_out,
+    /// ICMP errors translated and relayed for a session.
+    icmp_errors_relayed,
+    /// Frames handed to another worker (return traffic for a session it owns).
+    redirected_out,
+    /// Frames received from another worker.
+    redirected_in,
+    /// TOA options inserted.
+    toa_inserted,
+    /// TOA not inserted: the TCP option space (40 bytes) was full.
+    toa_skipped_option_space,
+    /// TOA not inserted: the packet would exceed the MTU.
+    toa_skipped_mtu,
+    /// TOA not inserted: no headroom in the buffer.
+    toa_skipped_headroom,
+    /// Packets that waited for ARP and were then sent.
+    neigh_released,
 }
 
 impl Counters {
@@ -116,33 +196,22 @@ impl Counters {
         self.drops.iter().sum()
     }
 
-    /// The scalar counters as (name, value) pairs, for stats output.
-    pub fn scalars(&self) -> [(&'static str, u64); 6] {
-        [
-            ("rx", self.rx),
-            ("tx", self.tx),
-            ("to_kernel", self.to_kernel),
-            ("from_kernel", self.from_kernel),
-            ("arp_replies", self.arp_replies),
-            ("icmp_echo_replies", self.icmp_echo_replies),
-        ]
-    }
-
     /// Counter values in a fixed order (scalars, then drops), for publishing to shared memory.
     pub fn to_array(&self) -> [u64; COUNTER_SLOTS] {
         let mut out = [0u64; COUNTER_SLOTS];
         for (slot, (_, v)) in out.iter_mut().zip(self.scalars()) {
             *slot = v;
         }
-        out[6..].copy_from_slice(&self.drops);
+        out[SCALARS..].copy_from_slice(&self.drops);
         out
     }
 
     /// Rebuilds counters from `to_array` output.
     pub fn from_array(a: &[u64; COUNTER_SLOTS]) -> Counters {
-        let mut drops = [0u64; DropReason::COUNT];
-        drops.copy_from_slice(&a[6..]);
-        Counters { rx: a[0], tx: a[1], to_kernel: a[2], from_kernel: a[3], arp_replies: a[4], icmp_echo_replies: a[5], drops }
+        let mut c = Counters::default();
+        c.set_scalars(&a[..SCALARS]);
+        c.drops.copy_from_slice(&a[SCALARS..]);
+        c
     }
 
     /// Adds another lcore's counters into these.
@@ -156,7 +225,7 @@ impl Counters {
 }
 
 /// Number of u64 slots in `Counters::to_array`.
-pub const COUNTER_SLOTS: usize = 6 + DropReason::COUNT;
+pub const COUNTER_SLOTS: usize = SCALARS + DropReason::COUNT;
 
 #[cfg(test)]
 mod tests {
@@ -171,13 +240,14 @@ mod tests {
         for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);
         }
-        let mut c = Counters { rx: 7, tx: 3, from_kernel: 2, ..Counters::default() };
+        let mut c = Counters { rx: 7, tx: 3, from_kernel: 2, neigh_released: 9, ..Counters::default() };
         c.drop(DropReason::OtherHost);
         c.add_drops(DropReason::TxFull, 4);
         assert_eq!(Counters::from_array(&c.to_array()), c);
         let mut m = c.clone();
         m.merge(&c);
         assert_eq!(m.rx, 14);
+        assert_eq!(m.neigh_released, 18);
         assert_eq!(m.drops_for(DropReason::TxFull), 8);
         assert_eq!(m.total_drops(), 10);
     }

@@ -2,14 +2,17 @@
 
 use std::net::Ipv4Addr;
 
+use fastpath::neigh::NeighTable;
+use fastpath::service::ServiceTable;
+use fastpath::session::Timeouts;
 use fastpath::wire::{checksum, EthernetAddress};
-use fastpath::{pipeline, Counters, DropReason, Interface, PacketBuf, TestBuf, Verdict};
+use fastpath::{pipeline, Counters, Ctx, DropReason, Interface, PacketBuf, TestBuf, Verdict, WorkerState};
 
 const OUR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 
 fn iface(kernel: bool) -> Interface {
-    Interface { mac: EthernetAddress(OUR_MAC), addrs: vec![(Ipv4Addr::new(10, 70, 1, 1), 24)], has_kernel_path: kernel }
+    Interface::new(EthernetAddress(OUR_MAC), vec![(Ipv4Addr::new(10, 70, 1, 1), 24)], kernel)
 }
 
 #[rustfmt::skip]
@@ -73,15 +76,19 @@ fn echo_request(dst: [u8; 4], eth_dst: [u8; 6]) -> Vec<u8> {
 
 fn run(frame: &[u8], kernel: bool) -> (Verdict, Vec<u8>, Counters) {
     let mut buf = TestBuf::new(frame);
-    let mut c = Counters::default();
-    let v = pipeline::process(&mut buf, &iface(kernel), &mut c);
-    (v, buf.data().to_vec(), c)
+    let services = ServiceTable::default();
+    let neigh = NeighTable::default();
+    let ports = [iface(kernel)];
+    let ctx = Ctx { ports: &ports, services: &services, neigh: &neigh, worker: 0, workers: 1, now_ms: 1000 };
+    let mut st = WorkerState::new(0, 1, &services, 16, Timeouts::default());
+    let v = pipeline::process(&mut buf, 0, &ctx, &mut st);
+    (v, buf.data().to_vec(), st.counters)
 }
 
 #[test]
 fn arp_request_for_our_address_is_answered_in_place() {
     let (v, out, c) = run(&arp_request([10, 70, 1, 1]), true);
-    assert_eq!(v, Verdict::TxSamePort);
+    assert_eq!(v, Verdict::Tx(0));
     assert_eq!(out, arp_reply_expected());
     assert_eq!(c.arp_replies, 1);
 }
@@ -101,7 +108,7 @@ fn arp_for_other_addresses_goes_to_the_kernel_unchanged() {
 fn echo_request_becomes_a_valid_echo_reply() {
     let req = echo_request([10, 70, 1, 1], OUR_MAC);
     let (v, out, c) = run(&req, true);
-    assert_eq!(v, Verdict::TxSamePort);
+    assert_eq!(v, Verdict::Tx(0));
     assert_eq!(c.icmp_echo_replies, 1);
     assert_eq!(&out[0..6], &CLIENT_MAC);
     assert_eq!(&out[6..12], &OUR_MAC);
@@ -151,7 +158,7 @@ fn fixtures() {
     for case in cases {
         let (v, out, _) = run(&case.input, true);
         assert_eq!(v, case.verdict, "{}", case.what);
-        if v != Verdict::TxSamePort {
+        if v != Verdict::Tx(0) {
             assert_eq!(out, case.input, "{}: frame not answered must be unchanged", case.what);
         }
     }

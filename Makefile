@@ -1,0 +1,37 @@
+# Two entry points do everything on a fresh Debian 12 machine (as root):
+#   make demo   - installs what is needed, builds, brings up a testbed and shows the director
+#   make test   - installs what is needed, builds, runs every test (unit, DPDK, netns end-to-end)
+SHELL := /bin/bash
+CARGO ?= cargo
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: all setup build build-release test unit-test e2e-test demo clippy fmt clean
+
+all: build
+
+setup:
+	scripts/setup.sh
+
+build: setup
+	$(CARGO) build --workspace --bins
+
+build-release: setup
+	$(CARGO) build --workspace --release --bins
+
+# Unit and DPDK-wrapper tests first, then the namespace end-to-end tests one at a time
+# (each builds its own uniquely named topology; on 2 vCPUs one at a time keeps them steady).
+test: build
+	$(CARGO) test --workspace --exclude lb-testbed
+	LBD_BIN=$(CURDIR)/target/debug/lbd $(CARGO) test -p lb-testbed -- --test-threads=1
+
+demo: build-release
+	LBD_BIN=$(CURDIR)/target/release/lbd scripts/demo.sh
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

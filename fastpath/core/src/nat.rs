@@ -1,0 +1,162 @@
+//! Header rewriting for full NAT: addresses and ports with incremental checksums (RFC 1624),
+//! TOA insertion, MSS lowering, and translation of ICMP errors that quote a session's packet.
+
+use std::net::Ipv4Addr;
+
+use crate::buf::PacketBuf;
+use crate::flow::L4Proto;
+use crate::verdict::DropReason;
+use crate::wire::checksum::{update16, update_addr};
+use crate::wire::toa::{ToaRepr, TOA_LEN};
+use crate::wire::{ethernet, tcp, Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
+
+/// Why TOA was not inserted (the packet is still forwarded, and the skip counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToaSkip {
+    /// TCP options already use more than 32 of their 40 bytes.
+    OptionSpace,
+    /// The packet would exceed the egress MTU.
+    Mtu,
+    /// The buffer has no headroom to grow into.
+    Headroom,
+}
+
+/// An address and port.
+pub type Endpoint = (Ipv4Addr, u16);
+
+/// Rewrites source and destination of the TCP/UDP packet `ip` (a validated IPv4 packet whose
+/// transport header is complete), updating the IPv4 and transport checksums incrementally.
+pub fn rewrite(ip: &mut [u8], proto: L4Proto, src: Endpoint, dst: Endpoint) {
+    let mut pkt = Ipv4Packet::new_unchecked(&mut *ip);
+    let (old_src, old_dst) = (pkt.src_addr(), pkt.dst_addr());
+    let c = update_addr(update_addr(pkt.checksum(), old_src, src.0), old_dst, dst.0);
+    pkt.set_src_addr(src.0);
+    pkt.set_dst_addr(dst.0);
+    pkt.set_checksum(c);
+    let l4 = pkt.payload_mut();
+    let pseudo = |c: u16, sp: u16, dp: u16| {
+        let c = update_addr(update_addr(c, old_src, src.0), old_dst, dst.0);
+        update16(update16(c, sp, src.1), dp, dst.1)
+    };
+    match proto {
+        L4Proto::Tcp => {
+            let mut t = TcpPacket::new_unchecked(l4);
+            let c = pseudo(t.checksum(), t.src_port(), t.dst_port());
+            t.set_src_port(src.1);
+            t.set_dst_port(dst.1);
+            t.set_checksum(c);
+        }
+        L4Proto::Udp => {
+            let mut u = UdpPacket::new_unchecked(l4);
+            let (sp, dp) = (u.src_port(), u.dst_port());
+            u.update_checksum(|c| pseudo(c, sp, dp));
+            u.set_src_port(src.1);
+            u.set_dst_port(dst.1);
+        }
+    }
+}
+
+/// Inserts the TOA option carrying `client` at the end of the TCP header of the frame in
+/// `buf` (Ethernet + IPv4 + TCP), growing the frame by 8 bytes at the front. Fails, changing
+/// nothing, when the option space (40 bytes), the MTU or the headroom has no room.
+pub fn insert_toa<B: PacketBuf>(buf: &mut B, client: Endpoint, mtu: u16) -> Result<(), ToaSkip> {
+    let l2 = ethernet::HEADER_LEN;
+    let (ihl, tcp_hl, total) = {
+        let ip = Ipv4Packet::new_unchecked(&buf.data()[l2..]);
+        let t = TcpPacket::new_unchecked(ip.payload());
+        (ip.header_len(), t.header_len(), ip.total_len())
+    };
+    if tcp_hl + TOA_LEN > tcp::MAX_HEADER_LEN {
+        return Err(ToaSkip::OptionSpace);
+    }
+    if usize::from(total) + TOA_LEN > usize::from(mtu) {
+        return Err(ToaSkip::Mtu);
+    }
+    let headers = l2 + ihl + tcp_hl;
+    if !buf.prepend(TOA_LEN) {
+        return Err(ToaSkip::Headroom);
+    }
+    let data = buf.data_mut();
+    data.copy_within(TOA_LEN..TOA_LEN + headers, 0);
+    data[headers..headers + TOA_LEN].copy_from_slice(&ToaRepr { port: client.1, addr: client.0 }.to_bytes());
+    let mut ip = Ipv4Packet::new_unchecked(&mut data[l2..]);
+    ip.set_total_len(total + TOA_LEN as u16);
+    ip.fill_checksum();
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    let end = usize::from(total) + TOA_LEN;
+    let mut t = TcpPacket::new_unchecked(&mut ip.payload_mut()[..end - ihl]);
+    t.set_header_len(tcp_hl + TOA_LEN);
+    // Once per connection: a full recomputation is simplest and obviously right.
+    t.fill_checksum(src, dst);
+    Ok(())
+}
+
+/// Lowers the MSS option of a TCP segment (`ip`: IPv4 packet) by `by` bytes, so segments
+/// that later carry an inserted option still fit. No MSS option: nothing to do.
+pub fn lower_mss(ip: &mut [u8], by: u16) {
+    let mut pkt = Ipv4Packet::new_unchecked(&mut *ip);
+    let mut t = TcpPacket::new_unchecked(pkt.payload_mut());
+    if let Ok(Some(mss)) = t.mss() {
+        let _ = t.set_mss(mss.saturating_sub(by).max(536));
+    }
+}
+
+/// The session tuple an ICMP error quotes: (protocol, quoted source, quoted destination).
+pub fn quoted_tuple(icmp_payload: &[u8]) -> Option<(L4Proto, Endpoint, Endpoint)> {
+    let icmp = Icmpv4Packet::new_checked(icmp_payload).ok()?;
+    if !icmp.msg_type().is_error() {
+        return None;
+    }
+    let inner = icmp.embedded_packet().ok()?;
+    let proto = match inner.protocol() {
+        IpProtocol::Tcp => L4Proto::Tcp,
+        IpProtocol::Udp => L4Proto::Udp,
+        _ => return None,
+    };
+    let l4 = inner.payload();
+    if l4.len() < 4 {
+        return None;
+    }
+    let sport = u16::from_be_bytes([l4[0], l4[1]]);
+    let dport = u16::from_be_bytes([l4[2], l4[3]]);
+    Some((proto, (inner.src_addr(), sport), (inner.dst_addr(), dport)))
+}
+
+/// Translates an ICMP error in `ip` (IPv4 packet): the outer header becomes
+/// `outer_src -> outer_dst`, the quoted packet `inner_src -> inner_dst`. Checksums of the
+/// quoted header, the quoted transport header (when quoted far enough) and the ICMP message
+/// are fixed. Errors are rare, so the ICMP checksum is recomputed in full.
+pub fn translate_icmp_error(ip: &mut [u8], outer_src: Ipv4Addr, outer_dst: Ipv4Addr, inner_src: Endpoint, inner_dst: Endpoint) -> Result<(), DropReason> {
+    let mut pkt = Ipv4Packet::new_unchecked(&mut *ip);
+    {
+        let mut icmp = Icmpv4Packet::new_checked(pkt.payload_mut()).map_err(|_| DropReason::IcmpMalformed)?;
+        let mut inner = icmp.embedded_packet_mut().map_err(|_| DropReason::IcmpMalformed)?;
+        let (old_src, old_dst) = (inner.src_addr(), inner.dst_addr());
+        let proto = inner.protocol();
+        inner.set_src_addr(inner_src.0);
+        inner.set_dst_addr(inner_dst.0);
+        inner.fill_checksum();
+        let l4 = inner.payload_mut();
+        let (old_sp, old_dp) = (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]));
+        l4[0..2].copy_from_slice(&inner_src.1.to_be_bytes());
+        l4[2..4].copy_from_slice(&inner_dst.1.to_be_bytes());
+        let csum_at = match proto {
+            IpProtocol::Tcp => Some(tcp::CHECKSUM_OFFSET),
+            IpProtocol::Udp => Some(6),
+            _ => None,
+        };
+        if let Some(at) = csum_at.filter(|at| l4.len() >= at + 2) {
+            let old = u16::from_be_bytes([l4[at], l4[at + 1]]);
+            if !(proto == IpProtocol::Udp && old == 0) {
+                let c = update_addr(update_addr(old, old_src, inner_src.0), old_dst, inner_dst.0);
+                let c = update16(update16(c, old_sp, inner_src.1), old_dp, inner_dst.1);
+                l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+            }
+        }
+        icmp.fill_checksum();
+    }
+    pkt.set_src_addr(outer_src);
+    pkt.set_dst_addr(outer_dst);
+    pkt.fill_checksum();
+    Ok(())
+}
