@@ -1,1 +1,457 @@
-fn main() {}
+//! `lb-testbed`: bring network-namespace topologies around lbd up and down,
+//! run commands inside their nodes, and show what exists.
+
+#![forbid(unsafe_code)]
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use lb_testbed::{
+    BackendSpec, Driver, Ipv4Cidr, Node, StatePaths, Testbed, TopologyRecord, TopologySpec,
+    UpOptions,
+};
+
+/// The topology description shared by the top-level and `up` help.
+macro_rules! topology_help {
+    () => {
+        "\
+Topology (addresses exist only inside the namespaces; several topologies coexist):
+
+  lbt-NAME-client      c0 10.70.1.10/24, default route via 10.70.1.1
+        | veth
+  lbt-NAME-director    wan0 ── lbd ── lan0   (no kernel addresses; lbd owns 10.70.1.1/24 and
+                       10.70.2.1/24 and creates tap-wan 10.70.1.2/24, tap-lan 10.70.2.2/24)
+        | veth
+  lbt-NAME-lan         bridge br0: d0, rs0, rs1, ...
+        | veth (one per backend)
+  lbt-NAME-rs-ADDR     eth0 ADDR (10.70.2.11/24, 10.70.2.12/24, ...), default route via 10.70.2.1,
+                       nginx on port 80: GET / -> \"rs-ADDR\\n\", GET /healthz -> \"ok\\n\"
+
+Node names (for `exec`): client, director, lan, rs-ADDR (e.g. rs-10.70.2.11).
+IPv6 is disabled and rx/tx checksum, TSO, GSO and GRO offloads are off on every veth end.
+
+State directory /run/lb-testbed/NAME/:
+  topology.json   what was created (spec, namespaces, lbd pid)
+  lbd.toml        lbd's configuration      lbd.log   lbd's stdout and stderr
+  lbd.pid         lbd's pid                stats.json   rewritten by lbd every ~200 ms
+  rs-ADDR/        nginx.conf, nginx.pid, access.log ($remote_addr:$remote_port first), error.log
+
+lbd is started as `ip netns exec lbt-NAME-director LBD --config /run/lb-testbed/NAME/lbd.toml`
+in its own session; it is ready when stats.json exists and both taps exist (bounded wait)."
+    };
+}
+
+const TOPOLOGY_HELP: &str = topology_help!();
+
+const UP_HELP: &str = concat!(
+    "lbd.toml (written to /run/lb-testbed/NAME/lbd.toml):\n\n",
+    "  workers = N                 # --workers\n",
+    "  idle_sleep_us = US          # --idle-sleep-us\n",
+    "  stats_file = \"/run/lb-testbed/NAME/stats.json\"\n",
+    "  [eal]\n",
+    "  no_huge = true\n",
+    "  memory_mb = MIB             # --memory-mb\n",
+    "  file_prefix = \"lbt-NAME\"\n",
+    "  [[port]]                    # twice: wan (net_<driver>0,iface=wan0), lan (net_<driver>1,iface=lan0)\n",
+    "  name = \"wan\"\n",
+    "  vdev = \"net_af_packet0,iface=wan0\"\n",
+    "  addresses = [\"10.70.1.1/24\"]  # plus --wan-address (lan: 10.70.2.1/24 plus --lan-address)\n",
+    "  kernel_tap = \"tap-wan\"\n\n",
+    topology_help!(),
+);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lb-testbed",
+    version,
+    about = "Network-namespace topologies with real Linux hosts around lbd"
+)]
+#[command(
+    long_about = "Network-namespace topologies with real Linux hosts (client, nginx backends) around \
+the director daemon lbd. Needs root, iproute2, ethtool, nginx and curl."
+)]
+#[command(after_long_help = TOPOLOGY_HELP)]
+struct Cli {
+    /// Topology name: namespaces are lbt-NAME-<node>, state is in /run/lb-testbed/NAME/
+    #[arg(long, short, global = true, default_value = "lb", value_name = "NAME")]
+    name: String,
+
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Create the topology (replacing an existing one of the same name) and start lbd
+    #[command(
+        long_about = "Create the topology (first tearing down an existing one of the same \
+name), start nginx on every backend and wait until each answers, then start lbd and wait until it \
+is ready, and exit, leaving it all running. If anything fails, whatever was created is removed and \
+the error says which command failed in which namespace, with its stderr (or what was awaited, with \
+the tail of lbd.log). An `up` killed half-way leaves a partial topology: `down` removes it."
+    )]
+    #[command(after_long_help = UP_HELP)]
+    Up(UpArgs),
+    /// Run a command inside a node's namespace (stdio inherited, exits with its status)
+    #[command(
+        after_long_help = "Examples:\n  lb-testbed exec client -- curl -sS http://10.70.1.1/\n  \
+lb-testbed exec --name t1 rs-10.70.2.11 -- tail -f /run/lb-testbed/t1/rs-10.70.2.11/access.log\n\n\
+The exit status is the command's own, or 128+N if it was killed by signal N."
+    )]
+    Exec(ExecArgs),
+    /// Tear the topology down completely (nothing to remove is a success)
+    #[command(
+        long_about = "Tear the topology down completely: stop lbd (SIGTERM, wait up to 5 s, \
+then SIGKILL), kill every process in each of its namespaces (SIGTERM, 1 s, SIGKILL), delete the \
+namespaces, remove DPDK's runtime directory /var/run/dpdk/lbt-NAME and the state directory \
+/run/lb-testbed/NAME. Works from topology.json, or without it by scanning `ip netns list` for \
+lbt-NAME-<node>. Tearing down something that does not exist is a success. If something cannot be \
+removed, the error lists it and the state directory is kept for inspection."
+    )]
+    Down(DownArgs),
+    /// Show what exists of the topology: namespaces, lbd (alive?), nginx, paths
+    #[command(
+        long_about = "Show what exists of the topology: its namespaces, whether lbd (from \
+lbd.pid) and each backend's nginx are alive, and the paths of its configuration, logs and stats. \
+The state is `up` (complete and present), `partial` (an interrupted `up`, or leftovers: run \
+`down`), or `down` (nothing exists)."
+    )]
+    Status(StatusArgs),
+    /// List the topologies that have a state directory or namespaces
+    List,
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    /// DPDK driver lbd uses on wan0/lan0 (vdev net_af_packetN or net_af_xdpN)
+    #[arg(long, default_value = "af_packet", value_parser = ["af_packet", "af_xdp"])]
+    driver: String,
+    /// lbd worker lcores (`workers` in lbd.toml)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    workers: u32,
+    /// Number of backends: 10.70.2.11, 10.70.2.12, ... (ignored when --backend is given)
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=244))]
+    backends: u16,
+    /// A backend address (repeatable; replaces the --backends list), e.g. 10.70.2.21/24
+    #[arg(long = "backend", value_name = "ADDR/LEN")]
+    backend: Vec<Ipv4Cidr>,
+    /// lbd binary [default: $LBD_BIN, else `lbd` next to this executable]
+    #[arg(long, value_name = "PATH")]
+    lbd: Option<PathBuf>,
+    /// Do not start lbd (namespaces, links and nginx only)
+    #[arg(long)]
+    no_director: bool,
+    /// lbd's idle_sleep_us: sleep after a run of empty polls (0 = busy poll)
+    #[arg(long, default_value_t = 50, value_name = "US")]
+    idle_sleep_us: u32,
+    /// lbd's EAL memory in MiB (--no-huge)
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    memory_mb: u32,
+    /// Seconds lbd gets to become ready
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    ready_timeout: u64,
+    /// Extra client address (repeatable), e.g. 10.70.1.11/24
+    #[arg(long, value_name = "ADDR/LEN")]
+    client_address: Vec<Ipv4Cidr>,
+    /// Extra client route (repeatable): DEST/LEN,VIA e.g. 192.0.2.0/24,10.70.1.1
+    #[arg(long, value_name = "DEST/LEN,VIA", value_parser = parse_route)]
+    client_route: Vec<(Ipv4Cidr, Ipv4Addr)>,
+    /// Extra address lbd owns on its WAN port (repeatable), e.g. a VIP 10.70.1.100/24
+    #[arg(long, value_name = "ADDR/LEN")]
+    wan_address: Vec<Ipv4Cidr>,
+    /// Extra address lbd owns on its LAN port (repeatable), e.g. a local address 10.70.2.201/24
+    #[arg(long, value_name = "ADDR/LEN")]
+    lan_address: Vec<Ipv4Cidr>,
+}
+
+#[derive(Debug, Args)]
+struct ExecArgs {
+    /// client, director, lan or rs-ADDR
+    node: String,
+    /// The command and its arguments (after `--`)
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct DownArgs {
+    /// Tear down every topology `list` shows, not just --name
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// Print JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_route(s: &str) -> Result<(Ipv4Cidr, Ipv4Addr), String> {
+    let (dest, via) = s.split_once(',').ok_or("expected DEST/LEN,VIA")?;
+    let dest: Ipv4Cidr = dest.parse().map_err(|e: lb_testbed::Error| e.to_string())?;
+    let via: Ipv4Addr = via
+        .parse()
+        .map_err(|_| format!("{via:?} is not an IPv4 address"))?;
+    Ok((dest, via))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lb-testbed: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> lb_testbed::Result<ExitCode> {
+    let name = cli.name;
+    match cli.command {
+        Cmd::Up(args) => up(&name, args),
+        Cmd::Exec(args) => exec(&name, args),
+        Cmd::Down(args) => {
+            let names = if args.all {
+                lb_testbed::list_topologies()?
+            } else {
+                vec![name]
+            };
+            for name in names {
+                let r = lb_testbed::down(&name)?;
+                let lbd = r
+                    .lbd_stopped
+                    .map(|p| format!(", stopped lbd (pid {p})"))
+                    .unwrap_or_default();
+                println!(
+                    "{}: removed {} namespaces{lbd}",
+                    r.name,
+                    r.namespaces_removed.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Status(args) => status(&name, args.json),
+        Cmd::List => {
+            for n in lb_testbed::list_topologies()? {
+                println!("{n}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn up(name: &str, a: UpArgs) -> lb_testbed::Result<ExitCode> {
+    let mut spec = TopologySpec::default().with_backend_count(usize::from(a.backends));
+    if !a.backend.is_empty() {
+        spec = spec.with_backends(a.backend.iter().map(|&c| BackendSpec::new(c)).collect());
+    }
+    for c in a.client_address {
+        spec = spec.with_client_address(c);
+    }
+    for (dest, via) in a.client_route {
+        spec = spec.with_client_route(dest, via);
+    }
+    for c in a.wan_address {
+        spec = spec.with_wan_address(c);
+    }
+    for c in a.lan_address {
+        spec = spec.with_lan_address(c);
+    }
+    let opts = UpOptions {
+        name: name.to_owned(),
+        driver: a
+            .driver
+            .parse::<Driver>()
+            .map_err(|reason| lb_testbed::Error::InvalidSpec {
+                field: "--driver".into(),
+                reason,
+            })?,
+        workers: a.workers,
+        idle_sleep_us: a.idle_sleep_us,
+        memory_mb: a.memory_mb,
+        lbd_path: a.lbd,
+        director: !a.no_director,
+        ready_timeout: Duration::from_secs(a.ready_timeout),
+        extra_lbd_config: String::new(),
+    };
+    let tb = Testbed::up(&spec, &opts)?;
+    println!(
+        "topology {name} is up; state in {}",
+        tb.state_dir().display()
+    );
+    for node in tb.nodes() {
+        println!("  {node:<16} netns {}", tb.netns(&node)?);
+    }
+    if let Some(pid) = tb.lbd_pid() {
+        println!(
+            "  lbd pid {pid}, log {}, stats {}",
+            tb.lbd_log_path().display(),
+            tb.stats_path().display()
+        );
+    }
+    println!("tear down with: lb-testbed down --name {name}");
+    tb.detach();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn exec(name: &str, a: ExecArgs) -> lb_testbed::Result<ExitCode> {
+    lb_testbed::spec::validate_name(name)?;
+    let node: Node = a
+        .node
+        .parse()
+        .map_err(|reason| lb_testbed::Error::UnknownNode {
+            node: a.node.clone(),
+            topology: name.to_owned(),
+            known: reason,
+        })?;
+    let ns = node.netns(name);
+    if !lb_testbed::netns::list()?.contains(&ns) {
+        return Err(lb_testbed::Error::UnknownNode {
+            node: a.node,
+            topology: name.to_owned(),
+            known: format!("netns {ns} does not exist (is topology {name:?} up?)"),
+        });
+    }
+    let status = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .args(&a.command)
+        .status()
+        .map_err(|source| lb_testbed::Error::Spawn {
+            command: a.command.join(" "),
+            location: format!("in netns {ns}"),
+            source,
+        })?;
+    use std::os::unix::process::ExitStatusExt;
+    let code = match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => 1,
+    };
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+fn status(name: &str, json: bool) -> lb_testbed::Result<ExitCode> {
+    lb_testbed::spec::validate_name(name)?;
+    let paths = StatePaths::new(name);
+    let record = TopologyRecord::load(&paths)?;
+    let existing = lb_testbed::netns::list()?;
+    let ours: Vec<String> = existing
+        .into_iter()
+        .filter(|ns| lb_testbed::spec::netns_belongs_to(ns, name))
+        .collect();
+    let lbd_pid = std::fs::read_to_string(paths.lbd_pid())
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    let lbd_alive = lbd_pid.is_some_and(|p| {
+        std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
+            String::from_utf8_lossy(&c).contains(&*paths.lbd_toml().to_string_lossy())
+        })
+    });
+    let backends: Vec<serde_json::Value> = record
+        .as_ref()
+        .map(|r| r.spec.backends.clone())
+        .unwrap_or_default()
+        .iter()
+        .map(|b| {
+            let pid = std::fs::read_to_string(paths.nginx_pid(b.address.addr))
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok());
+            let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+            serde_json::json!({
+                "node": b.node(), "address": b.address.to_string(), "nginx_pid": pid, "nginx_alive": alive,
+                "access_log": paths.access_log(b.address.addr),
+            })
+        })
+        .collect();
+    let state = match (&record, ours.is_empty()) {
+        (Some(r), false) if r.complete => "up",
+        (None, true) if !paths.dir().exists() => "down",
+        _ => "partial",
+    };
+    let v = serde_json::json!({
+        "name": name,
+        "state": state,
+        "state_dir": paths.dir(),
+        "state_dir_exists": paths.dir().exists(),
+        "namespaces": ours,
+        "director": record.as_ref().map(|r| r.director),
+        "driver": record.as_ref().map(|r| r.driver.clone()),
+        "workers": record.as_ref().map(|r| r.workers),
+        "lbd_path": record.as_ref().and_then(|r| r.lbd_path.clone()),
+        "lbd_pid": lbd_pid,
+        "lbd_alive": lbd_alive,
+        "lbd_config": paths.lbd_toml(),
+        "lbd_log": paths.lbd_log(),
+        "stats_file": paths.stats(),
+        "stats_file_exists": paths.stats().exists(),
+        "backends": backends,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("topology {name}: {state}");
+    println!(
+        "  state dir   {} ({})",
+        paths.dir().display(),
+        if paths.dir().exists() {
+            "present"
+        } else {
+            "missing"
+        }
+    );
+    for ns in &ours {
+        println!("  netns       {ns}");
+    }
+    if let Some(r) = &record {
+        if r.director {
+            let alive = if lbd_alive { "running" } else { "NOT running" };
+            println!(
+                "  lbd         pid {} {alive} ({}, {} workers)",
+                lbd_pid.map_or("?".into(), |p| p.to_string()),
+                r.driver,
+                r.workers
+            );
+            println!(
+                "  lbd binary  {}",
+                r.lbd_path
+                    .as_ref()
+                    .map_or("?".into(), |p| p.display().to_string())
+            );
+            println!("  lbd config  {}", paths.lbd_toml().display());
+            println!("  lbd log     {}", paths.lbd_log().display());
+            println!(
+                "  stats       {}{}",
+                paths.stats().display(),
+                if paths.stats().exists() {
+                    ""
+                } else {
+                    " (missing)"
+                }
+            );
+        } else {
+            println!("  lbd         none (--no-director)");
+        }
+    }
+    for b in &backends {
+        println!(
+            "  {:<16} nginx pid {} {}, access log {}",
+            b["node"].as_str().unwrap_or("?"),
+            b["nginx_pid"]
+                .as_u64()
+                .map_or("-".to_owned(), |p| p.to_string()),
+            if b["nginx_alive"].as_bool() == Some(true) {
+                "running"
+            } else {
+                "NOT running"
+            },
+            b["access_log"].as_str().unwrap_or("?"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

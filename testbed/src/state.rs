@@ -1,0 +1,170 @@
+//! The state directory `/run/lb-testbed/<name>/` and `topology.json`, the
+//! record of what `up` created (written before anything is created and
+//! updated as it goes, so `down` works after a crash).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::spec::TopologySpec;
+
+/// Where all state directories live.
+pub const STATE_ROOT: &str = "/run/lb-testbed";
+
+/// Paths of one topology's state directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatePaths {
+    dir: PathBuf,
+}
+
+impl StatePaths {
+    /// The paths for topology `name` (nothing is created).
+    pub fn new(name: &str) -> Self {
+        StatePaths {
+            dir: Path::new(STATE_ROOT).join(name),
+        }
+    }
+
+    /// `/run/lb-testbed/<name>`
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `topology.json`: the [`TopologyRecord`].
+    pub fn topology_json(&self) -> PathBuf {
+        self.dir.join("topology.json")
+    }
+
+    /// `lbd.toml`: lbd's configuration.
+    pub fn lbd_toml(&self) -> PathBuf {
+        self.dir.join("lbd.toml")
+    }
+
+    /// `lbd.log`: lbd's stdout and stderr.
+    pub fn lbd_log(&self) -> PathBuf {
+        self.dir.join("lbd.log")
+    }
+
+    /// `lbd.pid`: lbd's process id.
+    pub fn lbd_pid(&self) -> PathBuf {
+        self.dir.join("lbd.pid")
+    }
+
+    /// `stats.json`: rewritten by lbd while it runs.
+    pub fn stats(&self) -> PathBuf {
+        self.dir.join("stats.json")
+    }
+
+    /// `rs-<addr>/`: one backend's nginx files.
+    pub fn backend_dir(&self, addr: Ipv4Addr) -> PathBuf {
+        self.dir.join(format!("rs-{addr}"))
+    }
+
+    /// `rs-<addr>/access.log`: that backend's nginx access log
+    /// (`$remote_addr:$remote_port -> $server_addr:$server_port "$request" $status ...`).
+    pub fn access_log(&self, addr: Ipv4Addr) -> PathBuf {
+        self.backend_dir(addr).join("access.log")
+    }
+
+    /// `rs-<addr>/error.log`
+    pub fn error_log(&self, addr: Ipv4Addr) -> PathBuf {
+        self.backend_dir(addr).join("error.log")
+    }
+
+    /// `rs-<addr>/nginx.pid`
+    pub fn nginx_pid(&self, addr: Ipv4Addr) -> PathBuf {
+        self.backend_dir(addr).join("nginx.pid")
+    }
+}
+
+/// DPDK's runtime directory for the EAL file prefix `lbt-<name>`.
+pub fn dpdk_runtime_dir(name: &str) -> PathBuf {
+    PathBuf::from(format!("/var/run/dpdk/lbt-{name}"))
+}
+
+/// Contents of `topology.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopologyRecord {
+    /// Topology name.
+    pub name: String,
+    /// `true` once `up` finished.
+    pub complete: bool,
+    /// The spec it was built from.
+    pub spec: TopologySpec,
+    /// `af_packet` or `af_xdp`.
+    pub driver: String,
+    /// lbd worker count.
+    pub workers: u32,
+    /// Whether lbd is part of it.
+    pub director: bool,
+    /// The lbd binary used.
+    pub lbd_path: Option<PathBuf>,
+    /// lbd's pid, once started.
+    pub lbd_pid: Option<u32>,
+    /// Every namespace `up` creates (all of them, listed before creation).
+    pub namespaces: Vec<String>,
+    /// Node name to namespace.
+    pub nodes: BTreeMap<String, String>,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// lbd's stats file.
+    pub stats_file: PathBuf,
+    /// lbd's log.
+    pub lbd_log: PathBuf,
+}
+
+impl TopologyRecord {
+    /// Reads `topology.json` of `paths`; `Ok(None)` if there is none.
+    pub fn load(paths: &StatePaths) -> Result<Option<Self>> {
+        let path = paths.topology_json();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("reading", path, e)),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| Error::Json { path, source })
+    }
+
+    /// Writes it atomically (temp file + rename).
+    pub fn save(&self, paths: &StatePaths) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).unwrap_or_default() + "\n";
+        write_atomic(&paths.topology_json(), text.as_bytes())
+    }
+}
+
+/// Writes `path` through a temporary file and a rename, so readers never see
+/// half a file.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io("writing", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming into place", path, e))
+}
+
+/// Writes `path` (plain write, for files only we read).
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::io("writing", path, e))
+}
+
+/// Creates `path` and its parents.
+pub(crate) fn mkdir(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|e| Error::io("creating directory", path, e))
+}
+
+/// Removes a directory tree; a missing one is fine.
+pub(crate) fn remove_tree(path: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("removing", path, e)),
+    }
+}
+
+/// Reads a pid file; `None` if missing or garbage.
+pub(crate) fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}

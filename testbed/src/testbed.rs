@@ -1,0 +1,510 @@
+//! [`Testbed`]: bringing a topology up, using it, and tearing it down
+//! completely, also after failures, panics and killed processes.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::cmd::{self, Cmd};
+use crate::director::{self, Driver, Lbd, LbdSettings};
+use crate::error::{Error, Result};
+use crate::netns;
+use crate::nginx;
+use crate::spec::{self, Node, TopologySpec};
+use crate::state::{self, StatePaths, TopologyRecord};
+use crate::teardown::{down, down_with, TeardownReport};
+
+/// Default bound for [`Testbed::exec`].
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How a topology is brought up (everything but its shape, which is the
+/// [`TopologySpec`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpOptions {
+    /// Topology name: namespaces are `lbt-<name>-<node>`, state is in `/run/lb-testbed/<name>/`.
+    pub name: String,
+    /// lbd's port driver.
+    pub driver: Driver,
+    /// lbd worker lcores.
+    pub workers: u32,
+    /// lbd's `idle_sleep_us`.
+    pub idle_sleep_us: u32,
+    /// lbd's EAL memory in MiB.
+    pub memory_mb: u32,
+    /// lbd binary; `None`: `$LBD_BIN`, else `lbd` next to the current executable.
+    pub lbd_path: Option<PathBuf>,
+    /// Whether to start lbd at all.
+    pub director: bool,
+    /// How long lbd gets to become ready.
+    pub ready_timeout: Duration,
+    /// TOML inserted verbatim into lbd.toml after the top-level keys.
+    pub extra_lbd_config: String,
+}
+
+impl Default for UpOptions {
+    fn default() -> Self {
+        UpOptions {
+            name: "lb".into(),
+            driver: Driver::AfPacket,
+            workers: 1,
+            idle_sleep_us: 50,
+            memory_mb: 512,
+            lbd_path: None,
+            director: true,
+            ready_timeout: Duration::from_secs(30),
+            extra_lbd_config: String::new(),
+        }
+    }
+}
+
+impl UpOptions {
+    /// Defaults with this name.
+    pub fn new(name: impl Into<String>) -> Self {
+        UpOptions {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Without lbd (network, nginx and namespaces only).
+    pub fn without_director(mut self) -> Self {
+        self.director = false;
+        self
+    }
+}
+
+/// A running topology. Dropping it tears it down (errors go to stderr); call
+/// [`Testbed::down`] to see them, or [`Testbed::detach`] to leave it running.
+#[derive(Debug)]
+pub struct Testbed {
+    name: String,
+    spec: TopologySpec,
+    paths: StatePaths,
+    record: TopologyRecord,
+    lbd: Option<Lbd>,
+    spawned: Vec<u32>,
+    active: bool,
+}
+
+impl Testbed {
+    /// Brings up `spec` as topology `opts.name`, replacing an existing one of
+    /// that name. On failure everything created so far is removed first.
+    pub fn up(spec: &TopologySpec, opts: &UpOptions) -> Result<Testbed> {
+        spec::validate_name(&opts.name)?;
+        spec.validate()?;
+        if opts.director && opts.workers == 0 {
+            return Err(Error::InvalidSpec {
+                field: "workers".into(),
+                reason: "lbd needs at least one worker".into(),
+            });
+        }
+        let lbd_path = if opts.director {
+            Some(director::resolve_lbd(opts.lbd_path.as_deref())?)
+        } else {
+            None
+        };
+        down(&opts.name)?;
+
+        let name = opts.name.clone();
+        let paths = StatePaths::new(&name);
+        let mut namespaces = vec![
+            Node::Client.netns(&name),
+            Node::Director.netns(&name),
+            Node::Lan.netns(&name),
+        ];
+        namespaces.extend(
+            spec.backends
+                .iter()
+                .map(|b| Node::Backend(b.address.addr).netns(&name)),
+        );
+        let mut nodes = std::collections::BTreeMap::new();
+        for node in all_nodes(spec) {
+            nodes.insert(node.to_string(), node.netns(&name));
+        }
+        let record = TopologyRecord {
+            name: name.clone(),
+            complete: false,
+            spec: spec.clone(),
+            driver: opts.driver.to_string(),
+            workers: opts.workers,
+            director: opts.director,
+            lbd_path: lbd_path.clone(),
+            lbd_pid: None,
+            namespaces,
+            nodes,
+            state_dir: paths.dir().to_owned(),
+            stats_file: paths.stats(),
+            lbd_log: paths.lbd_log(),
+        };
+        let mut tb = Testbed {
+            name,
+            spec: spec.clone(),
+            paths,
+            record,
+            lbd: None,
+            spawned: vec![],
+            active: true,
+        };
+        match tb.build(opts, lbd_path.as_deref()) {
+            Ok(()) => Ok(tb),
+            Err(up) => match tb.teardown() {
+                Ok(_) => Err(up),
+                Err(cleanup) => Err(Error::UpAndCleanup {
+                    up: Box::new(up),
+                    cleanup: Box::new(cleanup),
+                }),
+            },
+        }
+    }
+
+    fn build(&mut self, opts: &UpOptions, lbd_path: Option<&Path>) -> Result<()> {
+        state::mkdir(self.paths.dir())?;
+        self.record.save(&self.paths)?;
+        for ns in &self.record.namespaces {
+            netns::add(ns)?;
+        }
+        let name = &self.name;
+        let spec = &self.spec;
+        let (client, director, lan) = (
+            Node::Client.netns(name),
+            Node::Director.netns(name),
+            Node::Lan.netns(name),
+        );
+        let (wan0, lan0) = (
+            spec.director.wan.iface.as_str(),
+            spec.director.lan.iface.as_str(),
+        );
+        let d0 = spec.lan.director_port.as_str();
+        let br0 = spec.lan.bridge.as_str();
+
+        // Cables: (namespace, veth end) pairs.
+        let mut cables = vec![(
+            (client.clone(), spec.client.iface.clone()),
+            (director.clone(), wan0.to_owned()),
+        )];
+        cables.push((
+            (director.clone(), lan0.to_owned()),
+            (lan.clone(), d0.to_owned()),
+        ));
+        for (i, b) in spec.backends.iter().enumerate() {
+            let port = TopologySpec::backend_bridge_port(i);
+            cables.push((
+                (lan.clone(), port),
+                (Node::Backend(b.address.addr).netns(name), "eth0".to_owned()),
+            ));
+        }
+        for ((ns_a, a), (ns_b, b)) in &cables {
+            netns::veth(ns_a, a, ns_b, b)?;
+        }
+        netns::bridge(&lan, br0)?;
+        let ends: Vec<&(String, String)> = cables.iter().flat_map(|(a, b)| [a, b]).collect();
+        for ns in &self.record.namespaces {
+            let mut ifaces: Vec<&str> = ends
+                .iter()
+                .filter(|(n, _)| n == ns)
+                .map(|(_, i)| i.as_str())
+                .collect();
+            if *ns == lan {
+                ifaces.push(br0);
+            }
+            netns::disable_ipv6(ns, &ifaces)?;
+        }
+        for (ns, iface) in &ends {
+            netns::offloads_off(ns, iface)?;
+        }
+        for (ns, iface) in &ends {
+            if *ns == lan && iface != br0 {
+                netns::set_master(ns, iface, br0)?;
+            }
+        }
+        netns::link_up(&lan, br0)?;
+        for (ns, iface) in &ends {
+            netns::link_up(ns, iface)?;
+        }
+
+        for &a in &spec.client.addresses {
+            netns::addr_add(&client, &spec.client.iface, a)?;
+        }
+        if let Some(gw) = spec.client.gateway {
+            netns::route_add(&client, None, gw)?;
+        }
+        for r in &spec.client.routes {
+            netns::route_add(&client, Some(r.dest), r.via)?;
+        }
+        for b in &spec.backends {
+            let ns = Node::Backend(b.address.addr).netns(name);
+            netns::addr_add(&ns, "eth0", b.address)?;
+            for &a in &b.loopback_addresses {
+                netns::addr_add(&ns, "lo", a)?;
+            }
+            if let Some(gw) = b.gateway {
+                netns::route_add(&ns, None, gw)?;
+            }
+            nginx::start(&self.paths, b, &ns)?;
+        }
+        for b in &spec.backends {
+            nginx::wait_ready(&self.paths, b, &Node::Backend(b.address.addr).netns(name))?;
+        }
+
+        if let Some(lbd_path) = lbd_path {
+            let settings = LbdSettings {
+                driver: opts.driver,
+                workers: opts.workers,
+                idle_sleep_us: opts.idle_sleep_us,
+                memory_mb: opts.memory_mb,
+                extra_config: opts.extra_lbd_config.clone(),
+            };
+            let toml = director::lbd_config(name, spec, &settings, &self.paths);
+            state::write(&self.paths.lbd_toml(), toml.as_bytes())?;
+            let lbd = self
+                .lbd
+                .insert(Lbd::start(lbd_path, &director, &self.paths)?);
+            self.record.lbd_pid = Some(lbd.pid);
+            self.record.save(&self.paths)?;
+            lbd.wait_ready(&director, spec, &self.paths, opts.ready_timeout)?;
+            director::configure_taps(&director, spec)?;
+        }
+        self.record.complete = true;
+        self.record.save(&self.paths)
+    }
+
+    /// Tears the topology down; errors name everything that is left over.
+    pub fn down(mut self) -> Result<TeardownReport> {
+        self.teardown()
+    }
+
+    /// Leaves the topology running (for the CLI); returns its name.
+    /// `lb-testbed down` or [`down`] removes it later.
+    pub fn detach(mut self) -> String {
+        self.active = false;
+        std::mem::take(&mut self.name)
+    }
+
+    fn teardown(&mut self) -> Result<TeardownReport> {
+        self.active = false;
+        let mut problems = Vec::new();
+        let mut lbd_stopped = None;
+        if let Some(mut lbd) = self.lbd.take() {
+            match lbd.stop() {
+                Ok(()) => lbd_stopped = Some(lbd.pid),
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        let me = std::process::id();
+        for &pid in &self.spawned {
+            if cmd::pid_parent(pid) == Some(me) && cmd::pid_alive(pid) {
+                let _ = cmd::signal(pid, "KILL");
+            }
+        }
+        let mut report = down_with(&self.name, &self.record.namespaces, problems)?;
+        report.lbd_stopped = report.lbd_stopped.or(lbd_stopped);
+        Ok(report)
+    }
+
+    /// Topology name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The spec it was built from.
+    pub fn spec(&self) -> &TopologySpec {
+        &self.spec
+    }
+
+    /// `/run/lb-testbed/<name>`.
+    pub fn state_dir(&self) -> &Path {
+        self.paths.dir()
+    }
+
+    /// All state paths.
+    pub fn paths(&self) -> &StatePaths {
+        &self.paths
+    }
+
+    /// The node names: `client`, `director`, `lan`, `rs-<addr>`...
+    pub fn nodes(&self) -> Vec<String> {
+        all_nodes(&self.spec)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// The namespace of `node`, or [`Error::UnknownNode`].
+    pub fn netns(&self, node: &str) -> Result<String> {
+        let unknown = || Error::UnknownNode {
+            node: node.to_owned(),
+            topology: self.name.clone(),
+            known: self.nodes().join(", "),
+        };
+        let parsed: Node = node.parse().map_err(|_| unknown())?;
+        if !all_nodes(&self.spec).contains(&parsed) {
+            return Err(unknown());
+        }
+        Ok(parsed.netns(&self.name))
+    }
+
+    /// A `Command` running `args` inside `node` (through `ip netns exec`),
+    /// for full control over stdio. Processes left running are killed at
+    /// teardown with everything else in the namespace.
+    pub fn command<I, S>(&self, node: &str, args: I) -> Result<Command>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Ok(Cmd::in_netns(&self.netns(node)?, args).command())
+    }
+
+    /// Runs `args` inside `node`, capturing its output, bounded by [`EXEC_TIMEOUT`].
+    /// A non-zero exit is not an error (see [`Testbed::exec_ok`]).
+    pub fn exec<I, S>(&self, node: &str, args: I) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.exec_timeout(node, args, EXEC_TIMEOUT)
+    }
+
+    /// [`Testbed::exec`] with an explicit bound; the command is killed when it is hit.
+    pub fn exec_timeout<I, S>(&self, node: &str, args: I, timeout: Duration) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Cmd::in_netns(&self.netns(node)?, args).output(timeout)
+    }
+
+    /// Runs `args` inside `node` and returns its stdout; a non-zero exit is
+    /// [`Error::CommandFailed`] with the command, namespace and stderr.
+    pub fn exec_ok<I, S>(&self, node: &str, args: I) -> Result<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Cmd::in_netns(&self.netns(node)?, args).run(EXEC_TIMEOUT)
+    }
+
+    /// Starts `args` inside `node` in the background (stdin null, stdout and
+    /// stderr piped). It is killed at teardown if still running.
+    pub fn spawn<I, S>(&mut self, node: &str, args: I) -> Result<Child>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let c = Cmd::in_netns(&self.netns(node)?, args);
+        let mut command = c.command();
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = command.spawn().map_err(|source| Error::Spawn {
+            command: c.display(),
+            location: c.location(),
+            source,
+        })?;
+        self.spawned.push(child.id());
+        Ok(child)
+    }
+
+    /// lbd's pid, if this topology has a director.
+    pub fn lbd_pid(&self) -> Option<u32> {
+        self.lbd.as_ref().map(|l| l.pid)
+    }
+
+    /// Whether lbd is still running.
+    pub fn lbd_running(&mut self) -> bool {
+        self.lbd.as_mut().is_some_and(|l| l.exited().is_none())
+    }
+
+    /// Path of lbd's log (stdout and stderr).
+    pub fn lbd_log_path(&self) -> PathBuf {
+        self.paths.lbd_log()
+    }
+
+    /// Contents of lbd's log.
+    pub fn lbd_log(&self) -> Result<String> {
+        let p = self.paths.lbd_log();
+        let bytes = std::fs::read(&p).map_err(|e| Error::io("reading", &p, e))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Path of lbd's stats file.
+    pub fn stats_path(&self) -> PathBuf {
+        self.paths.stats()
+    }
+
+    /// Parses lbd's stats file. A file caught half-written is re-read for up
+    /// to a second.
+    pub fn read_stats(&self) -> Result<serde_json::Value> {
+        if !self.record.director {
+            return Err(Error::NoDirector(self.name.clone()));
+        }
+        let path = self.paths.stats();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+            match serde_json::from_str(&text) {
+                Ok(v) => return Ok(v),
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(source) => return Err(Error::Json { path, source }),
+            }
+        }
+    }
+
+    /// Path of a backend's nginx access log.
+    pub fn access_log_path(&self, backend: &str) -> Result<PathBuf> {
+        self.netns(backend)?;
+        match backend.parse::<Node>() {
+            Ok(Node::Backend(addr)) => Ok(self.paths.access_log(addr)),
+            _ => Err(Error::UnknownNode {
+                node: backend.to_owned(),
+                topology: self.name.clone(),
+                known: self
+                    .spec
+                    .backends
+                    .iter()
+                    .map(|b| b.node())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        if self.active {
+            if let Err(e) = self.teardown() {
+                eprintln!("lb-testbed: teardown of {:?} on drop: {e}", self.name);
+            }
+        }
+    }
+}
+
+fn all_nodes(spec: &TopologySpec) -> Vec<Node> {
+    let mut nodes = vec![Node::Client, Node::Director, Node::Lan];
+    nodes.extend(spec.backends.iter().map(|b| Node::Backend(b.address.addr)));
+    nodes
+}
+
+/// A short name unique to this process and call, for tests: `<prefix><pid in
+/// base 36>-<counter>`, e.g. `t2hwyo-3`.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut pid = std::process::id();
+    let mut digits = Vec::new();
+    loop {
+        digits.push(char::from_digit(pid % 36, 36).unwrap_or('0'));
+        pid /= 36;
+        if pid == 0 {
+            break;
+        }
+    }
+    let pid36: String = digits.into_iter().rev().collect();
+    format!("{prefix}{pid36}-{n}")
+}
