@@ -256,14 +256,3 @@ fn missing_lbd_binary_creates_nothing() {
 }
 
 /// The real daemon end to end: `LBD_BIN=target/debug/lbd cargo test -p lb-testbed -- --ignored`.
-#[test]
-#[ignore = "needs a working lbd (LBD_BIN or target/*/lbd)"]
-fn real_lbd_answers_arp_and_ping() {
-    let name = unique_name("r");
-    let tb = Testbed::up(&TopologySpec::default(), &UpOptions::new(&name))
-        .unwrap_or_else(|e| panic!("{e}"));
-    tb.exec_ok("client", ["ping", "-c", "3", "-W", "1", "10.70.1.1"])
-        .unwrap_or_else(|e| panic!("{e}"));
-    tb.down().unwrap();
-    assert_gone(&name);
-}

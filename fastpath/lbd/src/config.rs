@@ -62,6 +62,29 @@ fn default_mbufs() -> u32 {
 fn default_desc() -> u16 {
     512
 }
+fn default_max_sessions() -> usize {
+    1 << 20
+}
+
+/// Session timeouts in seconds, named as `ipvsadm --set tcp tcpfin udp`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutSection {
+    pub tcp: Option<u32>,
+    pub tcpfin: Option<u32>,
+    pub udp: Option<u32>,
+    pub tcp_syn_recv: Option<u32>,
+    pub tcp_close: Option<u32>,
+}
+
+/// When TOA (client address in TCP option 254) is inserted toward real servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ToaSetting {
+    Off,
+    FirstAck,
+    SynAndFirstAck,
+}
 
 /// One data port.
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +107,8 @@ pub struct PortSection {
     /// Transmit descriptors per queue.
     #[serde(default = "default_desc")]
     pub tx_desc: u16,
+    /// Next hop for destinations on no connected subnet.
+    pub gateway: Option<String>,
 }
 
 /// The raw file.
@@ -101,6 +126,11 @@ struct RawConfig {
     eal: EalConfig,
     #[serde(default)]
     port: Vec<PortSection>,
+    services: Option<PathBuf>,
+    #[serde(default = "default_max_sessions")]
+    max_sessions: usize,
+    timeouts: Option<TimeoutSection>,
+    toa: Option<ToaSetting>,
 }
 
 /// A validated port.
@@ -115,6 +145,7 @@ pub struct PortConfig {
     pub mtu: Option<u16>,
     pub rx_desc: u16,
     pub tx_desc: u16,
+    pub gateway: Option<Ipv4Addr>,
 }
 
 /// A validated configuration.
@@ -126,6 +157,11 @@ pub struct Config {
     pub mbufs: u32,
     pub eal: EalConfig,
     pub ports: Vec<PortConfig>,
+    /// keepalived.conf with the virtual services (resolved against the file's directory).
+    pub services: Option<PathBuf>,
+    pub max_sessions: usize,
+    pub timeouts: fastpath::session::Timeouts,
+    pub toa: ToaSetting,
 }
 
 /// Largest worker count: 2 vCPUs here, but real appliances have many cores.
@@ -201,7 +237,12 @@ impl Config {
                     return Err(invalid(field("mtu"), format!("{m} is out of range 68..=9600")));
                 }
             }
+            let gateway = match &p.gateway {
+                None => None,
+                Some(g) => Some(g.parse::<Ipv4Addr>().map_err(|e| invalid(field("gateway"), format!("{g:?} is not an IPv4 address: {e}")))?),
+            };
             ports.push(PortConfig {
+                gateway,
                 name: p.name.clone(),
                 vdev: p.vdev.trim().to_owned(),
                 device,
@@ -212,7 +253,32 @@ impl Config {
                 tx_desc: p.tx_desc,
             });
         }
+        if raw.max_sessions == 0 {
+            return Err(invalid("max_sessions".into(), "must be at least 1".into()));
+        }
+        let mut timeouts = fastpath::session::Timeouts::default();
+        if let Some(t) = raw.timeouts {
+            for (name, v, slot) in [
+                ("tcp", t.tcp, &mut timeouts.tcp_established),
+                ("tcpfin", t.tcpfin, &mut timeouts.tcp_fin_wait),
+                ("udp", t.udp, &mut timeouts.udp),
+                ("tcp_syn_recv", t.tcp_syn_recv, &mut timeouts.tcp_syn_recv),
+                ("tcp_close", t.tcp_close, &mut timeouts.tcp_close),
+            ] {
+                if let Some(v) = v {
+                    if v == 0 || v > 31 * 24 * 3600 {
+                        return Err(invalid(format!("timeouts.{name}"), format!("{v} s is out of range 1..=2678400")));
+                    }
+                    *slot = v;
+                }
+            }
+        }
+        let services = raw.services.map(|s| if s.is_relative() { path.parent().unwrap_or(Path::new(".")).join(s) } else { s });
         Ok(Config {
+            services,
+            max_sessions: raw.max_sessions,
+            timeouts,
+            toa: raw.toa.unwrap_or(ToaSetting::FirstAck),
             workers: raw.workers,
             idle_sleep_us: raw.idle_sleep_us,
             stats_file: raw.stats_file,

@@ -4,12 +4,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dpdk::{Eal, EalBuilder, LaunchHandle, Mempool, Port, PortConfig as DpdkPortConfig};
+use arc_swap::ArcSwap;
+use crossbeam_queue::ArrayQueue;
+use dpdk::{Eal, EalBuilder, LaunchHandle, MbufRing, Mempool, Port, PortConfig as DpdkPortConfig};
+use fastpath::neigh::NeighTable;
+use fastpath::service::ServiceTable;
 use fastpath::wire::EthernetAddress;
 use fastpath::{Counters, Interface};
 use serde_json::{json, Value};
 
 use crate::config::Config;
+use crate::services::{self, Loaded, ServicesError};
+use crate::shared::Shared;
 use crate::stats::{counters_json, write_atomic, WorkerShared};
 use crate::worker::{self, WorkerPlan, WorkerPort};
 
@@ -24,6 +30,8 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error("the EAL has {have} worker lcore(s) but {want} workers are configured")]
     Lcores { have: usize, want: usize },
+    #[error("services: {0}")]
+    Services(#[from] ServicesError),
 }
 
 /// A data port after set-up.
@@ -62,8 +70,21 @@ pub fn eal_builder(cfg: &Config) -> EalBuilder {
     b
 }
 
+/// Loads the configured services (an empty table when none are configured).
+pub fn load_services(cfg: &Config) -> Result<Loaded, ServicesError> {
+    match &cfg.services {
+        Some(path) => services::load(path, cfg.toa, 1),
+        None => Ok(Loaded { table: ServiceTable::default(), notes: Vec::new(), laddrs: Vec::new() }),
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(cfg: &Config) -> Result<(), DaemonError> {
+    // Everything that can be checked without DPDK is checked before the EAL starts.
+    let loaded = load_services(cfg)?;
+    for n in &loaded.notes {
+        eprintln!("lbd: note: {n}");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
@@ -75,45 +96,71 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         return Err(DaemonError::Lcores { have: lcores.len(), want: workers });
     }
     let pool = Mempool::new("lbd_mbufs", cfg.mbufs, 256, 2176)?;
-    let (ports, mut queues) = setup_ports(cfg, &eal, &pool)?;
+    let (ports, mut queues, mut ifaces) = setup_ports(cfg, &eal, &pool)?;
+    services::assign_addresses(&mut ifaces, &cfg.ports, &loaded);
+
+    let rings = (0..workers).map(|w| MbufRing::new(&format!("lbd_redirect{w}"), 4096)).collect::<Result<Vec<_>, _>>()?;
+    let shared = Arc::new(Shared {
+        services: ArcSwap::from_pointee(loaded.table),
+        neigh: ArcSwap::from_pointee(NeighTable::default()),
+        learned: ArrayQueue::new(4096),
+        rings,
+        stop: AtomicBool::new(false),
+    });
 
     let mut handles = Vec::new();
-    let mut shared = Vec::new();
+    let mut stats = Vec::new();
     for (w, lcore) in lcores.iter().take(workers).enumerate() {
         let s = Arc::new(WorkerShared::new(w, lcore.0));
-        shared.push(Arc::clone(&s));
+        stats.push(Arc::clone(&s));
         let plan = WorkerPlan {
+            index: u16::try_from(w).unwrap_or(u16::MAX),
+            workers: cfg.workers,
             ports: queues.iter_mut().map(|q| q.remove(0)).collect(),
-            shared: s,
-            stop: Arc::clone(&stop),
+            ifaces: ifaces.clone(),
+            shared: Arc::clone(&shared),
+            stats: s,
+            pool,
             idle_sleep: Duration::from_micros(u64::from(cfg.idle_sleep_us)),
+            max_sessions: cfg.max_sessions,
+            timeouts: cfg.timeouts,
         };
         handles.push(LaunchHandle::launch(&eal, *lcore, move || worker::run(plan))?);
     }
     let names: Vec<String> = ports
         .iter()
-        .map(|p| format!("{}={} ({}{})", p.name, p.port.name(), p.mac, p.tap.as_ref().map(|(t, _)| format!(", tap {t}")).unwrap_or_default()))
+        .zip(&ifaces)
+        .map(|(p, i)| {
+            let addrs: Vec<String> = i.addrs.iter().map(|(a, l)| format!("{a}/{l}")).collect();
+            format!("{}={} ({}, {}{})", p.name, p.port.name(), p.mac, addrs.join(" "), p.tap.as_ref().map(|(t, _)| format!(", tap {t}")).unwrap_or_default())
+        })
         .collect();
-    println!("lbd: ready: {workers} worker(s) on lcores {:?}; ports: {}", lcores.iter().take(workers).map(|l| l.0).collect::<Vec<_>>(), names.join(", "));
+    println!(
+        "lbd: ready: {workers} worker(s) on lcores {:?}; {} service(s); ports: {}",
+        lcores.iter().take(workers).map(|l| l.0).collect::<Vec<_>>(),
+        shared.services.load().services().len(),
+        names.join(", ")
+    );
 
     let started = Instant::now();
     let mut last = Instant::now() - STATS_PERIOD;
     while !stop.load(Ordering::Relaxed) {
+        shared.merge_learned();
         if last.elapsed() >= STATS_PERIOD {
             last = Instant::now();
             if let Some(path) = &cfg.stats_file {
-                if let Err(e) = write_atomic(path, &snapshot(&ports, &shared, &pool, started, true)) {
+                if let Err(e) = write_atomic(path, &snapshot(&ports, &stats, &shared, &pool, started, true)) {
                     eprintln!("lbd: cannot write stats file {}: {e}", path.display());
                 }
             }
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
-    stop.store(true, Ordering::Relaxed);
+    shared.stop.store(true, Ordering::Relaxed);
     for h in handles {
         h.wait();
     }
-    let final_stats = snapshot(&ports, &shared, &pool, started, false);
+    let final_stats = snapshot(&ports, &stats, &shared, &pool, started, false);
     if let Some(path) = &cfg.stats_file {
         let _ = write_atomic(path, &final_stats);
     }
@@ -125,16 +172,20 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
             }
         }
     }
+    drop(shared);
     drop(eal);
     Ok(())
 }
 
-/// Configures and starts every data port and its TAP; returns per-port queue sets, one
-/// `WorkerPort` per worker for each port.
-fn setup_ports(cfg: &Config, eal: &Eal, pool: &Mempool) -> Result<(Vec<PortRuntime>, Vec<Vec<WorkerPort>>), DaemonError> {
+type PortSetup = (Vec<PortRuntime>, Vec<Vec<WorkerPort>>, Vec<Interface>);
+
+/// Configures and starts every data port and its TAP; returns per-port queue sets (one
+/// `WorkerPort` per worker for each port) and the pipeline's view of each port.
+fn setup_ports(cfg: &Config, eal: &Eal, pool: &Mempool) -> Result<PortSetup, DaemonError> {
     let workers = cfg.workers;
     let mut runtimes = Vec::new();
     let mut per_port_queues = Vec::new();
+    let mut ifaces = Vec::new();
     for (i, pc) in cfg.ports.iter().enumerate() {
         let port_err = |msg: String| DaemonError::Port { port: pc.name.clone(), msg };
         let port = Port::by_name(&pc.device).map_err(|e| port_err(format!("{e}; vdev was {:?}", pc.vdev)))?;
@@ -171,21 +222,17 @@ fn setup_ports(cfg: &Config, eal: &Eal, pool: &Mempool) -> Result<(Vec<PortRunti
             tap = Some((ifname.clone(), tport));
         }
         port.start()?;
-        let iface = Interface {
-            mac,
-            addrs: pc.addresses.iter().map(|n| (n.ip(), n.prefix())).collect(),
-            has_kernel_path: tap.is_some(),
-        };
-        let queues = rxs
-            .into_iter()
-            .zip(txs)
-            .zip(tap_queues)
-            .map(|((rx, tx), tap)| WorkerPort { iface: iface.clone(), rx, tx, tap })
-            .collect();
+        let mtu = port.mtu().unwrap_or(1500);
+        let mut iface = Interface::new(mac, pc.addresses.iter().map(|n| (n.ip(), n.prefix())).collect(), tap.is_some());
+        iface.gateway = pc.gateway;
+        iface.mtu = mtu;
+        let port_id = port.id().0;
+        let queues = rxs.into_iter().zip(txs).zip(tap_queues).map(|((rx, tx), tap)| WorkerPort { port_id, rx, tx, tap }).collect();
         per_port_queues.push(queues);
+        ifaces.push(iface);
         runtimes.push(PortRuntime { name: pc.name.clone(), port, mac, tap });
     }
-    Ok((runtimes, per_port_queues))
+    Ok((runtimes, per_port_queues, ifaces))
 }
 
 fn port_json(port: &Port) -> Value {
@@ -206,16 +253,20 @@ fn port_json(port: &Port) -> Value {
     })
 }
 
-fn snapshot(ports: &[PortRuntime], shared: &[Arc<WorkerShared>], pool: &Mempool, started: Instant, running: bool) -> Value {
+fn snapshot(ports: &[PortRuntime], stats: &[Arc<WorkerShared>], shared: &Shared, pool: &Mempool, started: Instant, running: bool) -> Value {
     let mut totals = Counters::default();
-    let workers: Vec<Value> = shared
+    let mut sessions = 0;
+    let workers: Vec<Value> = stats
         .iter()
         .map(|s| {
             let c = s.read();
             totals.merge(&c);
+            let n = s.sessions.load(Ordering::Relaxed);
+            sessions += n;
             let mut v = counters_json(&c);
             v["worker"] = json!(s.worker);
             v["lcore"] = json!(s.lcore);
+            v["sessions"] = json!(n);
             v["loops"] = json!(s.loops.load(Ordering::Relaxed));
             v["busy_loops"] = json!(s.busy_loops.load(Ordering::Relaxed));
             v
@@ -235,13 +286,31 @@ fn snapshot(ports: &[PortRuntime], shared: &[Arc<WorkerShared>], pool: &Mempool,
             v
         })
         .collect();
+    let services = shared.services.load();
+    let svcs: Vec<Value> = services
+        .services()
+        .iter()
+        .map(|s| {
+            json!({
+                "service": s.key.to_string(),
+                "scheduler": format!("{:?}", s.sched).to_lowercase(),
+                "real_servers": s.real_servers.iter().map(|r| json!({"addr": format!("{}:{}", r.addr, r.port), "weight": r.weight})).collect::<Vec<_>>(),
+                "laddrs": s.laddrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let neigh: serde_json::Map<String, Value> = shared.neigh.load().iter().map(|(ip, mac)| (ip.to_string(), json!(mac.to_string()))).collect();
+    let mut totals = counters_json(&totals);
+    totals["sessions"] = json!(sessions);
     json!({
         "running": running,
         "pid": std::process::id(),
         "uptime_ms": u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        "totals": counters_json(&totals),
+        "totals": totals,
         "workers": workers,
         "ports": ports,
+        "services": svcs,
+        "neighbours": neigh,
         "mempool": { "capacity": pool.capacity(), "available": pool.available() },
     })
 }

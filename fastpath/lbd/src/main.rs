@@ -5,6 +5,8 @@
 
 mod config;
 mod daemon;
+mod services;
+mod shared;
 mod stats;
 mod worker;
 
@@ -36,6 +38,16 @@ use clap::Parser;
 ///   mtu = 1500               # optional
 ///   rx_desc = 512
 ///   tx_desc = 512
+///   gateway = "10.0.0.254"   # next hop off the connected subnets; optional
+///   services = "keepalived.conf"  # virtual services (FNAT), relative to this file; optional
+///   max_sessions = 1048576   # per worker
+///   toa = "first-ack"        # off | first-ack | syn-and-first-ack (client address in TCP option 254)
+///   [timeouts]               # seconds, as ipvsadm --set tcp tcpfin udp
+///   tcp = 900
+///   tcpfin = 120
+///   udp = 300
+///   tcp_syn_recv = 60
+///   tcp_close = 10
 ///
 /// Signals: SIGTERM/SIGINT stop the workers, write final stats and exit 0.
 /// Exit codes: 0 clean stop, 1 runtime failure, 2 invalid command line or configuration.
@@ -60,6 +72,18 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
+        match daemon::load_services(&cfg) {
+            Ok(l) => {
+                for n in &l.notes {
+                    println!("note: {n}");
+                }
+                println!("services: {}", l.table.services().len());
+            }
+            Err(e) => {
+                eprintln!("lbd: invalid configuration: services: {e}");
+                return ExitCode::from(2);
+            }
+        }
         println!("lbd: configuration {} is valid", cli.config.display());
         println!("EAL arguments: {}", daemon::eal_builder(&cfg).args().join(" "));
         return ExitCode::SUCCESS;

@@ -18,6 +18,8 @@ pub struct WorkerShared {
     /// Poll-loop iterations, and those that found packets.
     pub loops: AtomicU64,
     pub busy_loops: AtomicU64,
+    /// Live sessions in the worker's table.
+    pub sessions: AtomicU64,
 }
 
 impl WorkerShared {
@@ -28,11 +30,13 @@ impl WorkerShared {
             slots: std::array::from_fn(|_| AtomicU64::new(0)),
             loops: AtomicU64::new(0),
             busy_loops: AtomicU64::new(0),
+            sessions: AtomicU64::new(0),
         }
     }
 
     /// Called by the owning worker only.
-    pub fn publish(&self, c: &Counters, loops: u64, busy: u64) {
+    pub fn publish(&self, c: &Counters, loops: u64, busy: u64, sessions: u64) {
+        self.sessions.store(sessions, Ordering::Relaxed);
         for (slot, v) in self.slots.iter().zip(c.to_array()) {
             slot.store(v, Ordering::Relaxed);
         }

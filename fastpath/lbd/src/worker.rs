@@ -1,25 +1,39 @@
-//! The worker lcore: polls its queues, runs the pipeline, transmits, relays the exception path.
+//! The worker lcore: polls its queues, runs the pipeline, transmits, hands return traffic to
+//! the worker that owns it, holds packets while ARP resolves, relays the exception path.
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::rc::Rc;
+use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use dpdk::{Burst, Mbuf, RxQueue, TxQueue};
-use fastpath::{pipeline, Counters, DropReason, Interface, PacketBuf, Verdict};
+use dpdk::{Burst, Mbuf, Mempool, RxQueue, TxQueue, BURST_SIZE};
+use fastpath::neigh::{emit_arp_request, ARP_FRAME_LEN};
+use fastpath::session::Timeouts;
+use fastpath::wire::EthernetFrame;
+use fastpath::{pipeline, Ctx, DropReason, Interface, PacketBuf, Verdict, WorkerState};
 
+use crate::shared::Shared;
 use crate::stats::WorkerShared;
 
 /// Consecutive empty polls before an idle worker sleeps (when sleeping is enabled).
 const IDLE_POLLS_BEFORE_SLEEP: u32 = 512;
 /// Loop iterations between counter publications while busy.
 const PUBLISH_EVERY: u64 = 1024;
+/// Packets held per worker while their next hop resolves.
+const MAX_HELD: usize = 256;
+/// How long a packet may wait for ARP.
+const HOLD_MS: u64 = 1000;
+/// Minimum interval between ARP requests for one address from one worker.
+const ARP_RETRY_MS: u64 = 300;
 
 /// One data port as a worker sees it: its own queue pair, and its own queue pair on the
 /// port's exception TAP.
 #[derive(Debug)]
 pub struct WorkerPort {
-    pub iface: Interface,
+    pub port_id: u16,
     pub rx: RxQueue,
     pub tx: TxQueue,
     pub tap: Option<(RxQueue, TxQueue)>,
@@ -28,16 +42,41 @@ pub struct WorkerPort {
 /// Everything a worker is given at launch. It is `Send`; the worker's running state is not.
 #[derive(Debug)]
 pub struct WorkerPlan {
+    pub index: u16,
+    pub workers: u16,
     pub ports: Vec<WorkerPort>,
-    pub shared: Arc<WorkerShared>,
-    pub stop: Arc<AtomicBool>,
+    pub ifaces: Vec<Interface>,
+    pub shared: Arc<Shared>,
+    pub stats: Arc<WorkerShared>,
+    pub pool: Mempool,
     pub idle_sleep: Duration,
+    pub max_sessions: usize,
+    pub timeouts: Timeouts,
+}
+
+struct Held {
+    mbuf: Mbuf,
+    port: u8,
+    next_hop: Ipv4Addr,
+    deadline_ms: u64,
 }
 
 /// The running worker: owned by one lcore, never sent elsewhere.
 struct Worker {
     plan: WorkerPlan,
-    counters: Counters,
+    state: WorkerState,
+    /// Per-port output bursts, indexed like `plan.ports`.
+    out: Vec<Burst>,
+    /// Per-port bursts for the kernel.
+    kernel: Vec<Burst>,
+    /// Per-worker bursts for other workers' redirect rings.
+    redirect: Vec<Burst>,
+    held: Vec<Held>,
+    arp_sent: HashMap<Ipv4Addr, u64>,
+    port_index: HashMap<u16, u8>,
+    /// The pipeline's view of the ports (shared with `Ctx` while `self` is borrowed mutably).
+    ifaces: Rc<[Interface]>,
+    epoch: Instant,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -67,84 +106,263 @@ impl PacketBuf for MbufBuf<'_> {
 
 /// Runs a worker until the stop flag is raised; returns 0.
 pub fn run(plan: WorkerPlan) -> i32 {
-    let mut w = Worker { plan, counters: Counters::default(), _not_send: PhantomData };
+    let services = plan.shared.services.load_full();
+    let state = WorkerState::new(plan.index, plan.workers, &services, plan.max_sessions, plan.timeouts);
+    let nports = plan.ports.len();
+    let port_index = plan.ports.iter().enumerate().map(|(i, p)| (p.port_id, u8::try_from(i).unwrap_or(u8::MAX))).collect();
+    let mut w = Worker {
+        state,
+        out: (0..nports).map(|_| Burst::new()).collect(),
+        kernel: (0..nports).map(|_| Burst::new()).collect(),
+        redirect: (0..plan.workers).map(|_| Burst::new()).collect(),
+        held: Vec::with_capacity(MAX_HELD),
+        arp_sent: HashMap::new(),
+        port_index,
+        ifaces: plan.ifaces.clone().into(),
+        epoch: Instant::now(),
+        plan,
+        _not_send: PhantomData,
+    };
     w.poll_loop();
     0
 }
 
 impl Worker {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX) + 1000
+    }
+
     fn poll_loop(&mut self) {
         let (mut loops, mut busy, mut idle) = (0u64, 0u64, 0u32);
-        while !self.plan.stop.load(Ordering::Relaxed) {
+        while !self.plan.shared.stop.load(Ordering::Relaxed) {
             loops += 1;
-            let mut got = 0;
-            for i in 0..self.plan.ports.len() {
-                got += self.poll_port(i);
-            }
+            let now = self.now_ms();
+            let got = self.iteration(now);
             if got > 0 {
                 busy += 1;
                 idle = 0;
             } else {
                 idle = idle.saturating_add(1);
             }
+            self.state.expire(now);
             if loops % PUBLISH_EVERY == 0 {
-                self.plan.shared.publish(&self.counters, loops, busy);
+                self.publish(loops, busy);
             }
             if idle >= IDLE_POLLS_BEFORE_SLEEP && !self.plan.idle_sleep.is_zero() {
-                self.plan.shared.publish(&self.counters, loops, busy);
+                self.publish(loops, busy);
                 std::thread::sleep(self.plan.idle_sleep);
             }
         }
-        self.plan.shared.publish(&self.counters, loops, busy);
+        self.publish(loops, busy);
+        // Held packets and partial bursts are freed on drop (counted as timeouts).
+        let n = self.held.len() as u64;
+        self.state.counters.add_drops(DropReason::NeighTimeout, n);
+        self.held.clear();
     }
 
-    /// Polls one port and its exception TAP; returns how many frames were handled.
-    fn poll_port(&mut self, i: usize) -> usize {
-        let c = &mut self.counters;
-        let p = &mut self.plan.ports[i];
+    fn publish(&mut self, loops: u64, busy: u64) {
+        self.plan.stats.publish(&self.state.counters, loops, busy, self.state.sessions.len() as u64);
+        for upd in self.state.learned.drain(..) {
+            // A full queue only delays learning: the next ARP seen reports it again.
+            let _ = self.plan.shared.learned.push(upd);
+        }
+    }
+
+    /// One pass over every queue; returns how many frames were handled.
+    fn iteration(&mut self, now: u64) -> usize {
+        let services = self.plan.shared.services.load();
+        let neigh = self.plan.shared.neigh.load();
+        let ifaces = Rc::clone(&self.ifaces);
+        let ctx = Ctx {
+            ports: &ifaces,
+            services: &services,
+            neigh: &neigh,
+            worker: self.plan.index,
+            workers: self.plan.workers,
+            now_ms: now,
+        };
+        let mut handled = 0;
         let mut rx = Burst::new();
-        let n = p.rx.rx_burst(&mut rx);
-        let mut out = Burst::new();
-        let mut kernel = Burst::new();
-        if n > 0 {
-            c.rx += n as u64;
-            for mut m in rx.drain(..) {
-                let verdict = if m.is_contiguous() {
-                    pipeline::process(&mut MbufBuf(&mut m), &p.iface, c)
-                } else {
-                    Verdict::Drop(DropReason::MultiSegment)
-                };
-                match verdict {
-                    Verdict::TxSamePort => out.push(m),
-                    Verdict::ToKernel => kernel.push(m),
-                    Verdict::Drop(reason) => c.drop(reason),
+        for i in 0..self.plan.ports.len() {
+            let n = self.plan.ports[i].rx.rx_burst(&mut rx);
+            self.state.counters.rx += n as u64;
+            handled += n;
+            let in_port = u8::try_from(i).unwrap_or(u8::MAX);
+            for m in rx.drain(..) {
+                self.handle(m, in_port, &ctx, now);
+            }
+        }
+        // Return traffic other workers received for sessions this worker owns.
+        let n = self.plan.shared.rings[usize::from(self.plan.index)].dequeue_burst(&mut rx);
+        self.state.counters.redirected_in += n as u64;
+        handled += n;
+        for m in rx.drain(..) {
+            let in_port = self.port_index.get(&m.port()).copied().unwrap_or(0);
+            self.handle(m, in_port, &ctx, now);
+        }
+        if !self.held.is_empty() {
+            self.release_held(&ctx, now);
+        }
+        self.flush();
+        handled + self.poll_kernel()
+    }
+
+    fn handle(&mut self, mut m: Mbuf, in_port: u8, ctx: &Ctx<'_>, now: u64) {
+        let verdict = if m.is_contiguous() {
+            pipeline::process(&mut MbufBuf(&mut m), in_port, ctx, &mut self.state)
+        } else {
+            Verdict::Drop(DropReason::MultiSegment)
+        };
+        match verdict {
+            Verdict::Tx(p) => self.push_out(p, m),
+            Verdict::ToKernel => {
+                let k = &mut self.kernel[usize::from(in_port)];
+                if k.is_full() {
+                    self.flush_kernel(usize::from(in_port));
                 }
+                self.kernel[usize::from(in_port)].push(m);
             }
-            if !out.is_empty() {
-                let r = p.tx.tx_burst(&mut out);
-                c.tx += r.sent as u64;
-                c.add_drops(DropReason::TxFull, r.dropped as u64);
+            Verdict::Redirect(w) => {
+                let b = &mut self.redirect[usize::from(w)];
+                if b.is_full() {
+                    self.flush_redirect(usize::from(w));
+                }
+                self.redirect[usize::from(w)].push(m);
+            }
+            Verdict::Hold { port, next_hop } => self.hold(m, port, next_hop, ctx, now),
+            Verdict::Drop(reason) => self.state.counters.drop(reason),
+        }
+    }
+
+    fn push_out(&mut self, port: u8, m: Mbuf) {
+        let p = usize::from(port);
+        if p >= self.out.len() {
+            self.state.counters.drop(DropReason::NoRoute);
+            return;
+        }
+        if self.out[p].len() == BURST_SIZE {
+            self.flush_port(p);
+        }
+        self.out[p].push(m);
+    }
+
+    fn hold(&mut self, m: Mbuf, port: u8, next_hop: Ipv4Addr, ctx: &Ctx<'_>, now: u64) {
+        if self.held.len() >= MAX_HELD {
+            self.state.counters.drop(DropReason::NeighHoldFull);
+            return;
+        }
+        self.held.push(Held { mbuf: m, port, next_hop, deadline_ms: now + HOLD_MS });
+        self.solicit(port, next_hop, ctx, now);
+    }
+
+    /// Sends an ARP request for `next_hop` out of `port`, at most every ARP_RETRY_MS.
+    fn solicit(&mut self, port: u8, next_hop: Ipv4Addr, ctx: &Ctx<'_>, now: u64) {
+        if self.arp_sent.get(&next_hop).is_some_and(|t| now < t + ARP_RETRY_MS) {
+            return;
+        }
+        let Some(iface) = ctx.ports.get(usize::from(port)) else { return };
+        let Some(src) = iface.source_for(next_hop).or_else(|| iface.addrs.first().map(|a| a.0)) else {
+            return;
+        };
+        let Some(mut m) = self.plan.pool.alloc() else {
+            self.state.counters.drop(DropReason::NoMbuf);
+            return;
+        };
+        let Ok(buf) = m.append(ARP_FRAME_LEN) else {
+            self.state.counters.drop(DropReason::NoMbuf);
+            return;
+        };
+        emit_arp_request(buf, iface.mac, src, next_hop);
+        self.arp_sent.insert(next_hop, now);
+        self.state.counters.arp_requests += 1;
+        self.push_out(port, m);
+    }
+
+    fn release_held(&mut self, ctx: &Ctx<'_>, now: u64) {
+        let mut i = 0;
+        while i < self.held.len() {
+            let h = &self.held[i];
+            if let Some(mac) = ctx.neigh.get(h.next_hop) {
+                let mut h = self.held.swap_remove(i);
+                let src_mac = ctx.ports[usize::from(h.port)].mac;
+                let mut eth = EthernetFrame::new_unchecked(h.mbuf.data_mut());
+                eth.set_dst_addr(mac);
+                eth.set_src_addr(src_mac);
+                self.state.counters.neigh_released += 1;
+                self.push_out(h.port, h.mbuf);
+            } else if now >= h.deadline_ms {
+                drop(self.held.swap_remove(i));
+                self.state.counters.drop(DropReason::NeighTimeout);
+            } else {
+                let (port, nh) = (h.port, h.next_hop);
+                self.solicit(port, nh, ctx, now);
+                i += 1;
             }
         }
-        let mut from_kernel = 0;
-        if let Some((tap_rx, tap_tx)) = &mut p.tap {
-            if !kernel.is_empty() {
-                let r = tap_tx.tx_burst(&mut kernel);
-                c.to_kernel += r.sent as u64;
-                c.add_drops(DropReason::KernelTxFull, r.dropped as u64);
+    }
+
+    fn flush_port(&mut self, p: usize) {
+        let r = self.plan.ports[p].tx.tx_burst(&mut self.out[p]);
+        self.state.counters.tx += r.sent as u64;
+        self.state.counters.add_drops(DropReason::TxFull, r.dropped as u64);
+    }
+
+    fn flush_kernel(&mut self, p: usize) {
+        let burst = &mut self.kernel[p];
+        match &mut self.plan.ports[p].tap {
+            Some((_, tap_tx)) => {
+                let r = tap_tx.tx_burst(burst);
+                self.state.counters.to_kernel += r.sent as u64;
+                self.state.counters.add_drops(DropReason::KernelTxFull, r.dropped as u64);
             }
-            from_kernel = tap_rx.rx_burst(&mut out);
-            if from_kernel > 0 {
-                c.from_kernel += from_kernel as u64;
-                let r = p.tx.tx_burst(&mut out);
-                c.tx += r.sent as u64;
-                c.add_drops(DropReason::FromKernelTxFull, r.dropped as u64);
+            None => {
+                self.state.counters.add_drops(DropReason::NoKernelPath, burst.len() as u64);
+                burst.clear();
             }
-        } else if !kernel.is_empty() {
-            // The pipeline already refuses ToKernel without a TAP; this keeps the count honest.
-            c.add_drops(DropReason::NoKernelPath, kernel.len() as u64);
-            kernel.clear();
         }
-        n + from_kernel
+    }
+
+    fn flush_redirect(&mut self, w: usize) {
+        let burst = &mut self.redirect[w];
+        let n = self.plan.shared.rings[w].enqueue_burst(burst);
+        self.state.counters.redirected_out += n as u64;
+        self.state.counters.add_drops(DropReason::RedirectFull, burst.len() as u64);
+        burst.clear();
+    }
+
+    fn flush(&mut self) {
+        for p in 0..self.out.len() {
+            if !self.out[p].is_empty() {
+                self.flush_port(p);
+            }
+            if !self.kernel[p].is_empty() {
+                self.flush_kernel(p);
+            }
+        }
+        for w in 0..self.redirect.len() {
+            if !self.redirect[w].is_empty() {
+                self.flush_redirect(w);
+            }
+        }
+    }
+
+    /// Frames the kernel sends out through each TAP leave by the matching data port.
+    fn poll_kernel(&mut self) -> usize {
+        let mut total = 0;
+        let mut burst = Burst::new();
+        for p in 0..self.plan.ports.len() {
+            let port = &mut self.plan.ports[p];
+            let Some((tap_rx, _)) = &mut port.tap else { continue };
+            let n = tap_rx.rx_burst(&mut burst);
+            if n == 0 {
+                continue;
+            }
+            total += n;
+            self.state.counters.from_kernel += n as u64;
+            let r = port.tx.tx_burst(&mut burst);
+            self.state.counters.tx += r.sent as u64;
+            self.state.counters.add_drops(DropReason::FromKernelTxFull, r.dropped as u64);
+        }
+        total
     }
 }

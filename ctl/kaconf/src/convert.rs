@@ -1,0 +1,415 @@
+//! From the block tree to the typed [`Config`]: the top level, `global_defs`,
+//! `local_address_group`, the checks that span blocks, and the helpers every block uses.
+//!
+//! A keyword is either modelled (converted, its value checked), known to keepalived/DPVS but
+//! not acted on yet (a [`Warning`]), or unknown (an error). A single-valued keyword given twice
+//! in one block is an error rather than "the last one wins".
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use crate::error::{Error, ErrorKind, Pos, Warning, IGNORED, NOT_ACTED_ON};
+use crate::model::{Config, GlobalDefs, LocalAddr, LocalAddressGroup, Protocol};
+use crate::tree::{Arg, Node, Tree};
+use crate::{value, vrrp, vs};
+
+/// Health checks are parsed into the model, but nothing runs them yet: each check block
+/// carries a warning until the health-check work lands (then set this to `true`).
+pub(crate) const CHECKS_ACTED_ON: bool = false;
+/// VRRP instances are parsed into the model, but no VRRP speaker uses them yet.
+pub(crate) const VRRP_ACTED_ON: bool = false;
+
+/// Top-level blocks keepalived or DPVS's keepalived know, accepted and skipped.
+const TOP_IGNORED: &[&str] = &[
+    "vrrp_script",
+    "vrrp_sync_group",
+    "static_ipaddress",
+    "static_routes",
+    "static_rules",
+    "linkbeat_interfaces",
+    "vrrp_track_file",
+    "track_file",
+    "track_process",
+    "garp_group",
+    "bfd_instance",
+    "net_namespace",
+    "net_namespace_ipvs",
+    "instance",
+    "use_pid_dir",
+    "SSL",
+    "deny_address_group",
+    "blacklist_address_group",
+    "whitelist_address_group",
+    "tunnel_group",
+];
+
+/// `global_defs` keywords of keepalived 2.2 other than `router_id`: accepted and skipped.
+const GLOBAL_IGNORED: &[&str] = &[
+    "notification_email",
+    "notification_email_from",
+    "smtp_server",
+    "smtp_helo_name",
+    "smtp_connect_timeout",
+    "smtp_alert",
+    "smtp_alert_vrrp",
+    "smtp_alert_checker",
+    "no_email_faults",
+    "enable_traps",
+    "max_auto_priority",
+    "min_auto_priority_delay",
+    "script_user",
+    "enable_script_security",
+    "dynamic_interfaces",
+    "default_interface",
+    "process_names",
+    "process_name",
+    "vrrp_process_name",
+    "checker_process_name",
+    "bfd_process_name",
+    "lvs_timeouts",
+    "lvs_flush",
+    "lvs_flush_on_stop",
+    "lvs_sync_daemon",
+    "vrrp_mcast_group4",
+    "vrrp_mcast_group6",
+    "vrrp_garp_master_delay",
+    "vrrp_garp_master_repeat",
+    "vrrp_garp_master_refresh",
+    "vrrp_garp_master_refresh_repeat",
+    "vrrp_garp_lower_prio_delay",
+    "vrrp_garp_lower_prio_repeat",
+    "vrrp_garp_interval",
+    "vrrp_gna_interval",
+    "vrrp_min_garp",
+    "vrrp_garp_extra_if",
+    "vrrp_lower_prio_no_advert",
+    "vrrp_higher_prio_send_advert",
+    "vrrp_version",
+    "vrrp_iptables",
+    "vrrp_ipsets",
+    "vrrp_nftables",
+    "vrrp_check_unicast_src",
+    "vrrp_skip_check_adv_addr",
+    "vrrp_strict",
+    "vrrp_priority",
+    "checker_priority",
+    "bfd_priority",
+    "vrrp_no_swap",
+    "checker_no_swap",
+    "bfd_no_swap",
+    "vrrp_rt_priority",
+    "checker_rt_priority",
+    "bfd_rt_priority",
+    "vrrp_cpu_affinity",
+    "checker_cpu_affinity",
+    "bfd_cpu_affinity",
+    "vrrp_rlimit_rttime",
+    "checker_rlimit_rttime",
+    "bfd_rlimit_rttime",
+    "vrrp_startup_delay",
+    "vrrp_rx_bufs_policy",
+    "vrrp_rx_bufs_multiplier",
+    "vrrp_netlink_cmd_rcv_bufs",
+    "vrrp_netlink_cmd_rcv_bufs_force",
+    "vrrp_netlink_monitor_rcv_bufs",
+    "vrrp_netlink_monitor_rcv_bufs_force",
+    "checker_netlink_cmd_rcv_bufs",
+    "checker_netlink_cmd_rcv_bufs_force",
+    "checker_netlink_monitor_rcv_bufs",
+    "checker_netlink_monitor_rcv_bufs_force",
+    "log_unknown_vrids",
+    "snmp_socket",
+    "enable_snmp_vrrp",
+    "enable_snmp_keepalived",
+    "enable_snmp_checker",
+    "enable_snmp_rfc",
+    "enable_snmp_rfcv2",
+    "enable_snmp_rfcv3",
+    "enable_dbus",
+    "enable_dbus_instance",
+    "notify_fifo",
+    "notify_fifo_script",
+    "vrrp_notify_fifo",
+    "vrrp_notify_fifo_script",
+    "lvs_notify_fifo",
+    "lvs_notify_fifo_script",
+    "linkbeat_use_polling",
+    "net_namespace",
+    "instance",
+    "use_pid_dir",
+    "random_seed",
+    "reload_check_config",
+    "reload_time_file",
+    "reload_repeat",
+    "reload_file",
+    "child_wait_time",
+    "umask",
+    "startup_script",
+    "startup_script_timeout",
+    "shutdown_script",
+    "shutdown_script_timeout",
+    "local_name",
+    "tmp_config_directory",
+    "data_use_instance",
+    "checker_log_all_failures",
+    "disable_local_igmp",
+];
+
+/// Remembers which single-valued keywords a block has had, to refuse a second one.
+#[derive(Default)]
+pub(crate) struct Seen(HashMap<&'static str, u32>);
+
+impl Seen {
+    /// Records `n` under `name` (aliases share one name: `lb_algo` for `lvs_sched`).
+    pub(crate) fn once(&mut self, n: &Node, name: &'static str) -> Result<(), Error> {
+        match self.0.insert(name, n.line) {
+            Some(first_line) => {
+                self.0.insert(name, first_line);
+                Err(n.err(ErrorKind::Duplicate { first_line }))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// Conversion state shared by every block.
+#[derive(Default)]
+pub(crate) struct Cx {
+    pub warnings: Vec<Warning>,
+}
+
+impl Cx {
+    /// Accepts a known keyword we do not model: a warning, and its contents are skipped.
+    pub(crate) fn ignore(&mut self, n: &Node) {
+        self.warnings.push(n.warning(IGNORED));
+    }
+
+    /// A modelled block that the director does not act on yet.
+    pub(crate) fn not_acted_on(&mut self, n: &Node) {
+        self.warnings.push(n.warning(NOT_ACTED_ON));
+    }
+}
+
+/// The unknown-keyword error for `n` inside `context`.
+pub(crate) fn unknown(n: &Node, context: &str) -> Error {
+    n.err(ErrorKind::UnknownKeyword { context: context.into() })
+}
+
+/// `f` applied to one argument, its complaint turned into an error at the argument.
+pub(crate) fn parse<T>(n: &Node, arg: &Arg, f: impl FnOnce(&str) -> Result<T, String>) -> Result<T, Error> {
+    f(&arg.text).map_err(|why| n.bad(arg, why))
+}
+
+/// A statement with exactly one argument (`what`) and no block, parsed by `f`.
+pub(crate) fn single<T>(n: &Node, what: &str, f: impl FnOnce(&str) -> Result<T, String>) -> Result<T, Error> {
+    n.no_block()?;
+    let arg = n.one_arg(what)?;
+    parse(n, arg, f)
+}
+
+/// A statement whose arguments form one command line (scripts): at least one, joined by spaces.
+pub(crate) fn command(n: &Node) -> Result<String, Error> {
+    n.no_block()?;
+    n.arity(1, usize::MAX, &["command"])?;
+    let words: Vec<&str> = n.args.iter().map(|a| a.text.as_str()).collect();
+    let cmd = words.join(" ");
+    if cmd.trim().is_empty() {
+        return Err(n.err(ErrorKind::MissingArgument { what: "command".into() }));
+    }
+    Ok(cmd)
+}
+
+/// One of the spellings in `table` (any case). `unsupported` lists values keepalived knows
+/// that the director does not do, to say "not supported yet" rather than "unknown".
+pub(crate) fn choice<T: Copy>(
+    n: &Node,
+    table: &[(&str, T)],
+    unsupported: &[&str],
+) -> Result<T, Error> {
+    n.no_block()?;
+    let arg = n.one_arg("value")?;
+    if let Some((_, v)) = table.iter().find(|(s, _)| s.eq_ignore_ascii_case(&arg.text)) {
+        return Ok(*v);
+    }
+    if unsupported.iter().any(|s| s.eq_ignore_ascii_case(&arg.text)) {
+        let what = format!("{} {}", n.keyword, arg.text);
+        return Err(n.arg_err(arg, ErrorKind::NotSupported { what }));
+    }
+    let names: Vec<&str> = table.iter().map(|(s, _)| *s).collect();
+    Err(n.bad(arg, format!("expected one of {}", names.join(", "))))
+}
+
+/// A list of networks written as arguments, as lines of a block, or both.
+pub(crate) fn networks(n: &Node) -> Result<Vec<ipnetwork::Ipv4Network>, Error> {
+    let mut out = Vec::new();
+    for arg in &n.args {
+        out.push(parse(n, arg, value::ipv4_network)?);
+    }
+    for line in n.children.iter().flatten() {
+        line.no_block()?;
+        out.push(parse_word(line, &line.keyword, line.pos(), value::ipv4_network)?);
+        for arg in &line.args {
+            out.push(parse(line, arg, value::ipv4_network)?);
+        }
+    }
+    if out.is_empty() {
+        return Err(n.err(ErrorKind::MissingArgument { what: "address or network".into() }));
+    }
+    Ok(out)
+}
+
+/// Parses a line's first word (the "keyword" position of a value-list line) with `f`.
+pub(crate) fn parse_word<T>(
+    line: &Node,
+    text: &str,
+    pos: Pos,
+    f: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, Error> {
+    f(text).map_err(|why| {
+        pos.error(&line.keyword, ErrorKind::BadValue { value: text.into(), why })
+    })
+}
+
+/// Converts a whole tree.
+pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
+    let mut cx = Cx { warnings: tree.warnings };
+    let mut config = Config::default();
+    let mut seen = Seen::default();
+    let mut groups: HashMap<String, Pos> = HashMap::new();
+    let mut laddr_refs: Vec<(String, Pos, String)> = Vec::new();
+    let mut services: HashMap<(Ipv4Addr, u16, Protocol), Pos> = HashMap::new();
+    let mut instances: HashMap<String, Pos> = HashMap::new();
+    let mut routers: HashMap<(String, u8), Pos> = HashMap::new();
+    for n in &tree.nodes {
+        match n.keyword.as_str() {
+            "global_defs" => {
+                seen.once(n, "global_defs")?;
+                config.global = global_defs(n, &mut cx)?;
+            }
+            "local_address_group" => {
+                let group = local_address_group(n)?;
+                if let Some(at) = groups.insert(group.name.clone(), n.pos()) {
+                    let what = format!("local_address_group {}", group.name);
+                    return Err(n.err(ErrorKind::AlreadyDefined { what, at: at.to_string() }));
+                }
+                config.local_address_groups.push(group);
+            }
+            "virtual_server" => {
+                let (vs, laddr_ref) = vs::virtual_server(n, &mut cx)?;
+                let key = (vs.vip, vs.port, vs.protocol);
+                if let Some(at) = services.insert(key, n.pos()) {
+                    let what = format!("virtual_server {}:{} {}", vs.vip, vs.port, vs.protocol);
+                    return Err(n.err(ErrorKind::AlreadyDefined { what, at: at.to_string() }));
+                }
+                if let (Some(name), Some(pos)) = (&vs.laddr_group_name, laddr_ref) {
+                    laddr_refs.push((name.clone(), pos, "laddr_group_name".into()));
+                }
+                config.virtual_servers.push(vs);
+            }
+            "virtual_server_group" => {
+                let what = "virtual_server_group (write one virtual_server per address and port)";
+                return Err(n.err(ErrorKind::NotSupported { what: what.into() }));
+            }
+            "vrrp_instance" => {
+                let vi = vrrp::instance(n, &mut cx)?;
+                if let Some(at) = instances.insert(vi.name.clone(), n.pos()) {
+                    let what = format!("vrrp_instance {}", vi.name);
+                    return Err(n.err(ErrorKind::AlreadyDefined { what, at: at.to_string() }));
+                }
+                let router = (vi.interface.clone(), vi.virtual_router_id);
+                if let Some(at) = routers.insert(router, n.pos()) {
+                    let what = format!("virtual_router_id {} on {}", vi.virtual_router_id, vi.interface);
+                    return Err(n.err(ErrorKind::AlreadyDefined { what, at: at.to_string() }));
+                }
+                config.vrrp_instances.push(vi);
+            }
+            kw if TOP_IGNORED.contains(&kw) => cx.ignore(n),
+            _ => return Err(unknown(n, "the top level")),
+        }
+    }
+    // Groups may be defined after the services that use them.
+    for (name, pos, keyword) in laddr_refs {
+        if !groups.contains_key(&name) {
+            return Err(pos.error(&keyword, ErrorKind::UnknownLocalAddressGroup { name }));
+        }
+    }
+    config.warnings = cx.warnings;
+    Ok(config)
+}
+
+fn global_defs(n: &Node, cx: &mut Cx) -> Result<GlobalDefs, Error> {
+    n.arity(0, 0, &[])?;
+    let mut global = GlobalDefs::default();
+    let mut seen = Seen::default();
+    for c in n.block()? {
+        match c.keyword.as_str() {
+            "router_id" => {
+                seen.once(c, "router_id")?;
+                global.router_id = Some(single(c, "router id", value::name)?);
+            }
+            kw if GLOBAL_IGNORED.contains(&kw) => cx.ignore(c),
+            _ => return Err(unknown(c, "global_defs")),
+        }
+    }
+    Ok(global)
+}
+
+/// `local_address_group <name> { <ip>|<a.b.c.d-e> [<ifname>] ... }`.
+fn local_address_group(n: &Node) -> Result<LocalAddressGroup, Error> {
+    let name = single_arg_block(n, "group name")?;
+    let mut addrs: Vec<LocalAddr> = Vec::new();
+    let mut lines: HashMap<Ipv4Addr, u32> = HashMap::new();
+    for line in n.block()? {
+        line.no_block()?;
+        line.arity(0, 1, &[])?;
+        let ifname = match line.args.first() {
+            Some(arg) => Some(parse(line, arg, value::name)?),
+            None => None,
+        };
+        let ips = parse_word(line, &line.keyword, line.pos(), address_range)?;
+        for ip in ips {
+            if let Some(first_line) = lines.insert(ip, line.line) {
+                return Err(line.err(ErrorKind::Duplicate { first_line }));
+            }
+            addrs.push(LocalAddr { ip, ifname: ifname.clone() });
+        }
+    }
+    Ok(LocalAddressGroup { name, addrs, file: n.file.to_path_buf(), line: n.line })
+}
+
+/// The name argument of `keyword <name> { ... }`.
+pub(crate) fn single_arg_block(n: &Node, what: &str) -> Result<String, Error> {
+    let arg = n.one_arg(what)?;
+    let name = parse(n, arg, value::name)?;
+    n.block()?;
+    Ok(name)
+}
+
+/// `10.0.0.1`, or keepalived's last-octet range `10.0.0.1-10` (both ends included).
+fn address_range(text: &str) -> Result<Vec<Ipv4Addr>, String> {
+    let Some((first, last)) = text.split_once('-') else {
+        return Ok(vec![value::ipv4(text)?]);
+    };
+    let first = value::ipv4(first)?;
+    let [a, b, c, start] = first.octets();
+    let end = value::u8_in(last, 0, 255).map_err(|why| format!("range end {why}"))?;
+    if end < start {
+        return Err(format!("range end {end} is below its start {start}"));
+    }
+    Ok((start..=end).map(|d| Ipv4Addr::new(a, b, c, d)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_expand_the_last_octet() {
+        assert_eq!(address_range("10.0.0.254-255").unwrap().len(), 2);
+        assert_eq!(address_range("10.0.0.7").unwrap(), [Ipv4Addr::new(10, 0, 0, 7)]);
+        assert!(address_range("10.0.0.7-6").unwrap_err().contains("below"));
+        assert!(address_range("10.0.0.7-256").is_err());
+        assert!(address_range("10.0.0.7-").is_err());
+        assert!(address_range("10.0.0-7").is_err());
+    }
+}

@@ -1,0 +1,387 @@
+//! The typed configuration: what a keepalived.conf asks the director to do.
+//!
+//! Fields left out of the file hold keepalived's defaults (noted on each field). Positions
+//! (`file`, `line`) say where an item was defined; compare two configurations by their
+//! settings alone with [`Config::same_settings`].
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnetwork::Ipv4Network;
+
+use crate::error::Warning;
+
+/// A whole keepalived.conf, includes resolved.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    pub global: GlobalDefs,
+    pub local_address_groups: Vec<LocalAddressGroup>,
+    pub virtual_servers: Vec<VirtualServer>,
+    pub vrrp_instances: Vec<VrrpInstance>,
+    /// Keywords accepted without being acted on, in file order.
+    pub warnings: Vec<Warning>,
+}
+
+/// `global_defs { ... }`: only `router_id` is modelled.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GlobalDefs {
+    pub router_id: Option<String>,
+}
+
+/// `local_address_group <name> { <ip> [<ifname>] ... }`: FNAT source addresses (DPVS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalAddressGroup {
+    pub name: String,
+    /// In file order; a range `10.0.0.1-10` is expanded to its addresses.
+    pub addrs: Vec<LocalAddr>,
+    pub file: PathBuf,
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalAddr {
+    pub ip: Ipv4Addr,
+    /// The port that owns the address (`dpdk0`), as DPVS writes it.
+    pub ifname: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+/// Scheduler (`lb_algo` / `lvs_sched`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LbAlgo {
+    Rr,
+    Wrr,
+    Lc,
+    Wlc,
+    Sh,
+    Dh,
+    /// Consistent hashing: DPVS's `conhash` (also read as `consh`).
+    Consh,
+    /// Maglev hashing.
+    Mh,
+}
+
+/// Forwarding method (`lb_kind` / `lvs_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LbKind {
+    Fnat,
+    Dr,
+    Nat,
+    Tun,
+}
+
+/// Spellings shared by the parser and the writer: the first one of a value is the written one.
+pub(crate) const PROTOCOLS: &[(&str, Protocol)] = &[("TCP", Protocol::Tcp), ("UDP", Protocol::Udp)];
+pub(crate) const LB_ALGOS: &[(&str, LbAlgo)] = &[
+    ("rr", LbAlgo::Rr),
+    ("wrr", LbAlgo::Wrr),
+    ("lc", LbAlgo::Lc),
+    ("wlc", LbAlgo::Wlc),
+    ("sh", LbAlgo::Sh),
+    ("dh", LbAlgo::Dh),
+    ("conhash", LbAlgo::Consh),
+    ("consh", LbAlgo::Consh),
+    ("mh", LbAlgo::Mh),
+];
+pub(crate) const LB_KINDS: &[(&str, LbKind)] = &[
+    ("FNAT", LbKind::Fnat),
+    ("DR", LbKind::Dr),
+    ("NAT", LbKind::Nat),
+    ("TUN", LbKind::Tun),
+];
+
+/// The written spelling of `value` in `table`.
+pub(crate) fn spelling<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'static str {
+    table.iter().find(|(_, v)| *v == value).map_or("?", |(s, _)| s)
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(spelling(PROTOCOLS, *self))
+    }
+}
+
+impl fmt::Display for LbAlgo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(spelling(LB_ALGOS, *self))
+    }
+}
+
+impl fmt::Display for LbKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(spelling(LB_KINDS, *self))
+    }
+}
+
+/// keepalived's `persistence_timeout` with no value.
+pub const DEFAULT_PERSISTENCE_TIMEOUT: u32 = 360;
+/// keepalived's `delay_loop` when none is given.
+pub const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
+
+/// `virtual_server <vip> <port> { ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VirtualServer {
+    pub vip: Ipv4Addr,
+    pub port: u16,
+    /// Default TCP, as keepalived.
+    pub protocol: Protocol,
+    /// Required: we do not guess a scheduler.
+    pub lb_algo: LbAlgo,
+    /// Required: keepalived would default to NAT, which is never what a DPVS user meant.
+    pub lb_kind: LbKind,
+    /// Seconds; the keyword alone means [`DEFAULT_PERSISTENCE_TIMEOUT`].
+    pub persistence_timeout: Option<u32>,
+    /// Netmask grouping clients for persistence.
+    pub persistence_granularity: Option<Ipv4Addr>,
+    /// Must name a [`LocalAddressGroup`] of the same config.
+    pub laddr_group_name: Option<String>,
+    /// Health-check interval; default [`DEFAULT_DELAY_LOOP`].
+    pub delay_loop: Duration,
+    pub alpha: bool,
+    pub omega: bool,
+    /// Default 1.
+    pub quorum: u32,
+    /// Default 0.
+    pub hysteresis: u32,
+    pub quorum_up: Option<String>,
+    pub quorum_down: Option<String>,
+    /// Seconds.
+    pub tcp_draining_timeout: Option<u32>,
+    pub flow_control_cps: Option<u32>,
+    pub flow_control_interval: Option<u32>,
+    pub flow_control_pc: Option<u32>,
+    /// Clients allowed (empty: all).
+    pub client_ipaddr_allow: Vec<Ipv4Network>,
+    /// Clients refused.
+    pub client_ipaddr_exclude: Vec<Ipv4Network>,
+    pub checker_off: bool,
+    pub checker_merge: bool,
+    pub sorry_server: Option<(Ipv4Addr, u16)>,
+    pub real_servers: Vec<RealServer>,
+    pub file: PathBuf,
+    pub line: u32,
+}
+
+/// `real_server <ip> <port> { ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealServer {
+    pub ip: Ipv4Addr,
+    pub port: u16,
+    /// 0..=65535, default 1.
+    pub weight: u32,
+    /// Set weight 0 instead of removing the server when its check fails. Set here, or for
+    /// all servers by the virtual server's `inhibit_on_failure`.
+    pub inhibit_on_failure: bool,
+    pub check: Option<HealthCheck>,
+    pub file: PathBuf,
+    pub line: u32,
+}
+
+/// keepalived's `connect_timeout` default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// keepalived's `retry` default.
+pub const DEFAULT_RETRY: u32 = 1;
+/// keepalived's `delay_before_retry` default.
+pub const DEFAULT_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(1);
+
+/// One real server's health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthCheck {
+    /// `TCP_CHECK`: a connect succeeds.
+    Tcp(ConnectOpts),
+    /// `HTTP_GET`: each URL answers as expected.
+    Http(HttpCheck),
+    /// `SSL_GET`: as `HTTP_GET`, over TLS.
+    Ssl(HttpCheck),
+    /// `UDP_CHECK` (DPVS): a datagram gets no ICMP error.
+    Udp(UdpCheck),
+    /// `MISC_CHECK`: a script exits 0.
+    Misc(MiscCheck),
+}
+
+impl HealthCheck {
+    /// The keyword that introduces this check.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            HealthCheck::Tcp(_) => "TCP_CHECK",
+            HealthCheck::Http(_) => "HTTP_GET",
+            HealthCheck::Ssl(_) => "SSL_GET",
+            HealthCheck::Udp(_) => "UDP_CHECK",
+            HealthCheck::Misc(_) => "MISC_CHECK",
+        }
+    }
+
+    /// Connection settings, for the checks that connect.
+    pub fn connect(&self) -> Option<&ConnectOpts> {
+        match self {
+            HealthCheck::Tcp(c) => Some(c),
+            HealthCheck::Http(h) | HealthCheck::Ssl(h) => Some(&h.connect),
+            HealthCheck::Udp(u) => Some(&u.connect),
+            HealthCheck::Misc(_) => None,
+        }
+    }
+}
+
+/// Settings shared by the checks that connect. Values left out come from the real server,
+/// then the virtual server, then keepalived's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectOpts {
+    /// Port to probe; `None`: the real server's port.
+    pub connect_port: Option<u16>,
+    pub connect_timeout: Duration,
+    /// Failed attempts before the server is marked down (`nb_get_retry` is the older name).
+    pub retry: u32,
+    pub delay_before_retry: Duration,
+}
+
+impl Default for ConnectOpts {
+    fn default() -> Self {
+        ConnectOpts {
+            connect_port: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            retry: DEFAULT_RETRY,
+            delay_before_retry: DEFAULT_DELAY_BEFORE_RETRY,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    /// At least one.
+    pub urls: Vec<Url>,
+    pub connect: ConnectOpts,
+}
+
+/// `url { path ... status_code ... digest ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    pub path: String,
+    /// 100..=599.
+    pub status_code: Option<u16>,
+    /// MD5 of the body, 32 hex digits (as written).
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpCheck {
+    pub connect: ConnectOpts,
+    /// DPVS's `ping_check_off`: do not ping before probing.
+    pub ping_check_off: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MiscCheck {
+    /// The command line to run.
+    pub misc_path: String,
+    pub misc_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VrrpState {
+    Master,
+    Backup,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    Pass,
+    Ah,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authentication {
+    pub auth_type: AuthType,
+    /// At most 8 characters (the VRRPv2 field).
+    pub auth_pass: String,
+}
+
+/// A `virtual_ipaddress` line: `<ip>[/<len>] [dev <ifname>] [label <label>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualIp {
+    /// A bare address is a /32.
+    pub addr: Ipv4Network,
+    pub dev: Option<String>,
+    pub label: Option<String>,
+}
+
+/// A `track_interface` or `track_script` line: `<name> [weight <n>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Track {
+    pub name: String,
+    /// -254..=254.
+    pub weight: Option<i32>,
+}
+
+/// keepalived's `priority` default.
+pub const DEFAULT_PRIORITY: u8 = 100;
+/// keepalived's `advert_int` default, in seconds.
+pub const DEFAULT_ADVERT_INT: f32 = 1.0;
+
+/// `vrrp_instance <name> { ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VrrpInstance {
+    pub name: String,
+    /// Initial state; default BACKUP.
+    pub state: VrrpState,
+    pub interface: String,
+    /// 1..=255.
+    pub virtual_router_id: u8,
+    /// 1..=255, default [`DEFAULT_PRIORITY`].
+    pub priority: u8,
+    /// Seconds, 0.01..=255 with at most two decimals; default [`DEFAULT_ADVERT_INT`].
+    pub advert_int: f32,
+    pub nopreempt: bool,
+    pub preempt_delay: Option<Duration>,
+    pub authentication: Option<Authentication>,
+    pub virtual_ipaddress: Vec<VirtualIp>,
+    pub virtual_ipaddress_excluded: Vec<VirtualIp>,
+    pub unicast_src_ip: Option<Ipv4Addr>,
+    pub unicast_peer: Vec<Ipv4Addr>,
+    pub track_interface: Vec<Track>,
+    pub track_script: Vec<Track>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    pub notify_stop: Option<String>,
+    pub notify: Option<String>,
+    pub file: PathBuf,
+    pub line: u32,
+}
+
+impl Config {
+    /// This configuration without positions or warnings: what it asks for, not where.
+    pub fn without_positions(&self) -> Config {
+        let mut c = self.clone();
+        c.warnings.clear();
+        for g in &mut c.local_address_groups {
+            (g.file, g.line) = (PathBuf::new(), 0);
+        }
+        for vs in &mut c.virtual_servers {
+            (vs.file, vs.line) = (PathBuf::new(), 0);
+            for rs in &mut vs.real_servers {
+                (rs.file, rs.line) = (PathBuf::new(), 0);
+            }
+        }
+        for vi in &mut c.vrrp_instances {
+            (vi.file, vi.line) = (PathBuf::new(), 0);
+        }
+        c
+    }
+
+    /// True when both ask for the same thing, wherever it was written.
+    pub fn same_settings(&self, other: &Config) -> bool {
+        self.without_positions() == other.without_positions()
+    }
+
+    /// The local address group called `name`.
+    pub fn local_address_group(&self, name: &str) -> Option<&LocalAddressGroup> {
+        self.local_address_groups.iter().find(|g| g.name == name)
+    }
+}

@@ -1,0 +1,359 @@
+//! `virtual_server` and its `real_server`s.
+//!
+//! As in keepalived 2.2, `connect_timeout`, `retry` and `delay_before_retry` given on a virtual
+//! server are defaults for its real servers, and on a real server defaults for its check;
+//! `inhibit_on_failure` on a virtual server applies to all of its real servers.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use crate::check::{self, ConnectDefaults};
+use crate::convert::{choice, command, networks, parse, single, unknown, Cx, Seen};
+use crate::error::{Error, ErrorKind, Pos};
+use crate::model::{
+    LbAlgo, LbKind, Protocol, RealServer, VirtualServer, DEFAULT_DELAY_LOOP,
+    DEFAULT_PERSISTENCE_TIMEOUT, LB_ALGOS, LB_KINDS, PROTOCOLS,
+};
+use crate::tree::Node;
+use crate::value;
+
+/// Longest persistence keepalived accepts (31 days).
+const MAX_PERSISTENCE_TIMEOUT: u32 = 31 * 86_400;
+
+/// keepalived / DPVS virtual_server keywords accepted without being acted on.
+const VS_IGNORED: &[&str] = &[
+    "warmup",
+    "hashed",
+    "ops",
+    "flag-1",
+    "flag-2",
+    "flag-3",
+    "sh-port",
+    "sh-fallback",
+    "mh-port",
+    "mh-fallback",
+    "persistence_engine",
+    "ha_suspend",
+    "smtp_alert",
+    "virtualhost",
+    "snmp_name",
+    "weight",
+    "sorry_server_inhibit",
+    "sorry_server_lvs_method",
+    // DPVS's keepalived
+    "syn_proxy",
+    "vip_bind_dev",
+    "daddr_group_name",
+    "blklst_group_name",
+    "whtlst_group_name",
+    "bps",
+    "limit_proportion",
+    "establish_timeout",
+    "nat_mask",
+    "src-range",
+    "dst-range",
+    "oif",
+    "iif",
+    "hash_target",
+    "expire_quiescent_conn",
+    "quic",
+    "proxy_protocol",
+];
+
+/// keepalived real_server keywords accepted without being acted on.
+const RS_IGNORED: &[&str] = &[
+    "lvs_method",
+    "uthreshold",
+    "lthreshold",
+    "notify_up",
+    "notify_down",
+    "alpha",
+    "warmup",
+    "delay_loop",
+    "smtp_alert",
+    "virtualhost",
+    "snmp_name",
+];
+
+/// Schedulers and methods LVS has that the director does not do.
+const ALGOS_UNSUPPORTED: &[&str] = &["lblc", "lblcr", "sed", "nq", "fo", "ovf", "twos"];
+const KINDS_UNSUPPORTED: &[&str] = &["SNAT", "MASQ"];
+const PROTOCOLS_UNSUPPORTED: &[&str] = &["SCTP", "ICMP", "ICMPV6"];
+
+/// Parses one `virtual_server`; also returns where its `laddr_group_name` value is, so that
+/// the caller can check the group exists once the whole file is read.
+pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Option<Pos>), Error> {
+    if let Some(first) = n.args.first() {
+        if matches!(first.text.as_str(), "group" | "fwmark" | "match") {
+            let what = format!("virtual_server {} (give an address and a port)", first.text);
+            return Err(n.arg_err(first, ErrorKind::NotSupported { what }));
+        }
+    }
+    n.arity(2, 2, &["virtual IP address", "port"])?;
+    let (vip, port) = (parse(n, &n.args[0], value::ipv4)?, parse(n, &n.args[1], value::port)?);
+    let body = n.block()?;
+
+    let mut seen = Seen::default();
+    let mut protocol = Protocol::Tcp;
+    let mut lb_algo: Option<LbAlgo> = None;
+    let mut lb_kind: Option<LbKind> = None;
+    let mut vs = VsFields::default();
+    let mut laddr_ref = None;
+    let mut inhibit_all = false;
+    let mut defaults = ConnectDefaults::default();
+    let mut rs_seen: HashMap<(Ipv4Addr, u16), u32> = HashMap::new();
+    let mut real_servers = Vec::new();
+    for c in body {
+        match c.keyword.as_str() {
+            "protocol" => {
+                seen.once(c, "protocol")?;
+                protocol = choice(c, PROTOCOLS, PROTOCOLS_UNSUPPORTED)?;
+            }
+            "lb_algo" | "lvs_sched" => {
+                seen.once(c, "lb_algo")?;
+                lb_algo = Some(choice(c, LB_ALGOS, ALGOS_UNSUPPORTED)?);
+            }
+            "lb_kind" | "lvs_method" => {
+                seen.once(c, "lb_kind")?;
+                lb_kind = Some(choice(c, LB_KINDS, KINDS_UNSUPPORTED)?);
+            }
+            "ip_family" => {
+                seen.once(c, "ip_family")?;
+                single(c, "inet or inet6", |s| match s {
+                    "inet" => Ok(()),
+                    "inet6" => Err("IPv6 is not supported yet".into()),
+                    _ => Err("expected inet".into()),
+                })?;
+            }
+            "delay_loop" => {
+                seen.once(c, "delay_loop")?;
+                vs.delay_loop = Some(single(c, "seconds", |s| value::seconds(s, MIN_TIMER))?);
+            }
+            "persistence_timeout" => {
+                seen.once(c, "persistence_timeout")?;
+                c.no_block()?;
+                c.arity(0, 1, &[])?;
+                vs.persistence_timeout = Some(match c.args.first() {
+                    None => DEFAULT_PERSISTENCE_TIMEOUT,
+                    Some(a) => parse(c, a, |s| value::u32_in(s, 1, MAX_PERSISTENCE_TIMEOUT))?,
+                });
+            }
+            "persistence_granularity" => {
+                seen.once(c, "persistence_granularity")?;
+                vs.persistence_granularity = Some(single(c, "netmask", value::netmask)?);
+            }
+            "laddr_group_name" => {
+                seen.once(c, "laddr_group_name")?;
+                vs.laddr_group_name = Some(single(c, "group name", value::name)?);
+                laddr_ref = c.args.first().map(|a| c.arg_pos(a));
+            }
+            "alpha" => flag(c, &mut seen, "alpha", &mut vs.alpha)?,
+            "omega" => flag(c, &mut seen, "omega", &mut vs.omega)?,
+            "checker_off" => flag(c, &mut seen, "checker_off", &mut vs.checker_off)?,
+            "checker_merge" => flag(c, &mut seen, "checker_merge", &mut vs.checker_merge)?,
+            "quorum" => {
+                seen.once(c, "quorum")?;
+                vs.quorum = Some(single(c, "number", |s| value::u32_in(s, 1, u32::MAX))?);
+            }
+            "hysteresis" => {
+                seen.once(c, "hysteresis")?;
+                vs.hysteresis = Some(single(c, "number", |s| value::u32_in(s, 0, u32::MAX))?);
+            }
+            "quorum_up" => {
+                seen.once(c, "quorum_up")?;
+                vs.quorum_up = Some(command(c)?);
+            }
+            "quorum_down" => {
+                seen.once(c, "quorum_down")?;
+                vs.quorum_down = Some(command(c)?);
+            }
+            "tcp_draining_timeout" => number(c, &mut seen, "tcp_draining_timeout", &mut vs.tcp_draining_timeout)?,
+            "flow_control_cps" => number(c, &mut seen, "flow_control_cps", &mut vs.flow_control_cps)?,
+            "flow_control_interval" => {
+                number(c, &mut seen, "flow_control_interval", &mut vs.flow_control_interval)?
+            }
+            "flow_control_pc" => number(c, &mut seen, "flow_control_pc", &mut vs.flow_control_pc)?,
+            "client_ipaddr_allow" => vs.client_ipaddr_allow.extend(networks(c)?),
+            "client_ipaddr_exclude" => vs.client_ipaddr_exclude.extend(networks(c)?),
+            "sorry_server" => {
+                seen.once(c, "sorry_server")?;
+                c.no_block()?;
+                c.arity(2, 2, &["IP address", "port"])?;
+                vs.sorry_server =
+                    Some((parse(c, &c.args[0], value::ipv4)?, parse(c, &c.args[1], value::port)?));
+            }
+            "inhibit_on_failure" => {
+                seen.once(c, "inhibit_on_failure")?;
+                inhibit_all = optional_bool(c)?;
+            }
+            "connect_timeout" | "retry" | "delay_before_retry" => {
+                check::connect_default(c, &mut seen, &mut defaults)?
+            }
+            "real_server" => {
+                let rs = real_server(c, cx)?;
+                if let Some(first_line) = rs_seen.insert((rs.rs.ip, rs.rs.port), c.line) {
+                    return Err(c.err(ErrorKind::Duplicate { first_line }));
+                }
+                real_servers.push(rs);
+            }
+            kw if VS_IGNORED.contains(&kw) => cx.ignore(c),
+            "DNS_CHECK" | "SMTP_CHECK" | "BFD_CHECK" | "FILE_CHECK" | "PING_CHECK" | "TCP_CHECK"
+            | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK" => {
+                return Err(unknown(c, "virtual_server (checks go inside a real_server)"))
+            }
+            _ => return Err(unknown(c, "virtual_server")),
+        }
+    }
+    let missing = |what: &str| n.err(ErrorKind::Missing { what: what.into() });
+    let lb_algo = lb_algo.ok_or_else(|| missing("lb_algo (the scheduler: rr, wrr, ...)"))?;
+    let lb_kind = lb_kind.ok_or_else(|| missing("lb_kind (FNAT, DR, NAT or TUN)"))?;
+    let real_servers = real_servers
+        .into_iter()
+        .map(|p| p.finish(inhibit_all, defaults))
+        .collect();
+    let vs = VirtualServer {
+        vip,
+        port,
+        protocol,
+        lb_algo,
+        lb_kind,
+        persistence_timeout: vs.persistence_timeout,
+        persistence_granularity: vs.persistence_granularity,
+        laddr_group_name: vs.laddr_group_name,
+        delay_loop: vs.delay_loop.unwrap_or(DEFAULT_DELAY_LOOP),
+        alpha: vs.alpha,
+        omega: vs.omega,
+        quorum: vs.quorum.unwrap_or(1),
+        hysteresis: vs.hysteresis.unwrap_or(0),
+        quorum_up: vs.quorum_up,
+        quorum_down: vs.quorum_down,
+        tcp_draining_timeout: vs.tcp_draining_timeout,
+        flow_control_cps: vs.flow_control_cps,
+        flow_control_interval: vs.flow_control_interval,
+        flow_control_pc: vs.flow_control_pc,
+        client_ipaddr_allow: vs.client_ipaddr_allow,
+        client_ipaddr_exclude: vs.client_ipaddr_exclude,
+        checker_off: vs.checker_off,
+        checker_merge: vs.checker_merge,
+        sorry_server: vs.sorry_server,
+        real_servers,
+        file: n.file.to_path_buf(),
+        line: n.line,
+    };
+    Ok((vs, laddr_ref))
+}
+
+/// Smallest interval accepted for timers that must not be zero.
+pub(crate) const MIN_TIMER: Duration = Duration::from_micros(1);
+
+/// The optional settings of a virtual server while its block is read.
+#[derive(Default)]
+struct VsFields {
+    persistence_timeout: Option<u32>,
+    persistence_granularity: Option<Ipv4Addr>,
+    laddr_group_name: Option<String>,
+    delay_loop: Option<Duration>,
+    alpha: bool,
+    omega: bool,
+    quorum: Option<u32>,
+    hysteresis: Option<u32>,
+    quorum_up: Option<String>,
+    quorum_down: Option<String>,
+    tcp_draining_timeout: Option<u32>,
+    flow_control_cps: Option<u32>,
+    flow_control_interval: Option<u32>,
+    flow_control_pc: Option<u32>,
+    client_ipaddr_allow: Vec<ipnetwork::Ipv4Network>,
+    client_ipaddr_exclude: Vec<ipnetwork::Ipv4Network>,
+    checker_off: bool,
+    checker_merge: bool,
+    sorry_server: Option<(Ipv4Addr, u16)>,
+}
+
+fn flag(c: &Node, seen: &mut Seen, name: &'static str, out: &mut bool) -> Result<(), Error> {
+    seen.once(c, name)?;
+    c.flag()?;
+    *out = true;
+    Ok(())
+}
+
+fn number(c: &Node, seen: &mut Seen, name: &'static str, out: &mut Option<u32>) -> Result<(), Error> {
+    seen.once(c, name)?;
+    *out = Some(single(c, "number", |s| value::u32_in(s, 0, u32::MAX))?);
+    Ok(())
+}
+
+/// A flag that may carry keepalived's optional `true`/`false` (`inhibit_on_failure off`).
+fn optional_bool(c: &Node) -> Result<bool, Error> {
+    c.no_block()?;
+    c.arity(0, 1, &[])?;
+    match c.args.first() {
+        None => Ok(true),
+        Some(a) => parse(c, a, value::boolean),
+    }
+}
+
+/// A real server whose inherited settings are not known until its virtual server is read.
+struct PendingRs {
+    rs: RealServer,
+    inhibit: Option<bool>,
+    defaults: ConnectDefaults,
+    check: Option<check::Pending>,
+}
+
+impl PendingRs {
+    fn finish(self, inhibit_all: bool, vs_defaults: ConnectDefaults) -> RealServer {
+        let defaults = self.defaults.or(vs_defaults);
+        RealServer {
+            inhibit_on_failure: self.inhibit.unwrap_or(inhibit_all),
+            check: self.check.map(|c| c.finish(defaults)),
+            ..self.rs
+        }
+    }
+}
+
+/// `real_server <ip> <port> [{ ... }]`.
+fn real_server(n: &Node, cx: &mut Cx) -> Result<PendingRs, Error> {
+    n.arity(2, 2, &["IP address", "port"])?;
+    let (ip, port) = (parse(n, &n.args[0], value::ipv4)?, parse(n, &n.args[1], value::port)?);
+    let mut rs = RealServer {
+        ip,
+        port,
+        weight: 1,
+        inhibit_on_failure: false,
+        check: None,
+        file: n.file.to_path_buf(),
+        line: n.line,
+    };
+    let mut seen = Seen::default();
+    let mut inhibit = None;
+    let mut defaults = ConnectDefaults::default();
+    let mut pending_check: Option<check::Pending> = None;
+    for c in n.children.iter().flatten() {
+        match c.keyword.as_str() {
+            "weight" => {
+                seen.once(c, "weight")?;
+                rs.weight = single(c, "weight", |s| value::u32_in(s, 0, 65_535))?;
+            }
+            "inhibit_on_failure" => {
+                seen.once(c, "inhibit_on_failure")?;
+                inhibit = Some(optional_bool(c)?);
+            }
+            "connect_timeout" | "retry" | "delay_before_retry" => {
+                check::connect_default(c, &mut seen, &mut defaults)?
+            }
+            kw if check::is_check(kw) => {
+                let parsed = check::parse_check(c, cx)?;
+                if pending_check.is_some() {
+                    let what = "more than one health check per real_server".into();
+                    return Err(c.err(ErrorKind::NotSupported { what }));
+                }
+                pending_check = Some(parsed);
+            }
+            kw if RS_IGNORED.contains(&kw) => cx.ignore(c),
+            _ => return Err(unknown(c, "real_server")),
+        }
+    }
+    Ok(PendingRs { rs, inhibit, defaults, check: pending_check })
+}

@@ -1,0 +1,283 @@
+//! Writes a [`Config`] back as a normalized keepalived.conf (for `save`).
+//!
+//! One statement per line, four-space indentation, canonical spellings (`lb_algo`, `lb_kind`,
+//! `retry`), local address ranges expanded, inherited check settings written out on each
+//! check, defaults that keepalived would assume written out where they matter to a reader.
+//! Warned-about keywords are not kept. Parsing the output gives back the same settings
+//! ([`Config::same_settings`]) for every configuration the parser produced; a value holding
+//! both a `"` and a blank cannot be written in this language.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use crate::model::{
+    Config, ConnectOpts, HealthCheck, Track, Url, VirtualIp, VirtualServer, VrrpInstance,
+};
+use crate::value::fmt_seconds;
+use crate::vrrp::{auth_type_name, state_name};
+
+impl Config {
+    /// This configuration in keepalived.conf syntax.
+    pub fn to_keepalived_string(&self) -> String {
+        let mut w = Writer::default();
+        if let Some(id) = &self.global.router_id {
+            w.open(&["global_defs"]);
+            w.line(&["router_id", &quote(id)]);
+            w.close();
+        }
+        for g in &self.local_address_groups {
+            w.blank();
+            w.open(&["local_address_group", &quote(&g.name)]);
+            for a in &g.addrs {
+                let ip = a.ip.to_string();
+                match &a.ifname {
+                    Some(ifname) => w.line(&[&ip, &quote(ifname)]),
+                    None => w.line(&[&ip]),
+                }
+            }
+            w.close();
+        }
+        for vs in &self.virtual_servers {
+            w.blank();
+            virtual_server(&mut w, vs);
+        }
+        for vi in &self.vrrp_instances {
+            w.blank();
+            vrrp_instance(&mut w, vi);
+        }
+        w.out
+    }
+}
+
+#[derive(Default)]
+struct Writer {
+    out: String,
+    depth: usize,
+}
+
+impl Writer {
+    fn line(&mut self, words: &[&str]) {
+        for _ in 0..self.depth {
+            self.out.push_str("    ");
+        }
+        self.out.push_str(&words.join(" "));
+        self.out.push('\n');
+    }
+
+    fn open(&mut self, words: &[&str]) {
+        let mut words = words.to_vec();
+        words.push("{");
+        self.line(&words);
+        self.depth += 1;
+    }
+
+    fn close(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+        self.line(&["}"]);
+    }
+
+    fn blank(&mut self) {
+        if !self.out.is_empty() {
+            self.out.push('\n');
+        }
+    }
+
+    fn opt(&mut self, keyword: &str, value: Option<impl ToString>) {
+        if let Some(v) = value {
+            self.line(&[keyword, &quote(&v.to_string())]);
+        }
+    }
+
+    fn flag(&mut self, keyword: &str, on: bool) {
+        if on {
+            self.line(&[keyword]);
+        }
+    }
+}
+
+/// `s` as one word: quoted when it would otherwise split, vanish, start a comment, be taken
+/// for a brace or an `include`, or join the next line.
+fn quote(s: &str) -> Cow<'_, str> {
+    let needs = s.is_empty()
+        || s.contains(|c: char| c.is_whitespace() || c == '{' || c == '}')
+        || s.starts_with(['"', '!', '#'])
+        || s.ends_with('\\')
+        || s == "include";
+    if needs {
+        Cow::Owned(format!("\"{s}\""))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn virtual_server(w: &mut Writer, vs: &VirtualServer) {
+    w.open(&["virtual_server", &vs.vip.to_string(), &vs.port.to_string()]);
+    w.line(&["protocol", &vs.protocol.to_string()]);
+    w.line(&["lb_algo", &vs.lb_algo.to_string()]);
+    w.line(&["lb_kind", &vs.lb_kind.to_string()]);
+    w.line(&["delay_loop", &fmt_seconds(vs.delay_loop)]);
+    w.opt("persistence_timeout", vs.persistence_timeout);
+    w.opt("persistence_granularity", vs.persistence_granularity);
+    w.opt("laddr_group_name", vs.laddr_group_name.as_ref());
+    w.flag("alpha", vs.alpha);
+    w.flag("omega", vs.omega);
+    if vs.quorum != 1 {
+        w.line(&["quorum", &vs.quorum.to_string()]);
+    }
+    if vs.hysteresis != 0 {
+        w.line(&["hysteresis", &vs.hysteresis.to_string()]);
+    }
+    w.opt("quorum_up", vs.quorum_up.as_ref());
+    w.opt("quorum_down", vs.quorum_down.as_ref());
+    w.opt("tcp_draining_timeout", vs.tcp_draining_timeout);
+    w.opt("flow_control_cps", vs.flow_control_cps);
+    w.opt("flow_control_interval", vs.flow_control_interval);
+    w.opt("flow_control_pc", vs.flow_control_pc);
+    for (keyword, list) in [
+        ("client_ipaddr_allow", &vs.client_ipaddr_allow),
+        ("client_ipaddr_exclude", &vs.client_ipaddr_exclude),
+    ] {
+        if !list.is_empty() {
+            w.open(&[keyword]);
+            for net in list {
+                w.line(&[&net.to_string()]);
+            }
+            w.close();
+        }
+    }
+    w.flag("checker_off", vs.checker_off);
+    w.flag("checker_merge", vs.checker_merge);
+    if let Some((ip, port)) = vs.sorry_server {
+        w.line(&["sorry_server", &ip.to_string(), &port.to_string()]);
+    }
+    for rs in &vs.real_servers {
+        w.open(&["real_server", &rs.ip.to_string(), &rs.port.to_string()]);
+        w.line(&["weight", &rs.weight.to_string()]);
+        w.flag("inhibit_on_failure", rs.inhibit_on_failure);
+        if let Some(check) = &rs.check {
+            health_check(w, check);
+        }
+        w.close();
+    }
+    w.close();
+}
+
+fn health_check(w: &mut Writer, check: &HealthCheck) {
+    w.open(&[check.keyword()]);
+    match check {
+        HealthCheck::Tcp(c) => connect(w, c),
+        HealthCheck::Http(h) | HealthCheck::Ssl(h) => {
+            h.urls.iter().for_each(|u| url(w, u));
+            connect(w, &h.connect);
+        }
+        HealthCheck::Udp(u) => {
+            connect(w, &u.connect);
+            w.flag("ping_check_off", u.ping_check_off);
+        }
+        HealthCheck::Misc(m) => {
+            w.line(&["misc_path", &quote(&m.misc_path)]);
+            w.opt("misc_timeout", m.misc_timeout.map(fmt_seconds));
+        }
+    }
+    w.close();
+}
+
+fn connect(w: &mut Writer, c: &ConnectOpts) {
+    w.opt("connect_port", c.connect_port);
+    w.line(&["connect_timeout", &fmt_seconds(c.connect_timeout)]);
+    w.line(&["retry", &c.retry.to_string()]);
+    w.line(&["delay_before_retry", &fmt_seconds(c.delay_before_retry)]);
+}
+
+fn url(w: &mut Writer, u: &Url) {
+    w.open(&["url"]);
+    w.line(&["path", &quote(&u.path)]);
+    w.opt("status_code", u.status_code);
+    w.opt("digest", u.digest.as_ref());
+    w.close();
+}
+
+fn vrrp_instance(w: &mut Writer, vi: &VrrpInstance) {
+    w.open(&["vrrp_instance", &quote(&vi.name)]);
+    w.line(&["state", state_name(vi.state)]);
+    w.line(&["interface", &quote(&vi.interface)]);
+    w.line(&["virtual_router_id", &vi.virtual_router_id.to_string()]);
+    w.line(&["priority", &vi.priority.to_string()]);
+    w.line(&["advert_int", &vi.advert_int.to_string()]);
+    w.flag("nopreempt", vi.nopreempt);
+    w.opt("preempt_delay", vi.preempt_delay.map(fmt_seconds));
+    if let Some(auth) = &vi.authentication {
+        w.open(&["authentication"]);
+        w.line(&["auth_type", auth_type_name(auth.auth_type)]);
+        w.line(&["auth_pass", &quote(&auth.auth_pass)]);
+        w.close();
+    }
+    w.opt("unicast_src_ip", vi.unicast_src_ip);
+    if !vi.unicast_peer.is_empty() {
+        w.open(&["unicast_peer"]);
+        vi.unicast_peer.iter().for_each(|p| w.line(&[&p.to_string()]));
+        w.close();
+    }
+    virtual_ips(w, "virtual_ipaddress", &vi.virtual_ipaddress);
+    virtual_ips(w, "virtual_ipaddress_excluded", &vi.virtual_ipaddress_excluded);
+    tracks(w, "track_interface", &vi.track_interface);
+    tracks(w, "track_script", &vi.track_script);
+    w.opt("notify_master", vi.notify_master.as_ref());
+    w.opt("notify_backup", vi.notify_backup.as_ref());
+    w.opt("notify_fault", vi.notify_fault.as_ref());
+    w.opt("notify_stop", vi.notify_stop.as_ref());
+    w.opt("notify", vi.notify.as_ref());
+    w.close();
+}
+
+fn virtual_ips(w: &mut Writer, keyword: &str, list: &[VirtualIp]) {
+    if list.is_empty() {
+        return;
+    }
+    w.open(&[keyword]);
+    for vip in list {
+        let mut text = if vip.addr.prefix() == 32 {
+            vip.addr.ip().to_string()
+        } else {
+            format!("{}/{}", vip.addr.ip(), vip.addr.prefix())
+        };
+        for (opt, val) in [("dev", &vip.dev), ("label", &vip.label)] {
+            if let Some(val) = val {
+                let _ = write!(text, " {opt} {}", quote(val));
+            }
+        }
+        w.line(&[&text]);
+    }
+    w.close();
+}
+
+fn tracks(w: &mut Writer, keyword: &str, list: &[Track]) {
+    if list.is_empty() {
+        return;
+    }
+    w.open(&[keyword]);
+    for t in list {
+        match t.weight {
+            Some(weight) => w.line(&[&quote(&t.name), "weight", &weight.to_string()]),
+            None => w.line(&[&quote(&t.name)]),
+        }
+    }
+    w.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("rr"), "rr");
+        assert_eq!(quote(""), "\"\"");
+        assert_eq!(quote("ip addr add"), "\"ip addr add\"");
+        assert_eq!(quote("#x"), "\"#x\"");
+        assert_eq!(quote("a#x"), "a#x");
+        assert_eq!(quote("a{"), "\"a{\"");
+        assert_eq!(quote("x\\"), "\"x\\\"");
+        assert_eq!(quote("include"), "\"include\"");
+    }
+}

@@ -1,0 +1,44 @@
+//! State shared between the control thread and the workers: published snapshots (services,
+//! neighbours), the neighbour-learning queue, the redirect rings and the stop flag.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::AtomicBool;
+
+use arc_swap::ArcSwap;
+use crossbeam_queue::ArrayQueue;
+use dpdk::MbufRing;
+use fastpath::neigh::NeighTable;
+use fastpath::service::ServiceTable;
+use fastpath::wire::EthernetAddress;
+
+/// Shared by every lcore. Workers only read snapshots (one atomic load per poll-loop pass),
+/// push learned neighbours, and enqueue to other workers' rings.
+#[derive(Debug)]
+pub struct Shared {
+    pub services: ArcSwap<ServiceTable>,
+    pub neigh: ArcSwap<NeighTable>,
+    pub learned: ArrayQueue<(Ipv4Addr, EthernetAddress)>,
+    /// One multi-producer ring per worker, drained by that worker only.
+    pub rings: Vec<MbufRing>,
+    pub stop: AtomicBool,
+}
+
+impl Shared {
+    /// Merges what workers learned into a new neighbour snapshot; returns whether it changed.
+    pub fn merge_learned(&self) -> bool {
+        let mut updates = Vec::new();
+        while let Some(u) = self.learned.pop() {
+            updates.push(u);
+        }
+        if updates.is_empty() {
+            return false;
+        }
+        match self.neigh.load().with_updates(&updates) {
+            Some(t) => {
+                self.neigh.store(std::sync::Arc::new(t));
+                true
+            }
+            None => false,
+        }
+    }
+}
