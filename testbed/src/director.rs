@@ -77,6 +77,8 @@ pub struct LbdSettings {
     pub memory_mb: u32,
     /// TOML inserted verbatim after the top-level keys, before `[eal]`.
     pub extra_config: String,
+    /// The keepalived.conf lbd loads its virtual services from (`services`).
+    pub services: Option<PathBuf>,
 }
 
 fn toml_str(s: &str) -> String {
@@ -104,6 +106,12 @@ pub fn lbd_config(
         idle = settings.idle_sleep_us,
         stats = toml_str(&paths.stats().to_string_lossy()),
     );
+    if let Some(services) = &settings.services {
+        out.push_str(&format!(
+            "services = {}   # virtual services (keepalived.conf)\n",
+            toml_str(&services.to_string_lossy())
+        ));
+    }
     if !settings.extra_config.trim().is_empty() {
         out.push_str("\n# Extra configuration passed to lb-testbed.\n");
         out.push_str(settings.extra_config.trim_end());
@@ -342,12 +350,17 @@ mod tests {
             idle_sleep_us: 50,
             memory_mb: 512,
             extra_config: "some_key = 1\n".into(),
+            services: Some("/run/lb-testbed/x/keepalived.conf".into()),
         };
         let text = lbd_config("x", &spec, &settings, &StatePaths::new("x"));
         let v: toml::Value = toml::from_str(&text).unwrap();
         assert_eq!(v["workers"].as_integer(), Some(2));
         assert_eq!(v["idle_sleep_us"].as_integer(), Some(50));
         assert_eq!(v["some_key"].as_integer(), Some(1));
+        assert_eq!(
+            v["services"].as_str(),
+            Some("/run/lb-testbed/x/keepalived.conf")
+        );
         assert_eq!(
             v["stats_file"].as_str(),
             Some("/run/lb-testbed/x/stats.json")

@@ -18,6 +18,11 @@ pub enum Error {
         reason: String,
     },
 
+    /// A keepalived.conf could not be read or is invalid (the message starts
+    /// with `file:line:column`).
+    #[error("keepalived.conf: {0}")]
+    Keepalived(#[from] kaconf::Error),
+
     /// A field of the [`crate::TopologySpec`] or [`crate::UpOptions`] is unusable.
     #[error("invalid topology spec: {field}: {reason}")]
     InvalidSpec {

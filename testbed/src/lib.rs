@@ -4,8 +4,13 @@
 //! A topology named `<name>` consists of namespaces `lbt-<name>-client`,
 //! `lbt-<name>-director` (where lbd runs on veth ends `wan0` and `lan0`),
 //! `lbt-<name>-lan` (a bridge) and one `lbt-<name>-rs-<addr>` per backend
-//! (each running nginx). Addresses exist only inside the namespaces, so
-//! several topologies coexist. State lives in `/run/lb-testbed/<name>/`.
+//! (each running nginx, and a UDP echo server where it has UDP ports).
+//! Addresses exist only inside the namespaces, so several topologies coexist.
+//! State lives in `/run/lb-testbed/<name>/`.
+//!
+//! [`TopologySpec::from_keepalived`] shapes a topology after a keepalived.conf
+//! and [`UpOptions::keepalived_conf`] hands that file to lbd;
+//! [`Testbed::up_from_keepalived`] does both.
 //!
 //! ```no_run
 //! use lb_testbed::{unique_name, Testbed, TopologySpec, UpOptions};
@@ -17,7 +22,7 @@
 //! # Ok::<(), lb_testbed::Error>(())
 //! ```
 //!
-//! Needs root, iproute2, ethtool, nginx and curl.
+//! Needs root, iproute2, ethtool, nginx and curl (python3 for UDP echo servers).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -25,12 +30,14 @@
 mod cmd;
 pub mod director;
 mod error;
+pub mod keepalived;
 pub mod netns;
 pub mod nginx;
 pub mod spec;
 pub mod state;
 mod teardown;
 mod testbed;
+mod udp_echo;
 
 pub use cmd::wait_until;
 pub use director::{resolve_lbd, Driver};

@@ -1,5 +1,6 @@
 //! One nginx per backend, each with its own configuration, pid file and logs
-//! under `<state>/rs-<addr>/`.
+//! under `<state>/rs-<addr>/`, listening on every port of
+//! [`BackendSpec::http_ports`].
 
 use std::fs::File;
 use std::process::Stdio;
@@ -51,7 +52,7 @@ http {{
     keepalive_requests 100000;
 
     server {{
-        listen {port} default_server;
+{listen}
         location = /healthz {{
             return 200 "ok\n";
         }}
@@ -65,7 +66,12 @@ http {{
         pid = paths.nginx_pid(addr).display(),
         error = paths.error_log(addr).display(),
         access = paths.access_log(addr).display(),
-        port = backend.http_port,
+        listen = backend
+            .http_ports()
+            .iter()
+            .map(|p| format!("        listen {p} default_server;"))
+            .collect::<Vec<_>>()
+            .join("\n"),
     )
 }
 
@@ -125,12 +131,17 @@ pub(crate) fn start(paths: &StatePaths, backend: &BackendSpec, ns: &str) -> Resu
     Ok(())
 }
 
-/// Waits (bounded) until nginx in `ns` answers `GET /healthz` with `ok`.
+/// Waits (bounded) until nginx in `ns` answers `GET /healthz` with `ok` on
+/// every port it listens on.
 pub(crate) fn wait_ready(paths: &StatePaths, backend: &BackendSpec, ns: &str) -> Result<()> {
-    let url = format!(
-        "http://{}:{}/healthz",
-        backend.address.addr, backend.http_port
-    );
+    for port in backend.http_ports() {
+        wait_port_ready(paths, backend, ns, port)?;
+    }
+    Ok(())
+}
+
+fn wait_port_ready(paths: &StatePaths, backend: &BackendSpec, ns: &str, port: u16) -> Result<()> {
+    let url = format!("http://{}:{port}/healthz", backend.address.addr);
     let probe = Cmd::in_netns(ns, ["curl", "-sS", "--max-time", "2", &url]);
     let what = format!(
         "nginx of {} in netns {ns} did not answer {url}",

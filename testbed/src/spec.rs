@@ -1,5 +1,6 @@
 //! What a topology consists of: a data structure that the default builder, the
-//! CLI and (later) a keepalived.conf translation all fill in the same way.
+//! CLI and the keepalived.conf translation ([`TopologySpec::from_keepalived`])
+//! all fill in the same way.
 //!
 //! ```text
 //!  client ns            director ns                      lan ns              rs-<addr> ns
@@ -161,8 +162,14 @@ pub struct BackendSpec {
     pub address: Ipv4Cidr,
     /// Default gateway, if any.
     pub gateway: Option<Ipv4Addr>,
-    /// Port nginx listens on (all addresses).
+    /// Port nginx listens on (all addresses); it also answers `/healthz` there.
     pub http_port: u16,
+    /// Further ports the same nginx listens on.
+    #[serde(default)]
+    pub extra_http_ports: Vec<u16>,
+    /// UDP ports a datagram echo server listens on (bound to `address`); empty: none runs.
+    #[serde(default)]
+    pub udp_echo_ports: Vec<u16>,
     /// Extra addresses on `lo` (e.g. VIPs for direct routing).
     pub loopback_addresses: Vec<Ipv4Cidr>,
 }
@@ -174,8 +181,21 @@ impl BackendSpec {
             address,
             gateway: Some(Ipv4Addr::new(10, 70, 2, 1)),
             http_port: 80,
+            extra_http_ports: vec![],
+            udp_echo_ports: vec![],
             loopback_addresses: vec![],
         }
+    }
+
+    /// Every TCP port nginx listens on: `http_port`, then `extra_http_ports`.
+    pub fn http_ports(&self) -> Vec<u16> {
+        let mut ports = vec![self.http_port];
+        for &p in &self.extra_http_ports {
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
+        }
+        ports
     }
 
     /// The node name, `rs-<address>`.
@@ -366,8 +386,11 @@ impl TopologySpec {
                     format!("{} is used twice", b.address.addr),
                 );
             }
-            if b.http_port == 0 {
+            if b.http_port == 0 || b.extra_http_ports.contains(&0) {
                 return bad(format!("backends[{i}].http_port"), "port 0".into());
+            }
+            if b.udp_echo_ports.contains(&0) {
+                return bad(format!("backends[{i}].udp_echo_ports"), "port 0".into());
             }
         }
         Ok(())

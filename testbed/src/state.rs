@@ -78,6 +78,28 @@ impl StatePaths {
     pub fn nginx_pid(&self, addr: Ipv4Addr) -> PathBuf {
         self.backend_dir(addr).join("nginx.pid")
     }
+
+    /// `rs-<addr>/udp-echo.log`: one line per datagram echoed,
+    /// `<src addr>:<src port> -> <addr>:<port> <length>`.
+    pub fn udp_log(&self, addr: Ipv4Addr) -> PathBuf {
+        self.backend_dir(addr).join("udp-echo.log")
+    }
+
+    /// `rs-<addr>/udp-echo.pid`: written by the echo server once every port is bound.
+    pub fn udp_echo_pid(&self, addr: Ipv4Addr) -> PathBuf {
+        self.backend_dir(addr).join("udp-echo.pid")
+    }
+
+    /// `rs-<addr>/udp-echo.out`: the echo server's stdout and stderr.
+    pub fn udp_echo_out(&self, addr: Ipv4Addr) -> PathBuf {
+        self.backend_dir(addr).join("udp-echo.out")
+    }
+
+    /// `keepalived.conf`: what lbd's `services` key names (see
+    /// [`crate::keepalived::install`]).
+    pub fn keepalived_conf(&self) -> PathBuf {
+        self.dir.join("keepalived.conf")
+    }
 }
 
 /// DPDK's runtime directory for the EAL file prefix `lbt-<name>`.

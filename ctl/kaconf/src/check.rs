@@ -11,7 +11,13 @@ use crate::value;
 use crate::vs::MIN_TIMER;
 
 /// Check types keepalived has that the director does not run.
-const UNSUPPORTED: &[&str] = &["DNS_CHECK", "SMTP_CHECK", "BFD_CHECK", "FILE_CHECK", "PING_CHECK"];
+const UNSUPPORTED: &[&str] = &[
+    "DNS_CHECK",
+    "SMTP_CHECK",
+    "BFD_CHECK",
+    "FILE_CHECK",
+    "PING_CHECK",
+];
 
 /// Keywords every connecting check accepts without acting on them.
 const COMMON_IGNORED: &[&str] = &[
@@ -25,8 +31,13 @@ const COMMON_IGNORED: &[&str] = &[
     "alpha",
     "log_all_failures",
 ];
-const HTTP_IGNORED: &[&str] =
-    &["virtualhost", "http_protocol", "fast_recovery", "enable_sni", "tls_compliant"];
+const HTTP_IGNORED: &[&str] = &[
+    "virtualhost",
+    "http_protocol",
+    "fast_recovery",
+    "enable_sni",
+    "tls_compliant",
+];
 const URL_IGNORED: &[&str] = &[
     "virtualhost",
     "regex",
@@ -37,12 +48,21 @@ const URL_IGNORED: &[&str] = &[
     "regex_max_offset",
 ];
 const UDP_IGNORED: &[&str] = &["payload", "require_reply"];
-const MISC_IGNORED: &[&str] = &["misc_dynamic", "user", "warmup", "delay_loop", "alpha", "log_all_failures"];
+const MISC_IGNORED: &[&str] = &[
+    "misc_dynamic",
+    "user",
+    "warmup",
+    "delay_loop",
+    "alpha",
+    "log_all_failures",
+];
 
 /// True for every check keyword, supported or not, so that unsupported ones get a clear error.
 pub(crate) fn is_check(kw: &str) -> bool {
-    matches!(kw, "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK")
-        || UNSUPPORTED.contains(&kw)
+    matches!(
+        kw,
+        "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK"
+    ) || UNSUPPORTED.contains(&kw)
 }
 
 /// `connect_timeout`, `retry` and `delay_before_retry` as given in one block; unset ones come
@@ -79,7 +99,11 @@ impl ConnectDefaults {
 
 /// Reads `connect_timeout`, `retry` (or `nb_get_retry` / `nb_sock_retry`) or
 /// `delay_before_retry` from `c` into `out`.
-pub(crate) fn connect_default(c: &Node, seen: &mut Seen, out: &mut ConnectDefaults) -> Result<(), Error> {
+pub(crate) fn connect_default(
+    c: &Node,
+    seen: &mut Seen,
+    out: &mut ConnectDefaults,
+) -> Result<(), Error> {
     match c.keyword.as_str() {
         "connect_timeout" => {
             seen.once(c, "connect_timeout")?;
@@ -87,7 +111,8 @@ pub(crate) fn connect_default(c: &Node, seen: &mut Seen, out: &mut ConnectDefaul
         }
         "delay_before_retry" => {
             seen.once(c, "delay_before_retry")?;
-            out.delay_before_retry = Some(single(c, "seconds", |s| value::seconds(s, Duration::ZERO))?);
+            out.delay_before_retry =
+                Some(single(c, "seconds", |s| value::seconds(s, Duration::ZERO))?);
         }
         _ => {
             seen.once(c, "retry")?;
@@ -119,7 +144,10 @@ impl Pending {
 /// Parses one check block (`n.keyword` is a check keyword).
 pub(crate) fn parse_check(n: &Node, cx: &mut Cx) -> Result<Pending, Error> {
     if UNSUPPORTED.contains(&n.keyword.as_str()) {
-        let what = format!("{} (use TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK or MISC_CHECK)", n.keyword);
+        let what = format!(
+            "{} (use TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK or MISC_CHECK)",
+            n.keyword
+        );
         return Err(n.err(ErrorKind::NotSupported { what }));
     }
     n.arity(0, 0, &[])?;
@@ -155,9 +183,11 @@ pub(crate) fn parse_check(n: &Node, cx: &mut Cx) -> Result<Pending, Error> {
                     value::port(s).and_then(|p| if p == 0 { Err("port 0".into()) } else { Ok(p) })
                 })?);
             }
-            (_, "connect_timeout" | "retry" | "nb_get_retry" | "nb_sock_retry" | "delay_before_retry") => {
-                connect_default(c, &mut seen, &mut given)?
-            }
+            (
+                _,
+                "connect_timeout" | "retry" | "nb_get_retry" | "nb_sock_retry"
+                | "delay_before_retry",
+            ) => connect_default(c, &mut seen, &mut given)?,
             (_, "url") if is_http => urls.push(url(c, cx)?),
             (_, kw) if is_http && HTTP_IGNORED.contains(&kw) => cx.ignore(c),
             ("UDP_CHECK", "ping_check_off") => {
@@ -170,7 +200,10 @@ pub(crate) fn parse_check(n: &Node, cx: &mut Cx) -> Result<Pending, Error> {
             _ => return Err(unknown(c, context)),
         }
     }
-    let mut connect = ConnectOpts { connect_port, ..ConnectOpts::default() };
+    let mut connect = ConnectOpts {
+        connect_port,
+        ..ConnectOpts::default()
+    };
     given.apply(&mut connect);
     let missing = |what: &str| n.err(ErrorKind::Missing { what: what.into() });
     let check = match context {
@@ -186,10 +219,16 @@ pub(crate) fn parse_check(n: &Node, cx: &mut Cx) -> Result<Pending, Error> {
                 HealthCheck::Ssl(h)
             }
         }
-        "UDP_CHECK" => HealthCheck::Udp(UdpCheck { connect, ping_check_off }),
+        "UDP_CHECK" => HealthCheck::Udp(UdpCheck {
+            connect,
+            ping_check_off,
+        }),
         _ => {
             let misc_path = misc_path.ok_or_else(|| missing("misc_path"))?;
-            HealthCheck::Misc(MiscCheck { misc_path, misc_timeout })
+            HealthCheck::Misc(MiscCheck {
+                misc_path,
+                misc_timeout,
+            })
         }
     };
     Ok(Pending { check, given })
@@ -236,6 +275,14 @@ fn url(n: &Node, cx: &mut Cx) -> Result<Url, Error> {
             _ => return Err(unknown(c, "url")),
         }
     }
-    let path = path.ok_or_else(|| n.err(ErrorKind::Missing { what: "path".into() }))?;
-    Ok(Url { path, status_code, digest })
+    let path = path.ok_or_else(|| {
+        n.err(ErrorKind::Missing {
+            what: "path".into(),
+        })
+    })?;
+    Ok(Url {
+        path,
+        status_code,
+        digest,
+    })
 }

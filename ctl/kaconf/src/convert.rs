@@ -192,16 +192,26 @@ impl Cx {
 
 /// The unknown-keyword error for `n` inside `context`.
 pub(crate) fn unknown(n: &Node, context: &str) -> Error {
-    n.err(ErrorKind::UnknownKeyword { context: context.into() })
+    n.err(ErrorKind::UnknownKeyword {
+        context: context.into(),
+    })
 }
 
 /// `f` applied to one argument, its complaint turned into an error at the argument.
-pub(crate) fn parse<T>(n: &Node, arg: &Arg, f: impl FnOnce(&str) -> Result<T, String>) -> Result<T, Error> {
+pub(crate) fn parse<T>(
+    n: &Node,
+    arg: &Arg,
+    f: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, Error> {
     f(&arg.text).map_err(|why| n.bad(arg, why))
 }
 
 /// A statement with exactly one argument (`what`) and no block, parsed by `f`.
-pub(crate) fn single<T>(n: &Node, what: &str, f: impl FnOnce(&str) -> Result<T, String>) -> Result<T, Error> {
+pub(crate) fn single<T>(
+    n: &Node,
+    what: &str,
+    f: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, Error> {
     n.no_block()?;
     let arg = n.one_arg(what)?;
     parse(n, arg, f)
@@ -214,7 +224,9 @@ pub(crate) fn command(n: &Node) -> Result<String, Error> {
     let words: Vec<&str> = n.args.iter().map(|a| a.text.as_str()).collect();
     let cmd = words.join(" ");
     if cmd.trim().is_empty() {
-        return Err(n.err(ErrorKind::MissingArgument { what: "command".into() }));
+        return Err(n.err(ErrorKind::MissingArgument {
+            what: "command".into(),
+        }));
     }
     Ok(cmd)
 }
@@ -228,15 +240,71 @@ pub(crate) fn choice<T: Copy>(
 ) -> Result<T, Error> {
     n.no_block()?;
     let arg = n.one_arg("value")?;
-    if let Some((_, v)) = table.iter().find(|(s, _)| s.eq_ignore_ascii_case(&arg.text)) {
+    if let Some((_, v)) = table
+        .iter()
+        .find(|(s, _)| s.eq_ignore_ascii_case(&arg.text))
+    {
         return Ok(*v);
     }
-    if unsupported.iter().any(|s| s.eq_ignore_ascii_case(&arg.text)) {
+    if unsupported
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(&arg.text))
+    {
         let what = format!("{} {}", n.keyword, arg.text);
         return Err(n.arg_err(arg, ErrorKind::NotSupported { what }));
     }
     let names: Vec<&str> = table.iter().map(|(s, _)| *s).collect();
     Err(n.bad(arg, format!("expected one of {}", names.join(", "))))
+}
+
+/// One word of a value-list block (`local_address_group`, `client_ipaddr_allow`,
+/// `virtual_ipaddress`, ...), where each line is values rather than a keyword. Errors about
+/// it name the block's keyword.
+pub(crate) struct Word<'a> {
+    pub text: &'a str,
+    pub pos: Pos,
+}
+
+impl Word<'_> {
+    pub(crate) fn parse<T>(
+        &self,
+        keyword: &str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, Error> {
+        f(self.text).map_err(|why| self.bad(keyword, why))
+    }
+
+    pub(crate) fn bad(&self, keyword: &str, why: impl Into<String>) -> Error {
+        self.pos.error(
+            keyword,
+            ErrorKind::BadValue {
+                value: self.text.into(),
+                why: why.into(),
+            },
+        )
+    }
+
+    pub(crate) fn err(&self, keyword: &str, kind: ErrorKind) -> Error {
+        self.pos.error(keyword, kind)
+    }
+}
+
+/// The lines of a value-list block, each as its words (none of them may open a block).
+pub(crate) fn list_lines(block: &Node) -> Result<Vec<Vec<Word<'_>>>, Error> {
+    let mut lines = Vec::new();
+    for line in block.block()? {
+        line.no_block()?;
+        let mut words = vec![Word {
+            text: &line.keyword,
+            pos: line.pos(),
+        }];
+        words.extend(line.args.iter().map(|a| Word {
+            text: &a.text,
+            pos: line.arg_pos(a),
+        }));
+        lines.push(words);
+    }
+    Ok(lines)
 }
 
 /// A list of networks written as arguments, as lines of a block, or both.
@@ -245,34 +313,24 @@ pub(crate) fn networks(n: &Node) -> Result<Vec<ipnetwork::Ipv4Network>, Error> {
     for arg in &n.args {
         out.push(parse(n, arg, value::ipv4_network)?);
     }
-    for line in n.children.iter().flatten() {
-        line.no_block()?;
-        out.push(parse_word(line, &line.keyword, line.pos(), value::ipv4_network)?);
-        for arg in &line.args {
-            out.push(parse(line, arg, value::ipv4_network)?);
+    if n.children.is_some() {
+        for word in list_lines(n)?.iter().flatten() {
+            out.push(word.parse(&n.keyword, value::ipv4_network)?);
         }
     }
     if out.is_empty() {
-        return Err(n.err(ErrorKind::MissingArgument { what: "address or network".into() }));
+        return Err(n.err(ErrorKind::MissingArgument {
+            what: "address or network".into(),
+        }));
     }
     Ok(out)
 }
 
-/// Parses a line's first word (the "keyword" position of a value-list line) with `f`.
-pub(crate) fn parse_word<T>(
-    line: &Node,
-    text: &str,
-    pos: Pos,
-    f: impl FnOnce(&str) -> Result<T, String>,
-) -> Result<T, Error> {
-    f(text).map_err(|why| {
-        pos.error(&line.keyword, ErrorKind::BadValue { value: text.into(), why })
-    })
-}
-
 /// Converts a whole tree.
 pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
-    let mut cx = Cx { warnings: tree.warnings };
+    let mut cx = Cx {
+        warnings: tree.warnings,
+    };
     let mut config = Config::default();
     let mut seen = Seen::default();
     let mut groups: HashMap<String, Pos> = HashMap::new();
@@ -290,7 +348,10 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
                 let group = local_address_group(n)?;
                 if let Some(at) = groups.insert(group.name.clone(), n.pos()) {
                     let what = format!("local_address_group {}", group.name);
-                    return Err(n.err(ErrorKind::AlreadyDefined { what, at: at.to_string() }));
+                    return Err(n.err(ErrorKind::AlreadyDefined {
+                        what,
+                        at: at.to_string(),
+                    }));
                 }
                 config.local_address_groups.push(group);
             }
@@ -299,7 +360,10 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
                 let key = (vs.vip, vs.port, vs.protocol);
                 if let Some(at) = services.insert(key, n.pos()) {
                     let what = format!("virtual_server {}:{} {}", vs.vip, vs.port, vs.protocol);
-                    return Err(n.err(ErrorKind::AlreadyDefined { what, at: at.to_string() }));
+                    return Err(n.err(ErrorKind::AlreadyDefined {
+                        what,
+                        at: at.to_string(),
+                    }));
                 }
                 if let (Some(name), Some(pos)) = (&vs.laddr_group_name, laddr_ref) {
                     laddr_refs.push((name.clone(), pos, "laddr_group_name".into()));
@@ -314,12 +378,21 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
                 let vi = vrrp::instance(n, &mut cx)?;
                 if let Some(at) = instances.insert(vi.name.clone(), n.pos()) {
                     let what = format!("vrrp_instance {}", vi.name);
-                    return Err(n.err(ErrorKind::AlreadyDefined { what, at: at.to_string() }));
+                    return Err(n.err(ErrorKind::AlreadyDefined {
+                        what,
+                        at: at.to_string(),
+                    }));
                 }
                 let router = (vi.interface.clone(), vi.virtual_router_id);
                 if let Some(at) = routers.insert(router, n.pos()) {
-                    let what = format!("virtual_router_id {} on {}", vi.virtual_router_id, vi.interface);
-                    return Err(n.err(ErrorKind::AlreadyDefined { what, at: at.to_string() }));
+                    let what = format!(
+                        "virtual_router_id {} on {}",
+                        vi.virtual_router_id, vi.interface
+                    );
+                    return Err(n.err(ErrorKind::AlreadyDefined {
+                        what,
+                        at: at.to_string(),
+                    }));
                 }
                 config.vrrp_instances.push(vi);
             }
@@ -357,24 +430,42 @@ fn global_defs(n: &Node, cx: &mut Cx) -> Result<GlobalDefs, Error> {
 /// `local_address_group <name> { <ip>|<a.b.c.d-e> [<ifname>] ... }`.
 fn local_address_group(n: &Node) -> Result<LocalAddressGroup, Error> {
     let name = single_arg_block(n, "group name")?;
+    let kw = n.keyword.as_str();
     let mut addrs: Vec<LocalAddr> = Vec::new();
     let mut lines: HashMap<Ipv4Addr, u32> = HashMap::new();
-    for line in n.block()? {
-        line.no_block()?;
-        line.arity(0, 1, &[])?;
-        let ifname = match line.args.first() {
-            Some(arg) => Some(parse(line, arg, value::name)?),
-            None => None,
-        };
-        let ips = parse_word(line, &line.keyword, line.pos(), address_range)?;
-        for ip in ips {
-            if let Some(first_line) = lines.insert(ip, line.line) {
-                return Err(line.err(ErrorKind::Duplicate { first_line }));
+    for words in list_lines(n)? {
+        let (addr, ifname) = match words.as_slice() {
+            [addr] => (addr, None),
+            [addr, ifname] => (addr, Some(ifname.parse(kw, value::name)?)),
+            [_, _, extra, ..] => {
+                return Err(extra.err(
+                    kw,
+                    ErrorKind::ExtraArgument {
+                        arg: extra.text.into(),
+                    },
+                ))
             }
-            addrs.push(LocalAddr { ip, ifname: ifname.clone() });
+            [] => continue,
+        };
+        for ip in addr.parse(kw, address_range)? {
+            if let Some(first_line) = lines.insert(ip, addr.pos.line) {
+                return Err(addr.bad(
+                    kw,
+                    format!("{ip} is listed twice (first at line {first_line})"),
+                ));
+            }
+            addrs.push(LocalAddr {
+                ip,
+                ifname: ifname.clone(),
+            });
         }
     }
-    Ok(LocalAddressGroup { name, addrs, file: n.file.to_path_buf(), line: n.line })
+    Ok(LocalAddressGroup {
+        name,
+        addrs,
+        file: n.file.to_path_buf(),
+        line: n.line,
+    })
 }
 
 /// The name argument of `keyword <name> { ... }`.
@@ -406,7 +497,10 @@ mod tests {
     #[test]
     fn ranges_expand_the_last_octet() {
         assert_eq!(address_range("10.0.0.254-255").unwrap().len(), 2);
-        assert_eq!(address_range("10.0.0.7").unwrap(), [Ipv4Addr::new(10, 0, 0, 7)]);
+        assert_eq!(
+            address_range("10.0.0.7").unwrap(),
+            [Ipv4Addr::new(10, 0, 0, 7)]
+        );
         assert!(address_range("10.0.0.7-6").unwrap_err().contains("below"));
         assert!(address_range("10.0.0.7-256").is_err());
         assert!(address_range("10.0.0.7-").is_err());

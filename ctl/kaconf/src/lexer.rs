@@ -31,6 +31,8 @@ pub(crate) enum TokenKind {
 pub(crate) struct LexError {
     pub line: u32,
     pub column: u32,
+    /// The statement's keyword when the error is in its arguments, else `"`.
+    pub keyword: String,
     pub kind: ErrorKind,
 }
 
@@ -74,7 +76,11 @@ fn ends_word(c: char) -> bool {
 /// Tokenizes `text`. Every line end becomes a `Newline` token (consecutive ones included);
 /// the parser skips the ones it does not need.
 pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
-    let mut cur = Cursor { chars: text.chars().peekable(), line: 1, column: 1 };
+    let mut cur = Cursor {
+        chars: text.chars().peekable(),
+        line: 1,
+        column: 1,
+    };
     let mut out = Vec::new();
     while let Some(c) = cur.peek() {
         let (line, column) = (cur.line, cur.column);
@@ -106,7 +112,12 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
                 loop {
                     match cur.peek() {
                         None | Some('\n') => {
-                            return Err(LexError { line, column, kind: ErrorKind::UnterminatedQuote })
+                            return Err(LexError {
+                                line,
+                                column,
+                                keyword: statement_keyword(&out),
+                                kind: ErrorKind::UnterminatedQuote,
+                            })
                         }
                         Some('"') => {
                             cur.bump();
@@ -129,11 +140,29 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token>, LexError> {
                     text.push(c);
                     cur.bump();
                 }
-                out.push(at(TokenKind::Word { text, quoted: false }));
+                out.push(at(TokenKind::Word {
+                    text,
+                    quoted: false,
+                }));
             }
         }
     }
     Ok(out)
+}
+
+/// The first word after the last line end or brace: the keyword of the statement being read.
+fn statement_keyword(out: &[Token]) -> String {
+    let start = out
+        .iter()
+        .rposition(|t| !matches!(t.kind, TokenKind::Word { .. }))
+        .map_or(0, |i| i + 1);
+    match out.get(start) {
+        Some(Token {
+            kind: TokenKind::Word { text, .. },
+            ..
+        }) => text.clone(),
+        _ => "\"".into(),
+    }
 }
 
 /// True when the cursor is at a `\` followed only by blanks up to the end of the line.
@@ -169,7 +198,10 @@ mod tests {
             .unwrap()
             .into_iter()
             .map(|t| match t.kind {
-                TokenKind::Word { text, quoted: false } => text,
+                TokenKind::Word {
+                    text,
+                    quoted: false,
+                } => text,
                 TokenKind::Word { text, quoted: true } => format!("<{text}>"),
                 TokenKind::Open => "{".into(),
                 TokenKind::Close => "}".into(),
@@ -182,7 +214,19 @@ mod tests {
     fn splits_braces_quotes_and_comments() {
         assert_eq!(
             words("url {path /x}} # done\n quorum_up \"ip addr add\" ! c\na#b !x"),
-            ["url", "{", "path", "/x", "}", "}", "NL", "quorum_up", "<ip addr add>", "NL", "a#b"]
+            [
+                "url",
+                "{",
+                "path",
+                "/x",
+                "}",
+                "}",
+                "NL",
+                "quorum_up",
+                "<ip addr add>",
+                "NL",
+                "a#b"
+            ]
         );
     }
 
@@ -208,6 +252,11 @@ mod tests {
     #[test]
     fn unterminated_quote_points_at_the_quote() {
         let e = tokenize("x\n  misc_path \"/bin/x\ny").unwrap_err();
-        assert_eq!((e.line, e.column, e.kind), (2, 13, ErrorKind::UnterminatedQuote));
+        assert_eq!(
+            (e.line, e.column, e.kind),
+            (2, 13, ErrorKind::UnterminatedQuote)
+        );
+        assert_eq!(e.keyword, "misc_path");
+        assert_eq!(tokenize("{ \"x").unwrap_err().keyword, "\"");
     }
 }

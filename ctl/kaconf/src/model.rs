@@ -99,7 +99,10 @@ pub(crate) const LB_KINDS: &[(&str, LbKind)] = &[
 
 /// The written spelling of `value` in `table`.
 pub(crate) fn spelling<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'static str {
-    table.iter().find(|(_, v)| *v == value).map_or("?", |(s, _)| s)
+    table
+        .iter()
+        .find(|(_, v)| *v == value)
+        .map_or("?", |(s, _)| s)
 }
 
 impl fmt::Display for Protocol {

@@ -49,11 +49,17 @@ pub struct Tree {
 
 /// Parses `text` as the contents of `path` (used for positions and to resolve includes).
 pub fn parse_tree_str(text: &str, path: &Path) -> Result<Tree, Error> {
-    let mut ctx = Ctx { stack: Vec::new(), warnings: Vec::new() };
+    let mut ctx = Ctx {
+        stack: Vec::new(),
+        warnings: Vec::new(),
+    };
     let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     ctx.stack.push((key, path.to_path_buf()));
     let nodes = parse_file(&mut ctx, text, Arc::from(path), 0)?;
-    Ok(Tree { nodes, warnings: ctx.warnings })
+    Ok(Tree {
+        nodes,
+        warnings: ctx.warnings,
+    })
 }
 
 /// Reads and parses the file at `path`.
@@ -63,13 +69,26 @@ pub fn load_tree(path: &Path) -> Result<Tree, Error> {
 }
 
 fn file_error(path: &Path, (line, column, kind): (u32, u32, ErrorKind)) -> Error {
-    Error { file: path.to_path_buf(), line, column, keyword: "file".into(), kind }
+    Error {
+        file: path.to_path_buf(),
+        line,
+        column,
+        keyword: "file".into(),
+        kind,
+    }
 }
 
 /// Reads a file as UTF-8. On failure: the position of the problem (1:1 for I/O errors).
 fn read(path: &Path) -> Result<String, (u32, u32, ErrorKind)> {
     let bytes = std::fs::read(path).map_err(|e| {
-        (1, 1, ErrorKind::Io { path: path.display().to_string(), msg: e.to_string() })
+        (
+            1,
+            1,
+            ErrorKind::Io {
+                path: path.display().to_string(),
+                msg: e.to_string(),
+            },
+        )
     })?;
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
@@ -97,21 +116,35 @@ struct Parser<'a> {
     ctx: &'a mut Ctx,
 }
 
-fn parse_file(ctx: &mut Ctx, text: &str, file: Arc<Path>, depth: usize) -> Result<Vec<Node>, Error> {
+fn parse_file(
+    ctx: &mut Ctx,
+    text: &str,
+    file: Arc<Path>,
+    depth: usize,
+) -> Result<Vec<Node>, Error> {
     let tokens = tokenize(text).map_err(|e| Error {
         file: file.to_path_buf(),
         line: e.line,
         column: e.column,
-        keyword: "\"".into(),
+        keyword: e.keyword,
         kind: e.kind,
     })?;
-    let mut p = Parser { tokens, i: 0, file, ctx };
+    let mut p = Parser {
+        tokens,
+        i: 0,
+        file,
+        ctx,
+    };
     p.items(depth, None)
 }
 
 impl Parser<'_> {
     fn pos(&self, t: &Token) -> Pos {
-        Pos { file: self.file.clone(), line: t.line, column: t.column }
+        Pos {
+            file: self.file.clone(),
+            line: t.line,
+            column: t.column,
+        }
     }
 
     /// Statements up to the end of the file (`opener` is `None`) or up to the `}` that closes
@@ -132,7 +165,9 @@ impl Parser<'_> {
                 TokenKind::Close => {
                     return Err(self.pos(&tok).error("}", ErrorKind::UnmatchedCloseBrace))
                 }
-                TokenKind::Open => return Err(self.pos(&tok).error("{", ErrorKind::StrayOpenBrace)),
+                TokenKind::Open => {
+                    return Err(self.pos(&tok).error("{", ErrorKind::StrayOpenBrace))
+                }
                 TokenKind::Word { ref text, quoted } => {
                     let node = self.statement(text, &tok, depth)?;
                     if text == "include" && !quoted {
@@ -148,10 +183,18 @@ impl Parser<'_> {
     /// The rest of a statement whose keyword `kw` (token `tok`) was just consumed.
     fn statement(&mut self, kw: &str, tok: &Token, depth: usize) -> Result<Node, Error> {
         let mut args = Vec::new();
-        while let Some(Token { kind: TokenKind::Word { text, quoted }, line, column }) =
-            self.tokens.get(self.i)
+        while let Some(Token {
+            kind: TokenKind::Word { text, quoted },
+            line,
+            column,
+        }) = self.tokens.get(self.i)
         {
-            args.push(Arg { text: text.clone(), quoted: *quoted, line: *line, column: *column });
+            args.push(Arg {
+                text: text.clone(),
+                quoted: *quoted,
+                line: *line,
+                column: *column,
+            });
             self.i += 1;
         }
         // `{` right after the arguments, or alone on a later line.
@@ -160,10 +203,17 @@ impl Parser<'_> {
             j += 1;
         }
         let children = match self.tokens.get(j) {
-            Some(open @ Token { kind: TokenKind::Open, .. }) => {
+            Some(
+                open @ Token {
+                    kind: TokenKind::Open,
+                    ..
+                },
+            ) => {
                 let open = open.clone();
                 if depth >= MAX_DEPTH {
-                    return Err(self.pos(&open).error(kw, ErrorKind::TooDeep { max: MAX_DEPTH }));
+                    return Err(self
+                        .pos(&open)
+                        .error(kw, ErrorKind::TooDeep { max: MAX_DEPTH }));
                 }
                 self.i = j + 1;
                 Some(self.items(depth + 1, Some((open, kw)))?)
@@ -171,7 +221,14 @@ impl Parser<'_> {
             _ => None,
         };
         let pos = self.pos(tok);
-        Ok(Node { keyword: kw.to_owned(), args, children, file: pos.file, line: pos.line, column: pos.column })
+        Ok(Node {
+            keyword: kw.to_owned(),
+            args,
+            children,
+            file: pos.file,
+            line: pos.line,
+            column: pos.column,
+        })
     }
 
     fn include(&mut self, node: Node, depth: usize) -> Result<Vec<Node>, Error> {
@@ -203,19 +260,35 @@ impl Parser<'_> {
         Ok(nodes)
     }
 
-    fn include_file(&mut self, node: &Node, file: PathBuf, depth: usize) -> Result<Vec<Node>, Error> {
+    fn include_file(
+        &mut self,
+        node: &Node,
+        file: PathBuf,
+        depth: usize,
+    ) -> Result<Vec<Node>, Error> {
         let io = |e: std::io::Error| {
-            node.err(ErrorKind::Io { path: file.display().to_string(), msg: e.to_string() })
+            node.err(ErrorKind::Io {
+                path: file.display().to_string(),
+                msg: e.to_string(),
+            })
         };
         let key = std::fs::canonicalize(&file).map_err(io)?;
         if self.ctx.stack.iter().any(|(k, _)| *k == key) {
-            let mut chain: Vec<String> =
-                self.ctx.stack.iter().map(|(_, shown)| shown.display().to_string()).collect();
+            let mut chain: Vec<String> = self
+                .ctx
+                .stack
+                .iter()
+                .map(|(_, shown)| shown.display().to_string())
+                .collect();
             chain.push(file.display().to_string());
-            return Err(node.err(ErrorKind::IncludeCycle { chain: chain.join(" -> ") }));
+            return Err(node.err(ErrorKind::IncludeCycle {
+                chain: chain.join(" -> "),
+            }));
         }
         if self.ctx.stack.len() >= MAX_INCLUDE_DEPTH {
-            return Err(node.err(ErrorKind::IncludeTooDeep { max: MAX_INCLUDE_DEPTH }));
+            return Err(node.err(ErrorKind::IncludeTooDeep {
+                max: MAX_INCLUDE_DEPTH,
+            }));
         }
         let text = read(&file).map_err(|kind| match kind {
             (_, _, kind @ ErrorKind::Io { .. }) => node.err(kind),
@@ -231,11 +304,19 @@ impl Parser<'_> {
 /// Helpers the typed conversion uses to read a statement.
 impl Node {
     pub(crate) fn pos(&self) -> Pos {
-        Pos { file: self.file.clone(), line: self.line, column: self.column }
+        Pos {
+            file: self.file.clone(),
+            line: self.line,
+            column: self.column,
+        }
     }
 
     pub(crate) fn arg_pos(&self, arg: &Arg) -> Pos {
-        Pos { file: self.file.clone(), line: arg.line, column: arg.column }
+        Pos {
+            file: self.file.clone(),
+            line: arg.line,
+            column: arg.column,
+        }
     }
 
     /// An error about the statement as a whole, at its keyword.
@@ -250,7 +331,13 @@ impl Node {
 
     /// `bad value "<arg>": <why>` at the argument.
     pub(crate) fn bad(&self, arg: &Arg, why: impl Into<String>) -> Error {
-        self.arg_err(arg, ErrorKind::BadValue { value: arg.text.clone(), why: why.into() })
+        self.arg_err(
+            arg,
+            ErrorKind::BadValue {
+                value: arg.text.clone(),
+                why: why.into(),
+            },
+        )
     }
 
     pub(crate) fn warning(&self, msg: impl Into<String>) -> Warning {
@@ -265,11 +352,18 @@ impl Node {
     /// Checks the argument count is within `min..=max`; `what` names the missing ones.
     pub(crate) fn arity(&self, min: usize, max: usize, what: &[&str]) -> Result<(), Error> {
         if let Some(extra) = self.args.get(max) {
-            return Err(self.arg_err(extra, ErrorKind::ExtraArgument { arg: extra.text.clone() }));
+            return Err(self.arg_err(
+                extra,
+                ErrorKind::ExtraArgument {
+                    arg: extra.text.clone(),
+                },
+            ));
         }
         if self.args.len() < min {
             let missing = what.get(self.args.len()).copied().unwrap_or("value");
-            return Err(self.err(ErrorKind::MissingArgument { what: missing.into() }));
+            return Err(self.err(ErrorKind::MissingArgument {
+                what: missing.into(),
+            }));
         }
         Ok(())
     }
@@ -277,7 +371,9 @@ impl Node {
     /// The single argument of a statement that takes exactly one.
     pub(crate) fn one_arg(&self, what: &str) -> Result<&Arg, Error> {
         self.arity(1, 1, &[what])?;
-        self.args.first().ok_or_else(|| self.err(ErrorKind::MissingArgument { what: what.into() }))
+        self.args
+            .first()
+            .ok_or_else(|| self.err(ErrorKind::MissingArgument { what: what.into() }))
     }
 
     /// A statement that takes no argument and no block.
@@ -294,7 +390,9 @@ impl Node {
     }
 
     pub(crate) fn block(&self) -> Result<&[Node], Error> {
-        self.children.as_deref().ok_or_else(|| self.err(ErrorKind::MissingBlock))
+        self.children
+            .as_deref()
+            .ok_or_else(|| self.err(ErrorKind::MissingBlock))
     }
 }
 
@@ -315,8 +413,14 @@ fn glob(pattern: &Path) -> Vec<PathBuf> {
         let pat = Pattern::new(&name);
         let mut next = Vec::new();
         for dir in &found {
-            let shown = if dir.as_os_str().is_empty() { Path::new(".") } else { dir.as_path() };
-            let Ok(entries) = std::fs::read_dir(shown) else { continue };
+            let shown = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir.as_path()
+            };
+            let Ok(entries) = std::fs::read_dir(shown) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let file_name = entry.file_name();
                 let file_name = file_name.to_string_lossy();
@@ -342,7 +446,10 @@ enum PatTok {
     Lit(char),
     Any,
     Star,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 impl Pattern {
@@ -393,7 +500,9 @@ impl Pattern {
                 },
             }
         }
-        self.0[p.min(self.0.len())..].iter().all(|t| matches!(t, PatTok::Star))
+        self.0[p.min(self.0.len())..]
+            .iter()
+            .all(|t| matches!(t, PatTok::Star))
     }
 }
 
@@ -454,7 +563,10 @@ mod tests {
         let c = nodes[1].children.as_ref().unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].children.as_ref().unwrap()[0].args[0].text, "f");
-        assert_eq!((c[1].keyword.as_str(), c[1].line, c[1].column), ("g", 7, 12));
+        assert_eq!(
+            (c[1].keyword.as_str(), c[1].line, c[1].column),
+            ("g", 7, 12)
+        );
         assert_eq!(nodes[2].children, None);
     }
 
@@ -464,9 +576,15 @@ mod tests {
         assert_eq!((e.line, e.column, e.keyword.as_str()), (1, 3, "x"));
         assert_eq!(e.kind, ErrorKind::UnclosedBrace);
         let e = parse_tree_str("x {\n}\n }", Path::new("t.conf")).unwrap_err();
-        assert_eq!((e.line, e.column, e.kind), (3, 2, ErrorKind::UnmatchedCloseBrace));
+        assert_eq!(
+            (e.line, e.column, e.kind),
+            (3, 2, ErrorKind::UnmatchedCloseBrace)
+        );
         let e = parse_tree_str("\n{", Path::new("t.conf")).unwrap_err();
-        assert_eq!((e.line, e.column, e.kind), (2, 1, ErrorKind::StrayOpenBrace));
+        assert_eq!(
+            (e.line, e.column, e.kind),
+            (2, 1, ErrorKind::StrayOpenBrace)
+        );
     }
 
     #[test]

@@ -37,7 +37,13 @@ pub(crate) fn u8_in(text: &str, min: u8, max: u8) -> Result<u8, String> {
 /// A TCP/UDP port, 0..=65535.
 pub(crate) fn port(text: &str) -> Result<u16, String> {
     uint(text, 0, u16::MAX.into())
-        .map_err(|why| if why.starts_with("out of range") { format!("port {why}") } else { why })
+        .map_err(|why| {
+            if why.starts_with("out of range") {
+                format!("port {why}")
+            } else {
+                why
+            }
+        })
         .and_then(|n| u16::try_from(n).map_err(|_| "port out of range 0..=65535".into()))
 }
 
@@ -83,7 +89,8 @@ pub(crate) fn ipv4(text: &str) -> Result<Ipv4Addr, String> {
     if text.contains(':') && text.parse::<std::net::Ipv6Addr>().is_ok() {
         return Err("IPv6 is not supported yet".into());
     }
-    text.parse::<Ipv4Addr>().map_err(|_| "not an IPv4 address".into())
+    text.parse::<Ipv4Addr>()
+        .map_err(|_| "not an IPv4 address".into())
 }
 
 /// `a.b.c.d` (a /32) or `a.b.c.d/len`; host bits may be set (an address with its prefix).
@@ -104,7 +111,11 @@ pub(crate) fn ipv4_prefix(text: &str) -> Result<Ipv4Network, String> {
 pub(crate) fn ipv4_network(text: &str) -> Result<Ipv4Network, String> {
     let net = ipv4_prefix(text)?;
     if net.ip() != net.network() {
-        return Err(format!("host bits set (did you mean {}/{}?)", net.network(), net.prefix()));
+        return Err(format!(
+            "host bits set (did you mean {}/{}?)",
+            net.network(),
+            net.prefix()
+        ));
     }
     Ok(net)
 }
@@ -155,8 +166,14 @@ mod tests {
     #[test]
     fn seconds_take_decimals() {
         assert_eq!(seconds("3", Duration::ZERO), Ok(Duration::from_secs(3)));
-        assert_eq!(seconds("0.5", Duration::ZERO), Ok(Duration::from_millis(500)));
-        assert_eq!(seconds("1.000001", Duration::ZERO), Ok(Duration::new(1, 1000)));
+        assert_eq!(
+            seconds("0.5", Duration::ZERO),
+            Ok(Duration::from_millis(500))
+        );
+        assert_eq!(
+            seconds("1.000001", Duration::ZERO),
+            Ok(Duration::new(1, 1000))
+        );
         for bad in ["", ".5", "5.", "1e3", "-1", "1.2.3", "abc", "1.0000001"] {
             assert!(seconds(bad, Duration::ZERO).is_err(), "{bad}");
         }
@@ -172,10 +189,18 @@ mod tests {
         assert_eq!(ipv4("10.0.0.300"), Err("not an IPv4 address".into()));
         assert_eq!(ipv4("::1"), Err("IPv6 is not supported yet".into()));
         assert_eq!(ipv4_prefix("10.0.0.1").unwrap().prefix(), 32);
-        assert_eq!(ipv4_prefix("10.0.0.1/24").unwrap().ip(), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(
+            ipv4_prefix("10.0.0.1/24").unwrap().ip(),
+            Ipv4Addr::new(10, 0, 0, 1)
+        );
         assert!(ipv4_prefix("10.0.0.1/33").is_err());
-        assert!(ipv4_network("10.0.0.1/8").unwrap_err().contains("10.0.0.0/8"));
-        assert_eq!(netmask("255.255.255.0"), Ok(Ipv4Addr::new(255, 255, 255, 0)));
+        assert!(ipv4_network("10.0.0.1/8")
+            .unwrap_err()
+            .contains("10.0.0.0/8"));
+        assert_eq!(
+            netmask("255.255.255.0"),
+            Ok(Ipv4Addr::new(255, 255, 255, 0))
+        );
         assert!(netmask("255.0.255.0").is_err());
     }
 }

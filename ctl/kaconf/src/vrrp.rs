@@ -3,8 +3,10 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::convert::{command, parse, parse_word, single, single_arg_block, unknown, Cx, Seen, VRRP_ACTED_ON};
-use crate::error::{Error, ErrorKind};
+use crate::convert::{
+    command, list_lines, single, single_arg_block, unknown, Cx, Seen, Word, VRRP_ACTED_ON,
+};
+use crate::error::{Error, ErrorKind, Warning};
 use crate::model::{
     AuthType, Authentication, Track, VirtualIp, VrrpInstance, VrrpState, DEFAULT_ADVERT_INT,
     DEFAULT_PRIORITY,
@@ -56,7 +58,8 @@ const IGNORED: &[&str] = &[
     "vrrp_garp_extra_if",
 ];
 
-const STATES: &[(&str, VrrpState)] = &[("MASTER", VrrpState::Master), ("BACKUP", VrrpState::Backup)];
+const STATES: &[(&str, VrrpState)] =
+    &[("MASTER", VrrpState::Master), ("BACKUP", VrrpState::Backup)];
 const AUTH_TYPES: &[(&str, AuthType)] = &[("PASS", AuthType::Pass), ("AH", AuthType::Ah)];
 
 /// Longest VRRPv2 password.
@@ -149,7 +152,9 @@ pub(crate) fn instance(n: &Node, cx: &mut Cx) -> Result<VrrpInstance, Error> {
                 vi.authentication = Some(authentication(c)?);
             }
             "virtual_ipaddress" => vi.virtual_ipaddress.extend(virtual_ips(c, cx)?),
-            "virtual_ipaddress_excluded" => vi.virtual_ipaddress_excluded.extend(virtual_ips(c, cx)?),
+            "virtual_ipaddress_excluded" => {
+                vi.virtual_ipaddress_excluded.extend(virtual_ips(c, cx)?)
+            }
             "unicast_src_ip" => {
                 once("unicast_src_ip")?;
                 vi.unicast_src_ip = Some(single(c, "IP address", value::ipv4)?);
@@ -218,7 +223,9 @@ fn authentication(n: &Node) -> Result<Authentication, Error> {
                     if s.is_empty() {
                         Err("empty password".into())
                     } else if s.chars().count() > MAX_AUTH_PASS || s.len() > MAX_AUTH_PASS {
-                        Err(format!("longer than {MAX_AUTH_PASS} bytes (VRRP would truncate it)"))
+                        Err(format!(
+                            "longer than {MAX_AUTH_PASS} bytes (VRRP would truncate it)"
+                        ))
                     } else {
                         Ok(s.to_owned())
                     }
@@ -238,47 +245,58 @@ fn authentication(n: &Node) -> Result<Authentication, Error> {
 /// options other than dev and label are accepted with a warning.
 fn virtual_ips(n: &Node, cx: &mut Cx) -> Result<Vec<VirtualIp>, Error> {
     n.arity(0, 0, &[])?;
+    let kw = n.keyword.as_str();
     let mut out = Vec::new();
-    for line in n.block()? {
-        line.no_block()?;
-        let addr = parse_word(line, &line.keyword, line.pos(), value::ipv4_prefix)?;
-        let mut vip = VirtualIp { addr, dev: None, label: None };
-        let mut args = line.args.iter();
+    for words in list_lines(n)? {
+        let Some((addr, opts)) = words.split_first() else {
+            continue;
+        };
+        let mut vip = VirtualIp {
+            addr: addr.parse(kw, value::ipv4_prefix)?,
+            dev: None,
+            label: None,
+        };
         let mut ignored = false;
-        while let Some(opt) = args.next() {
-            let takes_value = matches!(
-                opt.text.as_str(),
-                "dev" | "label" | "brd" | "broadcast" | "scope" | "preferred_lft" | "track_group"
-            );
-            let flag = matches!(opt.text.as_str(), "no_track" | "home" | "-nodad" | "nodad" | "noprefixroute");
-            if !takes_value && !flag {
-                return Err(line.bad(opt, "expected dev, label, brd, scope, preferred_lft or no_track"));
-            }
-            if flag {
-                ignored = true;
-                continue;
-            }
-            let Some(val) = args.next() else {
-                let what = format!("value after {}", opt.text);
-                return Err(line.arg_err(opt, ErrorKind::MissingArgument { what }));
-            };
-            let slot = match opt.text.as_str() {
-                "dev" => &mut vip.dev,
-                "label" => &mut vip.label,
-                _ => {
-                    ignored = true;
-                    continue;
+        let mut opts = opts.iter();
+        while let Some(opt) = opts.next() {
+            match opt.text {
+                "no_track" | "home" | "nodad" | "-nodad" | "noprefixroute" => ignored = true,
+                "dev" | "label" | "brd" | "broadcast" | "scope" | "preferred_lft"
+                | "track_group" => {
+                    let Some(val) = opts.next() else {
+                        let what = format!("value after {}", opt.text);
+                        return Err(opt.err(kw, ErrorKind::MissingArgument { what }));
+                    };
+                    let slot = match opt.text {
+                        "dev" => &mut vip.dev,
+                        "label" => &mut vip.label,
+                        _ => {
+                            ignored = true;
+                            continue;
+                        }
+                    };
+                    if slot.is_some() {
+                        return Err(opt.bad(kw, "given twice on this line"));
+                    }
+                    *slot = Some(val.parse(kw, value::name)?);
                 }
-            };
-            if slot.is_some() {
-                return Err(line.arg_err(opt, ErrorKind::Duplicate { first_line: line.line }));
+                _ => {
+                    return Err(opt.bad(
+                        kw,
+                        "expected dev, label, brd, scope, preferred_lft or no_track",
+                    ))
+                }
             }
-            *slot = Some(parse(line, val, value::name)?);
         }
         if ignored {
-            cx.warnings.push(line.warning(
-                "options other than dev and label are parsed but not acted on yet (and not kept by save)",
-            ));
+            cx.warnings.push(Warning {
+                file: n.file.to_path_buf(),
+                line: addr.pos.line,
+                keyword: kw.into(),
+                msg: "options other than dev and label are parsed but not acted on yet \
+                      (and not kept by save)"
+                    .into(),
+            });
         }
         out.push(vip);
     }
@@ -287,11 +305,21 @@ fn virtual_ips(n: &Node, cx: &mut Cx) -> Result<Vec<VirtualIp>, Error> {
 
 fn unicast_peers(n: &Node) -> Result<Vec<Ipv4Addr>, Error> {
     n.arity(0, 0, &[])?;
+    let kw = n.keyword.as_str();
     let mut out = Vec::new();
-    for line in n.block()? {
-        line.no_block()?;
-        line.arity(0, 0, &[])?;
-        out.push(parse_word(line, &line.keyword, line.pos(), value::ipv4)?);
+    for words in list_lines(n)? {
+        match words.as_slice() {
+            [ip] => out.push(ip.parse(kw, value::ipv4)?),
+            [_, extra, ..] => {
+                return Err(extra.err(
+                    kw,
+                    ErrorKind::ExtraArgument {
+                        arg: extra.text.into(),
+                    },
+                ))
+            }
+            [] => {}
+        }
     }
     Ok(out)
 }
@@ -299,20 +327,38 @@ fn unicast_peers(n: &Node) -> Result<Vec<Ipv4Addr>, Error> {
 /// Lines `<name> [weight <-254..=254>]`.
 fn tracks(n: &Node) -> Result<Vec<Track>, Error> {
     n.arity(0, 0, &[])?;
+    let kw = n.keyword.as_str();
     let mut out = Vec::new();
-    for line in n.block()? {
-        line.no_block()?;
-        line.arity(0, 2, &[])?;
-        let weight = match line.args.as_slice() {
-            [] => None,
-            [w, v] if w.text == "weight" => Some(parse(line, v, |s| {
+    for words in list_lines(n)? {
+        let weight = |w: &Word<'_>| {
+            w.parse(kw, |s| {
                 let (neg, digits) = s.strip_prefix('-').map_or((false, s), |d| (true, d));
                 let mag = i32::from(value::u8_in(digits, 0, 254)?);
                 Ok(if neg { -mag } else { mag })
-            })?),
-            [w, ..] => return Err(line.bad(w, "expected weight <n>")),
+            })
         };
-        out.push(Track { name: line.keyword.clone(), weight });
+        let (name, weight) = match words.as_slice() {
+            [name] => (name, None),
+            [name, w, v] if w.text == "weight" => (name, Some(weight(v)?)),
+            [_, w] if w.text == "weight" => {
+                let what = "value after weight".into();
+                return Err(w.err(kw, ErrorKind::MissingArgument { what }));
+            }
+            [_, _, _, extra, ..] => {
+                return Err(extra.err(
+                    kw,
+                    ErrorKind::ExtraArgument {
+                        arg: extra.text.into(),
+                    },
+                ))
+            }
+            [_, w, ..] => return Err(w.bad(kw, "expected weight <n>")),
+            [] => continue,
+        };
+        out.push(Track {
+            name: name.parse(kw, value::name)?,
+            weight,
+        });
     }
     Ok(out)
 }

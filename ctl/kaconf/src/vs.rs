@@ -91,7 +91,10 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
         }
     }
     n.arity(2, 2, &["virtual IP address", "port"])?;
-    let (vip, port) = (parse(n, &n.args[0], value::ipv4)?, parse(n, &n.args[1], value::port)?);
+    let (vip, port) = (
+        parse(n, &n.args[0], value::ipv4)?,
+        parse(n, &n.args[1], value::port)?,
+    );
     let body = n.block()?;
 
     let mut seen = Seen::default();
@@ -168,11 +171,21 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
                 seen.once(c, "quorum_down")?;
                 vs.quorum_down = Some(command(c)?);
             }
-            "tcp_draining_timeout" => number(c, &mut seen, "tcp_draining_timeout", &mut vs.tcp_draining_timeout)?,
-            "flow_control_cps" => number(c, &mut seen, "flow_control_cps", &mut vs.flow_control_cps)?,
-            "flow_control_interval" => {
-                number(c, &mut seen, "flow_control_interval", &mut vs.flow_control_interval)?
+            "tcp_draining_timeout" => number(
+                c,
+                &mut seen,
+                "tcp_draining_timeout",
+                &mut vs.tcp_draining_timeout,
+            )?,
+            "flow_control_cps" => {
+                number(c, &mut seen, "flow_control_cps", &mut vs.flow_control_cps)?
             }
+            "flow_control_interval" => number(
+                c,
+                &mut seen,
+                "flow_control_interval",
+                &mut vs.flow_control_interval,
+            )?,
             "flow_control_pc" => number(c, &mut seen, "flow_control_pc", &mut vs.flow_control_pc)?,
             "client_ipaddr_allow" => vs.client_ipaddr_allow.extend(networks(c)?),
             "client_ipaddr_exclude" => vs.client_ipaddr_exclude.extend(networks(c)?),
@@ -180,8 +193,10 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
                 seen.once(c, "sorry_server")?;
                 c.no_block()?;
                 c.arity(2, 2, &["IP address", "port"])?;
-                vs.sorry_server =
-                    Some((parse(c, &c.args[0], value::ipv4)?, parse(c, &c.args[1], value::port)?));
+                vs.sorry_server = Some((
+                    parse(c, &c.args[0], value::ipv4)?,
+                    parse(c, &c.args[1], value::port)?,
+                ));
             }
             "inhibit_on_failure" => {
                 seen.once(c, "inhibit_on_failure")?;
@@ -198,9 +213,12 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
                 real_servers.push(rs);
             }
             kw if VS_IGNORED.contains(&kw) => cx.ignore(c),
-            "DNS_CHECK" | "SMTP_CHECK" | "BFD_CHECK" | "FILE_CHECK" | "PING_CHECK" | "TCP_CHECK"
-            | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK" => {
-                return Err(unknown(c, "virtual_server (checks go inside a real_server)"))
+            "DNS_CHECK" | "SMTP_CHECK" | "BFD_CHECK" | "FILE_CHECK" | "PING_CHECK"
+            | "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK" => {
+                return Err(unknown(
+                    c,
+                    "virtual_server (checks go inside a real_server)",
+                ))
             }
             _ => return Err(unknown(c, "virtual_server")),
         }
@@ -278,7 +296,12 @@ fn flag(c: &Node, seen: &mut Seen, name: &'static str, out: &mut bool) -> Result
     Ok(())
 }
 
-fn number(c: &Node, seen: &mut Seen, name: &'static str, out: &mut Option<u32>) -> Result<(), Error> {
+fn number(
+    c: &Node,
+    seen: &mut Seen,
+    name: &'static str,
+    out: &mut Option<u32>,
+) -> Result<(), Error> {
     seen.once(c, name)?;
     *out = Some(single(c, "number", |s| value::u32_in(s, 0, u32::MAX))?);
     Ok(())
@@ -316,7 +339,10 @@ impl PendingRs {
 /// `real_server <ip> <port> [{ ... }]`.
 fn real_server(n: &Node, cx: &mut Cx) -> Result<PendingRs, Error> {
     n.arity(2, 2, &["IP address", "port"])?;
-    let (ip, port) = (parse(n, &n.args[0], value::ipv4)?, parse(n, &n.args[1], value::port)?);
+    let (ip, port) = (
+        parse(n, &n.args[0], value::ipv4)?,
+        parse(n, &n.args[1], value::port)?,
+    );
     let mut rs = RealServer {
         ip,
         port,
@@ -355,5 +381,10 @@ fn real_server(n: &Node, cx: &mut Cx) -> Result<PendingRs, Error> {
             _ => return Err(unknown(c, "real_server")),
         }
     }
-    Ok(PendingRs { rs, inhibit, defaults, check: pending_check })
+    Ok(PendingRs {
+        rs,
+        inhibit,
+        defaults,
+        check: pending_check,
+    })
 }

@@ -215,11 +215,17 @@ fn vrrp_instance(w: &mut Writer, vi: &VrrpInstance) {
     w.opt("unicast_src_ip", vi.unicast_src_ip);
     if !vi.unicast_peer.is_empty() {
         w.open(&["unicast_peer"]);
-        vi.unicast_peer.iter().for_each(|p| w.line(&[&p.to_string()]));
+        vi.unicast_peer
+            .iter()
+            .for_each(|p| w.line(&[&p.to_string()]));
         w.close();
     }
     virtual_ips(w, "virtual_ipaddress", &vi.virtual_ipaddress);
-    virtual_ips(w, "virtual_ipaddress_excluded", &vi.virtual_ipaddress_excluded);
+    virtual_ips(
+        w,
+        "virtual_ipaddress_excluded",
+        &vi.virtual_ipaddress_excluded,
+    );
     tracks(w, "track_interface", &vi.track_interface);
     tracks(w, "track_script", &vi.track_script);
     w.opt("notify_master", vi.notify_master.as_ref());

@@ -178,7 +178,11 @@ local_address_group lip
 "#;
 
 pub fn samples() -> [(&'static str, &'static str); 3] {
-    [("fnat.conf", DPVS_FNAT), ("dr.conf", DR_VRRP), ("flow.conf", FLOW)]
+    [
+        ("fnat.conf", DPVS_FNAT),
+        ("dr.conf", DR_VRRP),
+        ("flow.conf", FLOW),
+    ]
 }
 
 /// A fresh directory under the system temp dir, unique to this process and call.
