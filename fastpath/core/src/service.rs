@@ -1,7 +1,7 @@
 //! Virtual services, real servers and local-address groups, as an immutable table that the
 //! control thread builds and workers read (a snapshot; workers never lock).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use crate::flow::L4Proto;
@@ -95,6 +95,8 @@ pub struct ServiceTable {
     services: Vec<Service>,
     index: HashMap<ServiceKey, u32, ahash::RandomState>,
     laddrs: Vec<Ipv4Addr>,
+    laddr_set: HashSet<Ipv4Addr, ahash::RandomState>,
+    vip_set: HashSet<Ipv4Addr, ahash::RandomState>,
     generation: u64,
 }
 
@@ -133,7 +135,9 @@ impl ServiceTable {
         if let Some(l) = laddrs.iter().find(|l| services.iter().any(|s| s.key.vip == **l)) {
             return Err(ServiceError::LaddrIsVip(*l));
         }
-        Ok(ServiceTable { services, index, laddrs, generation })
+        let laddr_set = laddrs.iter().copied().collect();
+        let vip_set = services.iter().map(|s| s.key.vip).collect();
+        Ok(ServiceTable { services, index, laddrs, laddr_set, vip_set, generation })
     }
 
     /// The service for a destination, with its index.
@@ -151,12 +155,13 @@ impl ServiceTable {
     /// Whether `ip` is one of the local addresses (so traffic to it is return traffic).
     #[inline]
     pub fn is_laddr(&self, ip: Ipv4Addr) -> bool {
-        self.laddrs.contains(&ip)
+        self.laddr_set.contains(&ip)
     }
 
     /// Whether `ip` is a virtual IP of some service.
+    #[inline]
     pub fn is_vip(&self, ip: Ipv4Addr) -> bool {
-        self.services.iter().any(|s| s.key.vip == ip)
+        self.vip_set.contains(&ip)
     }
 
     /// Every local address.
