@@ -14,6 +14,16 @@ pub struct SchedState {
     pub conns: Vec<u32>,
 }
 
+/// The weight a scheduler sees: 0 for quiesced or unhealthy servers.
+#[inline]
+fn eff(r: &RealServer) -> u32 {
+    if r.available() {
+        r.weight
+    } else {
+        0
+    }
+}
+
 fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 {
         a
@@ -23,13 +33,14 @@ fn gcd(a: u32, b: u32) -> u32 {
 }
 
 impl SchedState {
-    /// Picks a real server index for a new connection; `None` if none has weight > 0.
+    /// Picks a real server index for a new connection; `None` if none is available. The
+    /// hashing schedulers are handled by the service table's prebuilt tables instead.
     pub fn pick(&mut self, svc: &Service) -> Option<usize> {
         let rs = &svc.real_servers;
         if self.conns.len() != rs.len() {
             self.conns.resize(rs.len(), 0);
         }
-        if rs.iter().all(|r| r.weight == 0) {
+        if rs.iter().all(|r| eff(r) == 0) {
             return None;
         }
         match svc.sched {
@@ -37,6 +48,7 @@ impl SchedState {
             Scheduler::Wrr => self.wrr(rs),
             Scheduler::Lc => self.least(rs, false),
             Scheduler::Wlc => self.least(rs, true),
+            Scheduler::Sh | Scheduler::Dh | Scheduler::Consh | Scheduler::Mh => None,
         }
     }
 
@@ -44,7 +56,7 @@ impl SchedState {
         for _ in 0..rs.len() {
             let i = self.next % rs.len();
             self.next = (i + 1) % rs.len();
-            if rs[i].weight > 0 {
+            if eff(&rs[i]) > 0 {
                 return Some(i);
             }
         }
@@ -54,8 +66,8 @@ impl SchedState {
     /// LVS interleaved weighted round robin: walk the list, lowering the current weight by the
     /// weights' gcd each lap; pick servers whose weight reaches it.
     fn wrr(&mut self, rs: &[RealServer]) -> Option<usize> {
-        let max = rs.iter().map(|r| r.weight).max().unwrap_or(0);
-        let g = rs.iter().map(|r| r.weight).filter(|w| *w > 0).fold(0, gcd);
+        let max = rs.iter().map(eff).max().unwrap_or(0);
+        let g = rs.iter().map(eff).filter(|w| *w > 0).fold(0, gcd);
         if max == 0 || g == 0 {
             return None;
         }
@@ -66,7 +78,7 @@ impl SchedState {
             if i == 0 {
                 self.cw = if self.cw <= g { max } else { self.cw - g };
             }
-            if rs[i].weight >= self.cw && rs[i].weight > 0 {
+            if eff(&rs[i]) >= self.cw && eff(&rs[i]) > 0 {
                 return Some(i);
             }
         }
@@ -76,7 +88,7 @@ impl SchedState {
     fn least(&mut self, rs: &[RealServer], weighted: bool) -> Option<usize> {
         let mut best: Option<usize> = None;
         for (i, r) in rs.iter().enumerate() {
-            if r.weight == 0 {
+            if eff(r) == 0 {
                 continue;
             }
             best = match best {
@@ -118,21 +130,14 @@ impl SchedState {
 mod tests {
     use super::*;
     use crate::flow::L4Proto;
-    use crate::service::{ForwardMode, ServiceKey, ToaMode};
+    use crate::service::{ForwardMode, ServiceKey};
     use std::net::Ipv4Addr;
 
     fn svc(sched: Scheduler, weights: &[u32]) -> Service {
         Service {
-            key: ServiceKey { vip: Ipv4Addr::new(1, 1, 1, 1), port: 80, proto: L4Proto::Tcp },
-            sched,
-            mode: ForwardMode::Fnat,
-            real_servers: weights
-                .iter()
-                .enumerate()
-                .map(|(i, w)| RealServer { addr: Ipv4Addr::new(10, 0, 0, 1 + i as u8), port: 80, weight: *w })
-                .collect(),
+            real_servers: weights.iter().enumerate().map(|(i, w)| RealServer::new(Ipv4Addr::new(10, 0, 0, 1 + i as u8), 80, *w)).collect(),
             laddrs: vec![Ipv4Addr::new(10, 0, 0, 200)],
-            toa: ToaMode::Off,
+            ..Service::new(ServiceKey { vip: Ipv4Addr::new(1, 1, 1, 1), port: 80, proto: L4Proto::Tcp }, sched, ForwardMode::Fnat)
         }
     }
 

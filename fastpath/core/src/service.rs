@@ -31,6 +31,30 @@ pub enum Scheduler {
     Lc,
     /// Weighted least connections.
     Wlc,
+    /// Source hashing.
+    Sh,
+    /// Destination hashing.
+    Dh,
+    /// Consistent hashing on a ring of weighted virtual nodes.
+    Consh,
+    /// Maglev hashing.
+    Mh,
+}
+
+impl Scheduler {
+    /// The ipvsadm / keepalived name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheduler::Rr => "rr",
+            Scheduler::Wrr => "wrr",
+            Scheduler::Lc => "lc",
+            Scheduler::Wlc => "wlc",
+            Scheduler::Sh => "sh",
+            Scheduler::Dh => "dh",
+            Scheduler::Consh => "consh",
+            Scheduler::Mh => "mh",
+        }
+    }
 }
 
 /// Forwarding method.
@@ -38,6 +62,57 @@ pub enum Scheduler {
 pub enum ForwardMode {
     /// Full NAT: source becomes a local address, destination the real server.
     Fnat,
+    /// Direct routing: only the destination MAC changes.
+    Dr,
+    /// NAT (masquerade): destination becomes the real server; replies route back through us.
+    Nat,
+}
+
+impl ForwardMode {
+    /// The ipvsadm -L "Forward" column.
+    pub fn ipvsadm_name(self) -> &'static str {
+        match self {
+            ForwardMode::Fnat => "FullNat",
+            ForwardMode::Dr => "Route",
+            ForwardMode::Nat => "Masq",
+        }
+    }
+}
+
+/// Client persistence (LVS templates): a client keeps its real server across connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Persistence {
+    /// Seconds an idle template lives.
+    pub timeout_s: u32,
+    /// Clients in the same masked network share a template (default 255.255.255.255).
+    pub netmask: Ipv4Addr,
+}
+
+/// What refused new connections get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefuseMode {
+    /// TCP reset (UDP: dropped).
+    Rst,
+    /// Silently dropped.
+    Drop,
+}
+
+/// Per-service flow control; zero disables a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowControl {
+    /// New connections per second allowed on average over `interval_s`.
+    pub cps: u32,
+    /// Window length in seconds (at most `cps * interval_s` new connections per window).
+    pub interval_s: u32,
+    /// Concurrent connections allowed.
+    pub max_conns: u32,
+    pub refuse: RefuseMode,
+}
+
+impl Default for FlowControl {
+    fn default() -> Self {
+        FlowControl { cps: 0, interval_s: 1, max_conns: 0, refuse: RefuseMode::Rst }
+    }
 }
 
 /// When the client's address is written into TCP option 254 (TOA).
@@ -51,25 +126,74 @@ pub enum ToaMode {
     SynAndFirstAck,
 }
 
-/// A backend.
+/// A backend. Admin state (weight) is separate from health (probe result).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RealServer {
     pub addr: Ipv4Addr,
     pub port: u16,
     /// 0 means "no new connections" (quiesced), as in LVS.
     pub weight: u32,
+    /// Health-check verdict; an unhealthy server gets no new connections.
+    pub healthy: bool,
 }
 
-/// A virtual service.
+impl RealServer {
+    /// A healthy real server.
+    pub fn new(addr: Ipv4Addr, port: u16, weight: u32) -> RealServer {
+        RealServer { addr, port, weight, healthy: true }
+    }
+
+    /// Whether it may take new connections.
+    #[inline]
+    pub fn available(&self) -> bool {
+        self.weight > 0 && self.healthy
+    }
+}
+
+/// A virtual service. Build with [`Service::new`] and struct update syntax so new fields
+/// keep their defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     pub key: ServiceKey,
     pub sched: Scheduler,
     pub mode: ForwardMode,
     pub real_servers: Vec<RealServer>,
-    /// Local addresses (LIPs) used as sources toward the real servers.
+    /// Local addresses (LIPs) used as sources toward the real servers (FNAT).
     pub laddrs: Vec<Ipv4Addr>,
     pub toa: ToaMode,
+    pub persistence: Option<Persistence>,
+    /// Seconds sessions to a removed or failed real server may go on (0 = no limit).
+    pub draining_timeout_s: Option<u32>,
+    /// Served when no real server is available.
+    pub sorry_server: Option<(Ipv4Addr, u16)>,
+    pub flow: FlowControl,
+    /// Clients allowed (when non-empty, only these), as (network, prefix length).
+    pub allow: Vec<(Ipv4Addr, u8)>,
+    /// Clients refused (unless also allowed: allow wins).
+    pub deny: Vec<(Ipv4Addr, u8)>,
+    /// consh: hash the source port too.
+    pub hash_port: bool,
+}
+
+impl Service {
+    /// A service with no real servers and default options.
+    pub fn new(key: ServiceKey, sched: Scheduler, mode: ForwardMode) -> Service {
+        Service {
+            key,
+            sched,
+            mode,
+            real_servers: Vec::new(),
+            laddrs: Vec::new(),
+            toa: ToaMode::Off,
+            persistence: None,
+            draining_timeout_s: None,
+            sorry_server: None,
+            flow: FlowControl::default(),
+            allow: Vec::new(),
+            deny: Vec::new(),
+            hash_port: false,
+        }
+    }
 }
 
 /// Why a service table was rejected.
@@ -186,12 +310,10 @@ mod tests {
 
     fn svc(port: u16, laddrs: Vec<Ipv4Addr>) -> Service {
         Service {
-            key: ServiceKey { vip: Ipv4Addr::new(10, 0, 0, 100), port, proto: L4Proto::Tcp },
-            sched: Scheduler::Rr,
-            mode: ForwardMode::Fnat,
-            real_servers: vec![RealServer { addr: Ipv4Addr::new(10, 0, 1, 1), port: 80, weight: 1 }],
+            real_servers: vec![RealServer::new(Ipv4Addr::new(10, 0, 1, 1), 80, 1)],
             laddrs,
             toa: ToaMode::FirstAck,
+            ..Service::new(ServiceKey { vip: Ipv4Addr::new(10, 0, 0, 100), port, proto: L4Proto::Tcp }, Scheduler::Rr, ForwardMode::Fnat)
         }
     }
 

@@ -29,12 +29,10 @@ fn lab(toa: ToaMode) -> Lab {
     let wan = Interface::new(EthernetAddress(WAN_MAC), vec![(Ipv4Addr::new(10, 70, 1, 1), 24)], true);
     let lan = Interface::new(EthernetAddress(LAN_MAC), vec![(Ipv4Addr::new(10, 70, 2, 1), 24), (LIP, 32)], true);
     let svc = |proto| Service {
-        key: ServiceKey { vip: VIP, port: 80, proto },
-        sched: Scheduler::Rr,
-        mode: ForwardMode::Fnat,
-        real_servers: vec![RealServer { addr: RS1, port: 8080, weight: 1 }, RealServer { addr: RS2, port: 8080, weight: 1 }],
+        real_servers: vec![RealServer::new(RS1, 8080, 1), RealServer::new(RS2, 8080, 1)],
         laddrs: vec![LIP],
         toa,
+        ..Service::new(ServiceKey { vip: VIP, port: 80, proto }, Scheduler::Rr, ForwardMode::Fnat)
     };
     let services = ServiceTable::new(vec![svc(L4Proto::Tcp), svc(L4Proto::Udp)], 1).unwrap();
     let neigh = NeighTable::default().with_updates(&[(RS1, EthernetAddress(RS1_MAC))]).unwrap();

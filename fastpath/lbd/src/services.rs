@@ -89,20 +89,19 @@ fn convert(cfg: &kaconf::Config, toa: ToaSetting, generation: u64, path: &Path) 
         if !not_yet.is_empty() {
             notes.push(format!("{at}: parsed but not acted on yet: {}", not_yet.join(", ")));
         }
-        services.push(Service {
-            key: ServiceKey {
-                vip: vs.vip,
-                port: vs.port,
-                proto: match vs.protocol {
-                    Protocol::Tcp => L4Proto::Tcp,
-                    Protocol::Udp => L4Proto::Udp,
-                },
+        let key = ServiceKey {
+            vip: vs.vip,
+            port: vs.port,
+            proto: match vs.protocol {
+                Protocol::Tcp => L4Proto::Tcp,
+                Protocol::Udp => L4Proto::Udp,
             },
-            sched,
-            mode: ForwardMode::Fnat,
-            real_servers: vs.real_servers.iter().map(|r| RealServer { addr: r.ip, port: r.port, weight: r.weight }).collect(),
+        };
+        services.push(Service {
+            real_servers: vs.real_servers.iter().map(|r| RealServer::new(r.ip, r.port, r.weight)).collect(),
             laddrs: g.addrs.iter().map(|a| a.ip).collect(),
             toa: if vs.protocol == Protocol::Tcp { toa } else { ToaMode::Off },
+            ..Service::new(key, sched, ForwardMode::Fnat)
         });
     }
     let table = ServiceTable::new(services, generation).map_err(|e| ServicesError::Table(e, path.display().to_string()))?;
