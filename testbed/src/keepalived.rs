@@ -116,10 +116,7 @@ impl TopologySpec {
                 if last == 0 || last == 255 {
                     return Err(invalid(
                         field,
-                        format!(
-                            "{} is the network or broadcast address of its /24",
-                            rs.ip
-                        ),
+                        format!("{} is the network or broadcast address of its /24", rs.ip),
                     ));
                 }
                 if rs.port == 0 {
@@ -263,7 +260,10 @@ pub fn install(src: &Path, dest: &Path) -> Result<()> {
         Ok(c) if c.same_settings(&original) => Ok(()),
         Ok(_) => Err(invalid(
             "keepalived_conf",
-            format!("{} reads differently through an include of {shown}", dest.display()),
+            format!(
+                "{} reads differently through an include of {shown}",
+                dest.display()
+            ),
         )),
         Err(e) => Err(e.into()),
     }
@@ -294,9 +294,19 @@ mod tests {
     fn backends_ports_and_director_addresses() {
         let text = [
             LADDRS.to_owned(),
-            vs("10.70.1.100", 80, "TCP", &[("10.70.2.11", 80), ("10.70.3.1", 80)]),
+            vs(
+                "10.70.1.100",
+                80,
+                "TCP",
+                &[("10.70.2.11", 80), ("10.70.3.1", 80)],
+            ),
             vs("10.70.1.100", 8080, "TCP", &[("10.70.2.11", 8080)]),
-            vs("10.70.1.100", 53, "UDP", &[("10.70.2.11", 5353), ("10.70.3.1", 5353)]),
+            vs(
+                "10.70.1.100",
+                53,
+                "UDP",
+                &[("10.70.2.11", 5353), ("10.70.3.1", 5353)],
+            ),
         ]
         .concat();
         let spec = TopologySpec::from_keepalived(&parse(&text)).unwrap();
@@ -306,9 +316,15 @@ mod tests {
         assert_eq!(spec.backends[0].udp_echo_ports, [5353]);
         assert_eq!(spec.backends[0].gateway, Some(Ipv4Addr::new(10, 70, 2, 1)));
         assert_eq!(spec.backends[1].address, cidr("10.70.3.1/24"));
-        assert_eq!(spec.backends[1].gateway, Some(Ipv4Addr::new(10, 70, 3, 254)));
+        assert_eq!(
+            spec.backends[1].gateway,
+            Some(Ipv4Addr::new(10, 70, 3, 254))
+        );
         let lan = &spec.director.lan;
-        assert_eq!(lan.lbd_addresses, [cidr("10.70.2.1/24"), cidr("10.70.3.254/24")]);
+        assert_eq!(
+            lan.lbd_addresses,
+            [cidr("10.70.2.1/24"), cidr("10.70.3.254/24")]
+        );
         assert_eq!(lan.tap_addresses, [cidr("10.70.2.2/24")]);
         assert_eq!(spec.director.wan, TopologySpec::default().director.wan);
         assert_eq!(spec.client, TopologySpec::default().client);
@@ -332,15 +348,29 @@ mod tests {
                 .to_string()
         };
         let msg = err(vs("10.70.1.100", 80, "TCP", &[("10.70.1.20", 80)]));
-        assert!(msg.contains("real_server 10.70.1.20 80 (test.conf:"), "{msg}");
+        assert!(
+            msg.contains("real_server 10.70.1.20 80 (test.conf:"),
+            "{msg}"
+        );
         assert!(msg.contains("client subnet 10.70.1.0/24"), "{msg}");
-        let msg = err(vs("10.70.1.100", 80, "TCP", &[("10.70.5.1", 80), ("10.70.5.254", 80)]));
+        let msg = err(vs(
+            "10.70.1.100",
+            80,
+            "TCP",
+            &[("10.70.5.1", 80), ("10.70.5.254", 80)],
+        ));
         assert!(msg.contains("subnet 10.70.5.0/24"), "{msg}");
-        assert!(msg.contains("10.70.5.1 is a real server and 10.70.5.254 is a real server"), "{msg}");
+        assert!(
+            msg.contains("10.70.5.1 is a real server and 10.70.5.254 is a real server"),
+            "{msg}"
+        );
         let msg = err(vs("10.70.1.100", 80, "TCP", &[("10.70.2.100", 80)]));
         assert!(msg.contains("10.70.2.100 is also a real server"), "{msg}");
         let msg = err(vs("10.70.2.11", 80, "TCP", &[("10.70.2.11", 80)]));
-        assert!(msg.contains("also the VIP of virtual_server 10.70.2.11 80"), "{msg}");
+        assert!(
+            msg.contains("also the VIP of virtual_server 10.70.2.11 80"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -357,8 +387,11 @@ mod tests {
         let plain = dir.join("plain.conf");
         let body = LADDRS.to_owned() + &vs("10.70.1.100", 80, "TCP", &[("10.70.2.11", 80)]);
         std::fs::write(&plain, &body).unwrap();
-        std::fs::write(dir.join("vs.d/a.conf"), vs("10.70.1.100", 80, "TCP", &[("10.70.2.11", 80)]))
-            .unwrap();
+        std::fs::write(
+            dir.join("vs.d/a.conf"),
+            vs("10.70.1.100", 80, "TCP", &[("10.70.2.11", 80)]),
+        )
+        .unwrap();
         let with_include = dir.join("main.conf");
         std::fs::write(&with_include, LADDRS.to_owned() + "include vs.d/*.conf\n").unwrap();
         let out = dir.join("out");
@@ -369,7 +402,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), body);
         install(&with_include, &dest).unwrap();
         let text = std::fs::read_to_string(&dest).unwrap();
-        assert!(text.contains(&format!("include \"{}\"", with_include.display())), "{text}");
+        assert!(
+            text.contains(&format!("include \"{}\"", with_include.display())),
+            "{text}"
+        );
         let loaded = kaconf::load(&dest).unwrap();
         assert!(loaded.same_settings(&kaconf::load(&plain).unwrap()));
         let bad = dir.join("bad.conf");

@@ -38,6 +38,8 @@ State directory /run/lb-testbed/NAME/:
   lbd.toml        lbd's configuration      lbd.log   lbd's stdout and stderr
   lbd.pid         lbd's pid                stats.json   rewritten by lbd every ~200 ms
   rs-ADDR/        nginx.conf, nginx.pid, access.log ($remote_addr:$remote_port first), error.log
+                  udp-echo.log (\"SRC:PORT -> ADDR:PORT LEN\" per datagram), udp-echo.pid, udp-echo.out
+  keepalived.conf the --config file, as lbd reads it (`services` in lbd.toml)
 
 lbd is started as `ip netns exec lbt-NAME-director LBD --config /run/lb-testbed/NAME/lbd.toml`
 in its own session; it is ready when stats.json exists and both taps exist (bounded wait)."
@@ -51,6 +53,7 @@ const UP_HELP: &str = concat!(
     "  workers = N                 # --workers\n",
     "  idle_sleep_us = US          # --idle-sleep-us\n",
     "  stats_file = \"/run/lb-testbed/NAME/stats.json\"\n",
+    "  services = \"/run/lb-testbed/NAME/keepalived.conf\"   # only with --config\n",
     "  [eal]\n",
     "  no_huge = true\n",
     "  memory_mb = MIB             # --memory-mb\n",
@@ -60,6 +63,23 @@ const UP_HELP: &str = concat!(
     "  vdev = \"net_af_packet0,iface=wan0\"\n",
     "  addresses = [\"10.70.1.1/24\"]  # plus --wan-address (lan: 10.70.2.1/24 plus --lan-address)\n",
     "  kernel_tap = \"tap-wan\"\n\n",
+    "With --config FILE (a keepalived.conf) the topology follows the file instead of --backends:\n\n",
+    "  - one backend rs-ADDR per distinct real_server address, ADDR/24, default route via lbd's\n",
+    "    LAN address in that /24; nginx listens on every TCP port and a UDP echo server (python3,\n",
+    "    bound to ADDR, log rs-ADDR/udp-echo.log) on every UDP port its virtual services use\n",
+    "    (nginx stays on port 80 when a backend has no TCP service);\n",
+    "  - lbd's lan port owns .1/24 (.254 if .1 is taken) in every real-server /24, and tap-lan\n",
+    "    gets .2/24 (.253 if taken) in the first; the client and wan side are as below, and the\n",
+    "    client's default route via 10.70.1.1 reaches every VIP (a VIP in 10.70.1.0/24 is fine);\n",
+    "  - a real server in the client subnet 10.70.1.0/24, or a /24 where both .1 and .254 are\n",
+    "    taken (by real servers, VIPs or local addresses), is an error naming it;\n",
+    "  - lbd reads the file itself (VIPs, local addresses: it answers ARP for them; the port\n",
+    "    name for local_address_group entries is `lan`): it is copied to\n",
+    "    /run/lb-testbed/NAME/keepalived.conf and lbd.toml gets\n",
+    "      services = \"/run/lb-testbed/NAME/keepalived.conf\"\n",
+    "    A file that uses `include` is not copied: that file then holds one `include` of the\n",
+    "    original's absolute path, so includes resolve from the original's directory.\n",
+    "  Example: lb-testbed up --config testbed/configs/fnat-demo.conf\n\n",
     topology_help!(),
 );
 
@@ -132,6 +152,10 @@ struct UpArgs {
     /// lbd worker lcores (`workers` in lbd.toml)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     workers: u32,
+    /// keepalived.conf: backends follow its real servers and lbd loads its virtual services
+    /// (replaces --backends/--backend; see below)
+    #[arg(long, value_name = "KEEPALIVED_CONF", conflicts_with_all = ["backends", "backend"])]
+    config: Option<PathBuf>,
     /// Number of backends: 10.70.2.11, 10.70.2.12, ... (ignored when --backend is given)
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(0..=244))]
     backends: u16,
@@ -246,10 +270,12 @@ fn run(cli: Cli) -> lb_testbed::Result<ExitCode> {
 }
 
 fn up(name: &str, a: UpArgs) -> lb_testbed::Result<ExitCode> {
-    let mut spec = TopologySpec::default().with_backend_count(usize::from(a.backends));
-    if !a.backend.is_empty() {
-        spec = spec.with_backends(a.backend.iter().map(|&c| BackendSpec::new(c)).collect());
-    }
+    let mut spec = match &a.config {
+        Some(conf) => TopologySpec::from_keepalived_file(conf)?,
+        None if !a.backend.is_empty() => TopologySpec::default()
+            .with_backends(a.backend.iter().map(|&c| BackendSpec::new(c)).collect()),
+        None => TopologySpec::default().with_backend_count(usize::from(a.backends)),
+    };
     for c in a.client_address {
         spec = spec.with_client_address(c);
     }
@@ -278,6 +304,7 @@ fn up(name: &str, a: UpArgs) -> lb_testbed::Result<ExitCode> {
         director: !a.no_director,
         ready_timeout: Duration::from_secs(a.ready_timeout),
         extra_lbd_config: String::new(),
+        keepalived_conf: a.config,
     };
     let tb = Testbed::up(&spec, &opts)?;
     println!(
@@ -362,9 +389,15 @@ fn status(name: &str, json: bool) -> lb_testbed::Result<ExitCode> {
                 .ok()
                 .and_then(|s| s.trim().parse::<u32>().ok());
             let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+            let udp_pid = std::fs::read_to_string(paths.udp_echo_pid(b.address.addr))
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok());
+            let udp_alive =
+                udp_pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
             serde_json::json!({
                 "node": b.node(), "address": b.address.to_string(), "nginx_pid": pid, "nginx_alive": alive,
-                "access_log": paths.access_log(b.address.addr),
+                "access_log": paths.access_log(b.address.addr), "http_ports": b.http_ports(),
+                "udp_echo_ports": b.udp_echo_ports, "udp_echo_pid": udp_pid, "udp_echo_alive": udp_alive,
             })
         })
         .collect();

@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 use crate::cmd::{self, Cmd};
 use crate::director::{self, Driver, Lbd, LbdSettings};
 use crate::error::{Error, Result};
+use crate::keepalived;
 use crate::netns;
 use crate::nginx;
 use crate::spec::{self, Node, TopologySpec};
 use crate::state::{self, StatePaths, TopologyRecord};
 use crate::teardown::{down, down_with, TeardownReport};
+use crate::udp_echo;
 
 /// Default bound for [`Testbed::exec`].
 pub const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
@@ -40,6 +42,12 @@ pub struct UpOptions {
     pub ready_timeout: Duration,
     /// TOML inserted verbatim into lbd.toml after the top-level keys.
     pub extra_lbd_config: String,
+    /// A keepalived.conf for lbd: checked before anything is created, put in
+    /// the state directory as `keepalived.conf` (see [`crate::keepalived`])
+    /// and named by `services` in lbd.toml. It does not shape the topology:
+    /// build the spec with [`TopologySpec::from_keepalived_file`], or use
+    /// [`Testbed::up_from_keepalived`].
+    pub keepalived_conf: Option<PathBuf>,
 }
 
 impl Default for UpOptions {
@@ -54,6 +62,7 @@ impl Default for UpOptions {
             director: true,
             ready_timeout: Duration::from_secs(30),
             extra_lbd_config: String::new(),
+            keepalived_conf: None,
         }
     }
 }
@@ -72,6 +81,12 @@ impl UpOptions {
         self.director = false;
         self
     }
+
+    /// With lbd's virtual services from this keepalived.conf.
+    pub fn with_keepalived_conf(mut self, path: impl Into<PathBuf>) -> Self {
+        self.keepalived_conf = Some(path.into());
+        self
+    }
 }
 
 /// A running topology. Dropping it tears it down (errors go to stderr); call
@@ -83,11 +98,22 @@ pub struct Testbed {
     paths: StatePaths,
     record: TopologyRecord,
     lbd: Option<Lbd>,
+    /// UDP echo servers (their pids are in `spawned` too), reaped at teardown.
+    helpers: Vec<Child>,
     spawned: Vec<u32>,
     active: bool,
 }
 
 impl Testbed {
+    /// Brings up the topology [`TopologySpec::from_keepalived_file`] makes of
+    /// `keepalived_conf`, with lbd reading that file (it replaces
+    /// `opts.keepalived_conf`).
+    pub fn up_from_keepalived(keepalived_conf: &Path, opts: &UpOptions) -> Result<Testbed> {
+        let spec = TopologySpec::from_keepalived_file(keepalived_conf)?;
+        let opts = opts.clone().with_keepalived_conf(keepalived_conf);
+        Testbed::up(&spec, &opts)
+    }
+
     /// Brings up `spec` as topology `opts.name`, replacing an existing one of
     /// that name. On failure everything created so far is removed first.
     pub fn up(spec: &TopologySpec, opts: &UpOptions) -> Result<Testbed> {
@@ -98,6 +124,9 @@ impl Testbed {
                 field: "workers".into(),
                 reason: "lbd needs at least one worker".into(),
             });
+        }
+        if let Some(conf) = &opts.keepalived_conf {
+            kaconf::load(conf)?;
         }
         let lbd_path = if opts.director {
             Some(director::resolve_lbd(opts.lbd_path.as_deref())?)
@@ -143,6 +172,7 @@ impl Testbed {
             paths,
             record,
             lbd: None,
+            helpers: vec![],
             spawned: vec![],
             active: true,
         };
@@ -161,6 +191,14 @@ impl Testbed {
     fn build(&mut self, opts: &UpOptions, lbd_path: Option<&Path>) -> Result<()> {
         state::mkdir(self.paths.dir())?;
         self.record.save(&self.paths)?;
+        let services = match &opts.keepalived_conf {
+            Some(src) => {
+                let dest = self.paths.keepalived_conf();
+                keepalived::install(src, &dest)?;
+                Some(dest)
+            }
+            None => None,
+        };
         for ns in &self.record.namespaces {
             netns::add(ns)?;
         }
@@ -242,9 +280,21 @@ impl Testbed {
                 netns::route_add(&ns, None, gw)?;
             }
             nginx::start(&self.paths, b, &ns)?;
+            if !b.udp_echo_ports.is_empty() {
+                let child = udp_echo::start(&self.paths, b, &ns)?;
+                self.spawned.push(child.id());
+                self.helpers.push(child);
+            }
         }
+        let mut helpers = self.helpers.iter_mut();
         for b in &spec.backends {
-            nginx::wait_ready(&self.paths, b, &Node::Backend(b.address.addr).netns(name))?;
+            let ns = Node::Backend(b.address.addr).netns(name);
+            nginx::wait_ready(&self.paths, b, &ns)?;
+            if !b.udp_echo_ports.is_empty() {
+                if let Some(child) = helpers.next() {
+                    udp_echo::wait_ready(&self.paths, b, &ns, child)?;
+                }
+            }
         }
 
         if let Some(lbd_path) = lbd_path {
@@ -254,6 +304,7 @@ impl Testbed {
                 idle_sleep_us: opts.idle_sleep_us,
                 memory_mb: opts.memory_mb,
                 extra_config: opts.extra_lbd_config.clone(),
+                services,
             };
             let toml = director::lbd_config(name, spec, &settings, &self.paths);
             state::write(&self.paths.lbd_toml(), toml.as_bytes())?;
@@ -297,6 +348,11 @@ impl Testbed {
                 let _ = cmd::signal(pid, "KILL");
             }
         }
+        for child in &mut self.helpers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.helpers.clear();
         let mut report = down_with(&self.name, &self.record.namespaces, problems)?;
         report.lbd_stopped = report.lbd_stopped.or(lbd_stopped);
         Ok(report)
@@ -454,11 +510,22 @@ impl Testbed {
         }
     }
 
+    /// Path of a backend's UDP echo log (one line per datagram:
+    /// `<src addr>:<src port> -> <addr>:<port> <length>`).
+    pub fn udp_log_path(&self, backend: &str) -> Result<PathBuf> {
+        Ok(self.paths.udp_log(self.backend_addr(backend)?))
+    }
+
     /// Path of a backend's nginx access log.
     pub fn access_log_path(&self, backend: &str) -> Result<PathBuf> {
+        Ok(self.paths.access_log(self.backend_addr(backend)?))
+    }
+
+    /// The address of backend node `backend`, or [`Error::UnknownNode`].
+    fn backend_addr(&self, backend: &str) -> Result<std::net::Ipv4Addr> {
         self.netns(backend)?;
         match backend.parse::<Node>() {
-            Ok(Node::Backend(addr)) => Ok(self.paths.access_log(addr)),
+            Ok(Node::Backend(addr)) => Ok(addr),
             _ => Err(Error::UnknownNode {
                 node: backend.to_owned(),
                 topology: self.name.clone(),

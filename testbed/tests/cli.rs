@@ -78,3 +78,39 @@ fn bad_arguments_are_rejected() {
         assert!(cli(&[sub, "--help"]).status.success());
     }
 }
+
+#[test]
+fn up_from_a_keepalived_conf() {
+    let name = unique_name("c");
+    let n = name.as_str();
+    let conf = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/fnat-demo.conf");
+    let up = ok(&["up", "--name", n, "--no-director", "--config", conf]);
+    assert!(up.contains(&format!("lbt-{n}-rs-10.70.2.12")), "{up}");
+    let copy = std::fs::read_to_string(format!("/run/lb-testbed/{n}/keepalived.conf")).unwrap();
+    assert_eq!(copy, std::fs::read_to_string(conf).unwrap());
+    let echo = ok(&[
+        "exec",
+        "--name",
+        n,
+        "rs-10.70.2.11",
+        "--",
+        "sh",
+        "-c",
+        "printf ping | socat -T2 - UDP4:10.70.2.11:5353",
+    ]);
+    assert_eq!(echo, "ping");
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&["status", "--name", n, "--json"])).unwrap();
+    assert_eq!(status["backends"][1]["udp_echo_alive"], true, "{status}");
+    ok(&["down", "--name", n]);
+    assert!(!netns::list()
+        .unwrap()
+        .iter()
+        .any(|ns| ns.starts_with(&format!("lbt-{n}-"))));
+    // --config replaces the backend list: both together are refused.
+    assert!(
+        !cli(&["up", "--name", n, "--config", conf, "--backends", "3"])
+            .status
+            .success()
+    );
+}

@@ -254,5 +254,3 @@ fn missing_lbd_binary_creates_nothing() {
     assert!(matches!(err, Error::LbdNotFound(_)), "{err}");
     assert_gone(&name);
 }
-
-/// The real daemon end to end: `LBD_BIN=target/debug/lbd cargo test -p lb-testbed -- --ignored`.
