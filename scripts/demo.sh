@@ -15,8 +15,9 @@ trap cleanup EXIT INT TERM
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 x() { printf '$ %s\n' "$*"; "$@"; }
 
-step "Bringing up topology '$name' (client, director with lbd on af_packet, 2 nginx backends)"
-"$tb" up --name "$name"
+conf=${DEMO_CONFIG:-testbed/configs/fnat-demo.conf}
+step "Bringing up topology '$name' from $conf (client, director with lbd on af_packet, nginx + UDP echo backends)"
+"$tb" up --name "$name" --config "$conf"
 "$tb" status --name "$name"
 
 step "The client resolves the director's address 10.70.1.1 by ARP (answered by lbd's worker lcore)"
@@ -35,6 +36,54 @@ done
 x "$tb" exec --name "$name" client -- curl -sS -m 5 -o /dev/null -w 'HTTP %{http_code} from the kernel behind the TAP\n' http://10.70.1.2:8080/
 kill "$srv" 2>/dev/null || true
 
+run() { "$tb" exec --name "$name" "$@"; }
+
+step "HTTP through the VIP 10.70.1.100:80 (FNAT, rr): 10 requests from the client"
+for i in $(seq 10); do
+  printf '  request %2d -> %s\n' "$i" "$(run client -- curl -sS -m 5 http://10.70.1.100/)"
+done
+
+step "What the backends see: a local address (LIP) as the peer"
+for rs in 10.70.2.11 10.70.2.12; do
+  printf '  rs-%s access.log: %s\n' "$rs" "$(tail -n 1 "/run/lb-testbed/$name/rs-$rs/access.log")"
+done
+
+step "TOA: the client's address and port in TCP option 254 of the first ACK, captured on rs-10.70.2.11"
+cap=$(mktemp)
+run rs-10.70.2.11 -- timeout 20 tshark -l -i eth0 -f "tcp dst port 80" -T fields -e ip.src -e tcp.srcport -e tcp.options >"$cap" 2>"$cap.err" &
+tpid=$!
+for _ in $(seq 100); do grep -q "Capture started" "$cap.err" 2>/dev/null && break; sleep 0.1; done
+sleep 1
+port=$(run client -- curl -sS -m 5 -o /dev/null -w '%{local_port}' http://10.70.1.100/ || true)
+port=$(run client -- curl -sS -m 5 -o /dev/null -w '%{local_port}' http://10.70.1.100/ || true)
+sleep 0.5
+kill -INT "$tpid" 2>/dev/null || true
+wait "$tpid" 2>/dev/null || true
+python3 - "$cap" "$port" <<'PY'
+import sys
+cap, port = sys.argv[1], int(sys.argv[2])
+for line in open(cap):
+    f = line.split("\t")
+    opts = f[2].strip() if len(f) > 2 else ""
+    i = opts.find("fe08")
+    if i >= 0 and len(opts) >= i + 16:
+        p = int(opts[i+4:i+8], 16)
+        ip = ".".join(str(int(opts[i+8+2*k:i+10+2*k], 16)) for k in range(4))
+        print(f"  segment from {f[0]}:{f[1]} carries TOA -> client {ip}:{p}" + ("  (the curl's own source port)" if p == port else ""))
+        break
+else:
+    print("  no TOA seen in the capture")
+PY
+rm -f "$cap" "$cap.err"
+
+step "UDP through the VIP 10.70.1.100:53 to the echo servers"
+for i in 1 2; do
+  printf '  sent hello-%d, got back: %s\n' "$i" "$(echo "hello-$i" | run client -- socat -t 2 - UDP4:10.70.1.100:53)"
+done
+
+step "wrk for 3 s through the VIP"
+run client -- wrk -t 2 -c 16 -d 3s http://10.70.1.100/ | sed 's/^/  /'
+
 step "lbd counters (stats.json)"
 python3 - "/run/lb-testbed/$name/stats.json" <<'PY'
 import json, sys
@@ -42,6 +91,10 @@ s = json.load(open(sys.argv[1]))
 t = s["totals"]
 print("  rx %(rx)d  tx %(tx)d  arp_replies %(arp_replies)d  icmp_echo_replies %(icmp_echo_replies)d  "
       "to_kernel %(to_kernel)d  from_kernel %(from_kernel)d  drops %(drops_total)d" % t)
+print("  sessions created %(sessions_created)d (live %(sessions)d)  fnat_in %(fnat_in)d  fnat_out %(fnat_out)d  "
+      "toa_inserted %(toa_inserted)d  arp_requests %(arp_requests)d" % t)
+for svc in s["services"]:
+    print(f"  service {svc['service']} {svc['scheduler']} -> " + ", ".join(r["addr"] for r in svc["real_servers"]))
 for r, n in t["drops"].items():
     if n:
         print(f"    drop {r}: {n}")

@@ -6,55 +6,21 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lb_testbed::{unique_name, wait_until, Testbed, TopologySpec, UpOptions};
+use lb_testbed::{unique_name, wait_until, Testbed, UpOptions};
 
 const VIP: &str = "10.70.1.100";
 const LIPS: [&str; 2] = ["10.70.2.100", "10.70.2.101"];
 
-/// A keepalived.conf for the default topology (backends 10.70.2.11 and .12 on port 80).
-fn keepalived_conf(name: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("lbt-{name}.conf"));
-    std::fs::write(
-        &path,
-        format!(
-            "! written by e2e_fnat\n\
-local_address_group laddr_g1 {{\n    {} lan\n    {} lan\n}}\n\
-virtual_server {VIP} 80 {{\n    lb_algo rr\n    lb_kind FNAT\n    protocol TCP\n    laddr_group_name laddr_g1\n\
-    real_server 10.70.2.11 80 {{\n        weight 1\n    }}\n    real_server 10.70.2.12 80 {{\n        weight 1\n    }}\n}}\n",
-            LIPS[0], LIPS[1]
-        ),
-    )
-    .expect("write keepalived.conf");
-    path
+/// The repository's demo configuration: TCP 80 and UDP 53 on 10.70.1.100, real servers
+/// 10.70.2.11 and .12, local addresses 10.70.2.100 and .101.
+fn demo_conf() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs/fnat-demo.conf")
 }
 
-struct Fnat {
-    tb: Option<Testbed>,
-    conf: PathBuf,
-}
-
-impl Drop for Fnat {
-    fn drop(&mut self) {
-        drop(self.tb.take());
-        let _ = std::fs::remove_file(&self.conf);
-    }
-}
-
-impl std::ops::Deref for Fnat {
-    type Target = Testbed;
-    fn deref(&self) -> &Testbed {
-        self.tb.as_ref().expect("testbed is up")
-    }
-}
-
-fn up(workers: u32) -> Fnat {
-    let name = unique_name("fn");
-    let conf = keepalived_conf(&name);
-    let mut opts = UpOptions::new(&name);
+fn up(workers: u32) -> Testbed {
+    let mut opts = UpOptions::new(&unique_name("fn"));
     opts.workers = workers;
-    opts.extra_lbd_config = format!("services = \"{}\"\n", conf.display());
-    let tb = Testbed::up(&TopologySpec::default(), &opts).unwrap_or_else(|e| panic!("testbed up: {e}"));
-    Fnat { tb: Some(tb), conf }
+    Testbed::up_from_keepalived(&demo_conf(), &opts).unwrap_or_else(|e| panic!("testbed up: {e}"))
 }
 
 fn stats(tb: &Testbed) -> serde_json::Value {
@@ -170,6 +136,32 @@ fn wrk_for_ten_seconds_without_errors() {
     let s = stats(&tb);
     assert_eq!(s["totals"]["drops"]["no_session"], 0, "{}", s["totals"]);
     eprintln!("wrk through the VIP: {requests} requests in 10 s");
+}
+
+#[test]
+fn udp_service_echoes_through_the_vip() {
+    let tb = up(1);
+    let mut answers = Vec::new();
+    for i in 0..4 {
+        let msg = format!("ping-{i}");
+        // socat sends one datagram from a fresh source port and prints the echo.
+        let out = tb
+            .exec_ok("client", ["sh", "-c", &format!("echo {msg} | socat -t 2 - UDP4:{VIP}:53")])
+            .unwrap_or_else(|e| panic!("UDP through the VIP: {e}\nlbd log: {}", tb.lbd_log().unwrap_or_default()));
+        assert_eq!(out.trim(), msg, "echoed back unchanged");
+        answers.push(out);
+    }
+    // rr over two echo servers, each saw traffic from a local address.
+    for rs in ["rs-10.70.2.11", "rs-10.70.2.12"] {
+        let log = std::fs::read_to_string(tb.udp_log_path(rs).unwrap()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 2, "{rs} echo log: {log}");
+        for l in lines {
+            assert!(LIPS.iter().any(|lip| l.starts_with(&format!("{lip}:"))), "{rs} saw a non-local source: {l}");
+        }
+    }
+    let s = wait_stats(&tb, "4 UDP sessions", |s| s["totals"]["sessions_created"] == 4);
+    assert_eq!(s["totals"]["fnat_out"], 4, "{}", s["totals"]);
 }
 
 #[test]
