@@ -1,15 +1,22 @@
-//! Full-NAT forwarding: client -> VIP becomes LIP -> RS, replies are reversed. Sessions are
-//! created on a client SYN (TCP) or first datagram (UDP) and found from both directions.
+//! Forwarding to real servers: FNAT (client -> VIP becomes LIP -> RS, replies reversed), NAT
+//! (destination rewritten, replies routed back through us) and DR (MAC rewrite only).
+//! Sessions are created on a client SYN (TCP) or first datagram (UDP) after the service's
+//! client lists and flow control admit it, and found from both directions.
 
 use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
 
+use crate::acl::AclVerdict;
 use crate::buf::PacketBuf;
 use crate::flow::{FlowKey, L4Proto};
+use crate::flowctl::Limit;
+use crate::hashsched::client_hash;
 use crate::iface::route;
 use crate::laddr::owner_of;
 use crate::nat::{self, ToaSkip};
+use crate::persist::{PersistTable, TemplateKey};
 use crate::pipeline::{Ctx, WorkerState};
-use crate::service::{ServiceKey, ToaMode};
+use crate::service::{ForwardMode, RefuseMode, Scheduler, Service, ServiceKey, ToaMode};
 use crate::session::{ConnState, NewSession};
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::toa::TOA_LEN;
@@ -60,7 +67,7 @@ pub(crate) fn forward<B: PacketBuf>(buf: &mut B, in_port: u8, ctx: &Ctx<'_>, st:
     }
     let id = match st.sessions.find_client(&key) {
         Some(id) => id,
-        None => match new_session(buf.data(), in_port, &key, &l4, ctx, st) {
+        None => match new_session(buf, in_port, &key, &l4, ctx, st) {
             Ok(id) => id,
             Err(v) => return v,
         },
@@ -68,7 +75,45 @@ pub(crate) fn forward<B: PacketBuf>(buf: &mut B, in_port: u8, ctx: &Ctx<'_>, st:
     to_rs(buf, id, &l4, ctx, st)
 }
 
-fn new_session(frame: &[u8], in_port: u8, key: &FlowKey, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerState) -> Result<u32, Verdict> {
+/// Refuses a new connection: counts `reason`, and for TCP with RST refusal answers a reset.
+fn refuse<B: PacketBuf>(buf: &mut B, in_port: u8, svc: &Service, l4: &L4, reason: DropReason, st: &mut WorkerState) -> Verdict {
+    if l4.proto == L4Proto::Tcp && svc.flow.refuse == RefuseMode::Rst && nat::rst_reply(buf) {
+        st.counters.drop(reason);
+        st.counters.rst_sent += 1;
+        return Verdict::Tx(in_port);
+    }
+    Verdict::Drop(reason)
+}
+
+/// The real server (index in the service, or `None` for the sorry server) for a new
+/// connection; `Err` when none can take it.
+fn choose(svc_idx: u32, svc: &Service, key: &FlowKey, ctx: &Ctx<'_>, st: &mut WorkerState) -> Option<u32> {
+    let compiled = ctx.services.compiled(svc_idx);
+    if let Some(p) = svc.persistence {
+        let tkey = TemplateKey { client_net: PersistTable::client_net(key.src, p.netmask), vip: key.dst, vport: key.dport, proto: key.proto };
+        let from_template = st.persist.get(&tkey, ctx.now_ms).and_then(|t| {
+            svc.real_servers.iter().position(|r| (r.addr, r.port) == t.rs && r.available()).and_then(|i| u32::try_from(i).ok())
+        });
+        let idx = from_template.or_else(|| compiled.persist_hash.lookup(client_hash(tkey.client_net, None)))?;
+        let rs = &svc.real_servers[idx as usize];
+        st.persist.put(tkey, (rs.addr, rs.port), ctx.now_ms, p.timeout_s);
+        return Some(idx);
+    }
+    match svc.sched {
+        Scheduler::Sh => compiled.hash.lookup(client_hash(key.src, None)),
+        Scheduler::Dh => compiled.hash.lookup(client_hash(key.dst, None)),
+        Scheduler::Consh | Scheduler::Mh => compiled.hash.lookup(client_hash(key.src, svc.hash_port.then_some(key.sport))),
+        Scheduler::Rr | Scheduler::Wrr | Scheduler::Lc | Scheduler::Wlc => {
+            if st.sched_generation != ctx.services.generation() || st.sched.len() != ctx.services.services().len() {
+                st.sched = vec![Default::default(); ctx.services.services().len()];
+                st.sched_generation = ctx.services.generation();
+            }
+            st.sched[svc_idx as usize].pick(svc).and_then(|i| u32::try_from(i).ok())
+        }
+    }
+}
+
+fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerState) -> Result<u32, Verdict> {
     let skey = ServiceKey { vip: key.dst, port: key.dport, proto: key.proto };
     let Some((svc_idx, svc)) = ctx.services.lookup(&skey) else {
         // A VIP, but no service on this port/protocol: the kernel may answer (or reset).
@@ -77,38 +122,90 @@ fn new_session(frame: &[u8], in_port: u8, key: &FlowKey, l4: &L4, ctx: &Ctx<'_>,
     if l4.proto == L4Proto::Tcp && !(l4.flags.contains(TcpFlags::SYN) && !l4.flags.intersects(TcpFlags::ACK | TcpFlags::RST)) {
         return Err(Verdict::Drop(DropReason::NoSession));
     }
-    if st.sched_generation != ctx.services.generation() || st.sched.len() != ctx.services.services().len() {
-        st.sched = vec![Default::default(); ctx.services.services().len()];
-        st.sched_generation = ctx.services.generation();
+    let compiled = ctx.services.compiled(svc_idx);
+    if !compiled.acl.is_open() {
+        match compiled.acl.check(key.src) {
+            AclVerdict::Accept => {}
+            AclVerdict::NotAllowed => {
+                compiled.shared.refused_not_allowed.fetch_add(1, Ordering::Relaxed);
+                return Err(refuse(buf, in_port, svc, l4, DropReason::ClientNotAllowed, st));
+            }
+            AclVerdict::Denied => {
+                compiled.shared.refused_denied.fetch_add(1, Ordering::Relaxed);
+                return Err(refuse(buf, in_port, svc, l4, DropReason::ClientDenied, st));
+            }
+        }
     }
-    let Some(rs_idx) = st.sched[svc_idx as usize].pick(svc) else {
-        return Err(Verdict::Drop(DropReason::NoRealServer));
+    if let Err(limit) = compiled.shared.admit(&svc.flow, ctx.now_ms) {
+        let reason = match limit {
+            Limit::Cps => DropReason::CpsLimit,
+            Limit::Conns => DropReason::ConnLimit,
+        };
+        return Err(refuse(buf, in_port, svc, l4, reason, st));
+    }
+    let picked = choose(svc_idx, svc, key, ctx, st);
+    let (rs, rs_idx) = match picked {
+        Some(i) => {
+            let r = &svc.real_servers[i as usize];
+            ((r.addr, r.port), i)
+        }
+        None => match svc.sorry_server {
+            Some(sorry) => {
+                st.counters.sorry_served += 1;
+                (sorry, u32::MAX)
+            }
+            None => {
+                compiled.shared.closed();
+                return Err(Verdict::Drop(DropReason::NoRealServer));
+            }
+        },
     };
-    let rs = &svc.real_servers[rs_idx];
-    let Some(laddr) = st.laddrs.alloc(&svc.laddrs) else {
-        return Err(Verdict::Drop(DropReason::NoLocalPort));
+    let laddr = match svc.mode {
+        ForwardMode::Fnat => match st.laddrs.alloc(&svc.laddrs) {
+            Some(l) => l,
+            None => {
+                compiled.shared.closed();
+                return Err(Verdict::Drop(DropReason::NoLocalPort));
+            }
+        },
+        // NAT and DR keep the client's address: the reply tuple is rs -> client.
+        ForwardMode::Nat | ForwardMode::Dr => (key.src, key.sport),
     };
-    let client_mac = EthernetFrame::new_unchecked(frame).src_addr();
+    let client_mac = EthernetFrame::new_unchecked(buf.data()).src_addr();
     let n = NewSession {
         proto: key.proto,
+        mode: svc.mode,
+        shared: Some(std::sync::Arc::clone(&compiled.shared)),
         client: (key.src, key.sport),
         vip: (key.dst, key.dport),
         laddr,
-        rs: (rs.addr, rs.port),
+        rs,
         svc: svc_idx,
-        rs_idx: u32::try_from(rs_idx).unwrap_or(u32::MAX),
+        rs_idx,
         generation: ctx.services.generation(),
         client_port: in_port,
         client_mac,
     };
     match st.sessions.insert(n, ctx.now_ms) {
         Ok(id) => {
-            st.sched[svc_idx as usize].opened(rs_idx);
+            if st.sched_generation == ctx.services.generation() {
+                if let Some(s) = st.sched.get_mut(svc_idx as usize) {
+                    s.opened(rs_idx as usize);
+                }
+            }
+            if svc.mode == ForwardMode::Nat {
+                if let Some(o) = ctx.nat_owners {
+                    o.insert(st.sessions.get(id).rs_key(), ctx.worker);
+                }
+            }
             st.counters.sessions_created += 1;
             Ok(id)
         }
         Err(_) => {
-            st.laddrs.release(laddr.0, laddr.1);
+            compiled.shared.closed();
+            if svc.mode == ForwardMode::Fnat {
+                st.laddrs.release(laddr.0, laddr.1);
+            }
             Err(Verdict::Drop(DropReason::SessionTableFull))
         }
     }
@@ -127,20 +224,64 @@ fn next_state(cur: ConnState, flags: TcpFlags, from_client: bool) -> ConnState {
     }
 }
 
-fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
+/// After a configuration change, checks once whether the session's real server is still
+/// available; if not, the session drains (until it ends, or the service's draining timeout).
+/// Returns false when the session's draining time is over (the caller drops the packet).
+fn still_allowed(id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> bool {
+    let generation = ctx.services.generation();
     let s = st.sessions.get(id);
-    let (laddr, rs, client, svc, prev, generation) = (s.laddr, s.rs, s.client, s.svc, s.state, s.generation);
+    if s.generation != generation && !s.draining {
+        let skey = ServiceKey { vip: s.vip.0, port: s.vip.1, proto: s.proto };
+        let found = ctx.services.lookup(&skey).and_then(|(i, svc)| {
+            let j = svc.real_servers.iter().position(|r| (r.addr, r.port) == s.rs)?;
+            Some((i, j, svc.real_servers[j].available()))
+        });
+        let draining_timeout = ctx.services.lookup(&skey).and_then(|(_, svc)| svc.draining_timeout_s);
+        let s = st.sessions.get_mut(id);
+        match found {
+            Some((i, j, true)) => {
+                s.svc = i;
+                s.rs_idx = u32::try_from(j).unwrap_or(u32::MAX);
+                s.generation = generation;
+            }
+            _ => {
+                s.draining = true;
+                s.drain_deadline_ms = match draining_timeout {
+                    Some(t) if t > 0 => ctx.now_ms + u64::from(t) * 1000,
+                    _ => 0,
+                };
+                st.counters.sessions_draining += 1;
+            }
+        }
+    }
+    let s = st.sessions.get(id);
+    !(s.draining && s.drain_deadline_ms != 0 && ctx.now_ms >= s.drain_deadline_ms)
+}
+
+fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
+    if !still_allowed(id, ctx, st) {
+        st.kill(id, ctx.nat_owners);
+        return Verdict::Drop(DropReason::DrainTimeout);
+    }
+    let s = st.sessions.get(id);
+    let (laddr, rs, client, svc, prev, generation, mode) = (s.laddr, s.rs, s.client, s.svc, s.state, s.generation, s.mode);
     let state = if l4.proto == L4Proto::Tcp { next_state(prev, l4.flags, true) } else { ConnState::Udp };
     st.sessions.touch(id, state, ctx.now_ms);
-    let toa_mode = if generation == ctx.services.generation() {
+    st.sessions.get_mut(id).pkts_in += 1;
+    st.counters.fnat_in += 1;
+    let Some((port, next_hop)) = route(ctx.ports, rs.0) else {
+        return Verdict::Drop(DropReason::NoRoute);
+    };
+    if mode == ForwardMode::Dr {
+        // The real server holds the VIP itself: only the MAC changes.
+        return set_l2(buf.data_mut(), port, next_hop, ctx);
+    }
+    nat::rewrite(&mut buf.data_mut()[L2..], l4.proto, laddr, rs);
+    let toa_mode = if mode == ForwardMode::Fnat && generation == ctx.services.generation() {
         ctx.services.get(svc).map_or(ToaMode::Off, |v| v.toa)
     } else {
         ToaMode::Off
     };
-    let Some((port, next_hop)) = route(ctx.ports, rs.0) else {
-        return Verdict::Drop(DropReason::NoRoute);
-    };
-    nat::rewrite(&mut buf.data_mut()[L2..], l4.proto, laddr, rs);
     let want_toa = l4.proto == L4Proto::Tcp
         && !st.sessions.get(id).toa_sent
         && match toa_mode {
@@ -163,8 +304,6 @@ fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut Wo
             Err(ToaSkip::Headroom) => c.toa_skipped_headroom += 1,
         }
     }
-    st.sessions.get_mut(id).pkts_in += 1;
-    st.counters.fnat_in += 1;
     set_l2(buf.data_mut(), port, next_hop, ctx)
 }
 
@@ -180,8 +319,13 @@ fn set_l2(frame: &mut [u8], port: u8, next_hop: Ipv4Addr, ctx: &Ctx<'_>) -> Verd
 }
 
 fn from_rs(frame: &mut [u8], id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
+    if !still_allowed(id, ctx, st) {
+        st.kill(id, ctx.nat_owners);
+        return Verdict::Drop(DropReason::DrainTimeout);
+    }
     let s = st.sessions.get(id);
-    let (client, vip, port, mac, prev, toa_on) = (s.client, s.vip, s.client_port, s.client_mac, s.state, s.generation == ctx.services.generation() && ctx.services.get(s.svc).is_some_and(|v| v.toa != ToaMode::Off));
+    let toa_on = s.mode == ForwardMode::Fnat && s.generation == ctx.services.generation() && ctx.services.get(s.svc).is_some_and(|v| v.toa != ToaMode::Off);
+    let (client, vip, port, mac, prev) = (s.client, s.vip, s.client_port, s.client_mac, s.state);
     let state = if l4.proto == L4Proto::Tcp { next_state(prev, l4.flags, false) } else { ConnState::Udp };
     st.sessions.touch(id, state, ctx.now_ms);
     if l4.proto == L4Proto::Tcp && toa_on && l4.flags.contains(TcpFlags::SYN | TcpFlags::ACK) {
@@ -200,13 +344,25 @@ fn from_rs(frame: &mut [u8], id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerSta
     Verdict::Tx(port)
 }
 
+/// A TCP/UDP frame routed through us that is not addressed to us: a NAT-mode reply from a
+/// real server, if a session knows its tuple. `None`: not ours (the caller goes on).
+pub(crate) fn nat_reply(frame: &mut [u8], ctx: &Ctx<'_>, st: &mut WorkerState) -> Option<Verdict> {
+    let (src, dst, l4) = parse_l4(frame).ok()?;
+    let key = FlowKey { src, dst, sport: l4.sport, dport: l4.dport, proto: l4.proto };
+    match st.sessions.find_rs(&key) {
+        Some(id) if st.sessions.get(id).mode == ForwardMode::Nat => Some(from_rs(frame, id, &l4, ctx, st)),
+        Some(_) => None,
+        None => match ctx.nat_owners.and_then(|o| o.get(&key)) {
+            Some(w) if w != ctx.worker => Some(Verdict::Redirect(w)),
+            _ => None,
+        },
+    }
+}
+
 /// Relays an ICMP error that quotes a packet of one of this worker's sessions, translated for
 /// the other side. `None` if it quotes no session (the caller goes on).
-pub(crate) fn relay_icmp_error(frame: &mut [u8], in_port: u8, ctx: &Ctx<'_>, st: &mut WorkerState) -> Option<Verdict> {
-    let (outer_src, outer_dst) = {
-        let ip = Ipv4Packet::new_unchecked(&frame[L2..]);
-        (ip.src_addr(), ip.dst_addr())
-    };
+pub(crate) fn relay_icmp_error(frame: &mut [u8], ctx: &Ctx<'_>, st: &mut WorkerState) -> Option<Verdict> {
+    let outer_dst = Ipv4Packet::new_unchecked(&frame[L2..]).dst_addr();
     let (proto, qsrc, qdst) = nat::quoted_tuple(Ipv4Packet::new_unchecked(&frame[L2..]).payload())?;
     if ctx.services.is_laddr(outer_dst) {
         // From the RS side, quoting lip:lport -> rip:rport.
@@ -232,8 +388,10 @@ pub(crate) fn relay_icmp_error(frame: &mut [u8], in_port: u8, ctx: &Ctx<'_>, st:
         let key = FlowKey { src: qdst.0, dst: qsrc.0, sport: qdst.1, dport: qsrc.1, proto };
         let id = st.sessions.find_client(&key)?;
         let s = st.sessions.get(id);
+        if s.mode != ForwardMode::Fnat {
+            return None;
+        }
         let (laddr, rs) = (s.laddr, s.rs);
-        let _ = (outer_src, in_port);
         if let Err(r) = nat::translate_icmp_error(&mut frame[L2..], laddr.0, rs.0, rs, laddr) {
             return Some(Verdict::Drop(r));
         }

@@ -5,14 +5,19 @@
 //! schedulers, sessions and local-address pools are per-worker state driven by the pipeline.
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod buf;
 pub mod flow;
+pub mod flowctl;
+pub mod hashsched;
 mod fnat;
 mod icmp;
 pub mod iface;
 pub mod laddr;
 pub mod nat;
+pub mod natown;
 pub mod neigh;
+pub mod persist;
 pub mod pipeline;
 pub mod sched;
 pub mod service;

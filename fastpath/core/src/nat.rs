@@ -160,3 +160,47 @@ pub fn translate_icmp_error(ip: &mut [u8], outer_src: Ipv4Addr, outer_dst: Ipv4A
     pkt.fill_checksum();
     Ok(())
 }
+
+/// Turns the TCP segment in `buf` (Ethernet + IPv4 + TCP, as received) into the RST that
+/// refuses it, addressed back to its sender (RFC 793 reset generation). False, changing
+/// nothing, if the buffer cannot be shortened.
+pub fn rst_reply<B: PacketBuf>(buf: &mut B) -> bool {
+    let l2 = ethernet::HEADER_LEN;
+    let (ihl, seq, ack, had_ack, seg_len) = {
+        let ip = Ipv4Packet::new_unchecked(&buf.data()[l2..]);
+        let t = TcpPacket::new_unchecked(ip.payload());
+        let f = t.flags();
+        let syn_fin = usize::from(f.contains(crate::wire::TcpFlags::SYN)) + usize::from(f.contains(crate::wire::TcpFlags::FIN));
+        (ip.header_len(), t.seq_number(), t.ack_number(), f.contains(crate::wire::TcpFlags::ACK), t.payload().len() + syn_fin)
+    };
+    let new_len = l2 + ihl + tcp::HEADER_LEN;
+    let cur = buf.data().len();
+    if cur < new_len || !buf.trim(cur - new_len) {
+        return false;
+    }
+    let data = buf.data_mut();
+    let mut eth = crate::wire::EthernetFrame::new_unchecked(&mut *data);
+    let (src_mac, dst_mac) = (eth.src_addr(), eth.dst_addr());
+    eth.set_src_addr(dst_mac);
+    eth.set_dst_addr(src_mac);
+    let mut ip = Ipv4Packet::new_unchecked(&mut data[l2..]);
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    ip.set_src_addr(dst);
+    ip.set_dst_addr(src);
+    ip.set_total_len(u16::try_from(ihl + tcp::HEADER_LEN).unwrap_or(40));
+    ip.set_ttl(64);
+    ip.fill_checksum();
+    let mut t = TcpPacket::new_unchecked(ip.payload_mut());
+    let (sport, dport) = (t.src_port(), t.dst_port());
+    t.set_src_port(dport);
+    t.set_dst_port(sport);
+    let flags = crate::wire::TcpFlags::RST | crate::wire::TcpFlags::ACK;
+    t.set_seq_number(if had_ack { ack } else { 0 });
+    t.set_ack_number(seq.wrapping_add(u32::try_from(seg_len).unwrap_or(0)));
+    t.set_header_len(tcp::HEADER_LEN);
+    t.set_flags(flags);
+    t.set_window_len(0);
+    t.set_urgent_at(0);
+    t.fill_checksum(dst, src);
+    true
+}

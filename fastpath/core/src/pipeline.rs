@@ -10,10 +10,12 @@ use crate::buf::PacketBuf;
 use crate::fnat;
 use crate::iface::Interface;
 use crate::laddr::LaddrPool;
+use crate::natown::NatOwners;
 use crate::neigh::NeighTable;
+use crate::persist::PersistTable;
 use crate::sched::SchedState;
-use crate::service::ServiceTable;
-use crate::session::{SessionTable, Timeouts};
+use crate::service::{ForwardMode, ServiceTable};
+use crate::session::{Session, SessionTable, Timeouts};
 use crate::verdict::{Counters, DropReason, Verdict};
 use crate::wire::{self, ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet};
 
@@ -35,6 +37,8 @@ pub struct Ctx<'a> {
     pub workers: u16,
     /// Worker clock in milliseconds.
     pub now_ms: u64,
+    /// Owners of NAT sessions (shared by all workers), when any NAT service exists.
+    pub nat_owners: Option<&'a NatOwners>,
 }
 
 /// What a worker owns and the pipeline changes.
@@ -48,6 +52,29 @@ pub struct WorkerState {
     pub counters: Counters,
     /// Neighbours seen in ARP since the last hand-over (bounded by `MAX_LEARNED`).
     pub learned: Vec<(Ipv4Addr, EthernetAddress)>,
+    /// Persistence templates.
+    pub persist: PersistTable,
+}
+
+/// Gives back what a session held: its local port, its scheduler count, its service-wide
+/// connection count, its NAT owner entry.
+fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_generation: u64, nat_owners: Option<&NatOwners>) {
+    if s.mode == ForwardMode::Fnat {
+        laddrs.release(s.laddr.0, s.laddr.1);
+    }
+    if s.generation == sched_generation {
+        if let Some(st) = sched.get_mut(s.svc as usize) {
+            st.closed(s.rs_idx as usize);
+        }
+    }
+    if let Some(shared) = &s.shared {
+        shared.closed();
+    }
+    if s.mode == ForwardMode::Nat {
+        if let Some(o) = nat_owners {
+            o.remove(&s.rs_key());
+        }
+    }
 }
 
 impl WorkerState {
@@ -60,21 +87,23 @@ impl WorkerState {
             sched_generation: services.generation(),
             counters: Counters::default(),
             learned: Vec::with_capacity(MAX_LEARNED),
+            persist: PersistTable::new(max_sessions),
         }
     }
 
-    /// Expires sessions due at `now_ms`, returning their local ports and connection counts.
-    pub fn expire(&mut self, now_ms: u64) {
-        let WorkerState { sessions, laddrs, sched, sched_generation, counters, .. } = self;
-        let n = sessions.expire(now_ms, |s| {
-            laddrs.release(s.laddr.0, s.laddr.1);
-            if s.generation == *sched_generation {
-                if let Some(st) = sched.get_mut(s.svc as usize) {
-                    st.closed(s.rs_idx as usize);
-                }
-            }
-        });
+    /// Expires sessions and templates due at `now_ms`, giving back what they held.
+    pub fn expire(&mut self, now_ms: u64, nat_owners: Option<&NatOwners>) {
+        let WorkerState { sessions, laddrs, sched, sched_generation, counters, persist, .. } = self;
+        let n = sessions.expire(now_ms, |s| release(s, laddrs, sched, *sched_generation, nat_owners));
         counters.sessions_expired += n as u64;
+        persist.sweep(now_ms);
+    }
+
+    /// Ends a session at once (draining deadline, refusal after creation).
+    pub fn kill(&mut self, id: u32, nat_owners: Option<&NatOwners>) {
+        let s = self.sessions.get(id);
+        release(s, &mut self.laddrs, &mut self.sched, self.sched_generation, nat_owners);
+        self.sessions.remove(id);
     }
 }
 
@@ -154,13 +183,18 @@ fn ipv4<B: PacketBuf>(buf: &mut B, in_port: u8, iface: &Interface, ctx: &Ctx<'_>
             }
             fnat::forward(buf, in_port, ctx, st)
         }
+        // NAT replies: from a real server to a client, routed through us.
+        IpProtocol::Tcp | IpProtocol::Udp if ctx.services.has_nat() && !fragment && !iface.owns(dst) => match fnat::nat_reply(buf.data_mut(), ctx, st) {
+            Some(v) => v,
+            None => Verdict::ToKernel,
+        },
         IpProtocol::Icmp if !fragment => icmp(buf.data_mut(), in_port, iface, ctx, st),
         _ => Verdict::ToKernel,
     }
 }
 
 fn icmp(frame: &mut [u8], in_port: u8, iface: &Interface, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
-    if let Some(v) = fnat::relay_icmp_error(frame, in_port, ctx, st) {
+    if let Some(v) = fnat::relay_icmp_error(frame, ctx, st) {
         return v;
     }
     let mut eth = EthernetFrame::new_unchecked(&mut *frame);

@@ -3,8 +3,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
+use crate::acl::ClientAcl;
 use crate::flow::L4Proto;
+use crate::flowctl::ServiceShared;
+use crate::hashsched::{build_buckets, build_maglev, build_ring, Backend, HashTable, MAGLEV_SIZE};
 
 /// Identifies a virtual service: VIP, port and protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -213,10 +217,47 @@ pub enum ServiceError {
     LaddrIsVip(Ipv4Addr),
 }
 
+/// What the control side precomputes for each service: hashing tables over the available
+/// real servers, the client lists, and the counters shared by all workers.
+#[derive(Debug, Clone, Default)]
+pub struct Compiled {
+    /// sh/dh/consh/mh lookup table (indexes into `real_servers`).
+    pub hash: HashTable,
+    /// For persistent services: where a client without a template goes (Maglev on the
+    /// masked client address), so all workers and directors agree.
+    pub persist_hash: HashTable,
+    pub acl: ClientAcl,
+    pub shared: Arc<ServiceShared>,
+}
+
+fn backends(s: &Service) -> Vec<Backend> {
+    s.real_servers
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Backend { index: u32::try_from(i).unwrap_or(u32::MAX), addr: r.addr, port: r.port, weight: if r.available() { r.weight } else { 0 } })
+        .collect()
+}
+
+impl Compiled {
+    fn build(s: &Service, shared: Arc<ServiceShared>) -> Compiled {
+        let b = backends(s);
+        let hash = match s.sched {
+            Scheduler::Sh | Scheduler::Dh => build_buckets(&b),
+            Scheduler::Consh => build_ring(&b),
+            Scheduler::Mh => build_maglev(&b, MAGLEV_SIZE),
+            _ => HashTable::None,
+        };
+        let persist_hash = if s.persistence.is_some() { build_maglev(&b, MAGLEV_SIZE) } else { HashTable::None };
+        Compiled { hash, persist_hash, acl: ClientAcl::new(&s.allow, &s.deny), shared }
+    }
+}
+
 /// All services, indexed for the fast path. Immutable once built.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceTable {
     services: Vec<Service>,
+    compiled: Vec<Compiled>,
+    has_nat: bool,
     index: HashMap<ServiceKey, u32, ahash::RandomState>,
     laddrs: Vec<Ipv4Addr>,
     laddr_set: HashSet<Ipv4Addr, ahash::RandomState>,
@@ -227,6 +268,11 @@ pub struct ServiceTable {
 impl ServiceTable {
     /// Validates and indexes `services`. `generation` tells snapshots apart.
     pub fn new(services: Vec<Service>, generation: u64) -> Result<ServiceTable, ServiceError> {
+        ServiceTable::rebuild(None, services, generation)
+    }
+
+    /// Like `new`, carrying each surviving service's shared counters over from `prev`.
+    pub fn rebuild(prev: Option<&ServiceTable>, services: Vec<Service>, generation: u64) -> Result<ServiceTable, ServiceError> {
         let mut index = HashMap::with_hasher(ahash::RandomState::new());
         let mut laddrs: Vec<Ipv4Addr> = Vec::new();
         for (i, s) in services.iter().enumerate() {
@@ -261,7 +307,15 @@ impl ServiceTable {
         }
         let laddr_set = laddrs.iter().copied().collect();
         let vip_set = services.iter().map(|s| s.key.vip).collect();
-        Ok(ServiceTable { services, index, laddrs, laddr_set, vip_set, generation })
+        let compiled = services
+            .iter()
+            .map(|s| {
+                let shared = prev.and_then(|p| p.lookup(&s.key).map(|(i, _)| Arc::clone(&p.compiled[i as usize].shared))).unwrap_or_default();
+                Compiled::build(s, shared)
+            })
+            .collect();
+        let has_nat = services.iter().any(|s| s.mode == ForwardMode::Nat);
+        Ok(ServiceTable { services, compiled, has_nat, index, laddrs, laddr_set, vip_set, generation })
     }
 
     /// The service for a destination, with its index.
@@ -274,6 +328,18 @@ impl ServiceTable {
     /// A service by index.
     pub fn get(&self, i: u32) -> Option<&Service> {
         self.services.get(i as usize)
+    }
+
+    /// A service's precomputed tables by index.
+    #[inline]
+    pub fn compiled(&self, i: u32) -> &Compiled {
+        &self.compiled[i as usize]
+    }
+
+    /// Whether any service forwards in NAT mode (replies then need a session lookup).
+    #[inline]
+    pub fn has_nat(&self) -> bool {
+        self.has_nat
     }
 
     /// Whether `ip` is one of the local addresses (so traffic to it is return traffic).

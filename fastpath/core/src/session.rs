@@ -4,8 +4,11 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use crate::flow::{FlowKey, L4Proto};
+use crate::flowctl::ServiceShared;
+use crate::service::ForwardMode;
 use crate::wire::EthernetAddress;
 
 /// Connection timeouts in seconds (`ipvsadm --set tcp tcpfin udp` sets the first, the
@@ -58,10 +61,13 @@ impl ConnState {
     }
 }
 
-/// One FNAT connection.
+/// One balanced connection. For FNAT `laddr` is the local address and port; for NAT and DR,
+/// where the client's address is kept, it equals `client`, so the real-server-side key is the
+/// reply's tuple.
 #[derive(Debug, Clone)]
 pub struct Session {
     pub proto: L4Proto,
+    pub mode: ForwardMode,
     pub client: (Ipv4Addr, u16),
     pub vip: (Ipv4Addr, u16),
     pub laddr: (Ipv4Addr, u16),
@@ -78,6 +84,12 @@ pub struct Session {
     pub client_mac: EthernetAddress,
     /// Whether TOA has been delivered to the real server.
     pub toa_sent: bool,
+    /// When a draining session must end (0: not draining or no limit).
+    pub drain_deadline_ms: u64,
+    /// Whether the session's real server was found gone or unavailable (draining).
+    pub draining: bool,
+    /// The service's cross-worker counters (connection count), released when the session ends.
+    pub shared: Option<Arc<ServiceShared>>,
     pub pkts_in: u64,
     pub pkts_out: u64,
     /// Slab bookkeeping: bumped on free so stale timer entries are ignored.
@@ -124,6 +136,8 @@ impl Session {
 #[derive(Debug, Clone)]
 pub struct NewSession {
     pub proto: L4Proto,
+    pub mode: ForwardMode,
+    pub shared: Option<Arc<ServiceShared>>,
     pub client: (Ipv4Addr, u16),
     pub vip: (Ipv4Addr, u16),
     pub laddr: (Ipv4Addr, u16),
@@ -210,6 +224,10 @@ impl SessionTable {
         let expires_ms = now_ms + u64::from(self.timeout_s(state)) * 1000;
         let fresh = |stamp| Session {
             proto: n.proto,
+            mode: n.mode,
+            shared: n.shared.clone(),
+            drain_deadline_ms: 0,
+            draining: false,
             client: n.client,
             vip: n.vip,
             laddr: n.laddr,
@@ -310,6 +328,7 @@ impl SessionTable {
             return;
         }
         s.live = false;
+        s.shared = None;
         s.stamp = s.stamp.wrapping_add(1);
         let (ck, rk) = (s.client_key(), s.rs_key());
         self.by_client.remove(&ck);
@@ -325,6 +344,8 @@ mod tests {
     fn new(i: u16) -> NewSession {
         NewSession {
             proto: L4Proto::Tcp,
+            mode: ForwardMode::Fnat,
+            shared: None,
             client: (Ipv4Addr::new(1, 1, 1, 1), 1000 + i),
             vip: (Ipv4Addr::new(2, 2, 2, 2), 80),
             laddr: (Ipv4Addr::new(3, 3, 3, 3), 5000 + i),

@@ -97,6 +97,16 @@ drop_reasons! {
     RedirectFull => "redirect_full",
     /// No packet buffer available (pool exhausted).
     NoMbuf => "no_mbuf",
+    /// Client on the service's deny list.
+    ClientDenied => "client_denied",
+    /// Service has an allow list and the client is not on it.
+    ClientNotAllowed => "client_not_allowed",
+    /// Service's new-connection rate (flow_control_cps) exceeded.
+    CpsLimit => "cps_limit",
+    /// Service's concurrent-connection cap (flow_control_pc) reached.
+    ConnLimit => "conn_limit",
+    /// Session to a removed or failed real server outlived the draining timeout.
+    DrainTimeout => "drain_timeout",
 }
 
 macro_rules! scalar_counters {
@@ -171,6 +181,12 @@ scalar_counters! {
     toa_skipped_headroom,
     /// Packets that waited for ARP and were then sent.
     neigh_released,
+    /// TCP resets sent to refuse new connections (lists, flow control).
+    rst_sent,
+    /// Connections sent to the sorry server.
+    sorry_served,
+    /// Sessions found draining after a configuration change.
+    sessions_draining,
 }
 
 impl Counters {

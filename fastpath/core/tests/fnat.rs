@@ -41,7 +41,7 @@ fn lab(toa: ToaMode) -> Lab {
 
 impl Lab {
     fn ctx(&self, worker: u16, workers: u16) -> Ctx<'_> {
-        Ctx { ports: &self.ports, services: &self.services, neigh: &self.neigh, worker, workers, now_ms: 10_000 }
+        Ctx { ports: &self.ports, services: &self.services, neigh: &self.neigh, worker, workers, now_ms: 10_000, nat_owners: None }
     }
     fn state(&self, worker: u16, workers: u16) -> WorkerState {
         WorkerState::new(worker, workers, &self.services, 1000, Timeouts::default())

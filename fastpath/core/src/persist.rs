@@ -1,0 +1,121 @@
+//! Persistence templates (as LVS's): a client, masked by the service's persistence netmask,
+//! keeps its real server for `persistence_timeout` seconds after its last new connection.
+//! Templates are per worker; the first choice for a client comes from a consistent hash of
+//! its masked address, so every worker (and every director) starts from the same server.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::Ipv4Addr;
+
+use crate::flow::L4Proto;
+
+/// What a template is found by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TemplateKey {
+    pub client_net: Ipv4Addr,
+    pub vip: Ipv4Addr,
+    pub vport: u16,
+    pub proto: L4Proto,
+}
+
+/// One template: the chosen real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Template {
+    pub rs: (Ipv4Addr, u16),
+    pub expires_ms: u64,
+}
+
+/// A worker's templates, aged lazily: an expiry queue is swept a few entries per call.
+#[derive(Debug)]
+pub struct PersistTable {
+    map: HashMap<TemplateKey, Template, ahash::RandomState>,
+    queue: VecDeque<(TemplateKey, u64)>,
+    max: usize,
+}
+
+/// Entries examined per `sweep` call.
+const SWEEP_BATCH: usize = 64;
+
+impl PersistTable {
+    /// A table for at most `max` templates.
+    pub fn new(max: usize) -> PersistTable {
+        PersistTable { map: HashMap::with_hasher(ahash::RandomState::new()), queue: VecDeque::new(), max }
+    }
+
+    /// Masks `client` with `netmask`.
+    pub fn client_net(client: Ipv4Addr, netmask: Ipv4Addr) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(client) & u32::from(netmask))
+    }
+
+    /// The live template for `key` at `now_ms`.
+    pub fn get(&self, key: &TemplateKey, now_ms: u64) -> Option<Template> {
+        self.map.get(key).copied().filter(|t| t.expires_ms > now_ms)
+    }
+
+    /// Creates or refreshes the template; false if the table is full.
+    pub fn put(&mut self, key: TemplateKey, rs: (Ipv4Addr, u16), now_ms: u64, timeout_s: u32) -> bool {
+        if self.map.len() >= self.max && !self.map.contains_key(&key) {
+            return false;
+        }
+        let expires_ms = now_ms + u64::from(timeout_s) * 1000;
+        self.map.insert(key, Template { rs, expires_ms });
+        self.queue.push_back((key, expires_ms));
+        true
+    }
+
+    /// Removes a few expired templates.
+    pub fn sweep(&mut self, now_ms: u64) {
+        for _ in 0..SWEEP_BATCH {
+            match self.queue.front() {
+                Some((_, e)) if *e <= now_ms => {}
+                _ => return,
+            }
+            let Some((key, _)) = self.queue.pop_front() else { return };
+            if self.map.get(&key).is_some_and(|t| t.expires_ms <= now_ms) {
+                self.map.remove(&key);
+            }
+        }
+    }
+
+    /// Live templates.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: [u8; 4]) -> TemplateKey {
+        TemplateKey { client_net: PersistTable::client_net(Ipv4Addr::from(c), Ipv4Addr::new(255, 255, 255, 0)), vip: Ipv4Addr::new(1, 1, 1, 1), vport: 80, proto: L4Proto::Tcp }
+    }
+
+    #[test]
+    fn templates_persist_refresh_and_expire_with_a_fake_clock() {
+        let mut t = PersistTable::new(10);
+        let rs = (Ipv4Addr::new(10, 0, 0, 1), 80);
+        assert!(t.put(key([9, 9, 9, 1]), rs, 1_000, 60));
+        assert_eq!(t.get(&key([9, 9, 9, 200]), 30_000).map(|t| t.rs), Some(rs), "same /24 shares the template");
+        assert_eq!(t.get(&key([9, 9, 8, 1]), 30_000), None);
+        t.put(key([9, 9, 9, 1]), rs, 50_000, 60);
+        t.sweep(70_000);
+        assert!(t.get(&key([9, 9, 9, 1]), 70_000).is_some(), "refreshed at 50 s: lives until 110 s");
+        t.sweep(111_000);
+        assert_eq!(t.get(&key([9, 9, 9, 1]), 111_000), None);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn full_table_refuses_new_templates() {
+        let mut t = PersistTable::new(1);
+        let rs = (Ipv4Addr::new(10, 0, 0, 1), 80);
+        assert!(t.put(key([1, 0, 0, 1]), rs, 0, 10));
+        assert!(!t.put(key([2, 0, 0, 1]), rs, 0, 10));
+        assert!(t.put(key([1, 0, 0, 1]), rs, 5, 10), "refreshing an existing one still works");
+    }
+}
