@@ -115,7 +115,8 @@ pub struct SessionTable {
     by_client: HashMap<FlowKey, u32, ahash::RandomState>,
     by_rs: HashMap<FlowKey, u32, ahash::RandomState>,
     wheel: Vec<Vec<(u32, u32)>>,
-    wheel_tick: u64,
+    /// The last tick the wheel processed; `None` until the first insert or expire.
+    wheel_tick: Option<u64>,
     max: usize,
     pub timeouts: Timeouts,
 }
@@ -159,7 +160,7 @@ impl SessionTable {
             by_client: HashMap::with_capacity_and_hasher(reserve, ahash::RandomState::new()),
             by_rs: HashMap::with_capacity_and_hasher(reserve, ahash::RandomState::new()),
             wheel: (0..WHEEL_SLOTS).map(|_| Vec::new()).collect(),
-            wheel_tick: 0,
+            wheel_tick: None,
             max,
             timeouts,
         }
@@ -217,6 +218,7 @@ impl SessionTable {
 
     /// Creates a session in its initial state (TCP: SYN_RECV, UDP: UDP), expiring from `now_ms`.
     pub fn insert(&mut self, n: NewSession, now_ms: u64) -> Result<u32, SessionFull> {
+        self.start_wheel(now_ms);
         if self.len() >= self.max {
             return Err(SessionFull::Full);
         }
@@ -264,10 +266,18 @@ impl SessionTable {
         Ok(id)
     }
 
+    /// Starts the wheel at the clock's current tick (the clock need not start at zero).
+    fn start_wheel(&mut self, now_ms: u64) {
+        if self.wheel_tick.is_none() {
+            self.wheel_tick = Some((now_ms / TICK_MS).saturating_sub(1));
+        }
+    }
+
     fn schedule(&mut self, id: u32, expires_ms: u64) {
-        let tick = (expires_ms / TICK_MS).max(self.wheel_tick + 1);
+        let cur = self.wheel_tick.unwrap_or(0);
+        let tick = (expires_ms / TICK_MS).max(cur + 1);
         // Beyond the wheel's horizon: park in the farthest slot and re-check when it fires.
-        let tick = tick.min(self.wheel_tick + WHEEL_SLOTS as u64 - 1);
+        let tick = tick.min(cur + WHEEL_SLOTS as u64 - 1);
         let stamp = self.slab[id as usize].stamp;
         self.wheel[(tick % WHEEL_SLOTS as u64) as usize].push((id, stamp));
     }
@@ -292,12 +302,11 @@ impl SessionTable {
     pub fn expire(&mut self, now_ms: u64, mut on_expire: impl FnMut(&Session)) -> usize {
         let target = now_ms / TICK_MS;
         let mut n = 0;
-        if self.wheel_tick == 0 {
-            self.wheel_tick = target.saturating_sub(1);
-        }
-        while self.wheel_tick < target {
-            self.wheel_tick += 1;
-            let slot = (self.wheel_tick % WHEEL_SLOTS as u64) as usize;
+        self.start_wheel(now_ms);
+        while let Some(tick) = self.wheel_tick.filter(|t| *t < target) {
+            let tick = tick + 1;
+            self.wheel_tick = Some(tick);
+            let slot = (tick % WHEEL_SLOTS as u64) as usize;
             let mut due = std::mem::take(&mut self.wheel[slot]);
             for (id, stamp) in due.drain(..) {
                 let s = &self.slab[id as usize];
