@@ -27,10 +27,10 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use kaconf::{Config, Protocol};
+use kaconf::{Config, LbKind, Protocol};
 
 use crate::error::{Error, Result};
-use crate::spec::{cidr, BackendSpec, Ipv4Cidr, TopologySpec};
+use crate::spec::{cidr, BackendSpec, Ipv4Cidr, Route, TopologySpec};
 use crate::state;
 
 /// The client's subnet, where no real server may live.
@@ -54,11 +54,13 @@ fn subnet_of(addr: Ipv4Addr) -> Ipv4Cidr {
     Ipv4Cidr::new(host(Ipv4Cidr::new(addr, 24), 0), 24)
 }
 
-/// Ports and protocols one real-server address serves, in first-use order.
+/// Ports and protocols one real-server address serves, in first-use order, and the VIPs it
+/// must hold itself (direct routing).
 #[derive(Default)]
 struct Serves {
     tcp: Vec<u16>,
     udp: Vec<u16>,
+    dr_vips: Vec<Ipv4Addr>,
 }
 
 impl TopologySpec {
@@ -129,6 +131,14 @@ impl TopologySpec {
                         servers.len() - 1
                     }
                 };
+                if vs.lb_kind == LbKind::Dr {
+                    if rs.port != vs.port {
+                        return Err(invalid(field, format!("direct routing cannot change the port: real server port {} differs from the VIP's {}", rs.port, vs.port)));
+                    }
+                    if !servers[i].1.dr_vips.contains(&vs.vip) {
+                        servers[i].1.dr_vips.push(vs.vip);
+                    }
+                }
                 let ports = match vs.protocol {
                     Protocol::Tcp => &mut servers[i].1.tcp,
                     Protocol::Udp => &mut servers[i].1.udp,
@@ -208,6 +218,15 @@ impl TopologySpec {
         let tap = pick(subnets[0], 2, 253, "the kernel side of tap-lan")?;
         spec.director.lan.lbd_addresses = lbd_addresses;
         spec.director.lan.tap_addresses = vec![Ipv4Cidr::new(tap, 24)];
+        // Direct routing: real servers answer straight to the client, over a second client
+        // leg on the LAN bridge (what a router does in a real network).
+        let dr_return = if servers.iter().any(|(_, s)| !s.dr_vips.is_empty()) {
+            let a = pick(subnets[0], 250, 249, "the client's direct-routing return leg")?;
+            spec.client.dr_return = Some(Ipv4Cidr::new(a, 24));
+            Some(a)
+        } else {
+            None
+        };
 
         spec.backends = servers
             .into_iter()
@@ -221,6 +240,13 @@ impl TopologySpec {
                     b.extra_http_ports = rest.to_vec();
                 }
                 b.udp_echo_ports = serves.udp;
+                if let Some(via) = dr_return.filter(|_| !serves.dr_vips.is_empty()) {
+                    b.loopback_addresses = serves.dr_vips.iter().map(|v| Ipv4Cidr::new(*v, 32)).collect();
+                    b.arp_quiet = true;
+                    if subnet_of(via) == subnet_of(ip) {
+                        b.routes.push(Route { dest: client_subnet, via });
+                    }
+                }
                 b
             })
             .collect();

@@ -119,6 +119,11 @@ pub struct ClientSpec {
     pub gateway: Option<Ipv4Addr>,
     /// Extra routes, e.g. VIPs outside the WAN subnet via an lbd address.
     pub routes: Vec<Route>,
+    /// Direct-routing return path: the client's address on a second veth (`c1`) plugged into
+    /// the LAN bridge, so real servers answer DR connections without passing the director
+    /// (as a real network's router would carry them). Reverse-path filtering is then off.
+    #[serde(default)]
+    pub dr_return: Option<Ipv4Cidr>,
 }
 
 /// One director data port: a veth end that lbd drives, plus the kernel TAP
@@ -172,6 +177,13 @@ pub struct BackendSpec {
     pub udp_echo_ports: Vec<u16>,
     /// Extra addresses on `lo` (e.g. VIPs for direct routing).
     pub loopback_addresses: Vec<Ipv4Cidr>,
+    /// Extra routes (e.g. the client subnet via the DR return path).
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// Never answer ARP for `lo` addresses nor use them as ARP sources
+    /// (`arp_ignore=1`, `arp_announce=2`), as direct-routing real servers must.
+    #[serde(default)]
+    pub arp_quiet: bool,
 }
 
 impl BackendSpec {
@@ -184,6 +196,8 @@ impl BackendSpec {
             extra_http_ports: vec![],
             udp_echo_ports: vec![],
             loopback_addresses: vec![],
+            routes: vec![],
+            arp_quiet: false,
         }
     }
 
@@ -226,6 +240,7 @@ impl Default for TopologySpec {
                 addresses: vec![cidr("10.70.1.10/24")],
                 gateway: Some(Ipv4Addr::new(10, 70, 1, 1)),
                 routes: vec![],
+                dr_return: None,
             },
             director: DirectorSpec {
                 wan: PortSpec {

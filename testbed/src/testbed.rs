@@ -50,6 +50,10 @@ pub struct UpOptions {
     pub keepalived_conf: Option<PathBuf>,
 }
 
+/// The client's second veth, for direct-routing replies, and its port on the LAN bridge.
+const DR_RETURN_IFACE: &str = "c1";
+const DR_RETURN_PORT: &str = "cl";
+
 impl Default for UpOptions {
     fn default() -> Self {
         UpOptions {
@@ -232,6 +236,9 @@ impl Testbed {
                 (Node::Backend(b.address.addr).netns(name), "eth0".to_owned()),
             ));
         }
+        if spec.client.dr_return.is_some() {
+            cables.push(((client.clone(), DR_RETURN_IFACE.to_owned()), (lan.clone(), DR_RETURN_PORT.to_owned())));
+        }
         for ((ns_a, a), (ns_b, b)) in &cables {
             netns::veth(ns_a, a, ns_b, b)?;
         }
@@ -270,6 +277,15 @@ impl Testbed {
         for r in &spec.client.routes {
             netns::route_add(&client, Some(r.dest), r.via)?;
         }
+        if let Some(a) = spec.client.dr_return {
+            netns::addr_add(&client, DR_RETURN_IFACE, a)?;
+            // Replies from the VIP arrive on c1 while the VIP is routed via c0.
+            let rp: Vec<(String, &str)> = ["all", "default", spec.client.iface.as_str(), DR_RETURN_IFACE]
+                .iter()
+                .map(|i| (format!("net.ipv4.conf.{i}.rp_filter"), "0"))
+                .collect();
+            netns::sysctls(&client, &rp)?;
+        }
         for b in &spec.backends {
             let ns = Node::Backend(b.address.addr).netns(name);
             netns::addr_add(&ns, "eth0", b.address)?;
@@ -278,6 +294,16 @@ impl Testbed {
             }
             if let Some(gw) = b.gateway {
                 netns::route_add(&ns, None, gw)?;
+            }
+            for r in &b.routes {
+                netns::route_add(&ns, Some(r.dest), r.via)?;
+            }
+            if b.arp_quiet {
+                let quiet: Vec<(String, &str)> = ["all", "eth0", "lo"]
+                    .iter()
+                    .flat_map(|i| [(format!("net.ipv4.conf.{i}.arp_ignore"), "1"), (format!("net.ipv4.conf.{i}.arp_announce"), "2")])
+                    .collect();
+                netns::sysctls(&ns, &quiet)?;
             }
             nginx::start(&self.paths, b, &ns)?;
             if !b.udp_echo_ports.is_empty() {

@@ -131,8 +131,9 @@ fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, c
                 return Err(refuse(buf, in_port, svc, l4, DropReason::ClientNotAllowed, st));
             }
             AclVerdict::Denied => {
+                // A denied source gets nothing at all, not even a reset.
                 compiled.shared.refused_denied.fetch_add(1, Ordering::Relaxed);
-                return Err(refuse(buf, in_port, svc, l4, DropReason::ClientDenied, st));
+                return Err(Verdict::Drop(DropReason::ClientDenied));
             }
         }
     }

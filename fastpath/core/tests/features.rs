@@ -242,6 +242,13 @@ fn client_lists_refuse_with_a_valid_reset() {
     assert_eq!(st.counters.drops_for(DropReason::ClientNotAllowed), 1);
     assert_eq!(st.counters.rst_sent, 1);
     assert_eq!(st.sessions.len(), 1);
+    // Denied sources get nothing, not even a reset.
+    let mut svc = service(Scheduler::Rr, ForwardMode::Fnat, 1);
+    svc.deny = vec![(Ipv4Addr::new(10, 70, 1, 66), 32)];
+    let lab = Lab::new(svc);
+    let mut st = lab.state();
+    assert_eq!(lab.run(&mut st, &syn(Ipv4Addr::new(10, 70, 1, 66), 1), 0).0, Verdict::Drop(DropReason::ClientDenied));
+    assert_eq!(lab.run(&mut st, &syn(Ipv4Addr::new(10, 70, 1, 67), 1), 0).0, Verdict::Tx(1));
 }
 
 #[test]
