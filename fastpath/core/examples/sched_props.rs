@@ -3,6 +3,8 @@
 //! 1/N), and table build time. A benchmark, not a test: `cargo run --release -p fastpath
 //! --example sched_props` (`make bench` runs it and keeps the output).
 
+#![allow(clippy::cast_possible_truncation)] // test fixtures build literal packets from small numbers
+
 use std::net::Ipv4Addr;
 use std::time::Instant;
 

@@ -34,7 +34,7 @@ impl<T: Addr> IntervalSet<T> {
     /// Builds the set from (address, prefix length) entries; overlapping and adjacent prefixes
     /// merge.
     pub fn from_prefixes(entries: &[(T, u8)]) -> IntervalSet<T> {
-        let mut r: Vec<(T, T)> = entries.iter().map(|(a, p)| a.span((*p).min(T::BITS as u8))).collect();
+        let mut r: Vec<(T, T)> = entries.iter().map(|(a, p)| a.span(u8::try_from(u32::from(*p).min(T::BITS)).unwrap_or(u8::MAX))).collect();
         r.sort_unstable();
         let mut out: Vec<(T, T)> = Vec::with_capacity(r.len());
         for (lo, hi) in r {

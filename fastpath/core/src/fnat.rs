@@ -23,6 +23,9 @@ use crate::wire::toa::TOA_LEN;
 use crate::wire::{ethernet, EthernetFrame, IpProtocol, Ipv4Packet, TcpFlags, TcpPacket, UdpPacket};
 
 const L2: usize = ethernet::HEADER_LEN;
+/// The TOA option's length, as a TCP length.
+const TOA_OPTION_LEN: u16 = 8;
+const _: () = assert!(TOA_OPTION_LEN as usize == TOA_LEN);
 
 /// The transport facts the session logic needs.
 struct L4 {
@@ -119,7 +122,8 @@ fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, c
         // A VIP, but no service on this port/protocol: the kernel may answer (or reset).
         return Err(Verdict::ToKernel);
     };
-    if l4.proto == L4Proto::Tcp && !(l4.flags.contains(TcpFlags::SYN) && !l4.flags.intersects(TcpFlags::ACK | TcpFlags::RST)) {
+    let is_syn = l4.flags.contains(TcpFlags::SYN) && !l4.flags.intersects(TcpFlags::ACK | TcpFlags::RST);
+    if l4.proto == L4Proto::Tcp && !is_syn {
         return Err(Verdict::Drop(DropReason::NoSession));
     }
     let compiled = ctx.services.compiled(svc_idx);
@@ -331,7 +335,7 @@ fn from_rs(frame: &mut [u8], id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerSta
     st.sessions.touch(id, state, ctx.now_ms);
     if l4.proto == L4Proto::Tcp && toa_on && l4.flags.contains(TcpFlags::SYN | TcpFlags::ACK) {
         // Segments toward the RS may carry TOA: announce a smaller MSS to the client.
-        nat::lower_mss(&mut frame[L2..], TOA_LEN as u16);
+        nat::lower_mss(&mut frame[L2..], TOA_OPTION_LEN);
     }
     nat::rewrite(&mut frame[L2..], l4.proto, vip, client);
     let Some(iface) = ctx.ports.get(usize::from(port)) else {

@@ -52,6 +52,13 @@ impl Backend {
     }
 }
 
+/// `hash` reduced to an index below `len` (0 for an empty table).
+#[inline]
+fn slot(hash: u64, len: usize) -> usize {
+    let len = u64::try_from(len).unwrap_or(u64::MAX).max(1);
+    usize::try_from(hash % len).unwrap_or(0)
+}
+
 /// A prebuilt lookup table.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum HashTable {
@@ -72,7 +79,7 @@ impl HashTable {
     pub fn lookup(&self, hash: u64) -> Option<u32> {
         match self {
             HashTable::None => None,
-            HashTable::Buckets(b) => b.get((hash % b.len().max(1) as u64) as usize).copied(),
+            HashTable::Buckets(b) => b.get(slot(hash, b.len())).copied(),
             HashTable::Ring(r) => {
                 if r.is_empty() {
                     return None;
@@ -80,7 +87,7 @@ impl HashTable {
                 let i = r.partition_point(|(pos, _)| *pos < hash);
                 Some(r[if i == r.len() { 0 } else { i }].1)
             }
-            HashTable::Maglev(t) => t.get((hash % t.len().max(1) as u64) as usize).copied(),
+            HashTable::Maglev(t) => t.get(slot(hash, t.len())).copied(),
         }
     }
 }
@@ -146,12 +153,12 @@ pub fn build_maglev(backends: &[Backend], size: usize) -> HashTable {
                 continue;
             }
             credit[i] -= u64::from(max_w);
-            let mut c = (offsets[i] + next[i] * skips[i]) % m;
-            while table[c as usize] != u32::MAX {
+            let mut c = slot(offsets[i] + next[i] * skips[i], size);
+            while table[c] != u32::MAX {
                 next[i] += 1;
-                c = (offsets[i] + next[i] * skips[i]) % m;
+                c = slot(offsets[i] + next[i] * skips[i], size);
             }
-            table[c as usize] = b.index;
+            table[c] = b.index;
             next[i] += 1;
             filled += 1;
             if filled == size {

@@ -80,7 +80,7 @@ pub fn insert_toa<B: PacketBuf>(buf: &mut B, client: Endpoint, mtu: u16) -> Resu
     data.copy_within(TOA_LEN..TOA_LEN + headers, 0);
     data[headers..headers + TOA_LEN].copy_from_slice(&ToaRepr { port: client.1, addr: client.0 }.to_bytes());
     let mut ip = Ipv4Packet::new_unchecked(&mut data[l2..]);
-    ip.set_total_len(total + TOA_LEN as u16);
+    ip.set_total_len(total + 8); // TOA_LEN
     ip.fill_checksum();
     let (src, dst) = (ip.src_addr(), ip.dst_addr());
     let end = usize::from(total) + TOA_LEN;

@@ -26,7 +26,7 @@ impl Default for NatOwners {
 
 impl NatOwners {
     fn shard(&self, key: &FlowKey) -> &RwLock<HashMap<FlowKey, u16, ahash::RandomState>> {
-        &self.shards[(self.hasher.hash_one(key) % SHARDS as u64) as usize]
+        &self.shards[usize::try_from(self.hasher.hash_one(key) % 64).unwrap_or(0) % SHARDS]
     }
 
     /// Records that `worker` owns the session whose replies carry `key`.

@@ -107,6 +107,12 @@ pub enum SessionFull {
 const WHEEL_SLOTS: usize = 1024;
 const TICK_MS: u64 = 1000;
 
+/// The wheel slot of a tick.
+#[inline]
+fn wheel_slot(tick: u64) -> usize {
+    usize::try_from(tick % 1024).unwrap_or(0) % WHEEL_SLOTS
+}
+
 /// Sessions of one worker.
 #[derive(Debug)]
 pub struct SessionTable {
@@ -279,7 +285,7 @@ impl SessionTable {
         // Beyond the wheel's horizon: park in the farthest slot and re-check when it fires.
         let tick = tick.min(cur + WHEEL_SLOTS as u64 - 1);
         let stamp = self.slab[id as usize].stamp;
-        self.wheel[(tick % WHEEL_SLOTS as u64) as usize].push((id, stamp));
+        self.wheel[wheel_slot(tick)].push((id, stamp));
     }
 
     /// Moves a session to `state` and pushes its expiry to `now + timeout(state)`.
@@ -306,7 +312,7 @@ impl SessionTable {
         while let Some(tick) = self.wheel_tick.filter(|t| *t < target) {
             let tick = tick + 1;
             self.wheel_tick = Some(tick);
-            let slot = (tick % WHEEL_SLOTS as u64) as usize;
+            let slot = wheel_slot(tick);
             let mut due = std::mem::take(&mut self.wheel[slot]);
             for (id, stamp) in due.drain(..) {
                 let s = &self.slab[id as usize];

@@ -1,6 +1,8 @@
 //! Scheduling depth, persistence, draining, sorry server, client lists, flow control, and the
 //! DR and NAT forwarding modes, through the pipeline with literal frames and a fake clock.
 
+#![allow(clippy::cast_possible_truncation)] // test fixtures build literal packets from small numbers
+
 use std::net::Ipv4Addr;
 
 use fastpath::natown::NatOwners;

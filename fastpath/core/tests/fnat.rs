@@ -1,6 +1,8 @@
 //! FNAT translation fixtures: both directions, checksums equal to full recomputation, TOA at
 //! the edges, MSS lowering, local-port partitioning, ICMP error relay.
 
+#![allow(clippy::cast_possible_truncation)] // test fixtures build literal packets from small numbers
+
 use std::net::Ipv4Addr;
 
 use fastpath::neigh::NeighTable;

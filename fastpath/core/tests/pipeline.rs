@@ -1,5 +1,7 @@
 //! Data-driven pipeline fixtures: input frame, expected verdict, expected output bytes.
 
+#![allow(clippy::cast_possible_truncation)] // test fixtures build literal packets from small numbers
+
 use std::net::Ipv4Addr;
 
 use fastpath::neigh::NeighTable;
