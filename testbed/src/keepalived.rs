@@ -244,7 +244,7 @@ impl TopologySpec {
                     b.loopback_addresses = serves.dr_vips.iter().map(|v| Ipv4Cidr::new(*v, 32)).collect();
                     b.arp_quiet = true;
                     if subnet_of(via) == subnet_of(ip) {
-                        b.routes.push(Route { dest: client_subnet, via });
+                        b.dr_reply_route = Some(Route { dest: client_subnet, via });
                     }
                 }
                 b

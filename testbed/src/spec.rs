@@ -177,9 +177,14 @@ pub struct BackendSpec {
     pub udp_echo_ports: Vec<u16>,
     /// Extra addresses on `lo` (e.g. VIPs for direct routing).
     pub loopback_addresses: Vec<Ipv4Cidr>,
-    /// Extra routes (e.g. the client subnet via the DR return path).
+    /// Extra routes.
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// Direct routing: replies sourced from a `lo` address (a VIP) take this route instead of
+    /// the default gateway (policy routing: `ip rule from VIP table 100`), so DR replies go
+    /// straight to the client while NAT and FNAT replies still return through the director.
+    #[serde(default)]
+    pub dr_reply_route: Option<Route>,
     /// Never answer ARP for `lo` addresses nor use them as ARP sources
     /// (`arp_ignore=1`, `arp_announce=2`), as direct-routing real servers must.
     #[serde(default)]
@@ -197,6 +202,7 @@ impl BackendSpec {
             udp_echo_ports: vec![],
             loopback_addresses: vec![],
             routes: vec![],
+            dr_reply_route: None,
             arp_quiet: false,
         }
     }

@@ -53,6 +53,8 @@ pub struct UpOptions {
 /// The client's second veth, for direct-routing replies, and its port on the LAN bridge.
 const DR_RETURN_IFACE: &str = "c1";
 const DR_RETURN_PORT: &str = "cl";
+/// The routing table backends use for direct-routing replies.
+const DR_TABLE: &str = "100";
 
 impl Default for UpOptions {
     fn default() -> Self {
@@ -297,6 +299,14 @@ impl Testbed {
             }
             for r in &b.routes {
                 netns::route_add(&ns, Some(r.dest), r.via)?;
+            }
+            if let Some(r) = b.dr_reply_route {
+                let (dest, via) = (r.dest.to_string(), r.via.to_string());
+                Cmd::in_netns(&ns, ["ip", "route", "add", dest.as_str(), "via", via.as_str(), "table", DR_TABLE]).run_short()?;
+                for a in &b.loopback_addresses {
+                    let from = a.to_string();
+                    Cmd::in_netns(&ns, ["ip", "rule", "add", "from", from.as_str(), "table", DR_TABLE, "pref", "100"]).run_short()?;
+                }
             }
             if b.arp_quiet {
                 let quiet: Vec<(String, &str)> = ["all", "eth0", "lo"]

@@ -66,10 +66,9 @@ print(ok, refused, other, round(time.time() - start, 2))
     let v: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
     let (ok, refused, other, secs) = (v[0] as u64, v[1] as u64, v[2] as u64, v[3]);
     eprintln!("cps 50: {ok} accepted, {refused} refused, {other} other in {secs} s");
-    // The burst spans at most 6 one-second windows (5 s started mid-window).
-    let windows = secs.ceil() as u64 + 1;
+    // Windows open with the burst: 5 s of attempts see 5 windows (6 if the run overran 5 s).
+    let windows = if secs > 5.0 { 6 } else { 5 };
     assert!(ok <= 50 * windows + u64::from(workers), "accepted {ok} over {secs} s");
-    assert!(ok <= 250 + u64::from(workers) || secs > 5.0, "accepted {ok} over {secs} s");
     assert!(ok >= 150, "the limit admits its budget: {ok}");
     assert_eq!(ok + refused + other, 1000);
     assert_eq!(other, 0, "refusals are resets, not timeouts");
@@ -103,28 +102,31 @@ print(eleventh, served)
 "#,
     );
     assert_eq!(out.trim(), "refused 10", "the 11th is refused, the 10 open ones are served");
-    assert_eq!(drops(&tb, "conn_limit"), 1);
+    wait_until("conn_limit counted", Duration::from_secs(5), Duration::from_millis(50), || Ok(drops(&tb, "conn_limit") == 1))
+        .unwrap_or_else(|e| panic!("{e}: {}", tb.read_stats().unwrap()["totals"]));
 }
 
 #[test]
 fn allow_and_deny_lists() {
     let tb = up(1);
+    // (curl exit code, body, stderr); curl exits 7 on a reset (refused), 28 on a timeout.
     let get = |src: &str, vip: &str| {
         let out = tb.exec("client", ["curl", "-sS", "-m", "3", "--interface", src, &format!("http://{vip}/")]).unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).trim().to_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).trim().to_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     // Exclude list: 10.70.1.66 gets nothing at all (silently dropped), others are served.
-    let (ok, _, err) = get("10.70.1.66", "10.70.1.133");
-    assert!(!ok && err.contains("timed out"), "denied source gets no answer: {err}");
+    let (code, _, err) = get("10.70.1.66", "10.70.1.133");
+    assert_eq!(code, 28, "denied source gets no answer and times out: {err}");
     assert_eq!(get("10.70.1.10", "10.70.1.133").1, "rs-10.70.2.11");
     // Allow list 10.70.1.0/28: .10 is served; .20 and .77 are outside it and refused (reset).
     assert_eq!(get("10.70.1.10", "10.70.1.132").1, "rs-10.70.2.11");
     for src in ["10.70.1.20", "10.70.1.77"] {
-        let (ok, _, err) = get(src, "10.70.1.132");
-        assert!(!ok && err.contains("refused"), "{src} outside the allow list: {err}");
+        let (code, _, err) = get(src, "10.70.1.132");
+        assert_eq!(code, 7, "{src} outside the allow list is refused by a reset: {err}");
     }
-    let s = tb.read_stats().unwrap();
-    // curl retransmits its SYN once or more in 3 s: every one is dropped and counted.
-    assert!(s["totals"]["drops"]["client_denied"].as_u64().unwrap_or(0) >= 1, "{}", s["totals"]);
-    assert_eq!(s["totals"]["drops"]["client_not_allowed"], 2, "{}", s["totals"]);
+    // curl retransmits its SYN in 3 s: every one is dropped and counted.
+    wait_until("refusals counted", Duration::from_secs(5), Duration::from_millis(50), || {
+        Ok(drops(&tb, "client_denied") >= 1 && drops(&tb, "client_not_allowed") == 2)
+    })
+    .unwrap_or_else(|e| panic!("{e}: {}", tb.read_stats().unwrap()["totals"]));
 }

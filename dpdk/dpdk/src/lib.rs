@@ -15,7 +15,7 @@ mod ring;
 pub use eal::{Eal, EalBuilder};
 pub use error::{Error, Result};
 pub use lcore::{current_lcore, main_lcore, pause, tsc, tsc_hz, worker_lcores, LaunchHandle, LcoreId};
-pub use mbuf::{Burst, Mbuf, BURST_SIZE, MBUF_HEADROOM};
+pub use mbuf::{free_burst, Burst, Mbuf, BURST_SIZE, MBUF_HEADROOM};
 pub use mempool::Mempool;
 pub use port::{
     LinkStatus, Port, PortConfig, PortId, PortInfo, PortStats, QueueId, RxQueue, TxQueue, TxResult,

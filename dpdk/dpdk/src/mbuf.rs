@@ -166,6 +166,18 @@ impl Drop for Mbuf {
     }
 }
 
+/// Frees every mbuf of `burst` with one call (`rte_pktmbuf_free_bulk`); the burst is empty
+/// afterwards. Same effect as `burst.clear()`, cheaper for whole bursts.
+pub fn free_burst(burst: &mut Burst) {
+    consume_front(burst, |ptrs, n| {
+        let Ok(count) = u32::try_from(n) else { return 0 };
+        // SAFETY: `ptrs` holds `n` owned mbufs; rte_pktmbuf_free_bulk returns every one of
+        // them to its pool, so consume_front must forget all `n`.
+        unsafe { dpdk_sys::shim_pktmbuf_free_bulk(ptrs, count) };
+        n
+    });
+}
+
 /// Hands the mbufs of `burst` to `f` as raw pointers; `f` returns how many it consumed from the
 /// front. Those are forgotten (ownership passed); the rest stay in the burst.
 pub(crate) fn consume_front(

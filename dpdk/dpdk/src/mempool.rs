@@ -4,7 +4,7 @@ use std::ffi::CString;
 use std::ptr::NonNull;
 
 use crate::error::{last_error, Error, Result};
-use crate::mbuf::Mbuf;
+use crate::mbuf::{fill_back, Burst, Mbuf};
 
 /// A pktmbuf pool. Pools live until the process exits (DPDK ports keep pointers into them),
 /// so a `Mempool` is a cheap copyable handle.
@@ -66,6 +66,33 @@ impl Mempool {
         let mut m = self.alloc()?;
         m.append(bytes.len()).ok()?.copy_from_slice(bytes);
         Some(m)
+    }
+
+    /// Takes `n` mbufs (reset and empty) at once and appends them to `burst`; all or nothing.
+    /// Returns false, leaving `burst` unchanged, when the pool has fewer than `n` free or `n`
+    /// exceeds the burst's free space. One call for the whole burst (a generator's tx path).
+    pub fn alloc_bulk(&self, burst: &mut Burst, n: usize) -> bool {
+        if n == 0 {
+            return true;
+        }
+        let mut ok = false;
+        fill_back(burst, |ptrs, room| {
+            if n > room {
+                return 0;
+            }
+            let Ok(count) = u32::try_from(n) else { return 0 };
+            // SAFETY: `ptrs` has room for `room >= n` pointers; the pool is a live pktmbuf pool.
+            // On success DPDK wrote `n` freshly allocated mbufs that we now own; on failure it
+            // wrote nothing usable and we report 0.
+            let rc = unsafe { dpdk_sys::shim_pktmbuf_alloc_bulk(self.ptr.as_ptr(), ptrs, count) };
+            ok = rc == 0;
+            if ok {
+                n
+            } else {
+                0
+            }
+        });
+        ok
     }
 
     pub(crate) fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {

@@ -174,3 +174,27 @@ fn job_runs_on_worker_lcore_and_hands_mbufs_back_through_ring() {
     b.clear();
     assert_eq!(pool.available(), before);
 }
+
+#[test]
+fn bulk_alloc_is_all_or_nothing_and_bulk_free_refills() {
+    eal();
+    let pool = Mempool::new("t_bulk", 63, 0, 2176).unwrap();
+    let full = pool.available();
+    let mut burst = Burst::new();
+    assert!(pool.alloc_bulk(&mut burst, 20));
+    assert_eq!(burst.len(), 20);
+    assert!(burst.iter().all(|m| m.data_len() == 0 && m.headroom() == dpdk::MBUF_HEADROOM));
+    assert!(!pool.alloc_bulk(&mut burst, BURST_SIZE), "more than the burst's free space");
+    assert_eq!(burst.len(), 20, "a failed bulk allocation leaves the burst unchanged");
+    let mut other = Burst::new();
+    assert!(!pool.alloc_bulk(&mut other, 32 + 20), "beyond the burst capacity");
+    assert!(pool.alloc_bulk(&mut other, 32));
+    let mut third = Burst::new();
+    assert!(!pool.alloc_bulk(&mut third, 32), "pool has only 11 left");
+    assert!(third.is_empty());
+    assert_eq!(pool.available(), full - 52);
+    dpdk::free_burst(&mut burst);
+    dpdk::free_burst(&mut other);
+    assert!(burst.is_empty() && other.is_empty());
+    assert_eq!(pool.available(), full, "bulk free returned every mbuf");
+}

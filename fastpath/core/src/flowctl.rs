@@ -2,6 +2,10 @@
 //! window and a concurrent-connection cap. Only services with a limit pay for it, and only on
 //! new connections: one atomic operation each, so the total can never exceed a limit and the
 //! error across workers is zero.
+//!
+//! A window opens with the first new connection after the previous one closed (as EulerOS
+//! does), so a burst of `k` intervals admits at most `k * cps * interval` connections
+//! wherever it starts.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -12,7 +16,7 @@ use crate::service::FlowControl;
 pub struct ServiceShared {
     /// Live connections (all workers).
     pub conns: AtomicU32,
-    /// (window number << 32) | connections admitted in that window.
+    /// (window start in ms, wrapping u32) << 32 | connections admitted in that window.
     window: AtomicU64,
     /// Connections created (all workers).
     pub created: AtomicU64,
@@ -36,18 +40,19 @@ impl ServiceShared {
     /// caller must call `closed` when the connection ends.
     pub fn admit(&self, fc: &FlowControl, now_ms: u64) -> Result<(), Limit> {
         if fc.cps > 0 {
-            let interval_ms = u64::from(fc.interval_s.max(1)) * 1000;
+            let interval_ms = fc.interval_s.max(1).saturating_mul(1000);
             let budget = u64::from(fc.cps) * u64::from(fc.interval_s.max(1));
-            let win = (now_ms / interval_ms) & 0xffff_ffff;
+            let now = u32::try_from(now_ms & 0xffff_ffff).unwrap_or(0);
             let mut cur = self.window.load(Ordering::Relaxed);
             loop {
-                let (w, n) = (cur >> 32, cur & 0xffff_ffff);
-                let n = if w == win { n } else { 0 };
+                let (start, n) = (u32::try_from(cur >> 32).unwrap_or(0), cur & 0xffff_ffff);
+                // A fresh service (cur == 0) or an elapsed window starts a new one now.
+                let (start, n) = if cur == 0 || now.wrapping_sub(start) >= interval_ms { (now, 0) } else { (start, n) };
                 if n >= budget {
                     self.refused_cps.fetch_add(1, Ordering::Relaxed);
                     return Err(Limit::Cps);
                 }
-                match self.window.compare_exchange_weak(cur, (win << 32) | (n + 1), Ordering::AcqRel, Ordering::Relaxed) {
+                match self.window.compare_exchange_weak(cur, (u64::from(start) << 32) | (n + 1), Ordering::AcqRel, Ordering::Relaxed) {
                     Ok(_) => break,
                     Err(x) => cur = x,
                 }
@@ -70,6 +75,7 @@ impl ServiceShared {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)]
 mod tests {
     use super::*;
     use crate::service::RefuseMode;
@@ -90,15 +96,13 @@ mod tests {
         assert_eq!(s.admit(&f, now), Err(Limit::Cps), "same window");
         now += 1;
         assert!(s.admit(&f, now).is_ok(), "next window");
-        // Five one-second windows: at most 250 of 1000 attempts spread over them.
-        let s = ServiceShared::default();
-        let mut ok = 0;
-        for i in 0..1000u64 {
-            if s.admit(&f, 20_000 + i * 5).is_ok() {
-                ok += 1;
-            }
+        // A 5-second burst of 1000 attempts, starting anywhere: windows open with the burst,
+        // so it gets exactly 5 windows' budget.
+        for offset in [0u64, 1, 370, 999] {
+            let s = ServiceShared::default();
+            let ok = (0..1000u64).filter(|i| s.admit(&f, 20_000 + offset + i * 5).is_ok()).count();
+            assert_eq!(ok, 250, "burst starting {offset} ms into a second");
         }
-        assert_eq!(ok, 250);
         // Interval 2 s: budget cps * 2 per window.
         let s = ServiceShared::default();
         assert_eq!((0..300).filter(|_| s.admit(&fc(50, 2, 0), 4_000).is_ok()).count(), 100);

@@ -1,7 +1,7 @@
 //! `lbd.toml`: the appliance's own settings (EAL, ports, workers). Services come from a
 //! keepalived.conf (see the FNAT work); this file says how the box is wired.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use ipnetwork::Ipv4Network;
@@ -77,6 +77,14 @@ pub struct TimeoutSection {
     pub tcp_close: Option<u32>,
 }
 
+/// What refused new connections get: a TCP reset (UDP: dropped) or a silent drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefuseSetting {
+    Rst,
+    Drop,
+}
+
 /// When TOA (client address in TCP option 254) is inserted toward real servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -131,6 +139,12 @@ struct RawConfig {
     max_sessions: usize,
     timeouts: Option<TimeoutSection>,
     toa: Option<ToaSetting>,
+    flow_refuse: Option<RefuseSetting>,
+    max_client_list: Option<usize>,
+    api_socket: Option<PathBuf>,
+    api_listen: Option<String>,
+    api_token: Option<String>,
+    metrics_listen: Option<String>,
 }
 
 /// A validated port.
@@ -162,7 +176,22 @@ pub struct Config {
     pub max_sessions: usize,
     pub timeouts: fastpath::session::Timeouts,
     pub toa: ToaSetting,
+    /// What new connections refused by client lists or flow control get.
+    pub flow_refuse: RefuseSetting,
+    /// Most entries per client_ipaddr_allow / client_ipaddr_exclude list.
+    pub max_client_list: usize,
+    /// The control API's Unix socket, and whether it was configured (else the default).
+    pub api_socket: PathBuf,
+    pub api_socket_configured: bool,
+    /// Optional TCP listener for the API; callers must present `api_token`.
+    pub api_listen: Option<SocketAddr>,
+    pub api_token: Option<String>,
+    /// Prometheus text endpoint (`GET /metrics`).
+    pub metrics_listen: Option<SocketAddr>,
 }
+
+/// Where the control API listens unless `api_socket` says otherwise.
+pub const DEFAULT_API_SOCKET: &str = "/run/lbd/lbd.sock";
 
 /// Largest worker count: 2 vCPUs here, but real appliances have many cores.
 const MAX_WORKERS: u16 = 64;
@@ -170,6 +199,18 @@ const MAX_WORKERS: u16 = 64;
 const IFNAMSIZ: usize = 15;
 
 impl Config {
+    /// The settings that shape how services are converted.
+    pub fn service_options(&self) -> crate::services::Options {
+        crate::services::Options {
+            toa: self.toa,
+            refuse: match self.flow_refuse {
+                RefuseSetting::Rst => fastpath::service::RefuseMode::Rst,
+                RefuseSetting::Drop => fastpath::service::RefuseMode::Drop,
+            },
+            max_client_list: self.max_client_list,
+        }
+    }
+
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
@@ -273,12 +314,44 @@ impl Config {
                 }
             }
         }
+        let listen = |field: &str, v: &Option<String>| -> Result<Option<SocketAddr>, ConfigError> {
+            match v {
+                None => Ok(None),
+                Some(a) => a.parse().map(Some).map_err(|e| invalid(field.into(), format!("{a:?} is not an address:port (e.g. 127.0.0.1:9100): {e}"))),
+            }
+        };
+        let api_listen = listen("api_listen", &raw.api_listen)?;
+        let metrics_listen = listen("metrics_listen", &raw.metrics_listen)?;
+        if let Some(t) = &raw.api_token {
+            if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(invalid("api_token".into(), "must be at least 16 printable ASCII characters without blanks".into()));
+            }
+        }
+        if api_listen.is_some() && raw.api_token.is_none() {
+            return Err(invalid("api_listen".into(), "needs api_token: TCP callers must present a bearer token".into()));
+        }
+        let api_socket_configured = raw.api_socket.is_some();
+        let api_socket = raw.api_socket.unwrap_or_else(|| PathBuf::from(DEFAULT_API_SOCKET));
+        if api_socket.as_os_str().is_empty() || api_socket.file_name().is_none() {
+            return Err(invalid("api_socket".into(), format!("{:?} is not a socket path", api_socket.display().to_string())));
+        }
         let services = raw.services.map(|s| if s.is_relative() { path.parent().unwrap_or(Path::new(".")).join(s) } else { s });
         Ok(Config {
             services,
             max_sessions: raw.max_sessions,
             timeouts,
             toa: raw.toa.unwrap_or(ToaSetting::FirstAck),
+            flow_refuse: raw.flow_refuse.unwrap_or(RefuseSetting::Rst),
+            max_client_list: match raw.max_client_list {
+                Some(0) => return Err(invalid("max_client_list".into(), "must be at least 1".into())),
+                Some(n) => n,
+                None => 1000,
+            },
+            api_socket,
+            api_socket_configured,
+            api_listen,
+            api_token: raw.api_token,
+            metrics_listen,
             workers: raw.workers,
             idle_sleep_us: raw.idle_sleep_us,
             stats_file: raw.stats_file,
@@ -354,5 +427,16 @@ kernel_tap = "tap-wan"
         assert!(err("").contains("no [[port]] section"));
         let e = err("workers = 'two'\n[[port]]\nname='a'\nvdev='net_ring0'");
         assert!(e.contains("line 1"), "{e}");
+        let port = "[[port]]\nname='a'\nvdev='net_ring0'";
+        let e = err(&format!("api_listen = '127.0.0.1:7000'\n{port}"));
+        assert!(e.contains("api_listen: needs api_token"), "{e}");
+        let e = err(&format!("metrics_listen = 'localhost'\n{port}"));
+        assert!(e.contains("metrics_listen: \"localhost\" is not an address:port"), "{e}");
+        let e = err(&format!("api_token = 'short'\n{port}"));
+        assert!(e.contains("api_token"), "{e}");
+        let c = parse(&format!("api_listen = '127.0.0.1:7000'\napi_token = '0123456789abcdef'\n{port}")).unwrap();
+        assert_eq!(c.api_listen, Some("127.0.0.1:7000".parse().unwrap()));
+        assert_eq!(c.api_socket, PathBuf::from(DEFAULT_API_SOCKET));
+        assert!(!c.api_socket_configured);
     }
 }

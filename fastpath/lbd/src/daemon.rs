@@ -13,7 +13,10 @@ use fastpath::wire::EthernetAddress;
 use fastpath::{Counters, Interface};
 use serde_json::{json, Value};
 
+use crate::api::{self, ApiError};
 use crate::config::Config;
+use crate::control::mailbox::Mailbox;
+use crate::control::{Control, Env, PortHandle};
 use crate::services::{self, Loaded, ServicesError};
 use crate::shared::Shared;
 use crate::stats::{counters_json, write_atomic, WorkerShared};
@@ -32,6 +35,8 @@ pub enum DaemonError {
     Lcores { have: usize, want: usize },
     #[error("services: {0}")]
     Services(#[from] ServicesError),
+    #[error("{0}")]
+    Api(#[from] ApiError),
 }
 
 /// A data port after set-up.
@@ -73,15 +78,28 @@ pub fn eal_builder(cfg: &Config) -> EalBuilder {
 /// Loads the configured services (an empty table when none are configured).
 pub fn load_services(cfg: &Config) -> Result<Loaded, ServicesError> {
     match &cfg.services {
-        Some(path) => services::load(path, cfg.toa, 1),
+        Some(path) => services::load(path, cfg.service_options(), 1),
         None => Ok(Loaded { table: ServiceTable::default(), notes: Vec::new(), laddrs: Vec::new() }),
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// The services file as parsed (the running configuration the control API edits) and as
+/// converted for the fast path.
+fn load_running(cfg: &Config) -> Result<(kaconf::Config, Loaded), ServicesError> {
+    match &cfg.services {
+        Some(path) => {
+            let conf = kaconf::load(path)?;
+            let loaded = services::convert(&conf, cfg.service_options(), 1, path)?;
+            Ok((conf, loaded))
+        }
+        None => Ok((kaconf::Config::default(), Loaded { table: ServiceTable::default(), notes: Vec::new(), laddrs: Vec::new() })),
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the services file.
 pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     // Everything that can be checked without DPDK is checked before the EAL starts.
-    let loaded = load_services(cfg)?;
+    let (running, loaded) = load_running(cfg)?;
     for n in &loaded.notes {
         eprintln!("lbd: note: {n}");
     }
@@ -89,6 +107,8 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
     }
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup)).map_err(DaemonError::Signals)?;
     let eal = eal_builder(cfg).init()?;
     let workers = usize::from(cfg.workers);
     let lcores = dpdk::worker_lcores(&eal);
@@ -97,33 +117,63 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     }
     let pool = Mempool::new("lbd_mbufs", cfg.mbufs, 256, 2176)?;
     let (ports, mut queues, mut ifaces) = setup_ports(cfg, &eal, &pool)?;
+    let base_ifaces = ifaces.clone();
     services::assign_addresses(&mut ifaces, &cfg.ports, &loaded);
 
     let rings = (0..workers).map(|w| MbufRing::new(&format!("lbd_redirect{w}"), 4096)).collect::<Result<Vec<_>, _>>()?;
     let shared = Arc::new(Shared {
         services: ArcSwap::from_pointee(loaded.table),
         neigh: ArcSwap::from_pointee(NeighTable::default()),
+        ifaces: ArcSwap::from_pointee(ifaces.clone()),
+        mailboxes: (0..workers).map(|_| Mailbox::default()).collect(),
         learned: ArrayQueue::new(4096),
         rings,
+        nat_owners: Default::default(),
         stop: AtomicBool::new(false),
     });
 
+    let stats: Vec<Arc<WorkerShared>> = lcores.iter().take(workers).enumerate().map(|(w, l)| Arc::new(WorkerShared::new(w, l.0))).collect();
+    let env = Env {
+        services_file: cfg.services.clone(),
+        opts: cfg.service_options(),
+        port_cfgs: cfg.ports.clone(),
+        base_ifaces,
+        workers: stats.clone(),
+        ports: ports
+            .iter()
+            .zip(&cfg.ports)
+            .map(|(p, pc)| PortHandle {
+                name: p.name.clone(),
+                device: p.port.name().to_owned(),
+                mac: p.mac.to_string(),
+                addresses: pc.addresses.iter().map(ToString::to_string).collect(),
+                port: Some(p.port.clone()),
+                tap: p.tap.clone(),
+            })
+            .collect(),
+        started: Instant::now(),
+        max_sessions: cfg.max_sessions,
+        api_socket: cfg.api_socket.clone(),
+        metrics_listen: cfg.metrics_listen,
+    };
+    let control = Arc::new(Control::new(Arc::clone(&shared), env, running, cfg.timeouts, 1));
+    let api = api::start(cfg, Arc::clone(&control))?;
+
+    let epoch = Instant::now();
     let mut handles = Vec::new();
-    let mut stats = Vec::new();
     for (w, lcore) in lcores.iter().take(workers).enumerate() {
-        let s = Arc::new(WorkerShared::new(w, lcore.0));
-        stats.push(Arc::clone(&s));
+        let s = Arc::clone(&stats[w]);
         let plan = WorkerPlan {
             index: u16::try_from(w).unwrap_or(u16::MAX),
             workers: cfg.workers,
             ports: queues.iter_mut().map(|q| q.remove(0)).collect(),
-            ifaces: ifaces.clone(),
             shared: Arc::clone(&shared),
             stats: s,
             pool,
             idle_sleep: Duration::from_micros(u64::from(cfg.idle_sleep_us)),
             max_sessions: cfg.max_sessions,
             timeouts: cfg.timeouts,
+            epoch,
         };
         handles.push(LaunchHandle::launch(&eal, *lcore, move || worker::run(plan))?);
     }
@@ -146,6 +196,17 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     let mut last = Instant::now() - STATS_PERIOD;
     while !stop.load(Ordering::Relaxed) {
         shared.merge_learned();
+        if hup.swap(false, Ordering::Relaxed) {
+            match control.reload() {
+                Ok(change) => {
+                    for n in &change.notes {
+                        eprintln!("lbd: note: {n}");
+                    }
+                    println!("lbd: reload (SIGHUP): {change}");
+                }
+                Err(e) => eprintln!("lbd: reload (SIGHUP) refused: {e}"),
+            }
+        }
         if last.elapsed() >= STATS_PERIOD {
             last = Instant::now();
             if let Some(path) = &cfg.stats_file {
@@ -156,6 +217,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    api.stop();
     shared.stop.store(true, Ordering::Relaxed);
     for h in handles {
         h.wait();

@@ -3,8 +3,11 @@
 //! TAP exception interface per port.
 #![forbid(unsafe_code)]
 
+mod api;
 mod config;
+mod control;
 mod daemon;
+mod metrics;
 mod services;
 mod shared;
 mod stats;
@@ -42,6 +45,16 @@ use clap::Parser;
 ///   services = "keepalived.conf"  # virtual services (FNAT), relative to this file; optional
 ///   max_sessions = 1048576   # per worker
 ///   toa = "first-ack"        # off | first-ack | syn-and-first-ack (client address in TCP option 254)
+///   flow_refuse = "rst"      # rst | drop: what connections refused by client lists or
+///                            # flow control get (UDP is always dropped)
+///   max_client_list = 1000   # most entries per client_ipaddr_allow/exclude list
+///   api_socket = "/run/lbd/lbd.sock"   # control API (gRPC lb.v1, lbctl); directory created,
+///                            # socket removed on exit. Only when configured is a socket in
+///                            # use by another process an error (else: a warning, no socket)
+///   api_listen = "127.0.0.1:7443"      # optional TCP listener for the API (plaintext
+///                            # HTTP/2); needs api_token
+///   api_token = "..."        # callers on api_listen send `authorization: Bearer <token>`
+///   metrics_listen = "127.0.0.1:9100"  # optional Prometheus endpoint, GET /metrics
 ///   [timeouts]               # seconds, as ipvsadm --set tcp tcpfin udp
 ///   tcp = 900
 ///   tcpfin = 120
@@ -49,7 +62,8 @@ use clap::Parser;
 ///   tcp_syn_recv = 60
 ///   tcp_close = 10
 ///
-/// Signals: SIGTERM/SIGINT stop the workers, write final stats and exit 0.
+/// Signals: SIGTERM/SIGINT stop the workers, write final stats and exit 0. SIGHUP re-reads
+/// the services file and applies the difference (an invalid file keeps the running services).
 /// Exit codes: 0 clean stop, 1 runtime failure, 2 invalid command line or configuration.
 #[derive(Debug, Parser)]
 #[command(name = "lbd", version, verbatim_doc_comment)]

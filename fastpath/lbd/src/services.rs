@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use fastpath::service::{ForwardMode, RealServer, Scheduler, Service, ServiceKey, ServiceTable, ToaMode};
+use fastpath::service::{FlowControl, ForwardMode, Persistence, RealServer, RefuseMode, Scheduler, Service, ServiceKey, ServiceTable, ToaMode};
 use fastpath::{route, Interface, L4Proto};
 use kaconf::{LbAlgo, LbKind, Protocol};
 
@@ -30,13 +30,31 @@ pub struct Loaded {
     pub laddrs: Vec<(Ipv4Addr, Option<String>)>,
 }
 
-/// Loads and converts `path`.
-pub fn load(path: &Path, toa: ToaSetting, generation: u64) -> Result<Loaded, ServicesError> {
-    let cfg = kaconf::load(path)?;
-    convert(&cfg, toa, generation, path)
+/// How services are turned into the fast path's form: settings from lbd.toml.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub toa: ToaSetting,
+    /// What refused new connections get.
+    pub refuse: RefuseMode,
+    /// Most entries in one client_ipaddr_allow or client_ipaddr_exclude list.
+    pub max_client_list: usize,
 }
 
-fn convert(cfg: &kaconf::Config, toa: ToaSetting, generation: u64, path: &Path) -> Result<Loaded, ServicesError> {
+impl Default for Options {
+    fn default() -> Self {
+        Options { toa: ToaSetting::FirstAck, refuse: RefuseMode::Rst, max_client_list: 1000 }
+    }
+}
+
+/// Loads and converts `path`.
+pub fn load(path: &Path, opts: Options, generation: u64) -> Result<Loaded, ServicesError> {
+    let cfg = kaconf::load(path)?;
+    convert(&cfg, opts, generation, path)
+}
+
+/// Converts a parsed keepalived.conf (`path` names it in messages).
+pub fn convert(cfg: &kaconf::Config, opts: Options, generation: u64, path: &Path) -> Result<Loaded, ServicesError> {
+    let Options { toa, refuse, max_client_list } = opts;
     let mut notes: Vec<String> = cfg.warnings.iter().map(ToString::to_string).collect();
     let toa = match toa {
         ToaSetting::Off => ToaMode::Off,
@@ -48,43 +66,70 @@ fn convert(cfg: &kaconf::Config, toa: ToaSetting, generation: u64, path: &Path) 
     for vs in &cfg.virtual_servers {
         let file = vs.file.display().to_string();
         let unsupported = |msg: String| ServicesError::Unsupported { file: file.clone(), line: vs.line, vip: vs.vip, port: vs.port, msg };
-        if vs.lb_kind != LbKind::Fnat {
-            return Err(unsupported(format!("lb_kind {:?} is not supported yet (this director forwards FNAT)", vs.lb_kind)));
-        }
+        let mode = match vs.lb_kind {
+            LbKind::Fnat => ForwardMode::Fnat,
+            LbKind::Dr => ForwardMode::Dr,
+            LbKind::Nat => ForwardMode::Nat,
+            LbKind::Tun => return Err(unsupported("lb_kind TUN is not supported (FNAT, DR and NAT are)".into())),
+        };
         let sched = match vs.lb_algo {
             LbAlgo::Rr => Scheduler::Rr,
             LbAlgo::Wrr => Scheduler::Wrr,
             LbAlgo::Lc => Scheduler::Lc,
             LbAlgo::Wlc => Scheduler::Wlc,
-            other => return Err(unsupported(format!("lb_algo {other:?} is not supported yet (rr, wrr, lc, wlc are)"))),
+            LbAlgo::Sh => Scheduler::Sh,
+            LbAlgo::Dh => Scheduler::Dh,
+            LbAlgo::Consh => Scheduler::Consh,
+            LbAlgo::Mh => Scheduler::Mh,
         };
-        let Some(group) = &vs.laddr_group_name else {
-            return Err(unsupported("lb_kind FNAT needs laddr_group_name (the local addresses toward the real servers)".into()));
-        };
-        let Some(g) = cfg.local_address_groups.iter().find(|g| &g.name == group) else {
-            return Err(unsupported(format!("laddr_group_name {group:?} names no local_address_group")));
-        };
-        for a in &g.addrs {
-            if !laddrs.iter().any(|(ip, _)| *ip == a.ip) {
-                laddrs.push((a.ip, a.ifname.clone()));
+        let at = format!("{file}:{}: virtual_server {} {}", vs.line, vs.vip, vs.port);
+        let mut laddr_ips = Vec::new();
+        match (&vs.laddr_group_name, mode) {
+            (None, ForwardMode::Fnat) => {
+                return Err(unsupported("lb_kind FNAT needs laddr_group_name (the local addresses toward the real servers)".into()));
+            }
+            (Some(group), _) => {
+                let Some(g) = cfg.local_address_groups.iter().find(|g| &g.name == group) else {
+                    return Err(unsupported(format!("laddr_group_name {group:?} names no local_address_group")));
+                };
+                if mode == ForwardMode::Fnat {
+                    for a in &g.addrs {
+                        if !laddrs.iter().any(|(ip, _)| *ip == a.ip) {
+                            laddrs.push((a.ip, a.ifname.clone()));
+                        }
+                        laddr_ips.push(a.ip);
+                    }
+                } else {
+                    notes.push(format!("{at}: laddr_group_name is only used by FNAT; ignored for lb_kind {:?}", vs.lb_kind));
+                }
+            }
+            (None, _) => {}
+        }
+        if mode == ForwardMode::Dr {
+            if let Some(r) = vs.real_servers.iter().find(|r| r.port != vs.port) {
+                return Err(ServicesError::Unsupported {
+                    file: r.file.display().to_string(),
+                    line: r.line,
+                    vip: vs.vip,
+                    port: vs.port,
+                    msg: format!("real_server {} {}: direct routing cannot change the port (the VIP's is {})", r.ip, r.port, vs.port),
+                });
             }
         }
-        let at = format!("{file}:{}: virtual_server {} {}", vs.line, vs.vip, vs.port);
+        for (name, list) in [("client_ipaddr_allow", &vs.client_ipaddr_allow), ("client_ipaddr_exclude", &vs.client_ipaddr_exclude)] {
+            if list.len() > max_client_list {
+                return Err(unsupported(format!("{name} has {} entries; the limit is {max_client_list} (lbd.toml max_client_list)", list.len())));
+            }
+        }
         let mut not_yet = Vec::new();
-        if vs.persistence_timeout.is_some() {
-            not_yet.push("persistence_timeout");
-        }
-        if vs.flow_control_cps.is_some() || vs.flow_control_pc.is_some() {
-            not_yet.push("flow_control_*");
-        }
-        if !vs.client_ipaddr_allow.is_empty() || !vs.client_ipaddr_exclude.is_empty() {
-            not_yet.push("client_ipaddr_allow/exclude");
-        }
-        if vs.sorry_server.is_some() {
-            not_yet.push("sorry_server");
-        }
         if vs.real_servers.iter().any(|r| r.check.is_some()) {
             not_yet.push("health checks (real servers are treated as up)");
+        }
+        if vs.quorum_up.is_some() || vs.quorum_down.is_some() || vs.alpha || vs.omega {
+            not_yet.push("alpha/omega/quorum scripts");
+        }
+        if vs.real_servers.iter().any(|r| r.inhibit_on_failure) {
+            not_yet.push("inhibit_on_failure");
         }
         if !not_yet.is_empty() {
             notes.push(format!("{at}: parsed but not acted on yet: {}", not_yet.join(", ")));
@@ -97,11 +142,23 @@ fn convert(cfg: &kaconf::Config, toa: ToaSetting, generation: u64, path: &Path) 
                 Protocol::Udp => L4Proto::Udp,
             },
         };
+        let cidrs = |v: &[ipnetwork::Ipv4Network]| v.iter().map(|n| (n.network(), n.prefix())).collect::<Vec<_>>();
         services.push(Service {
             real_servers: vs.real_servers.iter().map(|r| RealServer::new(r.ip, r.port, r.weight)).collect(),
-            laddrs: g.addrs.iter().map(|a| a.ip).collect(),
-            toa: if vs.protocol == Protocol::Tcp { toa } else { ToaMode::Off },
-            ..Service::new(key, sched, ForwardMode::Fnat)
+            laddrs: laddr_ips,
+            toa: if vs.protocol == Protocol::Tcp && mode == ForwardMode::Fnat { toa } else { ToaMode::Off },
+            persistence: vs.persistence_timeout.map(|t| Persistence { timeout_s: t, netmask: vs.persistence_granularity.unwrap_or(Ipv4Addr::BROADCAST) }),
+            draining_timeout_s: vs.tcp_draining_timeout,
+            sorry_server: vs.sorry_server,
+            flow: FlowControl {
+                cps: vs.flow_control_cps.unwrap_or(0),
+                interval_s: vs.flow_control_interval.unwrap_or(1).max(1),
+                max_conns: vs.flow_control_pc.unwrap_or(0),
+                refuse,
+            },
+            allow: cidrs(&vs.client_ipaddr_allow),
+            deny: cidrs(&vs.client_ipaddr_exclude),
+            ..Service::new(key, sched, mode)
         });
     }
     let table = ServiceTable::new(services, generation).map_err(|e| ServicesError::Table(e, path.display().to_string()))?;

@@ -1,5 +1,6 @@
 //! State shared between the control thread and the workers: published snapshots (services,
-//! neighbours), the neighbour-learning queue, the redirect rings and the stop flag.
+//! neighbours, the ports' owned addresses), the neighbour-learning queue, the redirect rings,
+//! the per-worker control mailboxes and the stop flag.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicBool;
@@ -7,9 +8,13 @@ use std::sync::atomic::AtomicBool;
 use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
 use dpdk::MbufRing;
+use fastpath::natown::NatOwners;
 use fastpath::neigh::NeighTable;
 use fastpath::service::ServiceTable;
 use fastpath::wire::EthernetAddress;
+use fastpath::Interface;
+
+use crate::control::mailbox::Mailbox;
 
 /// Shared by every lcore. Workers only read snapshots (one atomic load per poll-loop pass),
 /// push learned neighbours, and enqueue to other workers' rings.
@@ -17,10 +22,16 @@ use fastpath::wire::EthernetAddress;
 pub struct Shared {
     pub services: ArcSwap<ServiceTable>,
     pub neigh: ArcSwap<NeighTable>,
+    /// The ports as the pipeline sees them; republished when VIPs or local addresses change.
+    pub ifaces: ArcSwap<Vec<Interface>>,
     pub learned: ArrayQueue<(Ipv4Addr, EthernetAddress)>,
     /// One multi-producer ring per worker, drained by that worker only.
     pub rings: Vec<MbufRing>,
+    /// Owners of NAT-mode sessions, for replies that reach another worker.
+    pub nat_owners: NatOwners,
     pub stop: AtomicBool,
+    /// One control mailbox per worker, popped once per poll-loop pass.
+    pub mailboxes: Vec<Mailbox>,
 }
 
 impl Shared {

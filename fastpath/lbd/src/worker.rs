@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::rc::Rc;
 use std::net::Ipv4Addr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,8 +12,9 @@ use dpdk::{Burst, Mbuf, Mempool, RxQueue, TxQueue, BURST_SIZE};
 use fastpath::neigh::{emit_arp_request, ARP_FRAME_LEN};
 use fastpath::session::Timeouts;
 use fastpath::wire::EthernetFrame;
-use fastpath::{pipeline, Ctx, DropReason, Interface, PacketBuf, Verdict, WorkerState};
+use fastpath::{pipeline, Ctx, DropReason, PacketBuf, Verdict, WorkerState};
 
+use crate::control::mailbox::{self, Mailbox, Request};
 use crate::shared::Shared;
 use crate::stats::WorkerShared;
 
@@ -45,13 +45,14 @@ pub struct WorkerPlan {
     pub index: u16,
     pub workers: u16,
     pub ports: Vec<WorkerPort>,
-    pub ifaces: Vec<Interface>,
     pub shared: Arc<Shared>,
     pub stats: Arc<WorkerShared>,
     pub pool: Mempool,
     pub idle_sleep: Duration,
     pub max_sessions: usize,
     pub timeouts: Timeouts,
+    /// The clock origin shared by all workers (flow-control windows compare their times).
+    pub epoch: Instant,
 }
 
 struct Held {
@@ -74,8 +75,8 @@ struct Worker {
     held: Vec<Held>,
     arp_sent: HashMap<Ipv4Addr, u64>,
     port_index: HashMap<u16, u8>,
-    /// The pipeline's view of the ports (shared with `Ctx` while `self` is borrowed mutably).
-    ifaces: Rc<[Interface]>,
+    /// Generation of the service table whose local addresses the port pools cover.
+    laddr_generation: u64,
     epoch: Instant,
     _not_send: PhantomData<*const ()>,
 }
@@ -118,8 +119,8 @@ pub fn run(plan: WorkerPlan) -> i32 {
         held: Vec::with_capacity(MAX_HELD),
         arp_sent: HashMap::new(),
         port_index,
-        ifaces: plan.ifaces.clone().into(),
-        epoch: Instant::now(),
+        laddr_generation: services.generation(),
+        epoch: plan.epoch,
         plan,
         _not_send: PhantomData,
     };
@@ -144,7 +145,15 @@ impl Worker {
             } else {
                 idle = idle.saturating_add(1);
             }
-            self.state.expire(now);
+            self.state.expire(now, Some(&self.plan.shared.nat_owners));
+            if let Some(mail) = self.plan.shared.mailboxes.get(usize::from(self.plan.index)).and_then(Mailbox::pop) {
+                let reply = mailbox::serve(self.plan.index, &mut self.state, &mail.req, now);
+                let zeroed = matches!(mail.req, Request::ZeroCounters);
+                mail.answer(self.plan.index, reply);
+                if zeroed {
+                    self.publish(loops, busy);
+                }
+            }
             if loops % PUBLISH_EVERY == 0 {
                 self.publish(loops, busy);
             }
@@ -170,9 +179,19 @@ impl Worker {
 
     /// One pass over every queue; returns how many frames were handled.
     fn iteration(&mut self, now: u64) -> usize {
-        let services = self.plan.shared.services.load();
-        let neigh = self.plan.shared.neigh.load();
-        let ifaces = Rc::clone(&self.ifaces);
+        // Local handles, so `self` stays free for mutation while the context is alive.
+        let shared = Arc::clone(&self.plan.shared);
+        let services = shared.services.load();
+        let neigh = shared.neigh.load();
+        // The ports' owned addresses change with VIPs and local addresses (control API).
+        let ifaces = shared.ifaces.load();
+        if services.generation() != self.laddr_generation {
+            // A new snapshot may bring new local addresses: give this worker their ports.
+            for l in services.laddrs() {
+                self.state.laddrs.add_addr(*l);
+            }
+            self.laddr_generation = services.generation();
+        }
         let ctx = Ctx {
             ports: &ifaces,
             services: &services,
@@ -180,6 +199,7 @@ impl Worker {
             worker: self.plan.index,
             workers: self.plan.workers,
             now_ms: now,
+            nat_owners: services.has_nat().then_some(&shared.nat_owners),
         };
         let mut handled = 0;
         let mut rx = Burst::new();

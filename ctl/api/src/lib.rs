@@ -1,0 +1,201 @@
+//! The director's control API: the `lb.v1` protocol (generated from `proto/lb/v1/lb.proto`),
+//! names shared by the server and `lbctl`, and a client that connects over lbd's Unix socket
+//! or over TCP with a bearer token.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+
+use hyper_util::rt::TokioIo;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// Generated messages, the `LoadBalancer` client and server.
+#[allow(missing_docs, clippy::all, clippy::pedantic, missing_debug_implementations)]
+pub mod pb {
+    tonic::include_proto!("lb.v1");
+}
+
+pub use pb::load_balancer_client::LoadBalancerClient;
+pub use pb::load_balancer_server::{LoadBalancer, LoadBalancerServer};
+use pb::{ForwardMode, Protocol, Scheduler};
+
+/// Where lbd serves the API unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/lbd/lbd.sock";
+
+/// Metadata key carrying the bearer token on TCP connections.
+pub const AUTHORIZATION: &str = "authorization";
+
+/// Schedulers with their ipvsadm / keepalived names.
+pub const SCHEDULERS: &[(&str, Scheduler)] = &[
+    ("rr", Scheduler::Rr),
+    ("wrr", Scheduler::Wrr),
+    ("lc", Scheduler::Lc),
+    ("wlc", Scheduler::Wlc),
+    ("sh", Scheduler::Sh),
+    ("dh", Scheduler::Dh),
+    ("consh", Scheduler::Consh),
+    ("mh", Scheduler::Mh),
+];
+
+/// The ipvsadm name of a scheduler ("?" for an unknown value).
+pub fn scheduler_name(s: i32) -> &'static str {
+    SCHEDULERS.iter().find(|(_, v)| *v as i32 == s).map_or("?", |(n, _)| n)
+}
+
+/// A scheduler by its ipvsadm name (`conhash` is read as `consh`, as keepalived does).
+pub fn scheduler_from_name(name: &str) -> Option<Scheduler> {
+    let name = if name == "conhash" { "consh" } else { name };
+    SCHEDULERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// "TCP" / "UDP" ("?" for anything else), as ipvsadm prints them.
+pub fn protocol_name(p: i32) -> &'static str {
+    match Protocol::try_from(p) {
+        Ok(Protocol::Tcp) => "TCP",
+        Ok(Protocol::Udp) => "UDP",
+        _ => "?",
+    }
+}
+
+/// The ipvsadm -L "Forward" column: FullNat, Route, Masq.
+pub fn forward_ipvsadm_name(f: i32) -> &'static str {
+    match ForwardMode::try_from(f) {
+        Ok(ForwardMode::Fnat) => "FullNat",
+        Ok(ForwardMode::Dr) => "Route",
+        Ok(ForwardMode::Nat) => "Masq",
+        _ => "?",
+    }
+}
+
+/// The short name: fnat, dr, nat.
+pub fn forward_name(f: i32) -> &'static str {
+    match ForwardMode::try_from(f) {
+        Ok(ForwardMode::Fnat) => "fnat",
+        Ok(ForwardMode::Dr) => "dr",
+        Ok(ForwardMode::Nat) => "nat",
+        _ => "?",
+    }
+}
+
+/// A forwarding mode by short name.
+pub fn forward_from_name(name: &str) -> Option<ForwardMode> {
+    match name.to_ascii_lowercase().as_str() {
+        "fnat" | "fullnat" => Some(ForwardMode::Fnat),
+        "dr" | "route" => Some(ForwardMode::Dr),
+        "nat" | "masq" => Some(ForwardMode::Nat),
+        _ => None,
+    }
+}
+
+impl std::fmt::Display for pb::ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}:{}", protocol_name(self.protocol), self.vip, self.port)
+    }
+}
+
+/// Where the API is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// lbd's Unix socket.
+    Unix(PathBuf),
+    /// `host:port`, with the token lbd's `api_token` asks for.
+    Tcp { addr: String, token: Option<String> },
+}
+
+/// Why the API could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot connect to lbd at {target}: {msg}")]
+    Connect { target: String, msg: String },
+    #[error("invalid API address {addr:?}: {msg}")]
+    Address { addr: String, msg: String },
+    #[error("invalid token: {0}")]
+    Token(String),
+}
+
+/// Adds `authorization: Bearer <token>` to every call when a token is set.
+#[derive(Debug, Clone)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert(AUTHORIZATION, v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A connected client.
+pub type Client = LoadBalancerClient<InterceptedService<Channel, Bearer>>;
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Unix(p) => write!(f, "unix:{}", p.display()),
+            Target::Tcp { addr, .. } => write!(f, "tcp:{addr}"),
+        }
+    }
+}
+
+/// Connects to lbd.
+pub async fn connect(target: &Target) -> Result<Client, ConnectError> {
+    let err = |e: tonic::transport::Error| {
+        // The transport error says little; its sources say why (no such file, refused, ...).
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            let t = s.to_string();
+            if !msg.contains(&t) {
+                msg = format!("{msg}: {t}");
+            }
+            src = s.source();
+        }
+        ConnectError::Connect { target: target.to_string(), msg }
+    };
+    let (channel, token) = match target {
+        Target::Unix(path) => {
+            let path = path.clone();
+            // The URI is not used: the connector always dials the socket.
+            let ch = Endpoint::from_static("http://lbd.sock")
+                .connect_with_connector(tower::service_fn(move |_: Uri| {
+                    let path = path.clone();
+                    async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?)) }
+                }))
+                .await
+                .map_err(err)?;
+            (ch, None)
+        }
+        Target::Tcp { addr, token } => {
+            let ep = Endpoint::from_shared(format!("http://{addr}"))
+                .map_err(|e| ConnectError::Address { addr: addr.clone(), msg: e.to_string() })?;
+            (ep.connect().await.map_err(err)?, token.as_ref())
+        }
+    };
+    let bearer = match token {
+        Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| ConnectError::Token("not printable ASCII".into()))?),
+        None => None,
+    };
+    Ok(LoadBalancerClient::with_interceptor(channel, Bearer(bearer)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for (n, s) in SCHEDULERS {
+            assert_eq!(scheduler_from_name(n), Some(*s));
+            assert_eq!(scheduler_name(*s as i32), *n);
+        }
+        assert_eq!(scheduler_from_name("conhash"), Some(Scheduler::Consh));
+        assert_eq!(scheduler_from_name("xx"), None);
+        for f in [ForwardMode::Fnat, ForwardMode::Dr, ForwardMode::Nat] {
+            assert_eq!(forward_from_name(forward_name(f as i32)), Some(f));
+            assert_eq!(forward_from_name(forward_ipvsadm_name(f as i32)), Some(f));
+        }
+        let k = pb::ServiceKey { vip: "10.0.0.1".into(), port: 80, protocol: Protocol::Tcp as i32 };
+        assert_eq!(k.to_string(), "TCP 10.0.0.1:80");
+    }
+}

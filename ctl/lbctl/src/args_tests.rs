@@ -1,0 +1,117 @@
+//! Command-line parsing: ipvsadm spellings and noun-verb commands.
+
+use super::*;
+
+fn p(line: &str) -> Result<(Globals, Command), UsageError> {
+    let v: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+    parse(&v)
+}
+
+fn cmd(line: &str) -> Command {
+    p(line).unwrap_or_else(|e| panic!("{line}: {e}")).1
+}
+
+fn err(line: &str) -> String {
+    p(line).unwrap_err().0
+}
+
+fn key(vip: &str, port: u32, proto: Protocol) -> pb::ServiceKey {
+    pb::ServiceKey { vip: vip.into(), port, protocol: proto as i32 }
+}
+
+#[test]
+fn list_spellings() {
+    for l in ["-Ln", "-L -n", "-l -n", "--list --numeric", "-nL", "service list -n"] {
+        let (g, c) = p(l).unwrap();
+        assert!(g.numeric, "{l}");
+        assert_eq!(c, Command::List { view: ListView::Services, service: None }, "{l}");
+    }
+    assert_eq!(cmd("-L --stats"), Command::List { view: ListView::Stats, service: None });
+    assert_eq!(cmd("-Ln --rate"), Command::List { view: ListView::Rate, service: None });
+    assert_eq!(cmd("-L --thresholds"), Command::List { view: ListView::Thresholds, service: None });
+    assert_eq!(cmd("-L --timeout"), Command::List { view: ListView::Timeout, service: None });
+    assert_eq!(cmd("-L -t 10.0.0.1:80"), Command::List { view: ListView::Services, service: Some(key("10.0.0.1", 80, Protocol::Tcp)) });
+    assert!(matches!(cmd("-Lnc"), Command::Sessions(_, true)));
+    assert!(matches!(cmd("-lnc"), Command::Sessions(_, true)));
+    assert!(p("-L -o json").unwrap().0.json);
+    assert_eq!(cmd(""), Command::Help);
+    assert_eq!(cmd("-h"), Command::Help);
+}
+
+#[test]
+fn services_as_ipvsadm_writes_them() {
+    let Command::AddService(so) = cmd("-A -t 10.70.1.100:80 -s rr -p 600 -M 255.255.255.0 --laddr-group lg") else { panic!() };
+    assert_eq!(so.key, key("10.70.1.100", 80, Protocol::Tcp));
+    assert_eq!(so.scheduler, Some(pb::Scheduler::Rr));
+    assert_eq!(so.persistence, Some(Some(600)));
+    assert_eq!(so.netmask.as_deref(), Some("255.255.255.0"));
+    assert_eq!(so.laddr_group.as_deref(), Some("lg"));
+    // -p alone: ipvsadm's 300 s; no -s: wlc.
+    let Command::AddService(so) = cmd("-A -u 10.0.0.1:53 -p") else { panic!() };
+    assert_eq!((so.persistence, so.scheduler), (Some(Some(300)), Some(pb::Scheduler::Wlc)));
+    assert_eq!(so.key.protocol, Protocol::Udp as i32);
+    // -E sends only what is given.
+    let Command::EditService(so) = cmd("-E -t 10.0.0.1:80 --cps 100") else { panic!() };
+    assert_eq!((so.scheduler, so.cps), (None, Some(100)));
+    assert_eq!(cmd("-D -t 10.0.0.1:80"), Command::DeleteService(key("10.0.0.1", 80, Protocol::Tcp)));
+    assert_eq!(cmd("--clear"), Command::Clear);
+    let Command::AddService(so) = cmd("service add -t 10.0.0.1:http -s wrr --allow 10.0.0.0/8 --allow 10.1.0.0/16") else { panic!() };
+    assert_eq!(so.allow.unwrap().len(), 2);
+}
+
+#[test]
+fn real_servers_and_forwarding_methods() {
+    let Command::AddRs(r) = cmd("-a -t 10.70.1.100:80 -r 10.70.2.11:8080 -b -w 3") else { panic!() };
+    assert_eq!((r.addr.as_str(), r.port, r.weight, r.forward), ("10.70.2.11", 8080, Some(3), Some(ForwardMode::Fnat)));
+    let Command::AddRs(r) = cmd("-a -t 10.70.1.100:80 -r 10.70.2.11 -g") else { panic!() };
+    assert_eq!((r.port, r.weight, r.forward), (80, Some(1), Some(ForwardMode::Dr)));
+    let Command::EditRs(r) = cmd("rs edit -t 10.70.1.100:80 -r 10.70.2.11:80 -m -w 0") else { panic!() };
+    assert_eq!((r.weight, r.forward), (Some(0), Some(ForwardMode::Nat)));
+    assert!(matches!(cmd("-d -t 10.70.1.100:80 -r 10.70.2.11:80"), Command::DeleteRs(_)));
+}
+
+#[test]
+fn noun_verb_commands() {
+    assert_eq!(cmd("laddr add lg 10.0.0.1 10.0.0.2 --ifname lan"), Command::LaddrAdd { group: "lg".into(), addrs: vec!["10.0.0.1".into(), "10.0.0.2".into()], ifname: Some("lan".into()) });
+    assert_eq!(cmd("laddr del lg"), Command::LaddrDel { group: "lg".into(), addrs: vec![] });
+    assert_eq!(cmd("laddr list"), Command::LaddrList);
+    let Command::Sessions(r, false) = cmd("session list -t 10.0.0.1:80 --client 1.2.3.4 --state ESTABLISHED --limit 5") else { panic!() };
+    assert_eq!((r.client.as_str(), r.state.as_str(), r.limit), ("1.2.3.4", "ESTABLISHED", 5));
+    assert_eq!(r.service, Some(key("10.0.0.1", 80, Protocol::Tcp)));
+    assert_eq!(cmd("stats --services"), Command::Stats { services: true });
+    assert_eq!(
+        cmd("allow add -t 10.0.0.1:80 10.0.0.0/8"),
+        Command::Access { list: AccessList::Allow, op: Op::Add, service: Some(key("10.0.0.1", 80, Protocol::Tcp)), cidrs: vec!["10.0.0.0/8".into()] }
+    );
+    assert_eq!(cmd("deny list"), Command::Access { list: AccessList::Deny, op: Op::List, service: None, cidrs: vec![] });
+    assert_eq!(
+        cmd("flow set -t 10.0.0.1:80 --cps 10 --max-conns 5"),
+        Command::FlowSet { service: key("10.0.0.1", 80, Protocol::Tcp), cps: Some(10), interval: None, max_conns: Some(5) }
+    );
+    assert_eq!(cmd("timeout set 900 0 300"), Command::SetTimeouts(900, 0, 300));
+    assert_eq!(cmd("--set 900 120 300"), Command::SetTimeouts(900, 120, 300));
+    assert_eq!(cmd("reload"), Command::Reload);
+    assert_eq!(cmd("info -o json"), Command::Info);
+    assert_eq!(cmd("top --once --interval 2"), Command::Top { once: true, interval_s: 2 });
+    assert_eq!(cmd("-S -n"), Command::SaveRules);
+    assert_eq!(cmd("-R"), Command::Restore);
+    let (g, _) = p("--socket=/tmp/x.sock -Ln").unwrap();
+    assert_eq!(g.socket.as_deref(), Some("/tmp/x.sock"));
+}
+
+#[test]
+fn usage_errors_say_what_is_wrong() {
+    assert_eq!(err("-A"), "-A needs a service: -t|-u vip:port");
+    assert_eq!(err("-a -t 10.0.0.1:80"), "-a needs a real server: -r addr[:port]");
+    assert_eq!(err("-A -t 10.0.0.1:80 -s bogus"), "-s \"bogus\": unknown scheduler (rr, wrr, lc, wlc, sh, dh, consh, mh)");
+    assert_eq!(err("-A -t 10.0.0.1"), "-t 10.0.0.1: expected addr:port");
+    assert_eq!(err("-A -t 10.0.0.1:nosuchservice"), "-t 10.0.0.1:nosuchservice: \"nosuchservice\" is not a port number or a tcp service name");
+    assert_eq!(err("-A -D -t 1.2.3.4:80"), "-A and -D cannot be combined");
+    assert_eq!(err("-L --bogus"), "unknown option --bogus");
+    assert_eq!(err("-a -t 1.2.3.4:80 -r 5.6.7.8 -i"), "-i (IP-in-IP tunnelling) is not supported; use -b (FNAT), -g (DR) or -m (NAT)");
+    assert_eq!(err("-w"), "option -w needs a value");
+    assert_eq!(err("-L -o yaml"), "-o \"yaml\": the formats are json and table");
+    assert_eq!(err("frobnicate"), "unknown command: frobnicate");
+    assert_eq!(err("timeout set 1 2"), "timeout set TCP TCPFIN UDP (0 keeps a value)");
+    assert_eq!(err("-L extra"), "-L: unexpected argument \"extra\"");
+}

@@ -1,0 +1,247 @@
+//! Tables in ipvsadm's layout (its printf formats, column for column), and lbctl's own for the
+//! noun-verb views.
+
+use std::fmt::Write as _;
+
+use lb_api::pb;
+
+use crate::args::ListView;
+use crate::names::addr_port;
+
+/// ipvsadm's first line. The version is the one ipvsadm users' scripts expect.
+pub const HEADER: &str = "IP Virtual Server version 1.2.1 (size=4096)\n";
+
+/// Per-second rates of one service or real server (`--rate`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rate {
+    pub cps: u64,
+    pub inpps: u64,
+    pub outpps: u64,
+    pub inbps: u64,
+    pub outbps: u64,
+}
+
+/// ipvsadm's `print_largenum` (without `--exact`): 9 columns, then K/M/G/T.
+pub fn largenum(i: u64) -> String {
+    if i < 100_000_000 {
+        format!("{i:>9}")
+    } else if i < 1_000_000_000 {
+        format!("{:>8}K", i / 1000)
+    } else if i < 100_000_000_000 {
+        format!("{:>8}M", i / 1_000_000)
+    } else if i < 100_000_000_000_000 {
+        format!("{:>8}G", i / 1_000_000_000)
+    } else {
+        format!("{:>8}T", i / 1_000_000_000_000)
+    }
+}
+
+fn svc_name(s: &pb::Service, numeric: bool) -> String {
+    let k = s.key.clone().unwrap_or_default();
+    format!("{}  {}", lb_api::protocol_name(k.protocol), addr_port(&k.vip, k.port, k.protocol, numeric))
+}
+
+fn dest_name(s: &pb::Service, r: &pb::RealServer, numeric: bool) -> String {
+    let proto = s.key.as_ref().map_or(0, |k| k.protocol);
+    addr_port(&r.addr, r.port, proto, numeric)
+}
+
+fn conns(c: Option<&pb::ConnCounters>) -> pb::ConnCounters {
+    c.copied().unwrap_or_default()
+}
+
+/// `-L` / `-Ln` with `--stats`, `--rate` or `--thresholds`. `rates` gives a rate per service and
+/// per real server (in list order) for `--rate`.
+pub fn services(list: &[pb::Service], view: ListView, numeric: bool, rates: &[(Rate, Vec<Rate>)]) -> String {
+    let mut o = String::from(HEADER);
+    match view {
+        ListView::Stats => {
+            let _ = write!(o, "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes");
+        }
+        ListView::Rate => {
+            let _ = write!(o, "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS");
+        }
+        ListView::Thresholds => o.push_str("Prot LocalAddress:Port\n  -> RemoteAddress:Port            Uthreshold Lthreshold ActiveConn InActConn\n"),
+        _ => o.push_str("Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"),
+    }
+    for (i, s) in list.iter().enumerate() {
+        let name = svc_name(s, numeric);
+        let no_rate = (Rate::default(), Vec::new());
+        let (srate, rsrates) = rates.get(i).unwrap_or(&no_rate);
+        match view {
+            ListView::Stats => {
+                let c = conns(s.stats.as_ref());
+                let _ = writeln!(o, "{name:<33}{}{}{}{}{}", largenum(c.active_conns + c.inactive_conns), largenum(c.pkts_in), largenum(c.pkts_out), largenum(0), largenum(0));
+            }
+            ListView::Rate => {
+                let _ = writeln!(o, "{name:<33} {:>8} {:>8} {:>8}{}{}", srate.cps, srate.inpps, srate.outpps, largenum(srate.inbps), largenum(srate.outbps));
+            }
+            _ => {
+                o.push_str(&name);
+                o.push(' ');
+                o.push_str(lb_api::scheduler_name(s.scheduler));
+                if let Some(p) = &s.persistence {
+                    let _ = write!(o, " persistent {}", p.timeout_s);
+                    if !p.netmask.is_empty() && p.netmask != "255.255.255.255" {
+                        let _ = write!(o, " mask {}", p.netmask);
+                    }
+                }
+                o.push('\n');
+            }
+        }
+        for (j, r) in s.real_servers.iter().enumerate() {
+            let d = dest_name(s, r, numeric);
+            let c = conns(r.stats.as_ref());
+            match view {
+                ListView::Stats => {
+                    let _ = writeln!(o, "  -> {d:<28}{}{}{}{}{}", largenum(c.active_conns + c.inactive_conns), largenum(c.pkts_in), largenum(c.pkts_out), largenum(0), largenum(0));
+                }
+                ListView::Rate => {
+                    let r = rsrates.get(j).copied().unwrap_or_default();
+                    let _ = writeln!(o, "  -> {d:<28} {:>8} {:>8} {:>8}{}{}", r.cps, r.inpps, r.outpps, largenum(r.inbps), largenum(r.outbps));
+                }
+                ListView::Thresholds => {
+                    let _ = writeln!(o, "  -> {d:<28} {:<10} {:<10} {:<10} {:<10}", 0, 0, c.active_conns, c.inactive_conns);
+                }
+                _ => {
+                    let _ = writeln!(o, "  -> {d:<28} {:<7} {:<6} {:<10} {:<10}", lb_api::forward_ipvsadm_name(s.forward), r.weight, c.active_conns, c.inactive_conns);
+                }
+            }
+        }
+    }
+    o
+}
+
+/// `-Lc` / `-Lnc`: ipvsadm's connection listing.
+pub fn connections(list: &[pb::Session], numeric: bool) -> String {
+    let mut o = String::from("IPVS connection entries\npro expire state       source             virtual            destination\n");
+    for s in list {
+        let ap = |x: &str| match x.rsplit_once(':') {
+            Some((a, p)) => addr_port(a, p.parse().unwrap_or(0), s.protocol, numeric),
+            None => x.to_owned(),
+        };
+        let e = s.expires_in_s;
+        let _ = writeln!(o, "{:<3} {:02}:{:02} {:<11} {:<18} {:<18} {}", lb_api::protocol_name(s.protocol), e / 60, e % 60, s.state, ap(&s.client), ap(&s.vip), ap(&s.real_server));
+    }
+    o
+}
+
+/// `--timeout`.
+pub fn timeouts(t: &pb::Timeouts) -> String {
+    format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcpfin, t.udp)
+}
+
+/// `lbctl session list`: every field, local address and worker included.
+pub fn sessions(list: &[pb::Session], matched: u64) -> String {
+    let mut o = format!("{:<4} {:<11} {:>7} {:<21} {:<21} {:<21} {:<21} {:>3} {:>9} {:>9}\n", "Prot", "State", "Expires", "Client", "Virtual", "Local", "RealServer", "W", "PktsIn", "PktsOut");
+    for s in list {
+        let _ = writeln!(
+            o,
+            "{:<4} {:<11} {:>7} {:<21} {:<21} {:<21} {:<21} {:>3} {:>9} {:>9}",
+            lb_api::protocol_name(s.protocol),
+            s.state,
+            s.expires_in_s,
+            s.client,
+            s.vip,
+            s.laddr,
+            s.real_server,
+            s.worker,
+            s.pkts_in,
+            s.pkts_out
+        );
+    }
+    if matched > list.len() as u64 {
+        let _ = writeln!(o, "({} of {matched} matching sessions shown; raise --limit)", list.len());
+    }
+    o
+}
+
+/// `lbctl laddr list`.
+pub fn groups(list: &[pb::LocalAddressGroup]) -> String {
+    let mut o = format!("{:<16} {:<16} {:<10} {}\n", "Group", "Address", "Ifname", "UsedBy");
+    for g in list {
+        let used: Vec<String> = g.used_by.iter().map(ToString::to_string).collect();
+        for (i, a) in g.addrs.iter().enumerate() {
+            let u = if i == 0 { used.join(", ") } else { String::new() };
+            let _ = writeln!(o, "{:<16} {:<16} {:<10} {u}", g.name, a.addr, if a.ifname.is_empty() { "-" } else { &a.ifname });
+        }
+        if g.addrs.is_empty() {
+            let _ = writeln!(o, "{:<16} {:<16} {:<10} {}", g.name, "-", "-", used.join(", "));
+        }
+    }
+    o
+}
+
+/// `lbctl stats`: per-worker counters with drops by reason (non-zero drops only), ports.
+pub fn stats(s: &pb::Stats) -> String {
+    let mut o = String::new();
+    let names: Vec<&str> = s.workers.first().map(|w| w.counters.iter().map(|c| c.name.as_str()).collect()).unwrap_or_default();
+    let _ = write!(o, "{:<28}", "Counter");
+    for w in &s.workers {
+        let _ = write!(o, " {:>14}", format!("worker{}", w.worker));
+    }
+    let _ = writeln!(o, " {:>14}", "total");
+    let row = |o: &mut String, name: &str, vals: Vec<u64>| {
+        let _ = write!(o, "{name:<28}");
+        for v in &vals {
+            let _ = write!(o, " {v:>14}");
+        }
+        let _ = writeln!(o, " {:>14}", vals.iter().sum::<u64>());
+    };
+    row(&mut o, "sessions", s.workers.iter().map(|w| w.sessions).collect());
+    for (i, n) in names.iter().enumerate() {
+        row(&mut o, n, s.workers.iter().map(|w| w.counters.get(i).map_or(0, |c| c.value)).collect());
+    }
+    let reasons: Vec<&str> = s.workers.first().map(|w| w.drops.iter().map(|c| c.name.as_str()).collect()).unwrap_or_default();
+    for (i, n) in reasons.iter().enumerate() {
+        let vals: Vec<u64> = s.workers.iter().map(|w| w.drops.get(i).map_or(0, |c| c.value)).collect();
+        if vals.iter().any(|v| *v > 0) {
+            row(&mut o, &format!("drop {n}"), vals);
+        }
+    }
+    let drops: Vec<u64> = s.workers.iter().map(|w| w.drops.iter().map(|c| c.value).sum()).collect();
+    row(&mut o, "drops (all reasons)", drops);
+    if !s.ports.is_empty() {
+        let _ = writeln!(o, "\n{:<12} {:<18} {:>12} {:>12} {:>10} {:>10} {:>10}", "Port", "Device", "RxPkts", "TxPkts", "Imissed", "Errors", "RxNoMbuf");
+        for p in &s.ports {
+            let _ = writeln!(o, "{:<12} {:<18} {:>12} {:>12} {:>10} {:>10} {:>10}", p.name, p.device, p.ipackets, p.opackets, p.imissed, p.ierrors + p.oerrors, p.rx_nombuf);
+        }
+    }
+    o
+}
+
+/// `lbctl info`.
+pub fn info(i: &pb::Info) -> String {
+    let mut o = String::new();
+    let up = i.uptime_ms / 1000;
+    let _ = writeln!(o, "lbd {} (pid {}), up {}d {:02}:{:02}:{:02}", i.version, i.pid, up / 86400, up / 3600 % 24, up / 60 % 60, up % 60);
+    let _ = writeln!(o, "workers: {} on lcores {:?}; max sessions per worker: {}", i.workers, i.lcores, i.max_sessions);
+    let _ = writeln!(o, "services: {} (generation {}) from {}", i.services, i.generation, if i.services_file.is_empty() { "-" } else { &i.services_file });
+    let _ = writeln!(o, "api socket: {}; metrics: {}", i.api_socket, if i.metrics_listen.is_empty() { "off" } else { &i.metrics_listen });
+    for p in &i.ports {
+        let _ = writeln!(
+            o,
+            "port {} ({}) mac {} link {} addresses {}{}",
+            p.name,
+            p.device,
+            p.mac,
+            if p.link_up { "up" } else { "down" },
+            p.addresses.join(" "),
+            if p.kernel_tap.is_empty() { String::new() } else { format!(" tap {}", p.kernel_tap) }
+        );
+    }
+    o
+}
+
+/// `lbctl allow|deny list` and `lbctl flow list`: one line per service.
+pub fn service_lines(list: &[pb::Service], f: impl Fn(&pb::Service) -> String) -> String {
+    let mut o = String::new();
+    for s in list {
+        let _ = writeln!(o, "{:<28} {}", svc_name(s, true), f(s));
+    }
+    o
+}
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;

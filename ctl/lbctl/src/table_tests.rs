@@ -1,0 +1,156 @@
+//! Snapshot tests: the tables exactly as printed (ipvsadm's trailing blanks included, shown
+//! here by `$` at line ends).
+
+use super::*;
+
+fn shown(s: &str) -> String {
+    s.lines().map(|l| format!("{l}$\n")).collect()
+}
+
+fn demo() -> Vec<pb::Service> {
+    let counters = |a, i, pin, pout| Some(pb::ConnCounters { active_conns: a, inactive_conns: i, pkts_in: pin, pkts_out: pout });
+    vec![
+        pb::Service {
+            key: Some(pb::ServiceKey { vip: "10.70.1.100".into(), port: 80, protocol: pb::Protocol::Tcp as i32 }),
+            scheduler: pb::Scheduler::Rr as i32,
+            forward: pb::ForwardMode::Fnat as i32,
+            laddr_group: "laddr_g1".into(),
+            real_servers: vec![
+                pb::RealServer { addr: "10.70.2.11".into(), port: 80, weight: 1, stats: counters(3, 12, 1234, 1200), ..Default::default() },
+                pb::RealServer { addr: "10.70.2.12".into(), port: 80, weight: 1, stats: counters(0, 0, 0, 0), ..Default::default() },
+            ],
+            stats: counters(3, 12, 123_456_789, 1200),
+            ..Default::default()
+        },
+        pb::Service {
+            key: Some(pb::ServiceKey { vip: "10.70.1.100".into(), port: 53, protocol: pb::Protocol::Udp as i32 }),
+            scheduler: pb::Scheduler::Wlc as i32,
+            forward: pb::ForwardMode::Dr as i32,
+            persistence: Some(pb::Persistence { timeout_s: 360, netmask: "255.255.255.0".into() }),
+            real_servers: vec![pb::RealServer { addr: "10.70.2.11".into(), port: 5353, weight: 100, ..Default::default() }],
+            ..Default::default()
+        },
+    ]
+}
+
+#[test]
+fn list_numeric_is_ipvsadm_layout() {
+    let want = "\
+IP Virtual Server version 1.2.1 (size=4096)$
+Prot LocalAddress:Port Scheduler Flags$
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn$
+TCP  10.70.1.100:80 rr$
+  -> 10.70.2.11:80                FullNat 1      3          12        $
+  -> 10.70.2.12:80                FullNat 1      0          0         $
+UDP  10.70.1.100:53 wlc persistent 360 mask 255.255.255.0$
+  -> 10.70.2.11:5353              Route   100    0          0         $
+";
+    assert_eq!(shown(&services(&demo(), ListView::Services, true, &[])), want);
+}
+
+#[test]
+fn the_brief_example_matches_once_trailing_blanks_go() {
+    let mut s = demo();
+    s.truncate(1);
+    s[0].real_servers.truncate(1);
+    s[0].real_servers[0].stats = None;
+    let got: Vec<String> = services(&s, ListView::Services, true, &[]).lines().map(|l| l.trim_end().to_owned()).collect();
+    assert_eq!(
+        got.join("\n"),
+        "IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  10.70.1.100:80 rr
+  -> 10.70.2.11:80                FullNat 1      0          0"
+    );
+}
+
+#[test]
+fn stats_rate_and_thresholds() {
+    let want = "\
+IP Virtual Server version 1.2.1 (size=4096)$
+Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes$
+  -> RemoteAddress:Port$
+TCP  10.70.1.100:80                     15  123456K     1200        0        0$
+  -> 10.70.2.11:80                      15     1234     1200        0        0$
+  -> 10.70.2.12:80                       0        0        0        0        0$
+UDP  10.70.1.100:53                      0        0        0        0        0$
+  -> 10.70.2.11:5353                     0        0        0        0        0$
+";
+    assert_eq!(shown(&services(&demo(), ListView::Stats, true, &[])), want);
+    let rates = vec![(Rate { cps: 0, inpps: 7, outpps: 6, inbps: 0, outbps: 0 }, vec![Rate { inpps: 7, outpps: 6, ..Rate::default() }, Rate::default()])];
+    let got = services(&demo()[..1], ListView::Rate, true, &rates);
+    assert_eq!(
+        shown(&got),
+        "\
+IP Virtual Server version 1.2.1 (size=4096)$
+Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS$
+  -> RemoteAddress:Port$
+TCP  10.70.1.100:80                      0        7        6        0        0$
+  -> 10.70.2.11:80                       0        7        6        0        0$
+  -> 10.70.2.12:80                       0        0        0        0        0$
+"
+    );
+    let got = services(&demo()[1..], ListView::Thresholds, true, &[]);
+    assert_eq!(
+        shown(&got),
+        "\
+IP Virtual Server version 1.2.1 (size=4096)$
+Prot LocalAddress:Port$
+  -> RemoteAddress:Port            Uthreshold Lthreshold ActiveConn InActConn$
+UDP  10.70.1.100:53 wlc persistent 360 mask 255.255.255.0$
+  -> 10.70.2.11:5353              0          0          0          0         $
+"
+    );
+}
+
+#[test]
+fn large_numbers_shrink_as_ipvsadm_does() {
+    assert_eq!(largenum(99_999_999), " 99999999");
+    assert_eq!(largenum(100_000_000), "  100000K");
+    assert_eq!(largenum(1_500_000_000), "    1500M");
+    assert_eq!(largenum(200_000_000_000), "     200G");
+}
+
+#[test]
+fn connections_and_timeouts() {
+    let s = pb::Session {
+        protocol: pb::Protocol::Tcp as i32,
+        state: "ESTABLISHED".into(),
+        expires_in_s: 899,
+        client: "10.70.1.10:40000".into(),
+        vip: "10.70.1.100:80".into(),
+        laddr: "10.70.2.100:1026".into(),
+        real_server: "10.70.2.11:80".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        shown(&connections(&[s.clone()], true)),
+        "\
+IPVS connection entries$
+pro expire state       source             virtual            destination$
+TCP 14:59 ESTABLISHED 10.70.1.10:40000   10.70.1.100:80     10.70.2.11:80$
+"
+    );
+    assert_eq!(timeouts(&pb::Timeouts { tcp: 900, tcpfin: 120, udp: 300 }), "Timeout (tcp tcpfin udp): 900 120 300\n");
+    let t = sessions(&[s], 3);
+    assert!(t.lines().nth(1).unwrap().starts_with("TCP  ESTABLISHED     899 10.70.1.10:40000      10.70.1.100:80        10.70.2.100:1026      10.70.2.11:80"), "{t}");
+    assert!(t.ends_with("(1 of 3 matching sessions shown; raise --limit)\n"), "{t}");
+}
+
+#[test]
+fn laddr_groups_table() {
+    let g = pb::LocalAddressGroup {
+        name: "lg".into(),
+        addrs: vec![pb::LocalAddress { addr: "10.70.2.100".into(), ifname: "lan".into() }, pb::LocalAddress { addr: "10.70.2.101".into(), ifname: String::new() }],
+        used_by: vec![pb::ServiceKey { vip: "10.70.1.100".into(), port: 80, protocol: 1 }],
+    };
+    assert_eq!(
+        groups(&[g]),
+        "\
+Group            Address          Ifname     UsedBy
+lg               10.70.2.100      lan        TCP 10.70.1.100:80
+lg               10.70.2.101      -          
+"
+    );
+}

@@ -1,0 +1,184 @@
+//! The control API server: gRPC (`lb.v1.LoadBalancer` and the standard health service) on a
+//! Unix socket, optionally on TCP for callers with the bearer token, and the Prometheus
+//! endpoint, all on one dedicated thread with a single-threaded tokio runtime (not an EAL
+//! lcore; the workers never see it).
+
+pub(crate) mod convert;
+mod service;
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use lb_api::pb::load_balancer_server::LoadBalancerServer;
+use tokio::sync::watch;
+use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tonic::transport::Server;
+
+use crate::config::Config;
+use crate::control::Control;
+use crate::metrics;
+pub use service::Api;
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("api_socket {path}: {msg}")]
+    Socket { path: PathBuf, msg: String },
+    #[error("{field} {addr}: cannot listen: {source}")]
+    Listen { field: &'static str, addr: std::net::SocketAddr, source: io::Error },
+    #[error("cannot start the API thread: {0}")]
+    Thread(io::Error),
+}
+
+/// The running API thread; [`ApiHandle::stop`] ends it and removes the socket.
+#[derive(Debug)]
+pub struct ApiHandle {
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+    socket: Option<PathBuf>,
+}
+
+/// Binds `path`: creates its directory, removes a stale socket left by a dead process, and
+/// refuses one that a live process still answers on.
+fn bind_socket(path: &Path) -> Result<StdUnixListener, ApiError> {
+    let err = |msg: String| ApiError::Socket { path: path.into(), msg };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create directory {}: {e}", dir.display())))?;
+    }
+    if path.exists() {
+        if StdUnixStream::connect(path).is_ok() {
+            return Err(err("another process is serving this socket (is another lbd running? set api_socket in lbd.toml)".into()));
+        }
+        std::fs::remove_file(path).map_err(|e| err(format!("cannot remove the stale socket: {e}")))?;
+    }
+    let l = StdUnixListener::bind(path).map_err(|e| err(format!("cannot bind: {e}")))?;
+    // The API changes the director: root (and the socket's group) only.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|e| err(format!("cannot set permissions: {e}")))?;
+    l.set_nonblocking(true).map_err(|e| err(e.to_string()))?;
+    Ok(l)
+}
+
+fn bind_tcp(field: &'static str, addr: std::net::SocketAddr) -> Result<std::net::TcpListener, ApiError> {
+    let l = std::net::TcpListener::bind(addr).map_err(|source| ApiError::Listen { field, addr, source })?;
+    l.set_nonblocking(true).map_err(|source| ApiError::Listen { field, addr, source })?;
+    Ok(l)
+}
+
+/// Compares the caller's `authorization` metadata with `Bearer <token>` in constant time.
+fn check_token(token: &Arc<str>, req: &tonic::Request<()>) -> Result<(), tonic::Status> {
+    let want = format!("Bearer {token}");
+    let got = req.metadata().get(lb_api::AUTHORIZATION).map(|v| v.as_bytes()).unwrap_or_default();
+    let same = got.len() == want.len() && got.iter().zip(want.as_bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(tonic::Status::unauthenticated("this listener needs `authorization: Bearer <api_token>`"))
+    }
+}
+
+/// Starts the API (and metrics) thread. Sockets are bound before this returns, so a bad
+/// address is reported at start-up. When the default socket is in use by another process
+/// (several directors on one test host), the Unix listener is skipped with a warning; a
+/// configured `api_socket` that cannot be bound is an error.
+pub fn start(cfg: &Config, control: Arc<Control>) -> Result<ApiHandle, ApiError> {
+    let uds = match bind_socket(&cfg.api_socket) {
+        Ok(l) => Some(l),
+        Err(e) if !cfg.api_socket_configured => {
+            eprintln!("lbd: warning: {e}; the control API is not served on a Unix socket");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let socket = uds.as_ref().map(|_| cfg.api_socket.clone());
+    let tcp = cfg.api_listen.map(|a| bind_tcp("api_listen", a)).transpose()?;
+    let metrics_l = cfg.metrics_listen.map(|a| bind_tcp("metrics_listen", a)).transpose()?;
+    let token: Option<Arc<str>> = cfg.api_token.as_deref().map(Arc::from);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let thread = std::thread::Builder::new()
+        .name("lbd-api".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("lbd: API runtime: {e}");
+                    return;
+                }
+            };
+            rt.block_on(serve(control, uds, tcp, token, metrics_l, stop_rx));
+        })
+        .map_err(ApiError::Thread)?;
+    Ok(ApiHandle { stop: stop_tx, thread: Some(thread), socket })
+}
+
+async fn serve(
+    control: Arc<Control>,
+    uds: Option<StdUnixListener>,
+    tcp: Option<std::net::TcpListener>,
+    token: Option<Arc<str>>,
+    metrics_l: Option<std::net::TcpListener>,
+    stop: watch::Receiver<bool>,
+) {
+    let (mut reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_serving::<LoadBalancerServer<Api>>().await;
+    let api = Api::new(Arc::clone(&control));
+    let mut tasks = tokio::task::JoinSet::new();
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    if let Some(l) = uds {
+        match tokio::net::UnixListener::from_std(l) {
+            Ok(l) => {
+                let router = Server::builder().add_service(health.clone()).add_service(LoadBalancerServer::new(api.clone()));
+                tasks.spawn(router.serve_with_incoming_shutdown(UnixListenerStream::new(l), stopped(stop.clone())));
+            }
+            Err(e) => eprintln!("lbd: API socket: {e}"),
+        }
+    }
+    if let (Some(l), Some(token)) = (tcp, token) {
+        match tokio::net::TcpListener::from_std(l) {
+            Ok(l) => {
+                let router = Server::builder()
+                    .layer(tonic::service::interceptor(move |r: tonic::Request<()>| check_token(&token, &r).map(|()| r)))
+                    .add_service(health.clone())
+                    .add_service(LoadBalancerServer::new(api.clone()));
+                tasks.spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(l), stopped(stop.clone())));
+            }
+            Err(e) => eprintln!("lbd: api_listen: {e}"),
+        }
+    }
+    if let Some(l) = metrics_l {
+        match tokio::net::TcpListener::from_std(l) {
+            Ok(l) => {
+                let c = Arc::clone(&control);
+                let s = stop.clone();
+                tasks.spawn(async move {
+                    metrics::serve(l, c, stopped(s)).await;
+                    Ok(())
+                });
+            }
+            Err(e) => eprintln!("lbd: metrics_listen: {e}"),
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        if let Ok(Err(e)) = r {
+            eprintln!("lbd: API server: {e}");
+        }
+    }
+}
+
+impl ApiHandle {
+    /// Stops serving (in-flight calls finish) and removes the socket.
+    pub fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        if let Some(p) = self.socket.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}

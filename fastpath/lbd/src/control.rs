@@ -1,0 +1,450 @@
+//! The `Control` facade: owns the running configuration (the keepalived.conf model: local
+//! address groups and virtual servers, plus session timeouts), validates every change, and
+//! publishes a new service-table snapshot with a new generation for each one. A change touches
+//! only the services it names: the others are carried over value for value.
+//!
+//! Per-worker state (sessions, timeouts in each session table, counters) is reached through
+//! the workers' mailboxes ([`mailbox`]), with bounded waits.
+
+pub mod mailbox;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use fastpath::service::{ServiceKey, ServiceTable};
+use fastpath::session::Timeouts;
+use fastpath::{Counters, Interface, L4Proto};
+use kaconf::{LocalAddr, LocalAddressGroup, Protocol, VirtualServer};
+
+use crate::config::PortConfig;
+use crate::services;
+use crate::shared::Shared;
+use crate::stats::WorkerShared;
+use mailbox::{ask_all, ConnCount, ConnKey, MailError, Reply, Request, SessionFilter, SessionInfo};
+
+/// How long the control side waits for every worker to answer.
+pub const WORKER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Longest timeout accepted (31 days), as in lbd.toml.
+pub const MAX_TIMEOUT_S: u32 = 31 * 24 * 3600;
+
+/// Where API-made services and groups say they were defined.
+pub const API_ORIGIN: &str = "api";
+
+/// Why a change was refused. Messages name the field or object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("{field}: {msg}")]
+    Invalid { field: String, msg: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Exists(String),
+    #[error("{0}")]
+    InUse(String),
+    /// The resulting configuration is not valid as a whole (the message says why).
+    #[error("{0}")]
+    Rejected(String),
+    /// The services file is invalid; the running configuration is kept.
+    #[error("{0} (the running configuration is unchanged)")]
+    Reload(String),
+    #[error("no services file is configured (services in lbd.toml); nothing to reload")]
+    NoFile,
+    #[error("{0}")]
+    Workers(#[from] MailError),
+}
+
+impl ControlError {
+    /// An invalid field.
+    pub fn invalid(field: impl Into<String>, msg: impl Into<String>) -> ControlError {
+        ControlError::Invalid { field: field.into(), msg: msg.into() }
+    }
+}
+
+/// A virtual service's identity in the keepalived model.
+pub type VsKey = (Ipv4Addr, u16, Protocol);
+
+/// The key of a keepalived virtual server.
+pub fn vs_key(vs: &VirtualServer) -> VsKey {
+    (vs.vip, vs.port, vs.protocol)
+}
+
+/// The fast path's key for a keepalived key.
+pub fn service_key(k: VsKey) -> ServiceKey {
+    ServiceKey { vip: k.0, port: k.1, proto: if k.2 == Protocol::Tcp { L4Proto::Tcp } else { L4Proto::Udp } }
+}
+
+/// "TCP 10.0.0.1:80" for messages.
+pub fn key_text(k: VsKey) -> String {
+    format!("{} {}:{}", k.2, k.0, k.1)
+}
+
+/// A data port as the control side sees it (DPDK handles for statistics, when running).
+#[derive(Debug, Clone)]
+pub struct PortHandle {
+    pub name: String,
+    pub device: String,
+    pub mac: String,
+    pub addresses: Vec<String>,
+    pub port: Option<dpdk::Port>,
+    pub tap: Option<(String, dpdk::Port)>,
+}
+
+/// What the control side needs from start-up; fixed while the daemon runs.
+#[derive(Debug)]
+pub struct Env {
+    pub services_file: Option<PathBuf>,
+    /// How keepalived services become fast-path services (from lbd.toml).
+    pub opts: services::Options,
+    pub port_cfgs: Vec<PortConfig>,
+    /// The ports' own addresses, before VIPs and local addresses are added.
+    pub base_ifaces: Vec<Interface>,
+    pub workers: Vec<Arc<WorkerShared>>,
+    pub ports: Vec<PortHandle>,
+    pub started: Instant,
+    pub max_sessions: usize,
+    pub api_socket: PathBuf,
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// What a change did to the services.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Change {
+    pub added: Vec<ServiceKey>,
+    pub removed: Vec<ServiceKey>,
+    pub changed: Vec<ServiceKey>,
+    pub unchanged: usize,
+    pub generation: u64,
+    pub notes: Vec<String>,
+}
+
+impl Change {
+    fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} added, {} removed, {} changed, {} unchanged (generation {})", self.added.len(), self.removed.len(), self.changed.len(), self.unchanged, self.generation)
+    }
+}
+
+#[derive(Debug)]
+struct Running {
+    conf: kaconf::Config,
+    timeouts: Timeouts,
+    generation: u64,
+}
+
+/// The control facade, shared by the API thread and the daemon's control loop.
+#[derive(Debug)]
+pub struct Control {
+    shared: Arc<Shared>,
+    env: Env,
+    run: Mutex<Running>,
+}
+
+impl Control {
+    /// Takes over the configuration lbd started with (already published as `generation`).
+    pub fn new(shared: Arc<Shared>, env: Env, conf: kaconf::Config, timeouts: Timeouts, generation: u64) -> Control {
+        Control { shared, env, run: Mutex::new(Running { conf, timeouts, generation }) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Running> {
+        self.run.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fixed environment.
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// The published service table.
+    pub fn table(&self) -> Arc<ServiceTable> {
+        self.shared.services.load_full()
+    }
+
+    /// The running configuration and its generation.
+    pub fn config(&self) -> (kaconf::Config, u64) {
+        let run = self.lock();
+        (run.conf.clone(), run.generation)
+    }
+
+    /// Validates `conf` as a whole, publishes it and makes it the running configuration.
+    fn commit(&self, run: &mut Running, conf: kaconf::Config) -> Result<Change, ControlError> {
+        let generation = run.generation + 1;
+        let path = self.env.services_file.clone().unwrap_or_else(|| PathBuf::from(API_ORIGIN));
+        let loaded = services::convert(&conf, self.env.opts, generation, &path).map_err(|e| {
+            let m = e.to_string();
+            ControlError::Rejected(m.strip_prefix(&format!("{API_ORIGIN}:0: ")).map_or(m.clone(), str::to_owned))
+        })?;
+        let mut ifaces = self.env.base_ifaces.clone();
+        services::assign_addresses(&mut ifaces, &self.env.port_cfgs, &loaded);
+        let old = self.shared.services.load_full();
+        let mut change = diff(&old, &loaded.table);
+        change.notes = loaded.notes;
+        if change.is_empty() && old.laddrs() == loaded.table.laddrs() {
+            // Nothing the fast path sees changed: keep the snapshot (and the schedulers' state).
+            change.generation = run.generation;
+        } else {
+            // Addresses first, so ARP for a new VIP is answered by the time it is served.
+            self.shared.ifaces.store(Arc::new(ifaces));
+            self.shared.services.store(Arc::new(loaded.table));
+            run.generation = generation;
+            change.generation = generation;
+        }
+        run.conf = conf;
+        Ok(change)
+    }
+
+    /// A virtual server by key.
+    pub fn service(&self, key: VsKey) -> Result<VirtualServer, ControlError> {
+        let run = self.lock();
+        run.conf.virtual_servers.iter().find(|v| vs_key(v) == key).cloned().ok_or_else(|| not_found(key))
+    }
+
+    fn check_group(conf: &kaconf::Config, vs: &VirtualServer) -> Result<(), ControlError> {
+        match &vs.laddr_group_name {
+            Some(g) if conf.local_address_group(g).is_none() => {
+                let known: Vec<&str> = conf.local_address_groups.iter().map(|g| g.name.as_str()).collect();
+                Err(ControlError::invalid("service.laddr_group", format!("{g:?} names no local-address group (groups: {})", if known.is_empty() { "none".into() } else { known.join(", ") })))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Adds one service.
+    pub fn add_service(&self, vs: VirtualServer) -> Result<Change, ControlError> {
+        let mut run = self.lock();
+        let key = vs_key(&vs);
+        if run.conf.virtual_servers.iter().any(|v| vs_key(v) == key) {
+            return Err(ControlError::Exists(format!("service {} already exists", key_text(key))));
+        }
+        Self::check_group(&run.conf, &vs)?;
+        let mut conf = run.conf.clone();
+        conf.virtual_servers.push(vs);
+        self.commit(&mut run, conf)
+    }
+
+    /// Changes one service with `f`; its key must stay the same.
+    pub fn update_service(&self, key: VsKey, f: impl FnOnce(&mut VirtualServer) -> Result<(), ControlError>) -> Result<(Change, VirtualServer), ControlError> {
+        let mut run = self.lock();
+        let mut conf = run.conf.clone();
+        let vs = conf.virtual_servers.iter_mut().find(|v| vs_key(v) == key).ok_or_else(|| not_found(key))?;
+        f(vs)?;
+        if vs_key(vs) != key {
+            return Err(ControlError::invalid("service.key", "a service's address, port and protocol cannot be changed (delete and add it)"));
+        }
+        let vs = vs.clone();
+        Self::check_group(&conf, &vs)?;
+        Ok((self.commit(&mut run, conf)?, vs))
+    }
+
+    /// Deletes one service.
+    pub fn delete_service(&self, key: VsKey) -> Result<Change, ControlError> {
+        let mut run = self.lock();
+        let mut conf = run.conf.clone();
+        let before = conf.virtual_servers.len();
+        conf.virtual_servers.retain(|v| vs_key(v) != key);
+        if conf.virtual_servers.len() == before {
+            return Err(not_found(key));
+        }
+        self.commit(&mut run, conf)
+    }
+
+    /// Deletes every service.
+    pub fn clear_services(&self) -> Result<Change, ControlError> {
+        let mut run = self.lock();
+        let mut conf = run.conf.clone();
+        conf.virtual_servers.clear();
+        self.commit(&mut run, conf)
+    }
+
+    /// Local-address groups with the services that use each.
+    pub fn groups(&self) -> Vec<(LocalAddressGroup, Vec<VsKey>)> {
+        let run = self.lock();
+        let used = |name: &str| run.conf.virtual_servers.iter().filter(|v| v.laddr_group_name.as_deref() == Some(name)).map(vs_key).collect();
+        run.conf.local_address_groups.iter().map(|g| (g.clone(), used(&g.name))).collect()
+    }
+
+    /// Adds addresses to `group`, creating it when needed; addresses already there are kept.
+    pub fn add_laddrs(&self, group: &str, addrs: Vec<LocalAddr>) -> Result<LocalAddressGroup, ControlError> {
+        let mut run = self.lock();
+        let mut conf = run.conf.clone();
+        if let Some(vs) = conf.virtual_servers.iter().find(|v| addrs.iter().any(|a| a.ip == v.vip)) {
+            return Err(ControlError::invalid("addrs", format!("{} is the virtual IP of service {}", vs.vip, key_text(vs_key(vs)))));
+        }
+        let idx = match conf.local_address_groups.iter().position(|g| g.name == group) {
+            Some(i) => i,
+            None => {
+                conf.local_address_groups.push(LocalAddressGroup { name: group.to_owned(), addrs: Vec::new(), file: PathBuf::from(API_ORIGIN), line: 0 });
+                conf.local_address_groups.len() - 1
+            }
+        };
+        let g = &mut conf.local_address_groups[idx];
+        for a in addrs {
+            match g.addrs.iter_mut().find(|x| x.ip == a.ip) {
+                Some(x) => x.ifname = a.ifname.or(x.ifname.take()),
+                None => g.addrs.push(a),
+            }
+        }
+        let g = g.clone();
+        self.commit(&mut run, conf)?;
+        Ok(g)
+    }
+
+    /// Removes addresses from `group`, or the group itself when `addrs` is empty.
+    pub fn delete_laddrs(&self, group: &str, addrs: &[Ipv4Addr]) -> Result<(), ControlError> {
+        let mut run = self.lock();
+        let mut conf = run.conf.clone();
+        let idx = conf.local_address_groups.iter().position(|g| g.name == group).ok_or_else(|| ControlError::NotFound(format!("local-address group {group:?} does not exist")))?;
+        let users: Vec<String> = conf.virtual_servers.iter().filter(|v| v.laddr_group_name.as_deref() == Some(group)).map(|v| key_text(vs_key(v))).collect();
+        if addrs.is_empty() {
+            if !users.is_empty() {
+                return Err(ControlError::InUse(format!("local-address group {group:?} is used by {}", users.join(", "))));
+            }
+            conf.local_address_groups.remove(idx);
+        } else {
+            let g = &mut conf.local_address_groups[idx];
+            for a in addrs {
+                let before = g.addrs.len();
+                g.addrs.retain(|x| x.ip != *a);
+                if g.addrs.len() == before {
+                    return Err(ControlError::NotFound(format!("local address {a} is not in group {group:?}")));
+                }
+            }
+            if g.addrs.is_empty() && !users.is_empty() {
+                return Err(ControlError::InUse(format!("removing the last address of group {group:?} would leave {} without local addresses", users.join(", "))));
+            }
+        }
+        self.commit(&mut run, conf).map(|_| ())
+    }
+
+    /// Replaces the groups and services (as `lbctl -R` does); unchanged services stay as they are.
+    pub fn apply(&self, groups: Vec<LocalAddressGroup>, services: Vec<VirtualServer>) -> Result<Change, ControlError> {
+        let mut run = self.lock();
+        let mut conf = run.conf.clone();
+        let mut seen: Vec<VsKey> = Vec::new();
+        for vs in &services {
+            if seen.contains(&vs_key(vs)) {
+                return Err(ControlError::invalid("services", format!("service {} is given twice", key_text(vs_key(vs)))));
+            }
+            seen.push(vs_key(vs));
+        }
+        conf.local_address_groups = groups;
+        conf.virtual_servers = services;
+        for vs in &conf.virtual_servers {
+            Self::check_group(&conf, vs)?;
+        }
+        self.commit(&mut run, conf)
+    }
+
+    /// Re-reads the services file and applies the difference; an invalid file changes nothing.
+    pub fn reload(&self) -> Result<Change, ControlError> {
+        let path = self.env.services_file.as_ref().ok_or(ControlError::NoFile)?;
+        let conf = kaconf::load(path).map_err(|e| ControlError::Reload(e.to_string()))?;
+        let mut run = self.lock();
+        self.commit(&mut run, conf).map_err(|e| match e {
+            ControlError::Rejected(m) => ControlError::Reload(m),
+            other => other,
+        })
+    }
+
+    /// The running configuration as keepalived.conf text.
+    pub fn save(&self) -> String {
+        self.lock().conf.to_keepalived_string()
+    }
+
+    /// The session timeouts in force.
+    pub fn timeouts(&self) -> Timeouts {
+        self.lock().timeouts
+    }
+
+    /// Sets tcp / tcpfin / udp timeouts (0 keeps a value) in every worker.
+    pub fn set_timeouts(&self, tcp: u32, tcpfin: u32, udp: u32) -> Result<Timeouts, ControlError> {
+        let mut run = self.lock();
+        let mut t = run.timeouts;
+        for (name, v, slot) in [("tcp", tcp, &mut t.tcp_established), ("tcpfin", tcpfin, &mut t.tcp_fin_wait), ("udp", udp, &mut t.udp)] {
+            if v > MAX_TIMEOUT_S {
+                return Err(ControlError::invalid(format!("timeouts.{name}"), format!("{v} s is out of range 1..={MAX_TIMEOUT_S} (0 keeps the current value)")));
+            }
+            if v != 0 {
+                *slot = v;
+            }
+        }
+        ask_all(&self.shared.mailboxes, &Request::SetTimeouts(t), WORKER_TIMEOUT)?;
+        run.timeouts = t;
+        Ok(t)
+    }
+
+    /// Sessions matching `filter`, at most `limit`, with how many matched in all.
+    pub fn sessions(&self, filter: SessionFilter, limit: usize) -> Result<(Vec<SessionInfo>, u64), ControlError> {
+        let replies = ask_all(&self.shared.mailboxes, &Request::Sessions { filter, limit }, WORKER_TIMEOUT)?;
+        let (mut all, mut matched) = (Vec::new(), 0);
+        for r in replies {
+            if let Reply::Sessions { sessions, matched: m } = r {
+                matched += m;
+                all.extend(sessions);
+            }
+        }
+        all.sort_by_key(|s| (s.vip, s.client, s.proto as u8));
+        all.truncate(limit);
+        Ok((all, matched))
+    }
+
+    /// Connection counts per (service, real server) over every worker.
+    pub fn conn_counts(&self) -> Result<HashMap<ConnKey, ConnCount>, ControlError> {
+        let mut total: HashMap<ConnKey, ConnCount> = HashMap::new();
+        for r in ask_all(&self.shared.mailboxes, &Request::ConnCounts, WORKER_TIMEOUT)? {
+            if let Reply::ConnCounts(m) = r {
+                for (k, c) in m {
+                    total.entry(k).or_default().add(&c);
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Zeroes every worker's counters and the ports' statistics.
+    pub fn zero_counters(&self) -> Result<(), ControlError> {
+        ask_all(&self.shared.mailboxes, &Request::ZeroCounters, WORKER_TIMEOUT)?;
+        for p in &self.env.ports {
+            for port in p.port.iter().chain(p.tap.as_ref().map(|(_, t)| t)) {
+                if let Err(e) = port.reset_stats() {
+                    eprintln!("lbd: {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Each worker's last published counters, with its session count and loop counts.
+    pub fn worker_counters(&self) -> Vec<(&WorkerShared, Counters)> {
+        self.env.workers.iter().map(|w| (w.as_ref(), w.read())).collect()
+    }
+}
+
+fn not_found(key: VsKey) -> ControlError {
+    ControlError::NotFound(format!("service {} does not exist", key_text(key)))
+}
+
+/// Which services differ between two tables.
+fn diff(old: &ServiceTable, new: &ServiceTable) -> Change {
+    let mut c = Change::default();
+    for s in new.services() {
+        match old.lookup(&s.key) {
+            None => c.added.push(s.key),
+            Some((_, o)) if o != s => c.changed.push(s.key),
+            Some(_) => c.unchanged += 1,
+        }
+    }
+    c.removed = old.services().iter().filter(|s| new.lookup(&s.key).is_none()).map(|s| s.key).collect();
+    c
+}
+
+#[cfg(test)]
+mod tests;

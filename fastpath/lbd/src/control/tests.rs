@@ -1,0 +1,192 @@
+//! Control without DPDK: a `Shared` with no rings and no workers, services from text.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use arc_swap::ArcSwap;
+use crossbeam_queue::ArrayQueue;
+use fastpath::neigh::NeighTable;
+use fastpath::wire::EthernetAddress;
+
+use super::*;
+
+const CONF: &str = "
+local_address_group lg {
+    10.0.2.100
+}
+virtual_server 10.0.1.100 80 {
+    lb_algo rr
+    lb_kind FNAT
+    laddr_group_name lg
+    real_server 10.0.2.11 80 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+}
+virtual_server 10.0.1.100 53 {
+    lb_algo rr
+    lb_kind FNAT
+    protocol UDP
+    laddr_group_name lg
+    real_server 10.0.2.11 53 {
+    }
+}
+";
+
+fn control_with(text: &str, file: Option<&Path>) -> Control {
+    let conf = kaconf::parse_str(text, Path::new("test.conf")).unwrap();
+    let loaded = services::convert(&conf, services::Options::default(), 1, Path::new("test.conf")).unwrap();
+    let base = vec![Interface::new(EthernetAddress([2, 0, 0, 0, 0, 1]), vec![(Ipv4Addr::new(10, 0, 1, 1), 24)], false)];
+    let shared = Arc::new(Shared {
+        services: ArcSwap::from_pointee(loaded.table),
+        neigh: ArcSwap::from_pointee(NeighTable::default()),
+        ifaces: ArcSwap::from_pointee(base.clone()),
+        learned: ArrayQueue::new(4),
+        rings: Vec::new(),
+        nat_owners: Default::default(),
+        stop: AtomicBool::new(false),
+        mailboxes: Vec::new(),
+    });
+    let env = Env {
+        services_file: file.map(Path::to_path_buf),
+        opts: services::Options::default(),
+        port_cfgs: Vec::new(),
+        base_ifaces: base,
+        workers: Vec::new(),
+        ports: Vec::new(),
+        started: Instant::now(),
+        max_sessions: 10,
+        api_socket: PathBuf::from("/nonexistent"),
+        metrics_listen: None,
+    };
+    Control::new(shared, env, conf, Timeouts::default(), 1)
+}
+
+fn key(port: u16, p: Protocol) -> VsKey {
+    (Ipv4Addr::new(10, 0, 1, 100), port, p)
+}
+
+fn vs(port: u16) -> VirtualServer {
+    let mut v = crate::api::convert::new_vs(key(port, Protocol::Tcp), kaconf::LbAlgo::Rr, kaconf::LbKind::Fnat);
+    v.laddr_group_name = Some("lg".into());
+    v
+}
+
+#[test]
+fn one_service_is_added_and_deleted_without_touching_the_others() {
+    let c = control_with(CONF, None);
+    let before = c.table();
+    let ch = c.add_service(vs(8080)).unwrap();
+    assert_eq!(ch.added, vec![service_key(key(8080, Protocol::Tcp))]);
+    assert_eq!(ch.unchanged, 2);
+    assert_eq!(ch.generation, 2);
+    let after = c.table();
+    assert_eq!(after.generation(), 2);
+    for s in before.services() {
+        assert_eq!(after.lookup(&s.key).unwrap().1, s, "untouched");
+    }
+    assert_eq!(c.add_service(vs(8080)).unwrap_err(), ControlError::Exists("service TCP 10.0.1.100:8080 already exists".into()));
+    let ch = c.delete_service(key(8080, Protocol::Tcp)).unwrap();
+    assert_eq!(ch.removed.len(), 1);
+    assert_eq!(c.table().services().len(), 2);
+    assert!(matches!(c.delete_service(key(8080, Protocol::Tcp)), Err(ControlError::NotFound(_))));
+}
+
+#[test]
+fn a_new_vip_is_added_to_the_ports_addresses() {
+    let c = control_with(CONF, None);
+    let mut v = vs(80);
+    v.vip = Ipv4Addr::new(10, 0, 1, 101);
+    c.add_service(v).unwrap();
+    assert!(c.shared.ifaces.load()[0].owns(Ipv4Addr::new(10, 0, 1, 101)));
+    c.delete_service((Ipv4Addr::new(10, 0, 1, 101), 80, Protocol::Tcp)).unwrap();
+    assert!(!c.shared.ifaces.load()[0].owns(Ipv4Addr::new(10, 0, 1, 101)));
+}
+
+#[test]
+fn invalid_changes_keep_the_running_configuration() {
+    let c = control_with(CONF, None);
+    let mut v = vs(81);
+    v.laddr_group_name = Some("nope".into());
+    let e = c.add_service(v).unwrap_err();
+    assert!(e.to_string().starts_with("service.laddr_group: \"nope\" names no local-address group (groups: lg)"), "{e}");
+    // Weight above 65535 is refused by the table; nothing changes.
+    let e = c.update_service(key(80, Protocol::Tcp), |v| {
+        v.real_servers[0].weight = 70000;
+        Ok(())
+    });
+    assert!(matches!(e, Err(ControlError::Rejected(_))), "{e:?}");
+    assert_eq!(c.table().generation(), 1);
+    assert_eq!(c.service(key(80, Protocol::Tcp)).unwrap().real_servers[0].weight, 1);
+    let e = c.delete_laddrs("lg", &[]).unwrap_err();
+    assert!(matches!(e, ControlError::InUse(_)), "{e}");
+    assert!(matches!(c.set_timeouts(0, 0, MAX_TIMEOUT_S + 1), Err(ControlError::Invalid { .. })));
+}
+
+#[test]
+fn identical_edits_keep_the_snapshot() {
+    let c = control_with(CONF, None);
+    let (ch, _) = c.update_service(key(80, Protocol::Tcp), |_| Ok(())).unwrap();
+    assert_eq!(ch.generation, 1);
+    assert_eq!(ch.unchanged, 2);
+}
+
+#[test]
+fn laddr_groups_are_created_extended_and_removed() {
+    let c = control_with(CONF, None);
+    let g = c.add_laddrs("lg2", vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 2, 200), ifname: Some("lan".into()) }]).unwrap();
+    assert_eq!(g.addrs.len(), 1);
+    c.add_laddrs("lg", vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 2, 101), ifname: None }]).unwrap();
+    assert!(c.table().is_laddr(Ipv4Addr::new(10, 0, 2, 101)));
+    let e = c.add_laddrs("lg", vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 1, 100), ifname: None }]).unwrap_err();
+    assert!(e.to_string().contains("virtual IP"), "{e}");
+    c.delete_laddrs("lg", &[Ipv4Addr::new(10, 0, 2, 101)]).unwrap();
+    assert!(!c.table().is_laddr(Ipv4Addr::new(10, 0, 2, 101)));
+    c.delete_laddrs("lg2", &[]).unwrap();
+    assert_eq!(c.groups().len(), 1);
+    assert_eq!(c.groups()[0].1.len(), 2, "lg is used by both services");
+}
+
+#[test]
+fn reload_applies_the_difference_and_refuses_invalid_files() {
+    let dir = std::env::temp_dir().join(format!("lbd-control-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("keepalived.conf");
+    std::fs::write(&file, CONF).unwrap();
+    let c = control_with(CONF, Some(&file));
+    // The UDP service goes, a new one comes, TCP 80 changes scheduler.
+    let next = CONF.replace("lb_algo rr\n    lb_kind FNAT\n    laddr_group_name lg\n    real_server 10.0.2.11 80", "lb_algo wrr\n    lb_kind FNAT\n    laddr_group_name lg\n    real_server 10.0.2.11 80")
+        .replace("virtual_server 10.0.1.100 53 {\n    lb_algo rr\n    lb_kind FNAT\n    protocol UDP", "virtual_server 10.0.1.100 443 {\n    lb_algo rr\n    lb_kind FNAT\n    protocol TCP");
+    std::fs::write(&file, &next).unwrap();
+    let ch = c.reload().unwrap();
+    assert_eq!((ch.added.len(), ch.removed.len(), ch.changed.len(), ch.unchanged), (1, 1, 1, 0), "{ch}");
+    assert_eq!(c.table().generation(), 2);
+    // An invalid file: the error names file:line, nothing changes.
+    std::fs::write(&file, "virtual_server 10.0.1.100 80 {\n    lb_algo nope\n}\n").unwrap();
+    let e = c.reload().unwrap_err().to_string();
+    assert!(e.contains("keepalived.conf:2"), "{e}");
+    assert_eq!(c.table().generation(), 2);
+    assert_eq!(c.table().services().len(), 2);
+    // Save gives the running configuration back as keepalived.conf.
+    let saved = c.save();
+    let again = kaconf::parse_str(&saved, Path::new("saved.conf")).unwrap();
+    assert!(again.same_settings(&kaconf::parse_str(&next, Path::new("x.conf")).unwrap()), "{saved}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(control_with(CONF, None).reload().unwrap_err(), ControlError::NoFile);
+}
+
+#[test]
+fn apply_replaces_everything_and_keeps_unchanged_services() {
+    let c = control_with(CONF, None);
+    let (conf, _) = c.config();
+    let ch = c.apply(conf.local_address_groups.clone(), conf.virtual_servers.clone()).unwrap();
+    assert_eq!((ch.added.len(), ch.removed.len(), ch.changed.len(), ch.unchanged), (0, 0, 0, 2));
+    let mut list = conf.virtual_servers.clone();
+    list.push(list[0].clone());
+    assert!(matches!(c.apply(conf.local_address_groups.clone(), list), Err(ControlError::Invalid { .. })));
+    let ch = c.apply(conf.local_address_groups, vec![conf.virtual_servers[1].clone()]).unwrap();
+    assert_eq!(ch.removed.len(), 1);
+    assert_eq!(c.clear_services().unwrap().removed.len(), 1);
+}

@@ -1,0 +1,205 @@
+//! Prometheus text exposition (`GET /metrics` on `metrics_listen`), served by a tiny HTTP/1.1
+//! responder on the API thread.
+//!
+//! Exposed: per worker every counter and every drop reason, sessions and loop counts; per port
+//! (and exception TAP) packets, bytes, imissed, errors; per service and real server the active
+//! and inactive connections and the packets of live sessions (from the workers' session
+//! tables), and the weight. New connections per second: `rate(lbd_worker_sessions_created_total)`
+//! (per-service cumulative counters are not kept by the fast path yet).
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fastpath::DropReason;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::control::{service_key, vs_key, Control};
+
+/// Largest request head read.
+const MAX_HEAD: usize = 8192;
+
+/// Accepts scrapes until `stop` completes.
+pub async fn serve(l: TcpListener, control: Arc<Control>, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            acc = l.accept() => match acc {
+                Ok((s, _)) => {
+                    tokio::spawn(respond(s, Arc::clone(&control)));
+                }
+                Err(e) => {
+                    eprintln!("lbd: metrics: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn respond(mut s: TcpStream, control: Arc<Control>) {
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    let read = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        true
+    };
+    if !matches!(tokio::time::timeout(Duration::from_secs(5), read).await, Ok(true)) {
+        return;
+    }
+    let line = String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or_default()).into_owned();
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, body) = if method != "GET" {
+        ("405 Method Not Allowed", "only GET\n".to_owned())
+    } else if path == "/metrics" || path.starts_with("/metrics?") {
+        match tokio::task::spawn_blocking(move || render(&control)).await {
+            Ok(b) => ("200 OK", b),
+            Err(e) => ("500 Internal Server Error", format!("{e}\n")),
+        }
+    } else {
+        ("404 Not Found", "see /metrics\n".to_owned())
+    };
+    let resp = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = s.write_all(resp.as_bytes()).await;
+    let _ = s.shutdown().await;
+}
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: u64) {
+        let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))).collect();
+        if l.is_empty() {
+            let _ = writeln!(self.0, "{name} {v}");
+        } else {
+            let _ = writeln!(self.0, "{name}{{{}}} {v}", l.join(","));
+        }
+    }
+}
+
+/// The metrics text.
+pub fn render(control: &Control) -> String {
+    let mut o = Out(String::with_capacity(16 * 1024));
+    let env = control.env();
+    let (conf, generation) = control.config();
+    o.family("lbd_info", "gauge", "Always 1; the labels say which lbd this is.");
+    o.sample("lbd_info", &[("version", env!("CARGO_PKG_VERSION"))], 1);
+    o.family("lbd_uptime_seconds", "gauge", "Seconds since lbd started.");
+    o.sample("lbd_uptime_seconds", &[], env.started.elapsed().as_secs());
+    o.family("lbd_config_generation", "gauge", "Generation of the published service table.");
+    o.sample("lbd_config_generation", &[], generation);
+    o.family("lbd_services", "gauge", "Virtual services configured.");
+    o.sample("lbd_services", &[], conf.virtual_servers.len() as u64);
+
+    let workers = control.worker_counters();
+    let wname: Vec<String> = workers.iter().map(|(w, _)| w.worker.to_string()).collect();
+    o.family("lbd_worker_sessions", "gauge", "Live sessions in the worker's table.");
+    for (i, (w, _)) in workers.iter().enumerate() {
+        o.sample("lbd_worker_sessions", &[("worker", &wname[i])], w.sessions.load(Ordering::Relaxed));
+    }
+    o.family("lbd_worker_loops_total", "counter", "Poll-loop passes.");
+    for (i, (w, _)) in workers.iter().enumerate() {
+        o.sample("lbd_worker_loops_total", &[("worker", &wname[i])], w.loops.load(Ordering::Relaxed));
+    }
+    if let Some((_, c)) = workers.first() {
+        for (k, (name, _)) in c.scalars().iter().enumerate() {
+            let metric = format!("lbd_worker_{name}_total");
+            o.family(&metric, "counter", &format!("Worker counter {name}."));
+            for (i, (_, c)) in workers.iter().enumerate() {
+                o.sample(&metric, &[("worker", &wname[i])], c.scalars()[k].1);
+            }
+        }
+    }
+    o.family("lbd_worker_drops_total", "counter", "Packets dropped, by reason.");
+    for (i, (_, c)) in workers.iter().enumerate() {
+        for r in DropReason::ALL {
+            o.sample("lbd_worker_drops_total", &[("worker", &wname[i]), ("reason", r.name())], c.drops_for(*r));
+        }
+    }
+
+    let mut port_rows = Vec::new();
+    for p in &env.ports {
+        for (name, port, kind) in p.port.iter().map(|x| (p.name.as_str(), x, "port")).chain(p.tap.iter().map(|(n, x)| (n.as_str(), x, "tap"))) {
+            port_rows.push((name.to_owned(), port.name().to_owned(), kind, port.stats().unwrap_or_default()));
+        }
+    }
+    type Field = fn(&dpdk::PortStats) -> u64;
+    let fields: [(&str, &str, Field); 8] = [
+        ("lbd_port_rx_packets_total", "Packets received.", |s| s.ipackets),
+        ("lbd_port_tx_packets_total", "Packets sent.", |s| s.opackets),
+        ("lbd_port_rx_bytes_total", "Bytes received.", |s| s.ibytes),
+        ("lbd_port_tx_bytes_total", "Bytes sent.", |s| s.obytes),
+        ("lbd_port_imissed_total", "Packets the NIC dropped for want of a receive descriptor.", |s| s.imissed),
+        ("lbd_port_rx_errors_total", "Receive errors.", |s| s.ierrors),
+        ("lbd_port_tx_errors_total", "Transmit errors.", |s| s.oerrors),
+        ("lbd_port_rx_nombuf_total", "Receive failures for want of an mbuf.", |s| s.rx_nombuf),
+    ];
+    for (metric, help, get) in fields {
+        o.family(metric, "counter", help);
+        for (name, dev, kind, s) in &port_rows {
+            o.sample(metric, &[("port", name), ("device", dev), ("kind", kind)], get(s));
+        }
+    }
+
+    let counts = control.conn_counts();
+    o.family("lbd_scrape_workers_ok", "gauge", "1 if every worker answered for the connection counts below.");
+    o.sample("lbd_scrape_workers_ok", &[], u64::from(counts.is_ok()));
+    let counts = counts.unwrap_or_default();
+    let mut svc_rows = Vec::new();
+    let mut rs_rows = Vec::new();
+    for vs in &conf.virtual_servers {
+        let k = service_key(vs_key(vs));
+        let (proto, vip, port) = (k.proto.to_string(), k.vip.to_string(), k.port.to_string());
+        let mut total = crate::control::mailbox::ConnCount::default();
+        counts.iter().filter(|((p, v, _), _)| *p == k.proto && *v == (k.vip, k.port)).for_each(|(_, c)| total.add(c));
+        for r in &vs.real_servers {
+            let c = counts.get(&(k.proto, (k.vip, k.port), (r.ip, r.port))).copied().unwrap_or_default();
+            rs_rows.push(([proto.clone(), vip.clone(), port.clone(), format!("{}:{}", r.ip, r.port)], c, u64::from(r.weight)));
+        }
+        svc_rows.push(([proto, vip, port], total, vs.real_servers.len() as u64));
+    }
+    type CountField = fn(&crate::control::mailbox::ConnCount) -> u64;
+    let cfields: [(&str, &str, &str, CountField); 4] = [
+        ("active_conns", "gauge", "Established connections.", |c| c.active),
+        ("inactive_conns", "gauge", "Connections in other states.", |c| c.inactive),
+        ("session_packets_in", "gauge", "Packets client to real server of the sessions alive now.", |c| c.pkts_in),
+        ("session_packets_out", "gauge", "Packets real server to client of the sessions alive now.", |c| c.pkts_out),
+    ];
+    for (suffix, kind, help, get) in cfields {
+        let m = format!("lbd_service_{suffix}");
+        o.family(&m, kind, help);
+        for (l, c, _) in &svc_rows {
+            o.sample(&m, &[("proto", &l[0]), ("vip", &l[1]), ("port", &l[2])], get(c));
+        }
+        let m = format!("lbd_real_server_{suffix}");
+        o.family(&m, kind, help);
+        for (l, c, _) in &rs_rows {
+            o.sample(&m, &[("proto", &l[0]), ("vip", &l[1]), ("port", &l[2]), ("real_server", &l[3])], get(c));
+        }
+    }
+    o.family("lbd_service_real_servers", "gauge", "Real servers configured for the service.");
+    for (l, _, n) in &svc_rows {
+        o.sample("lbd_service_real_servers", &[("proto", &l[0]), ("vip", &l[1]), ("port", &l[2])], *n);
+    }
+    o.family("lbd_real_server_weight", "gauge", "Configured weight (0: quiesced).");
+    for (l, _, w) in &rs_rows {
+        o.sample("lbd_real_server_weight", &[("proto", &l[0]), ("vip", &l[1]), ("port", &l[2]), ("real_server", &l[3])], *w);
+    }
+    o.0
+}

@@ -1,0 +1,111 @@
+//! The memif lab: addresses and MACs of the generator and the forwarder, and the files lbd
+//! reads (lbd.toml, keepalived.conf).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Client addresses the generator plays (64 of them).
+pub const CLIENTS: &str = "10.99.1.10-10.99.1.73";
+/// The VIP.
+pub const VIP: &str = "10.99.1.100";
+/// Real servers the generator plays on the server side.
+pub const REAL_SERVERS: &str = "10.99.2.11-10.99.2.14";
+/// Number of real servers (matching `REAL_SERVERS`).
+const RS_COUNT: u8 = 4;
+/// Local addresses: 32, so session and connection tests do not run out of local ports.
+const LIPS: u8 = 32;
+/// The forwarder's MACs (lbd and testpmd get the same).
+pub const DUT_WAN_MAC: &str = "02:00:00:00:01:01";
+pub const DUT_LAN_MAC: &str = "02:00:00:00:02:01";
+/// The generator's MACs.
+pub const GEN_WAN_MAC: &str = "02:00:00:00:01:0a";
+pub const GEN_LAN_MAC: &str = "02:00:00:00:02:0a";
+/// Service ports: TCP and UDP.
+pub const TCP_PORT: u16 = 80;
+pub const UDP_PORT: u16 = 53;
+
+/// The keepalived.conf of the memif lab: a TCP and a UDP service on the VIP, four real
+/// servers, 32 local addresses.
+pub fn keepalived_conf() -> String {
+    let mut s = String::from("! lb-bench memif lab (written by lb-bench)\nlocal_address_group laddr_g1 {\n");
+    for i in 0..LIPS {
+        let _ = writeln!(s, "    10.99.2.{} lan", 100 + u16::from(i));
+    }
+    s.push_str("}\n");
+    for (port, proto) in [(TCP_PORT, "TCP"), (UDP_PORT, "UDP")] {
+        let _ = write!(s, "virtual_server {VIP} {port} {{\n    lb_algo rr\n    lb_kind FNAT\n    protocol {proto}\n    laddr_group_name laddr_g1\n");
+        for r in 0..RS_COUNT {
+            let _ = write!(s, "    real_server 10.99.2.{} {port} {{\n        weight 1\n    }}\n", 11 + r);
+        }
+        s.push_str("}\n");
+    }
+    s
+}
+
+/// lbd.toml for the memif lab: one worker, busy polling, two memif client ports.
+pub fn lbd_toml(dir: &Path, no_huge: bool, file_prefix: &str, max_sessions: u64) -> String {
+    let d = dir.display();
+    format!(
+        "# lb-bench memif lab (written by lb-bench)\n\
+workers = 1\n\
+idle_sleep_us = 0\n\
+stats_file = \"{d}/stats.json\"\n\
+mbufs = 32767\n\
+max_sessions = {max_sessions}\n\
+services = \"{d}/keepalived.conf\"\n\
+toa = \"first-ack\"\n\
+[eal]\n\
+no_huge = {no_huge}\n\
+memory_mb = 512\n\
+file_prefix = \"{file_prefix}\"\n\
+[[port]]\n\
+name = \"wan\"\n\
+vdev = \"net_memif0,role=client,socket={d}/wan.sock,mac={DUT_WAN_MAC}\"\n\
+addresses = [\"10.99.1.1/24\"]\n\
+rx_desc = 1024\n\
+tx_desc = 1024\n\
+[[port]]\n\
+name = \"lan\"\n\
+vdev = \"net_memif1,role=client,socket={d}/lan.sock,mac={DUT_LAN_MAC}\"\n\
+addresses = [\"10.99.2.1/24\"]\n\
+rx_desc = 1024\n\
+tx_desc = 1024\n\
+[timeouts]\n\
+tcpfin = 1\n\
+tcp_close = 1\n"
+    )
+}
+
+/// The keepalived.conf of the wrk test in the namespace testbed: the VIP with one real
+/// server, so the director path and the direct path end at the same nginx.
+pub fn wrk_keepalived_conf(vip: &str, rs: &str, lips: &[&str]) -> String {
+    let mut s = String::from("! lb-bench wrk test (written by lb-bench)\nlocal_address_group laddr_g1 {\n");
+    for l in lips {
+        let _ = writeln!(s, "    {l} lan");
+    }
+    let _ = write!(
+        s,
+        "}}\nvirtual_server {vip} 80 {{\n    lb_algo rr\n    lb_kind FNAT\n    protocol TCP\n    laddr_group_name laddr_g1\n    real_server {rs} 80 {{\n        weight 1\n    }}\n}}\n"
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_parse() {
+        let dir = std::env::temp_dir().join(format!("lbbench-lab-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ka = dir.join("keepalived.conf");
+        std::fs::write(&ka, keepalived_conf()).unwrap();
+        let cfg = kaconf::load(&ka).map(|c| c.virtual_servers.len());
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(cfg.map_err(|e| e.to_string()), Ok(2));
+        let toml = lbd_toml(Path::new("/run/x"), true, "p", 100);
+        assert!(toml.contains("socket=/run/x/wan.sock") && toml.contains("no_huge = true"));
+        let w = wrk_keepalived_conf("10.70.1.100", "10.70.2.11", &["10.70.2.100"]);
+        assert!(w.contains("real_server 10.70.2.11 80"));
+    }
+}

@@ -1,0 +1,219 @@
+//! `lb-bench`: runs every scenario of the perf lab a few times, records machine load before
+//! each run, and writes `perf/results/YYYY-MM-DD.{json,md}` (and PNG plots via plot.py).
+
+pub mod lab;
+pub mod pair;
+pub mod procs;
+pub mod report;
+pub mod wrk;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use pair::{Dut, Tools};
+
+/// What to run and how often.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub runs: usize,
+    /// Runs of the secondary figures (latency at a fixed rate, frame-size sweep).
+    pub extra_runs: usize,
+    pub warmup: f64,
+    pub duration: f64,
+    pub flows: u64,
+    pub latency_rate: u64,
+    pub sizes: Vec<usize>,
+    pub sessions: Vec<u64>,
+    pub concurrency: u64,
+    pub only: Option<Vec<String>>,
+    pub wrk: Option<wrk::WrkOptions>,
+    pub profile: bool,
+}
+
+/// One scenario on the memif pair.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub key: String,
+    pub title: String,
+    pub dut: Dut,
+    pub args: Vec<String>,
+    pub runs: usize,
+    /// Session-table size lbd is given.
+    pub max_sessions: u64,
+}
+
+fn a(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The memif scenarios, in order.
+pub fn scenarios(p: &Plan) -> Vec<Scenario> {
+    let timing = vec!["--warmup".to_owned(), p.warmup.to_string(), "--duration".to_owned(), p.duration.to_string()];
+    let flows = p.flows.to_string();
+    let fwd = |size: usize| {
+        let mut v = a(&["--mode", "udp", "--skip-open", "--dut-mac", lab::DUT_WAN_MAC, "--src-ip", lab::CLIENTS, "--dst-ip", lab::VIP, "--dst-port", "53", "--flows", &flows, "--size"]);
+        v.push(size.to_string());
+        v
+    };
+    let lbd = |mode: &str, port: u16, size: usize| {
+        let mut v = a(&["--mode", mode, "--src-ip", lab::CLIENTS, "--dst-ip", lab::VIP, "--server-ip", lab::REAL_SERVERS, "--flows", &flows, "--size"]);
+        v.extend([size.to_string(), "--dst-port".into(), port.to_string()]);
+        v
+    };
+    let with = |mut v: Vec<String>, extra: &[String]| {
+        v.extend_from_slice(extra);
+        v
+    };
+    let rate = vec!["--rate".to_owned(), p.latency_rate.to_string()];
+    let mk = |key: &str, title: String, dut: Dut, args: Vec<String>, runs: usize| Scenario { key: key.into(), title, dut, args: with(args, &timing), runs, max_sessions: 1 << 22 };
+    let mut v = vec![
+        mk("loopback", "Generator looped onto itself (its own ceiling), UDP 64 B".into(), Dut::Loopback, fwd(64), p.runs),
+        mk("testpmd", "testpmd io-fwd, UDP 64 B".into(), Dut::Testpmd, fwd(64), p.runs),
+        mk("lbd-udp", "lbd FNAT, established UDP flows, 64 B".into(), Dut::Lbd, lbd("udp", lab::UDP_PORT, 64), p.runs),
+        mk("lbd-tcp", "lbd FNAT, established TCP flows, 64 B".into(), Dut::Lbd, lbd("tcp", lab::TCP_PORT, 64), p.runs),
+        mk("testpmd-lat", format!("testpmd io-fwd at {} pps, UDP 64 B", p.latency_rate), Dut::Testpmd, with(fwd(64), &rate), p.extra_runs),
+        mk("lbd-udp-lat", format!("lbd FNAT UDP at {} pps, 64 B", p.latency_rate), Dut::Lbd, with(lbd("udp", lab::UDP_PORT, 64), &rate), p.extra_runs),
+    ];
+    for &size in &p.sizes {
+        v.push(mk(&format!("testpmd-{size}"), format!("testpmd io-fwd, UDP {size} B"), Dut::Testpmd, fwd(size), p.extra_runs));
+        v.push(mk(&format!("lbd-udp-{size}"), format!("lbd FNAT UDP, {size} B"), Dut::Lbd, lbd("udp", lab::UDP_PORT, size), p.extra_runs));
+    }
+    let conn = a(&["--mode", "conn", "--src-ip", lab::CLIENTS, "--dst-ip", lab::VIP, "--dst-port", "80", "--server-ip", lab::REAL_SERVERS, "--concurrency", &p.concurrency.to_string()]);
+    v.push(mk("lbd-conn", "lbd FNAT, new TCP connections (SYN, SYN-ACK, request, response+FIN, FIN, ACK)".into(), Dut::Lbd, conn, p.runs));
+    for &n in &p.sessions {
+        let args = a(&["--mode", "syn", "--src-ip", lab::CLIENTS, "--dst-ip", lab::VIP, "--dst-port", "80", "--server-ip", lab::REAL_SERVERS, "--flows", &n.to_string()]);
+        v.push(Scenario { key: format!("sessions-{n}"), title: format!("lbd session table: {n} sessions opened by SYNs"), dut: Dut::Lbd, args, runs: 1, max_sessions: (n * 2).max(1 << 20) });
+    }
+    if p.profile {
+        let mut prof = mk("profile-udp", "perf record of lbd forwarding UDP".into(), Dut::Lbd, lbd("udp", lab::UDP_PORT, 64), 1);
+        prof.args = with(lbd("udp", lab::UDP_PORT, 64), &a(&["--warmup", "1", "--duration", "3"]));
+        v.push(prof);
+        let mut prof = v.iter().find(|s| s.key == "lbd-conn").cloned().expect("conn scenario");
+        prof.key = "profile-conn".into();
+        prof.title = "perf record of lbd opening and closing TCP connections".into();
+        prof.runs = 1;
+        v.push(prof);
+    }
+    let only = p.only.clone();
+    v.retain(|s| only.as_ref().map_or(true, |o| o.iter().any(|k| s.key == *k || s.key.starts_with(&format!("{k}-")) || k == "all")));
+    v
+}
+
+fn outcome_json(o: &pair::Outcome) -> Value {
+    let totals = o.lbd_stats.as_ref().map(|s| {
+        let mut t = s["totals"].clone();
+        if let Some(m) = t.as_object_mut() {
+            // Only named drops that happened, to keep the record readable.
+            if let Some(d) = m.get("drops").and_then(Value::as_object) {
+                let nz: serde_json::Map<String, Value> = d.iter().filter(|(_, v)| v.as_u64().unwrap_or(0) > 0).map(|(k, v)| (k.clone(), v.clone())).collect();
+                m.insert("drops".into(), Value::Object(nz));
+            }
+        }
+        t
+    });
+    json!({
+        "load": o.load,
+        "gen": o.gen,
+        "lbd_totals": totals,
+        "lbd_mempool": o.lbd_stats.as_ref().map(|s| s["mempool"].clone()),
+        "lbd_rss_ready_kb": o.rss_ready_kb,
+        "lbd_rss_after_kb": o.rss_after_kb,
+        "dut_exit": o.dut_exit,
+        "profile": o.profile,
+    })
+}
+
+/// Runs every scenario of the plan; returns the full record.
+pub fn run_all(tools: &Tools, plan: &Plan) -> Value {
+    let started = Instant::now();
+    let mut record = json!({ "scenarios": {} , "order": [] });
+    let list = scenarios(plan);
+    let mut n = 0;
+    for s in &list {
+        let mut runs = Vec::new();
+        for i in 0..s.runs {
+            n += 1;
+            let dir = tools.work.join(format!("{}-{}", s.key, i + 1));
+            let mut t = tools.clone();
+            if s.key.starts_with("profile") {
+                t.perf_record = Some(Duration::from_secs(2));
+            }
+            let r = pair::run(&t, s.dut, &dir, &s.args, s.max_sessions);
+            let v = match r {
+                Ok(o) => {
+                    let v = outcome_json(&o);
+                    eprintln!(
+                        "lb-bench: [{n}] {} run {}/{}: {} (load {}){}",
+                        s.key,
+                        i + 1,
+                        s.runs,
+                        report::headline(&v["gen"]),
+                        o.load,
+                        o.dut_exit.as_ref().map(|e| format!(" [{e}]")).unwrap_or_default()
+                    );
+                    v
+                }
+                Err(e) => {
+                    eprintln!("lb-bench: [{n}] {} run {}/{} failed: {e}", s.key, i + 1, s.runs);
+                    json!({ "error": e.to_string(), "load": procs::loadavg() })
+                }
+            };
+            runs.push(v);
+        }
+        record["scenarios"][&s.key] = json!({ "title": s.title, "dut": format!("{:?}", s.dut), "args": s.args, "runs": runs });
+        if let Some(o) = record["order"].as_array_mut() {
+            o.push(json!(s.key));
+        }
+    }
+    if let Some(w) = &plan.wrk {
+        if plan.only.as_ref().map_or(true, |o| o.iter().any(|k| k == "wrk" || k == "all")) {
+            eprintln!("lb-bench: wrk through the namespace testbed ({} runs per path)", w.runs);
+            record["wrk"] = match wrk::run(w) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("lb-bench: wrk failed: {e}");
+                    json!({ "error": e.to_string() })
+                }
+            };
+        }
+    }
+    record["elapsed_s"] = json!(started.elapsed().as_secs());
+    record
+}
+
+/// Machine facts for the report header.
+pub fn machine(no_huge: bool) -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_owned()))
+        .unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let huge = |k: &str| meminfo.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("0").to_owned();
+    let commit = procs::output("git", &["rev-parse", "--short", "HEAD"]);
+    let dirty = !procs::output("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    json!({
+        "date": procs::today(),
+        "kernel": procs::output("uname", &["-r"]),
+        "cpu": cpu,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "hugepages": if no_huge { "no (--no-huge)".to_owned() } else { format!("yes ({} x 2 MiB total, {} free at start)", huge("HugePages_Total:"), huge("HugePages_Free:")) },
+        "no_huge": no_huge,
+        "commit": format!("{commit}{}", if dirty { " (uncommitted changes)" } else { "" }),
+        "dpdk": procs::output("pkg-config", &["--modversion", "libdpdk"]),
+    })
+}
+
+/// Whether enough free hugepages exist for the generator plus one forwarder (768 MiB).
+pub fn hugepages_ready() -> bool {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let get = |k: &str| meminfo.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let free_kb = get("HugePages_Free:") * get("Hugepagesize:");
+    free_kb >= 800 * 1024
+}
+
+/// The default results directory: `perf/results` next to this crate's sources.
+pub fn default_out() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results")
+}

@@ -1,0 +1,326 @@
+//! The dated markdown table: medians of repeated runs, ratios against testpmd and against
+//! direct wrk, targets, latency, session scale, wrk, profile, and every run with its load.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// A one-line summary of a generator report (for progress lines and the run table).
+pub fn headline(gen: &Value) -> String {
+    if let Some(cps) = gen["cps"].as_f64() {
+        return format!("{} conn/s (connect p99 {})", si(cps), us(gen["connect_latency_ns"]["p99"].as_f64()));
+    }
+    if gen["mode"] == "syn" {
+        return format!("{} SYNs sent, {} reached the servers", gen["tx"], gen["rx"]);
+    }
+    format!("{} pps rx ({} tx), p50 {} p99 {}", si(gen["rx_pps"].as_f64().unwrap_or(0.0)), si(gen["tx_pps"].as_f64().unwrap_or(0.0)), us(gen["latency_ns"]["p50"].as_f64()), us(gen["latency_ns"]["p99"].as_f64()))
+}
+
+/// 12.3M / 456k / 789.
+pub fn si(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// Nanoseconds as microseconds text.
+fn us(ns: Option<f64>) -> String {
+    match ns {
+        Some(n) if n >= 1e6 => format!("{:.1} ms", n / 1e6),
+        Some(n) => format!("{:.1} µs", n / 1e3),
+        None => "—".into(),
+    }
+}
+
+/// Median, min and max of the values `f` extracts from a scenario's successful runs.
+pub fn stats(rec: &Value, key: &str, f: impl Fn(&Value) -> Option<f64>) -> Option<(f64, f64, f64)> {
+    let runs = rec["scenarios"][key]["runs"].as_array()?;
+    let mut v: Vec<f64> = runs.iter().filter(|r| r["error"].is_null()).filter_map(&f).collect();
+    median_min_max(&mut v)
+}
+
+/// Median (mean of the middle two for an even count), min, max.
+pub fn median_min_max(v: &mut [f64]) -> Option<(f64, f64, f64)> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let med = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    Some((med, v[0], v[n - 1]))
+}
+
+fn rx_pps(r: &Value) -> Option<f64> {
+    r["gen"]["rx_pps"].as_f64()
+}
+
+fn cps(r: &Value) -> Option<f64> {
+    r["gen"]["cps"].as_f64()
+}
+
+fn verdict(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "not met",
+        None => "—",
+    }
+}
+
+fn range(s: Option<(f64, f64, f64)>, fmt: impl Fn(f64) -> String) -> (String, String) {
+    match s {
+        Some((m, lo, hi)) => (fmt(m), format!("{} – {}", fmt(lo), fmt(hi))),
+        None => ("—".into(), "—".into()),
+    }
+}
+
+fn ratio(a: Option<(f64, f64, f64)>, b: Option<(f64, f64, f64)>) -> Option<f64> {
+    match (a, b) {
+        (Some((x, ..)), Some((y, ..))) if y > 0.0 => Some(x / y),
+        _ => None,
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or("—".into(), |r| format!("{r:.2}"))
+}
+
+/// Median of a wrk field over one path's runs.
+fn wrk_stat(rec: &Value, path: &str, field: &str) -> Option<(f64, f64, f64)> {
+    let mut v: Vec<f64> = rec["wrk"][path].as_array()?.iter().filter(|r| r["error"].is_null()).filter_map(|r| r[field].as_f64()).collect();
+    median_min_max(&mut v)
+}
+
+/// Bytes per session of a session-scale run: RSS growth over the sessions lbd holds.
+pub fn bytes_per_session(r: &Value) -> Option<f64> {
+    let n = r["lbd_totals"]["sessions"].as_f64().filter(|n| *n > 0.0)?;
+    let grow = r["lbd_rss_after_kb"].as_f64()? - r["lbd_rss_ready_kb"].as_f64()?;
+    Some(grow * 1024.0 / n)
+}
+
+/// The markdown report.
+pub fn markdown(rec: &Value, machine: &Value) -> String {
+    let mut s = String::new();
+    let m = machine;
+    let _ = writeln!(s, "# Perf lab results — {}\n", m["date"].as_str().unwrap_or("?"));
+    let _ = writeln!(
+        s,
+        "Machine: {} ({} vCPUs), kernel {}, DPDK {}. Hugepages: **{}**. Commit {}. The generator (`lb-pktgen`) runs on CPU 0, the forwarder's worker lcore on CPU 1 (testpmd: `--lcores 0@0,1@1`, io fwd, 1 core; lbd: 1 worker, `idle_sleep_us = 0`). memif pair, generator = memif server, forwarder = memif client. Each figure is the median of the runs listed at the end (min – max beside it); `/proc/loadavg` was read before every run. Other builds and tests may share this machine: read the load column. `make bench` took {} s.\n",
+        m["cpu"].as_str().unwrap_or("?"),
+        m["cpus"],
+        m["kernel"].as_str().unwrap_or("?"),
+        m["dpdk"].as_str().unwrap_or("?"),
+        m["hugepages"].as_str().unwrap_or("?"),
+        m["commit"].as_str().unwrap_or("?"),
+        rec["elapsed_s"]
+    );
+
+    let tp = stats(rec, "testpmd", rx_pps);
+    let lo = stats(rec, "loopback", rx_pps);
+    let udp = stats(rec, "lbd-udp", rx_pps);
+    let tcp = stats(rec, "lbd-tcp", rx_pps);
+    let conn = stats(rec, "lbd-conn", cps);
+    let pps = |x: f64| format!("{} pps", si(x));
+    let _ = writeln!(s, "## Summary\n\n| figure | median | min – max | vs testpmd | target | target met |\n|---|---|---|---|---|---|");
+    for (label, st, vs, target, ok) in [
+        ("Generator looped onto itself (ceiling of the generator)", lo, ratio(lo, tp), "", None),
+        ("testpmd io-fwd (the ceiling of the pair)", tp, tp.map(|_| 1.0), "", None),
+        ("lbd FNAT, established UDP flows, 64 B", udp, ratio(udp, tp), "≥ 0.5 × testpmd", ratio(udp, tp).map(|r| r >= 0.5)),
+        ("lbd FNAT, established TCP flows, 64 B", tcp, ratio(tcp, tp), "≥ 0.5 × testpmd", ratio(tcp, tp).map(|r| r >= 0.5)),
+    ] {
+        let (med, rng) = range(st, pps);
+        let _ = writeln!(s, "| {label} | {med} | {rng} | {} | {target} | {} |", fmt_ratio(vs), verdict(ok));
+    }
+    let (med, rng) = range(conn, |x| format!("{} conn/s", si(x)));
+    let _ = writeln!(s, "| lbd new TCP connections per second (6 packets each), 1 worker | {med} | {rng} | — | ≥ 1 M/s | {} |", verdict(conn.map(|c| c.0 >= 1e6)));
+    let bps: Vec<(u64, f64)> = session_keys(rec).into_iter().filter_map(|(n, k)| bytes_per_session(&rec["scenarios"][&k]["runs"][0]).map(|b| (n, b))).collect();
+    if let Some(&(n, b)) = bps.last() {
+        let _ = writeln!(s, "| lbd bytes per session (RSS growth / sessions, at {} sessions) | {b:.0} B | — | — | ≤ 200 B | {} |", si(n as f64), verdict(Some(b <= 200.0)));
+    }
+    let (wd, wt) = (wrk_stat(rec, "direct", "rps"), wrk_stat(rec, "director", "rps"));
+    if wt.is_some() {
+        let r = ratio(wt, wd);
+        let (med, rng) = range(wt, |x| format!("{} req/s", si(x)));
+        let _ = writeln!(s, "| wrk through the director (vs wrk direct: {}) | {med} | {rng} | — | ≥ 0.95 × direct | {} |", fmt_ratio(r), verdict(r.map(|r| r >= 0.95)));
+        let (pd, pt) = (wrk_stat(rec, "direct", "p99_us"), wrk_stat(rec, "director", "p99_us"));
+        if let (Some(d), Some(t)) = (pd, pt) {
+            let added = t.0 - d.0;
+            let _ = writeln!(s, "| wrk p99 added by the director | {added:+.0} µs | — | — | ≤ +50 µs | {} |", verdict(Some(added <= 50.0)));
+        }
+    }
+    s.push('\n');
+
+    let _ = writeln!(s, "## Forwarding rate by frame size (UDP, max rate)\n\n| frame | testpmd | lbd FNAT | lbd / testpmd |\n|---|---|---|---|");
+    let mut sizes: Vec<(usize, String, String)> = vec![(64, "testpmd".into(), "lbd-udp".into())];
+    for k in rec["order"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        if let Some(size) = k.strip_prefix("testpmd-").and_then(|x| x.parse::<usize>().ok()) {
+            sizes.push((size, k.to_owned(), format!("lbd-udp-{size}")));
+        }
+    }
+    for (size, tk, lk) in sizes {
+        let (t, l) = (stats(rec, &tk, rx_pps), stats(rec, &lk, rx_pps));
+        let gbps = |k: &str| stats(rec, k, |r| r["gen"]["rx_bps"].as_f64()).map(|g| format!(" ({:.2} Gbit/s)", g.0 / 1e9)).unwrap_or_default();
+        let _ = writeln!(s, "| {size} B | {}{} | {}{} | {} |", range(t, pps).0, gbps(&tk), range(l, pps).0, gbps(&lk), fmt_ratio(ratio(l, t)));
+    }
+    s.push('\n');
+
+    let _ = writeln!(s, "## One-way latency through the pair (generator TSC stamp in the payload)\n\n| path | offered | rx rate | p50 | p90 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|---|");
+    for (k, offered) in [("testpmd-lat", "fixed"), ("lbd-udp-lat", "fixed"), ("testpmd", "max (queues full)"), ("lbd-udp", "max (queues full)"), ("lbd-tcp", "max (queues full)")] {
+        let title = rec["scenarios"][k]["title"].as_str().unwrap_or(k);
+        let p = |q: &str| stats(rec, k, |r| r["gen"]["latency_ns"][q].as_f64()).map(|x| us(Some(x.0))).unwrap_or_else(|| "—".into());
+        if rec["scenarios"][k].is_null() {
+            continue;
+        }
+        let _ = writeln!(s, "| {title} | {offered} | {} | {} | {} | {} | {} | {} |", range(stats(rec, k, rx_pps), pps).0, p("p50"), p("p90"), p("p99"), p("p999"), p("max"));
+    }
+    s.push('\n');
+
+    if !rec["scenarios"]["lbd-conn"].is_null() {
+        let c = |f: &str| stats(rec, "lbd-conn", |r| r["gen"][f].as_f64());
+        let l = |h: &str, q: &str| stats(rec, "lbd-conn", |r| r["gen"][h][q].as_f64()).map(|x| us(Some(x.0))).unwrap_or_else(|| "—".into());
+        let _ = writeln!(
+            s,
+            "## New connections (`lb-pktgen --mode conn`)\n\nThe generator opens connections from 64 client addresses with at most {} unfinished; each is SYN → SYN-ACK (server MSS lowered by lbd) → ACK+request (TOA inserted by lbd) → response+FIN → FIN → ACK, all through lbd. A connection counts when the last ACK reaches the client.\n\n| closed conn/s | SYN/s | packets/s through lbd | handshake p50 / p99 | SYN→response p50 / p99 / p99.9 |\n|---|---|---|---|---|\n| {} | {} | {} | {} / {} | {} / {} / {} |\n",
+            rec["scenarios"]["lbd-conn"]["args"].as_array().and_then(|a| a.iter().position(|x| x == "--concurrency").and_then(|i| a.get(i + 1))).and_then(Value::as_str).unwrap_or("?"),
+            range(conn, si).0,
+            range(c("syn_per_s"), si).0,
+            range(c("tx_pps"), si).0,
+            l("handshake_latency_ns", "p50"),
+            l("handshake_latency_ns", "p99"),
+            l("connect_latency_ns", "p50"),
+            l("connect_latency_ns", "p99"),
+            l("connect_latency_ns", "p999"),
+        );
+    }
+
+    let keys = session_keys(rec);
+    if !keys.is_empty() {
+        let _ = writeln!(s, "## Session scale (`lb-pktgen --mode syn`: one SYN per flow)\n\n| SYNs sent | sessions in lbd | SYN rate | lbd RSS ready | lbd RSS after | bytes / session | mbufs in use |\n|---|---|---|---|---|---|---|");
+        for (_, k) in keys {
+            let r = &rec["scenarios"][&k]["runs"][0];
+            let inuse = match (r["lbd_mempool"]["capacity"].as_u64(), r["lbd_mempool"]["available"].as_u64()) {
+                (Some(c), Some(a)) => (c - a).to_string(),
+                _ => "—".into(),
+            };
+            let mib = |v: &Value| v.as_f64().map_or("—".into(), |kb| format!("{:.1} MiB", kb / 1024.0));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {inuse} |",
+                r["gen"]["tx"],
+                r["lbd_totals"]["sessions"],
+                r["gen"]["tx_pps"].as_f64().map_or("—".into(), |x| format!("{}/s", si(x))),
+                mib(&r["lbd_rss_ready_kb"]),
+                mib(&r["lbd_rss_after_kb"]),
+                bytes_per_session(r).map_or("—".into(), |b| format!("{b:.0} B")),
+            );
+        }
+        s.push('\n');
+    }
+
+    if !rec["wrk"].is_null() {
+        let w = &rec["wrk"];
+        let st = &w["settings"];
+        let _ = writeln!(
+            s,
+            "## wrk through the namespace testbed\n\n`wrk -t{} -c{} -d{}s --latency`, nginx on {} (one worker). Director path: client ns → veth → lbd ({}, 1 worker, idle_sleep_us = {}) → veth → bridge → nginx. Direct path: the LAN switch namespace → bridge → nginx. Runs alternate between the paths.\n",
+            st["threads"], st["connections"], st["seconds"], st["real_server"].as_str().unwrap_or("?"), st["driver"].as_str().unwrap_or("?"), st["idle_sleep_us"]
+        );
+        if let Some(e) = w["error"].as_str() {
+            let _ = writeln!(s, "wrk failed: `{e}`\n");
+        } else {
+            let _ = writeln!(s, "| path | req/s | min – max | p50 | p90 | p99 | ratio vs direct | p99 added |\n|---|---|---|---|---|---|---|---|");
+            let d99 = wrk_stat(rec, "direct", "p99_us");
+            for path in ["direct", "director"] {
+                let rps = wrk_stat(rec, path, "rps");
+                let p = |f: &str| wrk_stat(rec, path, f).map_or("—".into(), |x| format!("{:.0} µs", x.0));
+                let added = match (wrk_stat(rec, path, "p99_us"), d99) {
+                    (Some(a), Some(b)) if path == "director" => format!("{:+.0} µs", a.0 - b.0),
+                    _ => "—".into(),
+                };
+                let (med, rng) = range(rps, si);
+                let _ = writeln!(s, "| {path} | {med} | {rng} | {} | {} | {} | {} | {added} |", p("p50_us"), p("p90_us"), p("p99_us"), fmt_ratio(ratio(rps, wd)));
+            }
+            s.push('\n');
+        }
+    }
+
+    for k in ["profile-udp", "profile-conn"] {
+        if let Some(p) = rec["scenarios"][k]["runs"][0]["profile"].as_str() {
+            let _ = writeln!(s, "## Profile: {} (`perf record -e cpu-clock`, all lbd threads, top symbols)\n\n```text\n{p}\n```\n", rec["scenarios"][k]["title"].as_str().unwrap_or(k));
+        }
+    }
+
+    let _ = writeln!(s, "## Every run\n\n| scenario | run | load before (1/5/15 min) | result | notes |\n|---|---|---|---|---|");
+    for k in rec["order"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for (i, r) in rec["scenarios"][k]["runs"].as_array().into_iter().flatten().enumerate() {
+            let mut notes = Vec::new();
+            if let Some(e) = r["error"].as_str() {
+                notes.push(format!("error: {}", e.lines().next().unwrap_or("")));
+            }
+            if let Some(e) = r["dut_exit"].as_str() {
+                notes.push(e.to_owned());
+            }
+            if let Some(d) = r["lbd_totals"]["drops"].as_object() {
+                let list: Vec<String> = d.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                if !list.is_empty() {
+                    notes.push(format!("lbd drops: {}", list.join(", ")));
+                }
+            }
+            let res = if r["error"].is_null() { headline(&r["gen"]) } else { "—".into() };
+            let _ = writeln!(s, "| {k} | {} | {} | {res} | {} |", i + 1, r["load"].as_str().unwrap_or("?"), notes.join("; "));
+        }
+    }
+    for path in ["direct", "director"] {
+        for (i, r) in rec["wrk"][path].as_array().into_iter().flatten().enumerate() {
+            let _ = writeln!(s, "| wrk {path} | {} | {} | {} req/s, p99 {} µs | {} |", i + 1, r["load"].as_str().unwrap_or("?"), r["rps"], r["p99_us"], r["errors"].as_str().or(r["error"].as_str()).unwrap_or(""));
+        }
+    }
+    s
+}
+
+/// Session-scale scenario keys with their size, ascending.
+fn session_keys(rec: &Value) -> Vec<(u64, String)> {
+    let mut v: Vec<(u64, String)> = rec["order"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(|k| k.strip_prefix("sessions-").and_then(|n| n.parse().ok()).map(|n| (n, k.to_owned())))
+        .collect();
+    v.sort();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median_min_max(&mut [3.0, 1.0, 2.0]), Some((2.0, 1.0, 3.0)));
+        assert_eq!(median_min_max(&mut [4.0, 1.0, 2.0, 3.0]), Some((2.5, 1.0, 4.0)));
+        assert_eq!(median_min_max(&mut []), None);
+    }
+
+    #[test]
+    fn report_has_ratios_and_skips_failed_runs() {
+        let run = |pps: f64| json!({"load": "0.1 0.1 0.1", "gen": {"rx_pps": pps, "tx_pps": pps, "latency_ns": {"p50": 1000.0}}});
+        let rec = json!({
+            "order": ["testpmd", "lbd-udp", "sessions-1000"],
+            "elapsed_s": 10,
+            "scenarios": {
+                "testpmd": {"title": "t", "runs": [run(10e6), run(8e6), run(12e6), {"error": "boom", "load": "9"}]},
+                "lbd-udp": {"title": "l", "runs": [run(6e6), run(5e6), run(7e6)]},
+                "sessions-1000": {"title": "s", "runs": [{"load": "0", "gen": {"mode": "syn", "tx": 1000, "rx": 1000}, "lbd_totals": {"sessions": 1000}, "lbd_rss_ready_kb": 1000, "lbd_rss_after_kb": 1100}]},
+            },
+        });
+        let md = markdown(&rec, &json!({"date": "2025-01-01"}));
+        assert!(md.contains("| lbd FNAT, established UDP flows, 64 B | 6.00M pps | 5.00M pps – 7.00M pps | 0.60 | ≥ 0.5 × testpmd | met |"), "{md}");
+        assert!(md.contains("error: boom"));
+        assert!(md.contains("102 B"), "bytes per session: {md}");
+    }
+}
