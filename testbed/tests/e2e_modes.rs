@@ -64,3 +64,24 @@ fn hashing_schedulers_pin_a_client_and_dr_and_nat_serve_traffic() {
     assert_eq!(s["totals"]["drops"]["no_session"], 0, "{}", s["totals"]);
     eprintln!("wrk 4 s: DR {d} requests, NAT {n} requests");
 }
+
+#[test]
+fn two_directors_with_the_same_configuration_agree() {
+    // Two independent lbd instances (two topologies), clients on the same addresses.
+    let mut spec = lb_testbed::TopologySpec::from_keepalived_file(&conf()).unwrap();
+    let sources = ["10.70.1.21", "10.70.1.22", "10.70.1.23", "10.70.1.24", "10.70.1.25", "10.70.1.26"];
+    for s in sources {
+        spec = spec.with_client_address(lb_testbed::cidr(&format!("{s}/24")));
+    }
+    let up = || Testbed::up(&spec, &UpOptions::new(&unique_name("ag")).with_keepalived_conf(conf())).unwrap_or_else(|e| panic!("{e}"));
+    let (a, b) = (up(), up());
+    for vip in ["10.70.1.102", "10.70.1.103"] {
+        let pick = |tb: &Testbed, src: &str| {
+            tb.exec_ok("client", ["curl", "-sS", "-m", "5", "--interface", src, &format!("http://{vip}/")]).unwrap_or_else(|e| panic!("{e}")).trim().to_owned()
+        };
+        let from_a: Vec<String> = sources.iter().map(|s| pick(&a, s)).collect();
+        let from_b: Vec<String> = sources.iter().map(|s| pick(&b, s)).collect();
+        assert_eq!(from_a, from_b, "{vip}: both directors send each client to the same backend");
+        assert!(from_a.iter().any(|x| x == "rs-10.70.2.11") && from_a.iter().any(|x| x == "rs-10.70.2.12"), "{vip}: clients spread: {from_a:?}");
+    }
+}
