@@ -143,11 +143,19 @@ impl EalBuilder {
         let ptrs: &'static mut [*mut c_char] =
             Box::leak(cstrings.into_iter().map(CString::into_raw).collect::<Vec<_>>().into_boxed_slice());
         let argc = c_int::try_from(ptrs.len()).map_err(|_| Error::EalInit { args: joined.clone(), msg: "too many arguments".into() })?;
+        // The runtime directory EAL creates for this prefix (as root); removed again if
+        // start-up fails, since no `Eal` will exist to clean it up.
+        let run_dir = self.file_prefix.as_ref().map(|p| std::path::PathBuf::from("/var/run/dpdk").join(p));
+        let fresh_dir = run_dir.as_ref().filter(|d| !d.exists()).cloned();
         // SAFETY: argv points to `argc` valid, NUL-terminated strings that live for the rest of
         // the process; the INITIALISED flag guarantees rte_eal_init runs at most once.
         let rc = unsafe { dpdk_sys::rte_eal_init(argc, ptrs.as_mut_ptr()) };
         if rc < 0 {
-            return Err(Error::EalInit { args: joined, msg: last_error() });
+            let msg = last_error();
+            if let Some(d) = fresh_dir {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            return Err(Error::EalInit { args: joined, msg });
         }
         Ok(Eal { args: joined })
     }
