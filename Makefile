@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all setup build build-release test unit-test e2e-test demo clippy fmt clean
+.PHONY: all setup build build-release test unit-test e2e-test demo bench clippy fmt clean
 
 all: build
 
@@ -22,10 +22,18 @@ build-release: setup
 # (each builds its own uniquely named topology; on 2 vCPUs one at a time keeps them steady).
 test: build
 	$(CARGO) test --workspace --exclude lb-testbed
-	LBD_BIN=$(CURDIR)/target/debug/lbd $(CARGO) test -p lb-testbed -- --test-threads=1
+	LBD_BIN=$(CURDIR)/target/debug/lbd LBCTL_BIN=$(CURDIR)/target/debug/lbctl $(CARGO) test -p lb-testbed -- --test-threads=1
 
 demo: build-release
 	LBD_BIN=$(CURDIR)/target/release/lbd scripts/demo.sh
+
+# Perf lab, never part of `make test` (perf/README.md): testpmd io-fwd, lbd FNAT over a memif
+# pair, new connections, session scale, wrk in the namespace testbed. About 6 minutes; writes
+# perf/results/YYYY-MM-DD.{md,json,*.png}. Options for lb-bench go in BENCH_ARGS.
+bench:
+	scripts/setup.sh --bench
+	$(CARGO) build --release -p lbd -p lb-perf
+	target/release/lb-bench $(BENCH_ARGS)
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets

@@ -140,6 +140,11 @@ impl std::fmt::Display for Target {
 
 /// Connects to lbd.
 pub async fn connect(target: &Target) -> Result<Client, ConnectError> {
+    Ok(LoadBalancerClient::new(connect_channel(target).await?))
+}
+
+/// A channel to lbd with the token attached, for any of its services (the health service too).
+pub async fn connect_channel(target: &Target) -> Result<InterceptedService<Channel, Bearer>, ConnectError> {
     let err = |e: tonic::transport::Error| {
         // The transport error says little; its sources say why (no such file, refused, ...).
         let mut msg = e.to_string();
@@ -176,7 +181,7 @@ pub async fn connect(target: &Target) -> Result<Client, ConnectError> {
         Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| ConnectError::Token("not printable ASCII".into()))?),
         None => None,
     };
-    Ok(LoadBalancerClient::with_interceptor(channel, Bearer(bearer)))
+    Ok(InterceptedService::new(channel, Bearer(bearer)))
 }
 
 #[cfg(test)]

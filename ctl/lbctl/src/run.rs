@@ -15,8 +15,9 @@ use crate::{json, rules, table, top};
 pub enum CliError {
     #[error("{0}")]
     Usage(#[from] UsageError),
+    /// Boxed: a `Status` is large and errors travel through every call.
     #[error("{}", .0.message())]
-    Status(#[from] tonic::Status),
+    Status(Box<tonic::Status>),
     #[error("{0}")]
     Connect(#[from] lb_api::ConnectError),
     #[error("{0}")]
@@ -24,6 +25,12 @@ pub enum CliError {
     /// The reader went away; not an error for the user.
     #[error("broken pipe")]
     BrokenPipe,
+}
+
+impl From<tonic::Status> for CliError {
+    fn from(s: tonic::Status) -> Self {
+        CliError::Status(Box::new(s))
+    }
 }
 
 impl CliError {

@@ -125,7 +125,7 @@ fn connections_and_timeouts() {
         ..Default::default()
     };
     assert_eq!(
-        shown(&connections(&[s.clone()], true)),
+        shown(&connections(std::slice::from_ref(&s), true)),
         "\
 IPVS connection entries$
 pro expire state       source             virtual            destination$

@@ -25,9 +25,10 @@ fn pkts(c: Option<&pb::ConnCounters>) -> (u64, u64) {
     c.map_or((0, 0), |c| (c.pkts_in, c.pkts_out))
 }
 
-/// One frame from two samples `secs` apart.
-pub fn frame(a: &pb::Stats, b: &pb::Stats, secs: f64) -> String {
-    let per_s = |x: u64, y: u64| ((y.saturating_sub(x)) as f64 / secs).round() as u64;
+/// One frame from two samples `ms` milliseconds apart.
+pub fn frame(a: &pb::Stats, b: &pb::Stats, ms: u64) -> String {
+    let ms = ms.max(1);
+    let per_s = |x: u64, y: u64| (y.saturating_sub(x).saturating_mul(1000) + ms / 2) / ms;
     let mut o = String::new();
     let sessions: u64 = b.workers.iter().map(|w| w.sessions).sum();
     let _ = writeln!(
@@ -70,10 +71,10 @@ pub async fn run(c: &mut Client, once: bool, interval_s: u32, json: bool) -> Res
     loop {
         tokio::time::sleep(every).await;
         let (cur, now) = sample(c).await?;
-        let secs = now.duration_since(at).as_secs_f64().max(0.001);
-        let body = frame(&prev, &cur, secs);
+        let ms = u64::try_from(now.duration_since(at).as_millis()).unwrap_or(u64::MAX);
+        let body = frame(&prev, &cur, ms);
         if json {
-            emit(&format!("{}\n", serde_json::json!({"interval_s": secs, "frame": body})))?;
+            emit(&format!("{}\n", serde_json::json!({"interval_ms": ms, "frame": body})))?;
         } else if once {
             emit(&body)?;
         } else {
@@ -105,7 +106,7 @@ mod tests {
 
     #[test]
     fn a_frame_shows_rates() {
-        let f = frame(&stats(10, 100), &stats(30, 300), 2.0);
+        let f = frame(&stats(10, 100), &stats(30, 300), 2000);
         assert!(f.starts_with("conn/s 10  rx 0 pps  tx 0 pps  drops 0/s  sessions 3  workers 1\n"), "{f}");
         assert!(f.contains("TCP  10.0.0.1:80                          2         1       100       100\n"), "{f}");
     }

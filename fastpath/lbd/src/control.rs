@@ -447,4 +447,4 @@ fn diff(old: &ServiceTable, new: &ServiceTable) -> Change {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

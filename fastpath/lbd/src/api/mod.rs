@@ -23,6 +23,9 @@ use crate::control::Control;
 use crate::metrics;
 pub use service::Api;
 
+/// How long in-flight calls and open connections get once lbd stops.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -69,6 +72,7 @@ fn bind_tcp(field: &'static str, addr: std::net::SocketAddr) -> Result<std::net:
 }
 
 /// Compares the caller's `authorization` metadata with `Bearer <token>` in constant time.
+#[allow(clippy::result_large_err)] // tonic's interceptors return `Status`.
 fn check_token(token: &Arc<str>, req: &tonic::Request<()>) -> Result<(), tonic::Status> {
     let want = format!("Bearer {token}");
     let got = req.metadata().get(lb_api::AUTHORIZATION).map(|v| v.as_bytes()).unwrap_or_default();
@@ -109,6 +113,8 @@ pub fn start(cfg: &Config, control: Arc<Control>) -> Result<ApiHandle, ApiError>
                 }
             };
             rt.block_on(serve(control, uds, tcp, token, metrics_l, stop_rx));
+            // Calls still waiting on workers end within their own bound; do not wait longer.
+            rt.shutdown_timeout(SHUTDOWN_GRACE);
         })
         .map_err(ApiError::Thread)?;
     Ok(ApiHandle { stop: stop_tx, thread: Some(thread), socket })
@@ -141,8 +147,10 @@ async fn serve(
     if let (Some(l), Some(token)) = (tcp, token) {
         match tokio::net::TcpListener::from_std(l) {
             Ok(l) => {
+                #[allow(clippy::result_large_err)] // tonic's interceptors return `Status`.
+                let auth = move |r: tonic::Request<()>| check_token(&token, &r).and(Ok(r));
                 let router = Server::builder()
-                    .layer(tonic::service::interceptor(move |r: tonic::Request<()>| check_token(&token, &r).map(|()| r)))
+                    .layer(tonic::service::interceptor(auth))
                     .add_service(health.clone())
                     .add_service(LoadBalancerServer::new(api.clone()));
                 tasks.spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(l), stopped(stop.clone())));
@@ -163,10 +171,20 @@ async fn serve(
             Err(e) => eprintln!("lbd: metrics_listen: {e}"),
         }
     }
-    while let Some(r) = tasks.join_next().await {
-        if let Ok(Err(e)) = r {
-            eprintln!("lbd: API server: {e}");
-        }
+    let mut grace = stop.clone();
+    tokio::select! {
+        () = async {
+            while let Some(r) = tasks.join_next().await {
+                if let Ok(Err(e)) = r {
+                    eprintln!("lbd: API server: {e}");
+                }
+            }
+        } => {}
+        // Graceful shutdown waits for clients to hang up; `lbctl top` may never. Stop anyway.
+        () = async {
+            let _ = grace.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {}
     }
 }
 
@@ -182,3 +200,6 @@ impl ApiHandle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

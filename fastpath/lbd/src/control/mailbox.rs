@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
@@ -29,12 +29,19 @@ pub struct SessionFilter {
 
 impl SessionFilter {
     fn matches(&self, s: &Session) -> bool {
-        self.proto.map_or(true, |p| p == s.proto)
-            && self.vip.map_or(true, |v| v == s.vip.0)
+        /// A filter that is not set matches everything.
+        fn is<T: PartialEq>(want: Option<T>, got: T) -> bool {
+            match want {
+                None => true,
+                Some(w) => w == got,
+            }
+        }
+        is(self.proto, s.proto)
+            && is(self.vip, s.vip.0)
             && (self.vport == 0 || self.vport == s.vip.1)
-            && self.client.map_or(true, |c| c == s.client.0)
-            && self.rs.map_or(true, |r| r == s.rs.0)
-            && self.state.map_or(true, |st| st == s.state)
+            && is(self.client, s.client.0)
+            && is(self.rs, s.rs.0)
+            && is(self.state, s.state)
     }
 }
 
@@ -143,7 +150,7 @@ pub enum MailError {
 /// Sends `req` to every worker and collects their answers, in worker order, waiting at most
 /// `timeout` in all.
 pub fn ask_all(boxes: &[Mailbox], req: &Request, timeout: Duration) -> Result<Vec<Reply>, MailError> {
-    let (tx, rx): (SyncSender<(u16, Reply)>, Receiver<(u16, Reply)>) = sync_channel(boxes.len().max(1));
+    let (tx, rx) = sync_channel::<(u16, Reply)>(boxes.len().max(1));
     for (w, b) in boxes.iter().enumerate() {
         b.queue.push(Mail { req: req.clone(), reply: tx.clone() }).map_err(|_| MailError::Busy(w))?;
     }

@@ -10,7 +10,7 @@ use fastpath::wire::EthernetAddress;
 
 use super::*;
 
-const CONF: &str = "
+pub(crate) const CONF: &str = "
 local_address_group lg {
     10.0.2.100
 }
@@ -35,7 +35,8 @@ virtual_server 10.0.1.100 53 {
 }
 ";
 
-fn control_with(text: &str, file: Option<&Path>) -> Control {
+/// A control over `text` (a keepalived.conf), with no workers.
+pub(crate) fn control_with(text: &str, file: Option<&Path>) -> Control {
     let conf = kaconf::parse_str(text, Path::new("test.conf")).unwrap();
     let loaded = services::convert(&conf, services::Options::default(), 1, Path::new("test.conf")).unwrap();
     let base = vec![Interface::new(EthernetAddress([2, 0, 0, 0, 0, 1]), vec![(Ipv4Addr::new(10, 0, 1, 1), 24)], false)];

@@ -1,0 +1,86 @@
+//! The API server in-process (no DPDK, no workers): gRPC over the Unix socket, field-named
+//! errors with details, the health service, and the bearer token on TCP.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use lb_api::{pb, LoadBalancerClient, Target};
+use tonic::Code;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_types::StatusExt;
+
+use super::start;
+use crate::config::Config;
+use crate::control::tests::{control_with, CONF};
+
+fn key(port: u32) -> Option<pb::ServiceKey> {
+    Some(pb::ServiceKey { vip: "10.0.1.100".into(), port, protocol: pb::Protocol::Tcp as i32 })
+}
+
+#[test]
+fn grpc_on_the_socket_and_token_on_tcp() {
+    let dir = std::env::temp_dir().join(format!("lbd-api-test-{}", std::process::id()));
+    let sock = dir.join("sub").join("lbd.sock");
+    let port = 20000 + std::process::id() % 20000;
+    let text = format!(
+        "api_socket = \"{}\"\napi_listen = \"127.0.0.1:{port}\"\napi_token = \"0123456789abcdef\"\n[[port]]\nname = 'a'\nvdev = 'net_ring0'\n",
+        sock.display()
+    );
+    let cfg = Config::parse(&text, Path::new("t.toml")).unwrap();
+    let handle = start(&cfg, Arc::new(control_with(CONF, None))).unwrap();
+    assert!(sock.exists(), "socket created with its directory");
+    // A second server on the same configured socket is refused while the first serves.
+    let e = start(&cfg, Arc::new(control_with(CONF, None))).unwrap_err().to_string();
+    assert!(e.contains("another process is serving"), "{e}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let target = Target::Unix(sock.clone());
+        let mut c = lb_api::connect(&target).await.unwrap();
+        let l = c.list_services(pb::ListServicesRequest { stats: true }).await.unwrap().into_inner();
+        assert_eq!(l.services.len(), 2);
+        assert_eq!(l.services[0].real_servers[0].stats.unwrap().active_conns, 0);
+
+        let bad = pb::Service { key: key(0), scheduler: pb::Scheduler::Rr as i32, laddr_group: "lg".into(), ..Default::default() };
+        let e = c.add_service(pb::AddServiceRequest { service: Some(bad) }).await.unwrap_err();
+        assert_eq!((e.code(), e.message()), (Code::InvalidArgument, "service.port: 0 is not a valid port"));
+        let details = e.get_error_details();
+        assert_eq!(details.bad_request().unwrap().field_violations[0].field, "service.port");
+
+        let good = pb::Service { key: key(8080), scheduler: pb::Scheduler::Wrr as i32, laddr_group: "lg".into(), ..Default::default() };
+        c.add_service(pb::AddServiceRequest { service: Some(good.clone()) }).await.unwrap();
+        let e = c.add_service(pb::AddServiceRequest { service: Some(good) }).await.unwrap_err();
+        assert_eq!(e.code(), Code::AlreadyExists);
+        let rs = pb::RealServer { addr: "10.0.2.12".into(), port: 80, weight: 2, ..Default::default() };
+        let s = c.add_real_server(pb::AddRealServerRequest { service: key(8080), real_server: Some(rs), forward: 0 }).await.unwrap().into_inner();
+        assert_eq!(s.real_servers.len(), 1);
+        let e = c.delete_real_server(pb::DeleteRealServerRequest { service: key(8080), addr: "10.0.2.99".into(), port: 80 }).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+        let e = c.edit_service(pb::EditServiceRequest { service: Some(pb::Service { key: key(8080), ..Default::default() }), fields: vec!["nope".into()] }).await.unwrap_err();
+        assert_eq!(e.message(), "fields[0]: \"nope\" is not a service field (scheduler, forward, persistence, laddr_group, flow, allow, deny, draining_timeout_s, sorry_server, real_servers)");
+        let edit = pb::Service { key: key(8080), flow: Some(pb::FlowControl { cps: 100, interval_s: 1, max_conns: 10 }), ..Default::default() };
+        let s = c.edit_service(pb::EditServiceRequest { service: Some(edit), fields: vec!["flow".into()] }).await.unwrap().into_inner();
+        assert_eq!((s.scheduler, s.flow.unwrap().max_conns), (pb::Scheduler::Wrr as i32, 10));
+        let saved = c.save(pb::SaveRequest {}).await.unwrap().into_inner().keepalived_conf;
+        assert!(saved.contains("virtual_server 10.0.1.100 8080 {") && saved.contains("flow_control_pc 10"), "{saved}");
+        let e = c.reload(pb::ReloadRequest {}).await.unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition);
+
+        let mut h = HealthClient::new(lb_api::connect_channel(&target).await.unwrap());
+        let r = h.check(HealthCheckRequest { service: "lb.v1.LoadBalancer".into() }).await.unwrap().into_inner();
+        assert_eq!(r.status, 1, "SERVING");
+
+        // TCP: refused without the token, served with it.
+        let tcp = |token: Option<&str>| Target::Tcp { addr: format!("127.0.0.1:{port}"), token: token.map(str::to_owned) };
+        let mut anon: LoadBalancerClient<_> = lb_api::connect(&tcp(None)).await.unwrap();
+        let e = anon.get_info(pb::GetInfoRequest {}).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated);
+        let mut wrong = lb_api::connect(&tcp(Some("0123456789abcdeX"))).await.unwrap();
+        assert_eq!(wrong.get_info(pb::GetInfoRequest {}).await.unwrap_err().code(), Code::Unauthenticated);
+        let mut ok = lb_api::connect(&tcp(Some("0123456789abcdef"))).await.unwrap();
+        assert_eq!(ok.get_info(pb::GetInfoRequest {}).await.unwrap().into_inner().services, 3);
+    });
+    handle.stop();
+    assert!(!sock.exists(), "socket removed on stop");
+    let _ = std::fs::remove_dir_all(&dir);
+}
