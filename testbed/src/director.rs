@@ -106,6 +106,12 @@ pub fn lbd_config(
         idle = settings.idle_sleep_us,
         stats = toml_str(&paths.stats().to_string_lossy()),
     );
+    if !settings.extra_config.contains("api_socket") {
+        out.push_str(&format!(
+            "api_socket = {}   # control API (lbctl --socket / LBCTL_SOCKET)\n",
+            toml_str(&paths.api_socket().to_string_lossy())
+        ));
+    }
     if let Some(services) = &settings.services {
         out.push_str(&format!(
             "services = {}   # virtual services (keepalived.conf)\n",

@@ -344,9 +344,11 @@ fn exec(name: &str, a: ExecArgs) -> lb_testbed::Result<ExitCode> {
             known: format!("netns {ns} does not exist (is topology {name:?} up?)"),
         });
     }
+    // lbctl in the director talks to this topology's lbd.
     let status = std::process::Command::new("ip")
         .args(["netns", "exec", &ns])
         .args(&a.command)
+        .env("LBCTL_SOCKET", lb_testbed::StatePaths::new(name).api_socket())
         .status()
         .map_err(|source| lb_testbed::Error::Spawn {
             command: a.command.join(" "),

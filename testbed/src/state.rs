@@ -53,6 +53,11 @@ impl StatePaths {
         self.dir.join("lbd.pid")
     }
 
+    /// `lbd.sock`: lbd's control API (lbctl's `--socket`, `LBCTL_SOCKET`).
+    pub fn api_socket(&self) -> PathBuf {
+        self.dir.join("lbd.sock")
+    }
+
     /// `stats.json`: rewritten by lbd while it runs.
     pub fn stats(&self) -> PathBuf {
         self.dir.join("stats.json")

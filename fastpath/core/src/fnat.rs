@@ -107,10 +107,7 @@ fn choose(svc_idx: u32, svc: &Service, key: &FlowKey, ctx: &Ctx<'_>, st: &mut Wo
         Scheduler::Dh => compiled.hash.lookup(client_hash(key.dst, None)),
         Scheduler::Consh | Scheduler::Mh => compiled.hash.lookup(client_hash(key.src, svc.hash_port.then_some(key.sport))),
         Scheduler::Rr | Scheduler::Wrr | Scheduler::Lc | Scheduler::Wlc => {
-            if st.sched_generation != ctx.services.generation() || st.sched.len() != ctx.services.services().len() {
-                st.sched = vec![Default::default(); ctx.services.services().len()];
-                st.sched_generation = ctx.services.generation();
-            }
+            st.sync_sched(ctx.services);
             st.sched[svc_idx as usize].pick(svc).and_then(|i| u32::try_from(i).ok())
         }
     }
@@ -193,6 +190,7 @@ fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, c
     };
     match st.sessions.insert(n, ctx.now_ms) {
         Ok(id) => {
+            st.sync_sched(ctx.services);
             if st.sched_generation == ctx.services.generation() {
                 if let Some(s) = st.sched.get_mut(svc_idx as usize) {
                     s.opened(rs_idx as usize);

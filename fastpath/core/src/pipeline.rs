@@ -14,7 +14,7 @@ use crate::natown::NatOwners;
 use crate::neigh::NeighTable;
 use crate::persist::PersistTable;
 use crate::sched::SchedState;
-use crate::service::{ForwardMode, ServiceTable};
+use crate::service::{ForwardMode, ServiceKey, ServiceTable};
 use crate::session::{Session, SessionTable, Timeouts};
 use crate::verdict::{Counters, DropReason, Verdict};
 use crate::wire::{self, ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet};
@@ -49,6 +49,8 @@ pub struct WorkerState {
     /// Scheduler state per service index, for `sched_generation`'s service table.
     pub sched: Vec<SchedState>,
     pub sched_generation: u64,
+    /// The service each `sched` entry belongs to, to carry state across table changes.
+    sched_keys: Vec<ServiceKey>,
     pub counters: Counters,
     /// Neighbours seen in ARP since the last hand-over (bounded by `MAX_LEARNED`).
     pub learned: Vec<(Ipv4Addr, EthernetAddress)>,
@@ -85,6 +87,7 @@ impl WorkerState {
             laddrs: LaddrPool::new(worker, workers, services.laddrs()),
             sched: vec![SchedState::default(); services.services().len()],
             sched_generation: services.generation(),
+            sched_keys: services.services().iter().map(|s| s.key).collect(),
             counters: Counters::default(),
             learned: Vec::with_capacity(MAX_LEARNED),
             persist: PersistTable::new(max_sessions),
@@ -97,6 +100,29 @@ impl WorkerState {
         let n = sessions.expire(now_ms, |s| release(s, laddrs, sched, *sched_generation, nat_owners));
         counters.sessions_expired += n as u64;
         persist.sweep(now_ms);
+    }
+
+    /// Lines scheduler state up with `services` after a table change: each surviving service
+    /// keeps its round-robin position, and its connection counts when its real-server list
+    /// kept its length (counts are indexed by position).
+    pub fn sync_sched(&mut self, services: &ServiceTable) {
+        if self.sched_generation == services.generation() && self.sched.len() == services.services().len() {
+            return;
+        }
+        let mut old: std::collections::HashMap<ServiceKey, SchedState> = self.sched_keys.drain(..).zip(self.sched.drain(..)).collect();
+        self.sched = services
+            .services()
+            .iter()
+            .map(|s| {
+                let mut st = old.remove(&s.key).unwrap_or_default();
+                if st.conns.len() != s.real_servers.len() {
+                    st.conns = vec![0; s.real_servers.len()];
+                }
+                st
+            })
+            .collect();
+        self.sched_keys = services.services().iter().map(|s| s.key).collect();
+        self.sched_generation = services.generation();
     }
 
     /// Ends a session at once (draining deadline, refusal after creation).

@@ -322,3 +322,18 @@ fn nat_rewrites_destination_and_translates_routed_replies() {
     let stray = tcp(LAN_MAC, rs_mac(1).0, (rs(1), 80), (client, 4444), TcpFlags::ACK);
     assert_eq!(lab.run(&mut st, &stray, 1).0, Verdict::ToKernel);
 }
+
+#[test]
+fn round_robin_position_survives_changes_to_other_services() {
+    let a = service(Scheduler::Rr, ForwardMode::Fnat, 2);
+    let mut lab = Lab::new(a.clone());
+    let mut st = lab.state();
+    let client = Ipv4Addr::new(10, 70, 1, 10);
+    let first = to_which_rs(&lab.run(&mut st, &syn(client, 1), 0).1);
+    // Another service is added: a new table generation.
+    let b = Service { key: ServiceKey { vip: Ipv4Addr::new(10, 70, 1, 200), port: 443, proto: L4Proto::Tcp }, ..a.clone() };
+    let g = lab.services.generation() + 1;
+    lab.services = ServiceTable::rebuild(Some(&lab.services), vec![b, a], g).unwrap();
+    let second = to_which_rs(&lab.run(&mut st, &syn(client, 2), 0).1);
+    assert_ne!(first, second, "rr continues where it was, it does not restart");
+}
