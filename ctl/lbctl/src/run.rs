@@ -74,12 +74,17 @@ async fn services(c: &mut Client, stats: bool, only: Option<&pb::ServiceKey>) ->
     }
 }
 
-/// Per-second packet rates between two listings (`--rate`). Connections per second and byte
-/// rates per service are not counted by the fast path yet: they show 0.
+/// Per-second connection, packet and byte rates between two listings (`--rate`).
 fn rates(a: &[pb::Service], b: &[pb::Service], secs: u64) -> Vec<(Rate, Vec<Rate>)> {
     let d = |x: Option<&pb::ConnCounters>, y: Option<&pb::ConnCounters>| {
         let (x, y) = (x.copied().unwrap_or_default(), y.copied().unwrap_or_default());
-        Rate { inpps: y.pkts_in.saturating_sub(x.pkts_in) / secs, outpps: y.pkts_out.saturating_sub(x.pkts_out) / secs, ..Rate::default() }
+        Rate {
+            cps: y.conns.saturating_sub(x.conns) / secs,
+            inpps: y.pkts_in.saturating_sub(x.pkts_in) / secs,
+            outpps: y.pkts_out.saturating_sub(x.pkts_out) / secs,
+            inbps: y.bytes_in.saturating_sub(x.bytes_in) / secs,
+            outbps: y.bytes_out.saturating_sub(x.bytes_out) / secs,
+        }
     };
     b.iter()
         .map(|s| {

@@ -71,7 +71,7 @@ pub fn services(list: &[pb::Service], view: ListView, numeric: bool, rates: &[(R
         match view {
             ListView::Stats => {
                 let c = conns(s.stats.as_ref());
-                let _ = writeln!(o, "{name:<33}{}{}{}{}{}", largenum(c.active_conns + c.inactive_conns), largenum(c.pkts_in), largenum(c.pkts_out), largenum(0), largenum(0));
+                let _ = writeln!(o, "{name:<33}{}{}{}{}{}", largenum(c.conns), largenum(c.pkts_in), largenum(c.pkts_out), largenum(c.bytes_in), largenum(c.bytes_out));
             }
             ListView::Rate => {
                 let _ = writeln!(o, "{name:<33} {:>8} {:>8} {:>8}{}{}", srate.cps, srate.inpps, srate.outpps, largenum(srate.inbps), largenum(srate.outbps));
@@ -94,7 +94,7 @@ pub fn services(list: &[pb::Service], view: ListView, numeric: bool, rates: &[(R
             let c = conns(r.stats.as_ref());
             match view {
                 ListView::Stats => {
-                    let _ = writeln!(o, "  -> {d:<28}{}{}{}{}{}", largenum(c.active_conns + c.inactive_conns), largenum(c.pkts_in), largenum(c.pkts_out), largenum(0), largenum(0));
+                    let _ = writeln!(o, "  -> {d:<28}{}{}{}{}{}", largenum(c.conns), largenum(c.pkts_in), largenum(c.pkts_out), largenum(c.bytes_in), largenum(c.bytes_out));
                 }
                 ListView::Rate => {
                     let r = rsrates.get(j).copied().unwrap_or_default();

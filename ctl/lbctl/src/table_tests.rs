@@ -8,7 +8,7 @@ fn shown(s: &str) -> String {
 }
 
 fn demo() -> Vec<pb::Service> {
-    let counters = |a, i, pin, pout| Some(pb::ConnCounters { active_conns: a, inactive_conns: i, pkts_in: pin, pkts_out: pout });
+    let counters = |a, i, pin, pout| Some(pb::ConnCounters { active_conns: a, inactive_conns: i, pkts_in: pin, pkts_out: pout, conns: a + i, ..Default::default() });
     vec![
         pb::Service {
             key: Some(pb::ServiceKey { vip: "10.70.1.100".into(), port: 80, protocol: pb::Protocol::Tcp as i32 }),

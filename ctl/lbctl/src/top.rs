@@ -97,7 +97,7 @@ mod tests {
             workers: vec![pb::WorkerStats { sessions: 3, counters: vec![pb::Counter { name: "sessions_created".into(), value: created }], ..Default::default() }],
             services: vec![pb::Service {
                 key: Some(pb::ServiceKey { vip: "10.0.0.1".into(), port: 80, protocol: 1 }),
-                stats: Some(pb::ConnCounters { active_conns: 2, inactive_conns: 1, pkts_in: pkts, pkts_out: pkts }),
+                stats: Some(pb::ConnCounters { active_conns: 2, inactive_conns: 1, pkts_in: pkts, pkts_out: pkts, ..Default::default() }),
                 ..Default::default()
             }],
             ..Default::default()

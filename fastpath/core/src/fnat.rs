@@ -270,7 +270,10 @@ fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut Wo
     let (laddr, rs, client, svc, prev, generation, mode) = (s.laddr, s.rs, s.client, s.svc, s.state, s.generation, s.mode);
     let state = if l4.proto == L4Proto::Tcp { next_state(prev, l4.flags, true) } else { ConnState::Udp };
     st.sessions.touch(id, state, ctx.now_ms);
-    st.sessions.get_mut(id).pkts_in += 1;
+    let len = u64::try_from(buf.data().len()).unwrap_or(0);
+    let s = st.sessions.get_mut(id);
+    s.pkts_in += 1;
+    s.bytes_in += len;
     st.counters.fnat_in += 1;
     let Some((port, next_hop)) = route(ctx.ports, rs.0) else {
         return Verdict::Drop(DropReason::NoRoute);
@@ -339,10 +342,13 @@ fn from_rs(frame: &mut [u8], id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerSta
     let Some(iface) = ctx.ports.get(usize::from(port)) else {
         return Verdict::Drop(DropReason::NoRoute);
     };
+    let frame_len = u64::try_from(frame.len()).unwrap_or(0);
     let mut eth = EthernetFrame::new_unchecked(frame);
     eth.set_dst_addr(mac);
     eth.set_src_addr(iface.mac);
-    st.sessions.get_mut(id).pkts_out += 1;
+    let s = st.sessions.get_mut(id);
+    s.pkts_out += 1;
+    s.bytes_out += frame_len;
     st.counters.fnat_out += 1;
     Verdict::Tx(port)
 }

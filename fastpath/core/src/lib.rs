@@ -28,5 +28,5 @@ pub mod wire;
 pub use buf::{PacketBuf, TestBuf};
 pub use flow::{FlowKey, L4Proto};
 pub use iface::{route, Interface};
-pub use pipeline::{Ctx, WorkerState};
+pub use pipeline::{Ctx, Totals, TotalsKey, WorkerState};
 pub use verdict::{Counters, DropReason, Verdict, COUNTER_SLOTS};

@@ -4,10 +4,12 @@
 //! kernel), then IPv4: return traffic to a local address, client traffic to a virtual service,
 //! ICMP errors quoting a session, ICMP echo to our addresses, and finally the kernel.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use crate::buf::PacketBuf;
 use crate::fnat;
+use crate::flow::L4Proto;
 use crate::iface::Interface;
 use crate::laddr::LaddrPool;
 use crate::natown::NatOwners;
@@ -56,11 +58,48 @@ pub struct WorkerState {
     pub learned: Vec<(Ipv4Addr, EthernetAddress)>,
     /// Persistence templates.
     pub persist: PersistTable,
+    /// Totals of the sessions that ended, per (protocol, VIP, real server); live sessions
+    /// carry their own counts until they end.
+    pub totals: HashMap<TotalsKey, Totals, ahash::RandomState>,
+}
+
+/// A service and real server, by value (indexes change with every snapshot).
+pub type TotalsKey = (L4Proto, (Ipv4Addr, u16), (Ipv4Addr, u16));
+
+/// Cumulative traffic of one (service, real server) pair on one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub conns: u64,
+    pub pkts_in: u64,
+    pub pkts_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Totals {
+    /// Adds a session's counts (one connection).
+    pub fn add_session(&mut self, s: &Session) {
+        self.conns += 1;
+        self.pkts_in += s.pkts_in;
+        self.pkts_out += s.pkts_out;
+        self.bytes_in += s.bytes_in;
+        self.bytes_out += s.bytes_out;
+    }
+
+    /// Adds another total.
+    pub fn add(&mut self, o: &Totals) {
+        self.conns += o.conns;
+        self.pkts_in += o.pkts_in;
+        self.pkts_out += o.pkts_out;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+    }
 }
 
 /// Gives back what a session held: its local port, its scheduler count, its service-wide
 /// connection count, its NAT owner entry.
-fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_generation: u64, nat_owners: Option<&NatOwners>) {
+fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_generation: u64, nat_owners: Option<&NatOwners>, totals: &mut HashMap<TotalsKey, Totals, ahash::RandomState>) {
+    totals.entry((s.proto, s.vip, s.rs)).or_default().add_session(s);
     if s.mode == ForwardMode::Fnat {
         laddrs.release(s.laddr.0, s.laddr.1);
     }
@@ -91,15 +130,25 @@ impl WorkerState {
             counters: Counters::default(),
             learned: Vec::with_capacity(MAX_LEARNED),
             persist: PersistTable::new(max_sessions),
+            totals: HashMap::with_hasher(ahash::RandomState::new()),
         }
     }
 
     /// Expires sessions and templates due at `now_ms`, giving back what they held.
     pub fn expire(&mut self, now_ms: u64, nat_owners: Option<&NatOwners>) {
-        let WorkerState { sessions, laddrs, sched, sched_generation, counters, persist, .. } = self;
-        let n = sessions.expire(now_ms, |s| release(s, laddrs, sched, *sched_generation, nat_owners));
+        let WorkerState { sessions, laddrs, sched, sched_generation, counters, persist, totals, .. } = self;
+        let n = sessions.expire(now_ms, |s| release(s, laddrs, sched, *sched_generation, nat_owners, totals));
         counters.sessions_expired += n as u64;
         persist.sweep(now_ms);
+    }
+
+    /// Cumulative totals per (service, real server): ended sessions plus the live ones.
+    pub fn totals_now(&self) -> HashMap<TotalsKey, Totals> {
+        let mut m: HashMap<TotalsKey, Totals> = self.totals.iter().map(|(k, v)| (*k, *v)).collect();
+        for s in self.sessions.iter() {
+            m.entry((s.proto, s.vip, s.rs)).or_default().add_session(s);
+        }
+        m
     }
 
     /// Lines scheduler state up with `services` after a table change: each surviving service
@@ -128,7 +177,7 @@ impl WorkerState {
     /// Ends a session at once (draining deadline, refusal after creation).
     pub fn kill(&mut self, id: u32, nat_owners: Option<&NatOwners>) {
         let s = self.sessions.get(id);
-        release(s, &mut self.laddrs, &mut self.sched, self.sched_generation, nat_owners);
+        release(s, &mut self.laddrs, &mut self.sched, self.sched_generation, nat_owners, &mut self.totals);
         self.sessions.remove(id);
     }
 }

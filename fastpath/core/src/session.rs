@@ -92,6 +92,8 @@ pub struct Session {
     pub shared: Option<Arc<ServiceShared>>,
     pub pkts_in: u64,
     pub pkts_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
     /// Slab bookkeeping: bumped on free so stale timer entries are ignored.
     stamp: u32,
     live: bool,
@@ -250,6 +252,8 @@ impl SessionTable {
             toa_sent: false,
             pkts_in: 0,
             pkts_out: 0,
+            bytes_in: 0,
+            bytes_out: 0,
             stamp,
             live: true,
         };

@@ -175,11 +175,14 @@ pub fn render(control: &Control) -> String {
         svc_rows.push(([proto, vip, port], total, vs.real_servers.len() as u64));
     }
     type CountField = fn(&crate::control::mailbox::ConnCount) -> u64;
-    let cfields: [(&str, &str, &str, CountField); 4] = [
+    let cfields: [(&str, &str, &str, CountField); 7] = [
         ("active_conns", "gauge", "Established connections.", |c| c.active),
         ("inactive_conns", "gauge", "Connections in other states.", |c| c.inactive),
-        ("session_packets_in", "gauge", "Packets client to real server of the sessions alive now.", |c| c.pkts_in),
-        ("session_packets_out", "gauge", "Packets real server to client of the sessions alive now.", |c| c.pkts_out),
+        ("connections_total", "counter", "Connections since start (rate() gives new connections per second).", |c| c.conns),
+        ("packets_in_total", "counter", "Packets client to real server.", |c| c.pkts_in),
+        ("packets_out_total", "counter", "Packets real server to client.", |c| c.pkts_out),
+        ("bytes_in_total", "counter", "Bytes (whole frames) client to real server.", |c| c.bytes_in),
+        ("bytes_out_total", "counter", "Bytes (whole frames) real server to client.", |c| c.bytes_out),
     ];
     for (suffix, kind, help, get) in cfields {
         let m = format!("lbd_service_{suffix}");

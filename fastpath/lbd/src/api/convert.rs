@@ -328,7 +328,7 @@ pub fn group_to_pb(g: &LocalAddressGroup, used_by: &[VsKey]) -> pb::LocalAddress
 }
 
 fn counters(c: &ConnCount) -> pb::ConnCounters {
-    pb::ConnCounters { active_conns: c.active, inactive_conns: c.inactive, pkts_in: c.pkts_in, pkts_out: c.pkts_out }
+    pb::ConnCounters { active_conns: c.active, inactive_conns: c.inactive, pkts_in: c.pkts_in, pkts_out: c.pkts_out, conns: c.conns, bytes_in: c.bytes_in, bytes_out: c.bytes_out }
 }
 
 /// A virtual server as a message, with connection counts when given.

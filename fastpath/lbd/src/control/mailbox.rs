@@ -63,13 +63,17 @@ pub struct SessionInfo {
 /// A service and real server, by value (indexes change with every snapshot).
 pub type ConnKey = (L4Proto, (Ipv4Addr, u16), (Ipv4Addr, u16));
 
-/// Connection counts of one (service, real server) pair in one worker.
+/// Connection counts of one (service, real server) pair in one worker: the live ones, and
+/// cumulative totals (connections, packets, bytes) of every session since start or zeroing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnCount {
     pub active: u64,
     pub inactive: u64,
+    pub conns: u64,
     pub pkts_in: u64,
     pub pkts_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 impl ConnCount {
@@ -77,8 +81,11 @@ impl ConnCount {
     pub fn add(&mut self, o: &ConnCount) {
         self.active += o.active;
         self.inactive += o.inactive;
+        self.conns += o.conns;
         self.pkts_in += o.pkts_in;
         self.pkts_out += o.pkts_out;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
     }
 }
 
@@ -211,8 +218,14 @@ pub fn serve(worker: u16, state: &mut WorkerState, req: &Request, now_ms: u64) -
                 } else {
                     c.inactive += 1;
                 }
-                c.pkts_in += s.pkts_in;
-                c.pkts_out += s.pkts_out;
+            }
+            for (k, t) in state.totals_now() {
+                let c = m.entry(k).or_default();
+                c.conns = t.conns;
+                c.pkts_in = t.pkts_in;
+                c.pkts_out = t.pkts_out;
+                c.bytes_in = t.bytes_in;
+                c.bytes_out = t.bytes_out;
             }
             Reply::ConnCounts(m)
         }
@@ -222,6 +235,7 @@ pub fn serve(worker: u16, state: &mut WorkerState, req: &Request, now_ms: u64) -
         }
         Request::ZeroCounters => {
             state.counters = Counters::default();
+            state.totals.clear();
             Reply::Done
         }
     }
@@ -278,7 +292,16 @@ mod tests {
         let mut st = state();
         let Reply::ConnCounts(m) = serve(0, &mut st, &Request::ConnCounts, 1000) else { panic!() };
         let k0 = (L4Proto::Tcp, (Ipv4Addr::new(2, 2, 2, 2), 80), (Ipv4Addr::new(4, 4, 4, 0), 80));
-        assert_eq!(m[&k0], ConnCount { active: 1, inactive: 1, pkts_in: 0, pkts_out: 0 });
+        assert_eq!(m[&k0], ConnCount { active: 1, inactive: 1, conns: 2, ..ConnCount::default() });
+        // A session that ends keeps counting in the totals, no longer in active/inactive.
+        let id = st.sessions.iter().position(|s| s.rs.0 == Ipv4Addr::new(4, 4, 4, 0)).and_then(|i| u32::try_from(i).ok()).unwrap();
+        st.sessions.get_mut(id).pkts_in = 3;
+        st.sessions.get_mut(id).bytes_in = 300;
+        st.kill(id, None);
+        let Reply::ConnCounts(m) = serve(0, &mut st, &Request::ConnCounts, 1000) else { panic!() };
+        assert_eq!(m[&k0].conns, 2);
+        assert_eq!(m[&k0].active + m[&k0].inactive, 1);
+        assert_eq!((m[&k0].pkts_in, m[&k0].bytes_in), (3, 300));
         st.counters.rx = 5;
         serve(0, &mut st, &Request::ZeroCounters, 0);
         assert_eq!(st.counters.rx, 0);
