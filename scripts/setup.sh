@@ -2,14 +2,17 @@
 # Installs everything the project needs on a fresh Debian 12 machine, as root. Idempotent:
 # a second run installs nothing. Options:
 #   --hugepages N   also reserve N 2 MiB hugepages and mount hugetlbfs (benchmarks)
+#   --bench         also install what `make bench` needs beyond the tests (python3-matplotlib)
 # Everything else also runs with --no-huge, so tests never need hugepages.
 set -euo pipefail
 
 hugepages=""
+bench=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --hugepages) hugepages="${2:?--hugepages needs a count}"; shift 2 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --bench) bench=1; shift ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -28,6 +31,10 @@ pkgs=(
   iproute2 ethtool iputils-ping arping tcpdump tshark nginx-light curl wrk keepalived
   python3 socat netcat-openbsd procps psmisc
 )
+if [ -n "$bench" ]; then
+  # perf/plot.py draws the benchmark PNGs with Debian's matplotlib (for /usr/bin/python3).
+  pkgs+=(python3-matplotlib)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -40,7 +40,11 @@ fn split(s: &str) -> (&str, &str) {
 impl FromStr for IpRange {
     type Err = RangeError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |why: String| RangeError { what: "address", text: s.into(), why };
+        let err = |why: String| RangeError {
+            what: "address",
+            text: s.into(),
+            why,
+        };
         let (a, b) = split(s);
         let first: Ipv4Addr = a.parse().map_err(|e| err(format!("{a:?}: {e}")))?;
         let last: Ipv4Addr = b.parse().map_err(|e| err(format!("{b:?}: {e}")))?;
@@ -54,7 +58,11 @@ impl FromStr for IpRange {
 impl FromStr for PortRange {
     type Err = RangeError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |why: String| RangeError { what: "port", text: s.into(), why };
+        let err = |why: String| RangeError {
+            what: "port",
+            text: s.into(),
+            why,
+        };
         let (a, b) = split(s);
         let first: u16 = a.parse().map_err(|e| err(format!("{a:?}: {e}")))?;
         let last: u16 = b.parse().map_err(|e| err(format!("{b:?}: {e}")))?;
@@ -138,10 +146,22 @@ pub struct FlowSet {
 
 impl FlowSet {
     /// A set of `count` flows (0 = the whole tuple space), capped at the tuple space.
-    pub fn new(src_ip: IpRange, src_port: PortRange, dst_ip: IpRange, dst_port: PortRange, count: u64) -> FlowSet {
+    pub fn new(
+        src_ip: IpRange,
+        src_port: PortRange,
+        dst_ip: IpRange,
+        dst_port: PortRange,
+        count: u64,
+    ) -> FlowSet {
         let space = src_ip.len() * src_port.len() * dst_ip.len() * dst_port.len();
         let count = if count == 0 { space } else { count.min(space) };
-        FlowSet { src_ip, src_port, dst_ip, dst_port, count }
+        FlowSet {
+            src_ip,
+            src_port,
+            dst_ip,
+            dst_port,
+            count,
+        }
     }
 
     /// Size of the tuple space.
@@ -159,7 +179,12 @@ impl FlowSet {
         let d = i % self.dst_ip.len();
         i /= self.dst_ip.len();
         let q = i % self.dst_port.len();
-        Tuple { src: self.src_ip.nth(a), dst: self.dst_ip.nth(d), sport: self.src_port.nth(p), dport: self.dst_port.nth(q) }
+        Tuple {
+            src: self.src_ip.nth(a),
+            dst: self.dst_ip.nth(d),
+            sport: self.src_port.nth(p),
+            dport: self.dst_port.nth(q),
+        }
     }
 }
 
@@ -174,7 +199,11 @@ pub struct FlowCursor {
 impl FlowCursor {
     /// Starts at flow 0.
     pub fn new(set: FlowSet) -> FlowCursor {
-        FlowCursor { set, next: 0, digits: [0; 4] }
+        FlowCursor {
+            set,
+            next: 0,
+            digits: [0; 4],
+        }
     }
 
     /// The next flow's index and tuple.
@@ -182,14 +211,24 @@ impl FlowCursor {
     pub fn next_flow(&mut self) -> (u64, Tuple) {
         let s = &self.set;
         let [a, p, d, q] = self.digits;
-        let t = Tuple { src: s.src_ip.nth(a), dst: s.dst_ip.nth(d), sport: s.src_port.nth(p), dport: s.dst_port.nth(q) };
+        let t = Tuple {
+            src: s.src_ip.nth(a),
+            dst: s.dst_ip.nth(d),
+            sport: s.src_port.nth(p),
+            dport: s.dst_port.nth(q),
+        };
         let i = self.next;
         self.next += 1;
         if self.next >= s.count {
             self.next = 0;
             self.digits = [0; 4];
         } else {
-            let radix = [s.src_ip.len(), s.src_port.len(), s.dst_ip.len(), s.dst_port.len()];
+            let radix = [
+                s.src_ip.len(),
+                s.src_port.len(),
+                s.dst_ip.len(),
+                s.dst_port.len(),
+            ];
             for (digit, r) in self.digits.iter_mut().zip(radix) {
                 *digit += 1;
                 if *digit < r {
@@ -214,7 +253,11 @@ mod tests {
         assert!(r.contains(Ipv4Addr::new(10, 0, 0, 2)) && !r.contains(Ipv4Addr::new(10, 0, 0, 5)));
         assert_eq!("10.0.0.9".parse::<IpRange>().unwrap().len(), 1);
         assert!("10.0.0.4-10.0.0.1".parse::<IpRange>().is_err());
-        assert!("10.0.0".parse::<IpRange>().unwrap_err().to_string().contains("10.0.0"));
+        assert!("10.0.0"
+            .parse::<IpRange>()
+            .unwrap_err()
+            .to_string()
+            .contains("10.0.0"));
         let p: PortRange = "1024-65535".parse().unwrap();
         assert_eq!(p.len(), 64512);
         assert!("0".parse::<PortRange>().is_err());
@@ -224,7 +267,13 @@ mod tests {
 
     #[test]
     fn flows_cover_distinct_tuples() {
-        let set = FlowSet::new("10.0.0.1-10.0.0.3".parse().unwrap(), "1000-1004".parse().unwrap(), "10.9.9.9".parse().unwrap(), "80-81".parse().unwrap(), 0);
+        let set = FlowSet::new(
+            "10.0.0.1-10.0.0.3".parse().unwrap(),
+            "1000-1004".parse().unwrap(),
+            "10.9.9.9".parse().unwrap(),
+            "80-81".parse().unwrap(),
+            0,
+        );
         assert_eq!(set.count, 30);
         let mut seen = std::collections::HashSet::new();
         let mut c = FlowCursor::new(set);

@@ -6,7 +6,8 @@ const SUB_BITS: u32 = 5;
 const SUB: u64 = 1 << SUB_BITS;
 /// Values below this are counted exactly.
 const LINEAR: u64 = 2 * SUB;
-const BUCKETS: usize = (LINEAR + (64 - SUB_BITS as u64 - 1) * SUB) as usize;
+// 64 linear buckets, then 32 per power of two for exponents 6..=63: 1920 buckets.
+const BUCKETS: usize = 64 + (64 - 5 - 1) * 32;
 
 /// Counts of values (e.g. TSC cycles).
 #[derive(Debug, Clone)]
@@ -25,13 +26,16 @@ impl Default for Histogram {
 }
 
 fn index(v: u64) -> usize {
-    if v < LINEAR {
-        return v as usize;
-    }
-    let exp = 63 - v.leading_zeros();
-    let shift = exp - SUB_BITS;
-    let top = v >> shift;
-    (LINEAR + u64::from(shift - 1) * SUB + (top - SUB)) as usize
+    let i = if v < LINEAR {
+        v
+    } else {
+        let exp = 63 - v.leading_zeros();
+        let shift = exp - SUB_BITS;
+        let top = v >> shift;
+        LINEAR + u64::from(shift - 1) * SUB + (top - SUB)
+    };
+    // At most BUCKETS - 1 (see the test that walks every bucket).
+    usize::try_from(i).unwrap_or(BUCKETS - 1)
 }
 
 /// The smallest value of bucket `i`, and the width of the bucket.
@@ -48,7 +52,13 @@ fn bucket_range(i: usize) -> (u64, u64) {
 impl Histogram {
     /// An empty histogram.
     pub fn new() -> Histogram {
-        Histogram { counts: vec![0; BUCKETS], total: 0, max: 0, min: u64::MAX, sum: 0 }
+        Histogram {
+            counts: vec![0; BUCKETS],
+            total: 0,
+            max: 0,
+            min: u64::MAX,
+            sum: 0,
+        }
     }
 
     /// Records one value.
@@ -86,7 +96,7 @@ impl Histogram {
         if self.total == 0 {
             return 0;
         }
-        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let rank = crate::f64_to_u64((q.clamp(0.0, 1.0) * self.total as f64).ceil()).max(1);
         let mut seen = 0;
         for (i, &c) in self.counts.iter().enumerate() {
             seen += c;
@@ -163,6 +173,9 @@ mod tests {
         for v in [3, 3, 7, 50] {
             h.record(v);
         }
-        assert_eq!((h.quantile(0.5), h.quantile(0.75), h.quantile(1.0)), (3, 7, 50));
+        assert_eq!(
+            (h.quantile(0.5), h.quantile(0.75), h.quantile(1.0)),
+            (3, 7, 50)
+        );
     }
 }

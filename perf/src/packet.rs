@@ -7,8 +7,9 @@ use std::net::Ipv4Addr;
 
 use fastpath::wire::checksum::{update16, update32, update_addr};
 use fastpath::wire::{
-    ethernet, ipv4, tcp, udp, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame,
-    EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags, TcpPacket, TcpRepr, UdpPacket,
+    ethernet, ipv4, tcp, udp, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress,
+    EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags, TcpPacket, TcpRepr,
+    UdpPacket,
 };
 
 /// Bytes of the transmit timestamp at the start of every payload.
@@ -43,13 +44,24 @@ pub struct Tuple {
 impl Tuple {
     /// The tuple of the reply direction.
     pub fn reversed(self) -> Tuple {
-        Tuple { src: self.dst, dst: self.src, sport: self.dport, dport: self.sport }
+        Tuple {
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+        }
     }
 }
 
 /// Length of the L2+L3+L4 headers of a generated data frame (no TCP options).
 pub fn header_len(proto: Proto) -> usize {
-    ethernet::HEADER_LEN + ipv4::HEADER_LEN + if proto == Proto::Tcp { tcp::HEADER_LEN } else { udp::HEADER_LEN }
+    ethernet::HEADER_LEN
+        + ipv4::HEADER_LEN
+        + if proto == Proto::Tcp {
+            tcp::HEADER_LEN
+        } else {
+            udp::HEADER_LEN
+        }
 }
 
 /// The smallest frame that holds the headers and the stamp.
@@ -90,11 +102,29 @@ fn be16(b: &[u8], at: usize) -> u16 {
 impl Template {
     /// A `frame_len`-byte frame `macs.0 -> macs.1` for `base`. TCP frames carry `flags`;
     /// UDP frames have no checksum (0, allowed for IPv4) unless `udp_checksum`.
-    pub fn new(proto: Proto, frame_len: usize, macs: (EthernetAddress, EthernetAddress), base: Tuple, flags: TcpFlags, udp_checksum: bool) -> Template {
+    pub fn new(
+        proto: Proto,
+        frame_len: usize,
+        macs: (EthernetAddress, EthernetAddress),
+        base: Tuple,
+        flags: TcpFlags,
+        udp_checksum: bool,
+    ) -> Template {
         let frame_len = frame_len.clamp(min_frame(proto), MAX_FRAME);
         let mut bytes = vec![0u8; frame_len];
         let l4_len = frame_len - off::L4;
-        write_l2_l3(&mut bytes, macs, base.src, base.dst, if proto == Proto::Tcp { IpProtocol::Tcp } else { IpProtocol::Udp }, l4_len);
+        write_l2_l3(
+            &mut bytes,
+            macs,
+            base.src,
+            base.dst,
+            if proto == Proto::Tcp {
+                IpProtocol::Tcp
+            } else {
+                IpProtocol::Udp
+            },
+            l4_len,
+        );
         let payload_at = header_len(proto);
         match proto {
             Proto::Tcp => {
@@ -119,8 +149,22 @@ impl Template {
             }
         }
         let ip_csum = be16(&bytes, off::IP_CSUM);
-        let l4_csum = be16(&bytes, if proto == Proto::Tcp { off::TCP_CSUM } else { off::UDP_CSUM });
-        Template { bytes, proto, base, ip_csum, l4_csum, payload_at }
+        let l4_csum = be16(
+            &bytes,
+            if proto == Proto::Tcp {
+                off::TCP_CSUM
+            } else {
+                off::UDP_CSUM
+            },
+        );
+        Template {
+            bytes,
+            proto,
+            base,
+            ip_csum,
+            l4_csum,
+            payload_at,
+        }
     }
 
     /// Frame length.
@@ -164,17 +208,38 @@ impl Template {
                 for w in tsc.to_le_bytes().chunks_exact(2) {
                     c = update16(c, 0, u16::from_be_bytes([w[0], w[1]]));
                 }
-                out[off::UDP_CSUM..off::UDP_CSUM + 2].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
+                out[off::UDP_CSUM..off::UDP_CSUM + 2]
+                    .copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
             }
             Proto::Udp => {}
         }
     }
 }
 
-fn write_l2_l3(frame: &mut [u8], macs: (EthernetAddress, EthernetAddress), src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol, l4_len: usize) {
+fn write_l2_l3(
+    frame: &mut [u8],
+    macs: (EthernetAddress, EthernetAddress),
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    protocol: IpProtocol,
+    l4_len: usize,
+) {
     let mut eth = EthernetFrame::new_unchecked(&mut *frame);
-    EthernetRepr { src: macs.0, dst: macs.1, ethertype: EtherType::Ipv4 }.emit(&mut eth);
-    let repr = Ipv4Repr { src_addr: src, dst_addr: dst, protocol, payload_len: l4_len, ttl: TTL, ident: 0, dont_frag: true };
+    EthernetRepr {
+        src: macs.0,
+        dst: macs.1,
+        ethertype: EtherType::Ipv4,
+    }
+    .emit(&mut eth);
+    let repr = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        protocol,
+        payload_len: l4_len,
+        ttl: TTL,
+        ident: 0,
+        dont_frag: true,
+    };
     repr.emit(&mut Ipv4Packet::new_unchecked(eth.payload_mut()));
 }
 
@@ -200,7 +265,12 @@ impl Segment {
 
 /// Writes `seg` as a complete frame into `frame` (exactly `seg.frame_len()` bytes), with
 /// full checksums. Padding up to the Ethernet minimum lies outside the IPv4 packet.
-pub fn write_segment(frame: &mut [u8], macs: (EthernetAddress, EthernetAddress), seg: &Segment, tsc: u64) {
+pub fn write_segment(
+    frame: &mut [u8],
+    macs: (EthernetAddress, EthernetAddress),
+    seg: &Segment,
+    tsc: u64,
+) {
     const MAX_PAYLOAD: usize = MAX_FRAME - 54;
     let mut payload = [0u8; MAX_PAYLOAD];
     let n = seg.payload_len.min(MAX_PAYLOAD);
@@ -222,7 +292,14 @@ pub fn write_segment(frame: &mut [u8], macs: (EthernetAddress, EthernetAddress),
     };
     let l4_len = repr.buffer_len();
     frame.fill(0);
-    write_l2_l3(frame, macs, seg.tuple.src, seg.tuple.dst, IpProtocol::Tcp, l4_len);
+    write_l2_l3(
+        frame,
+        macs,
+        seg.tuple.src,
+        seg.tuple.dst,
+        IpProtocol::Tcp,
+        l4_len,
+    );
     let mut t = TcpPacket::new_unchecked(&mut frame[off::L4..off::L4 + l4_len]);
     repr.emit(&mut t, seg.tuple.src, seg.tuple.dst);
 }
@@ -252,32 +329,65 @@ pub enum Rx {
 
 /// Classifies a received frame; never panics on malformed input.
 pub fn parse(frame: &[u8]) -> Rx {
-    let Ok(eth) = EthernetFrame::new_checked(frame) else { return Rx::Other };
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return Rx::Other;
+    };
     match eth.ethertype() {
-        EtherType::Arp => match ArpPacket::new_checked(eth.payload()).and_then(|p| ArpRepr::parse(&p)) {
-            Ok(a) => Rx::Arp(a),
-            Err(_) => Rx::Other,
-        },
+        EtherType::Arp => {
+            match ArpPacket::new_checked(eth.payload()).and_then(|p| ArpRepr::parse(&p)) {
+                Ok(a) => Rx::Arp(a),
+                Err(_) => Rx::Other,
+            }
+        }
         EtherType::Ipv4 => {
-            let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else { return Rx::Other };
+            let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+                return Rx::Other;
+            };
             let (src, dst) = (ip.src_addr(), ip.dst_addr());
             let (proto, sport, dport, flags, seq, ack, payload) = match ip.protocol() {
                 IpProtocol::Tcp => {
-                    let Ok(t) = TcpPacket::new_checked(ip.payload()) else { return Rx::Other };
+                    let Ok(t) = TcpPacket::new_checked(ip.payload()) else {
+                        return Rx::Other;
+                    };
                     let hl = t.header_len();
-                    (Proto::Tcp, t.src_port(), t.dst_port(), t.flags(), t.seq_number(), t.ack_number(), &t.into_inner()[hl..])
+                    (
+                        Proto::Tcp,
+                        t.src_port(),
+                        t.dst_port(),
+                        t.flags(),
+                        t.seq_number(),
+                        t.ack_number(),
+                        &t.into_inner()[hl..],
+                    )
                 }
                 IpProtocol::Udp => {
-                    let Ok(u) = UdpPacket::new_checked(ip.payload()) else { return Rx::Other };
+                    let Ok(u) = UdpPacket::new_checked(ip.payload()) else {
+                        return Rx::Other;
+                    };
                     let end = usize::from(u.len());
-                    (Proto::Udp, u.src_port(), u.dst_port(), TcpFlags::empty(), 0, 0, &u.into_inner()[udp::HEADER_LEN..end])
+                    (
+                        Proto::Udp,
+                        u.src_port(),
+                        u.dst_port(),
+                        TcpFlags::empty(),
+                        0,
+                        0,
+                        &u.into_inner()[udp::HEADER_LEN..end],
+                    )
                 }
                 _ => return Rx::Other,
             };
-            let stamp = payload.get(..STAMP_LEN).map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])));
+            let stamp = payload
+                .get(..STAMP_LEN)
+                .map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])));
             Rx::Data(Parsed {
                 proto,
-                tuple: Tuple { src, dst, sport, dport },
+                tuple: Tuple {
+                    src,
+                    dst,
+                    sport,
+                    dport,
+                },
                 flags,
                 seq,
                 ack,
@@ -293,9 +403,19 @@ pub fn parse(frame: &[u8]) -> Rx {
 
 /// Turns an ARP request in `frame` into the reply from `mac` in place.
 pub fn arp_reply_in_place(frame: &mut [u8], req: &ArpRepr, mac: EthernetAddress) {
-    let ArpRepr::EthernetIpv4 { source_hardware_addr, source_protocol_addr, target_protocol_addr, .. } = *req;
+    let ArpRepr::EthernetIpv4 {
+        source_hardware_addr,
+        source_protocol_addr,
+        target_protocol_addr,
+        ..
+    } = *req;
     let mut eth = EthernetFrame::new_unchecked(frame);
-    EthernetRepr { src: mac, dst: source_hardware_addr, ethertype: EtherType::Arp }.emit(&mut eth);
+    EthernetRepr {
+        src: mac,
+        dst: source_hardware_addr,
+        ethertype: EtherType::Arp,
+    }
+    .emit(&mut eth);
     let reply = ArpRepr::EthernetIpv4 {
         operation: ArpOperation::Reply,
         source_hardware_addr: mac,
@@ -310,7 +430,12 @@ pub fn arp_reply_in_place(frame: &mut [u8], req: &ArpRepr, mac: EthernetAddress)
 pub fn arp_request(frame: &mut [u8], mac: EthernetAddress, src: Ipv4Addr, target: Ipv4Addr) {
     frame.fill(0);
     let mut eth = EthernetFrame::new_unchecked(&mut *frame);
-    EthernetRepr { src: mac, dst: EthernetAddress::BROADCAST, ethertype: EtherType::Arp }.emit(&mut eth);
+    EthernetRepr {
+        src: mac,
+        dst: EthernetAddress::BROADCAST,
+        ethertype: EtherType::Arp,
+    }
+    .emit(&mut eth);
     let req = ArpRepr::EthernetIpv4 {
         operation: ArpOperation::Request,
         source_hardware_addr: mac,
@@ -329,23 +454,45 @@ mod tests {
     const B: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
 
     fn tuple(i: u8) -> Tuple {
-        Tuple { src: Ipv4Addr::new(10, 1, 1, i), dst: Ipv4Addr::new(10, 1, 1, 100), sport: 1000 + u16::from(i), dport: 80 }
+        Tuple {
+            src: Ipv4Addr::new(10, 1, 1, i),
+            dst: Ipv4Addr::new(10, 1, 1, 100),
+            sport: 1000 + u16::from(i),
+            dport: 80,
+        }
     }
 
     fn checks_out(frame: &[u8]) -> bool {
         let ip = Ipv4Packet::new_checked(&frame[14..]).unwrap();
         let ok_ip = ip.verify_checksum();
         let ok_l4 = match ip.protocol() {
-            IpProtocol::Tcp => TcpPacket::new_checked(ip.payload()).unwrap().verify_checksum(ip.src_addr(), ip.dst_addr()),
-            _ => UdpPacket::new_checked(ip.payload()).unwrap().verify_checksum(ip.src_addr(), ip.dst_addr()),
+            IpProtocol::Tcp => TcpPacket::new_checked(ip.payload())
+                .unwrap()
+                .verify_checksum(ip.src_addr(), ip.dst_addr()),
+            _ => UdpPacket::new_checked(ip.payload())
+                .unwrap()
+                .verify_checksum(ip.src_addr(), ip.dst_addr()),
         };
         ok_ip && ok_l4
     }
 
     #[test]
     fn template_patches_keep_checksums_valid() {
-        for (proto, size, csum) in [(Proto::Tcp, 64, true), (Proto::Udp, 64, true), (Proto::Udp, 64, false), (Proto::Tcp, 1514, true), (Proto::Udp, 60, true)] {
-            let t = Template::new(proto, size, (A, B), tuple(1), TcpFlags::ACK | TcpFlags::PSH, csum);
+        for (proto, size, csum) in [
+            (Proto::Tcp, 64, true),
+            (Proto::Udp, 64, true),
+            (Proto::Udp, 64, false),
+            (Proto::Tcp, 1514, true),
+            (Proto::Udp, 60, true),
+        ] {
+            let t = Template::new(
+                proto,
+                size,
+                (A, B),
+                tuple(1),
+                TcpFlags::ACK | TcpFlags::PSH,
+                csum,
+            );
             let mut out = vec![0xa5; t.len()];
             for i in 2..40u8 {
                 let mut tu = tuple(i);
@@ -373,14 +520,29 @@ mod tests {
 
     #[test]
     fn segments_are_valid_and_parse_back() {
-        let seg = Segment { tuple: tuple(3), seq: 0xffff_fff0, ack: 5, flags: TcpFlags::SYN, payload_len: 0, mss: true };
+        let seg = Segment {
+            tuple: tuple(3),
+            seq: 0xffff_fff0,
+            ack: 5,
+            flags: TcpFlags::SYN,
+            payload_len: 0,
+            mss: true,
+        };
         let mut f = vec![0xa5; seg.frame_len()];
         write_segment(&mut f, (A, B), &seg, 42);
         assert_eq!(f.len(), 60);
         assert!(checks_out(&f));
         let Rx::Data(p) = parse(&f) else { panic!() };
-        assert_eq!((p.flags, p.seq, p.ack, p.payload_len, p.stamp), (TcpFlags::SYN, 0xffff_fff0, 5, 0, None));
-        let seg = Segment { payload_len: 100, flags: TcpFlags::PSH | TcpFlags::ACK | TcpFlags::FIN, mss: false, ..seg };
+        assert_eq!(
+            (p.flags, p.seq, p.ack, p.payload_len, p.stamp),
+            (TcpFlags::SYN, 0xffff_fff0, 5, 0, None)
+        );
+        let seg = Segment {
+            payload_len: 100,
+            flags: TcpFlags::PSH | TcpFlags::ACK | TcpFlags::FIN,
+            mss: false,
+            ..seg
+        };
         let mut f = vec![0xa5; seg.frame_len()];
         write_segment(&mut f, (A, B), &seg, 77);
         assert!(checks_out(&f));
@@ -391,15 +553,33 @@ mod tests {
     #[test]
     fn arp_request_and_reply() {
         let mut f = vec![0u8; 60];
-        arp_request(&mut f, A, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        arp_request(
+            &mut f,
+            A,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::new(10, 0, 0, 2),
+        );
         let Rx::Arp(req) = parse(&f) else { panic!() };
         arp_reply_in_place(&mut f, &req, B);
-        let Rx::Arp(ArpRepr::EthernetIpv4 { operation, source_hardware_addr, source_protocol_addr, target_hardware_addr, target_protocol_addr }) = parse(&f) else {
+        let Rx::Arp(ArpRepr::EthernetIpv4 {
+            operation,
+            source_hardware_addr,
+            source_protocol_addr,
+            target_hardware_addr,
+            target_protocol_addr,
+        }) = parse(&f)
+        else {
             panic!()
         };
         assert_eq!(operation, ArpOperation::Reply);
-        assert_eq!((source_hardware_addr, source_protocol_addr), (B, Ipv4Addr::new(10, 0, 0, 2)));
-        assert_eq!((target_hardware_addr, target_protocol_addr), (A, Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(
+            (source_hardware_addr, source_protocol_addr),
+            (B, Ipv4Addr::new(10, 0, 0, 2))
+        );
+        assert_eq!(
+            (target_hardware_addr, target_protocol_addr),
+            (A, Ipv4Addr::new(10, 0, 0, 1))
+        );
         assert_eq!(EthernetFrame::new_checked(&f[..]).unwrap().dst_addr(), A);
     }
 
@@ -409,6 +589,9 @@ mod tests {
         assert!(matches!(parse(&[0xff; 30]), Rx::Other));
         let mut f = vec![0u8; 60];
         f[12] = 0x08;
-        assert!(matches!(parse(&f), Rx::Other), "IPv4 ethertype with a zero header");
+        assert!(
+            matches!(parse(&f), Rx::Other),
+            "IPv4 ethertype with a zero header"
+        );
     }
 }

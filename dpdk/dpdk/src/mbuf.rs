@@ -36,26 +36,48 @@ impl Mbuf {
         Mbuf { ptr }
     }
 
+    #[inline]
     fn raw(&self) -> *mut dpdk_sys::rte_mbuf {
         self.ptr.as_ptr()
     }
 
+    // The accessors below read `rte_mbuf` fields directly, as DPDK's static inline functions
+    // do (`rte_pktmbuf_mtod` is `buf_addr + data_off`, `rte_pktmbuf_data_len` is `data_len`),
+    // so they inline into the per-packet code instead of costing a call into the C shim
+    // each (measured: ~2-3% of lbd's forwarding time went to those calls).
+
     /// Bytes in the first segment.
+    #[inline]
     pub fn data_len(&self) -> usize {
-        // SAFETY: we own a valid mbuf.
-        usize::from(unsafe { dpdk_sys::shim_pktmbuf_data_len(self.raw()) })
+        // SAFETY: we own a valid mbuf; reading a plain field through the raw pointer creates
+        // no reference, and nobody else writes the mbuf while we own it.
+        usize::from(unsafe { (*self.raw()).data_len })
     }
 
     /// Bytes in the whole packet (all segments).
+    #[inline]
     pub fn pkt_len(&self) -> usize {
-        // SAFETY: we own a valid mbuf.
-        unsafe { dpdk_sys::shim_pktmbuf_pkt_len(self.raw()) as usize }
+        // SAFETY: as in `data_len`.
+        unsafe { (*self.raw()).pkt_len as usize }
     }
 
     /// Whether the packet sits in one segment, so `data()` covers all of it.
+    #[inline]
     pub fn is_contiguous(&self) -> bool {
-        // SAFETY: we own a valid mbuf.
-        unsafe { dpdk_sys::shim_pktmbuf_nb_segs(self.raw()) == 1 }
+        // SAFETY: as in `data_len`.
+        unsafe { (*self.raw()).nb_segs == 1 }
+    }
+
+    /// Start of the first segment's data: `buf_addr + data_off` (`rte_pktmbuf_mtod`).
+    #[inline]
+    fn data_ptr(&self) -> *mut u8 {
+        // SAFETY: as in `data_len`; `data_off` is within the buffer of `buf_len` bytes that
+        // starts at `buf_addr` (DPDK keeps `data_off + data_len <= buf_len`), so the offset
+        // pointer stays inside that allocation.
+        unsafe {
+            let m = self.raw();
+            (*m).buf_addr.cast::<u8>().add(usize::from((*m).data_off))
+        }
     }
 
     /// Copies a multi-segment packet into its first segment; fails if it does not fit.
@@ -70,23 +92,26 @@ impl Mbuf {
     }
 
     /// The first segment's data.
+    #[inline]
     pub fn data(&self) -> &[u8] {
         // SAFETY: mtod points at `data_len` initialised bytes inside the mbuf's buffer, which we
         // own; the borrow of `self` keeps the buffer alive and unaliased for the slice's life.
-        unsafe { std::slice::from_raw_parts(dpdk_sys::shim_pktmbuf_mtod(self.raw()), self.data_len()) }
+        unsafe { std::slice::from_raw_parts(self.data_ptr(), self.data_len()) }
     }
 
     /// The first segment's data, writable.
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         let len = self.data_len();
         // SAFETY: as in `data`, and `&mut self` guarantees exclusive access.
-        unsafe { std::slice::from_raw_parts_mut(dpdk_sys::shim_pktmbuf_mtod(self.raw()), len) }
+        unsafe { std::slice::from_raw_parts_mut(self.data_ptr(), len) }
     }
 
-    /// Free bytes in front of the data.
+    /// Free bytes in front of the data (`data_off`, as `rte_pktmbuf_headroom`).
+    #[inline]
     pub fn headroom(&self) -> usize {
-        // SAFETY: we own a valid mbuf.
-        usize::from(unsafe { dpdk_sys::shim_pktmbuf_headroom(self.raw()) })
+        // SAFETY: as in `data_len`.
+        usize::from(unsafe { (*self.raw()).data_off })
     }
 
     /// Free bytes after the data in the last segment.
@@ -153,9 +178,10 @@ impl Mbuf {
     }
 
     /// The port the mbuf was received on.
+    #[inline]
     pub fn port(&self) -> u16 {
-        // SAFETY: we own a valid mbuf.
-        unsafe { dpdk_sys::shim_pktmbuf_port(self.raw()) }
+        // SAFETY: as in `data_len`.
+        unsafe { (*self.raw()).port }
     }
 }
 

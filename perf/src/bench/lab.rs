@@ -27,7 +27,9 @@ pub const UDP_PORT: u16 = 53;
 /// The keepalived.conf of the memif lab: a TCP and a UDP service on the VIP, four real
 /// servers, 32 local addresses.
 pub fn keepalived_conf() -> String {
-    let mut s = String::from("! lb-bench memif lab (written by lb-bench)\nlocal_address_group laddr_g1 {\n");
+    let mut s = String::from(
+        "! lb-bench memif lab (written by lb-bench)\nlocal_address_group laddr_g1 {\n",
+    );
     for i in 0..LIPS {
         let _ = writeln!(s, "    10.99.2.{} lan", 100 + u16::from(i));
     }
@@ -35,7 +37,11 @@ pub fn keepalived_conf() -> String {
     for (port, proto) in [(TCP_PORT, "TCP"), (UDP_PORT, "UDP")] {
         let _ = write!(s, "virtual_server {VIP} {port} {{\n    lb_algo rr\n    lb_kind FNAT\n    protocol {proto}\n    laddr_group_name laddr_g1\n");
         for r in 0..RS_COUNT {
-            let _ = write!(s, "    real_server 10.99.2.{} {port} {{\n        weight 1\n    }}\n", 11 + r);
+            let _ = write!(
+                s,
+                "    real_server 10.99.2.{} {port} {{\n        weight 1\n    }}\n",
+                11 + r
+            );
         }
         s.push_str("}\n");
     }
@@ -60,13 +66,13 @@ memory_mb = 512\n\
 file_prefix = \"{file_prefix}\"\n\
 [[port]]\n\
 name = \"wan\"\n\
-vdev = \"net_memif0,role=client,socket={d}/wan.sock,mac={DUT_WAN_MAC}\"\n\
+vdev = \"net_memif0,role=client,socket={d}/wan.sock,socket-abstract=no,mac={DUT_WAN_MAC}\"\n\
 addresses = [\"10.99.1.1/24\"]\n\
 rx_desc = 1024\n\
 tx_desc = 1024\n\
 [[port]]\n\
 name = \"lan\"\n\
-vdev = \"net_memif1,role=client,socket={d}/lan.sock,mac={DUT_LAN_MAC}\"\n\
+vdev = \"net_memif1,role=client,socket={d}/lan.sock,socket-abstract=no,mac={DUT_LAN_MAC}\"\n\
 addresses = [\"10.99.2.1/24\"]\n\
 rx_desc = 1024\n\
 tx_desc = 1024\n\
@@ -79,7 +85,8 @@ tcp_close = 1\n"
 /// The keepalived.conf of the wrk test in the namespace testbed: the VIP with one real
 /// server, so the director path and the direct path end at the same nginx.
 pub fn wrk_keepalived_conf(vip: &str, rs: &str, lips: &[&str]) -> String {
-    let mut s = String::from("! lb-bench wrk test (written by lb-bench)\nlocal_address_group laddr_g1 {\n");
+    let mut s =
+        String::from("! lb-bench wrk test (written by lb-bench)\nlocal_address_group laddr_g1 {\n");
     for l in lips {
         let _ = writeln!(s, "    {l} lan");
     }

@@ -25,11 +25,17 @@ pub struct Plan {
     pub flows: u64,
     pub latency_rate: u64,
     pub sizes: Vec<usize>,
+    /// Established-flow counts of the lbd flow sweep (besides `flows`).
+    pub flow_sweep: Vec<u64>,
     pub sessions: Vec<u64>,
     pub concurrency: u64,
     pub only: Option<Vec<String>>,
     pub wrk: Option<wrk::WrkOptions>,
     pub profile: bool,
+    /// Other processes' CPU use (percent of all CPUs) above which a run waits.
+    pub quiet_pct: f64,
+    /// Most waiting for quiet over the whole bench.
+    pub max_wait: Duration,
 }
 
 /// One scenario on the memif pair.
@@ -50,15 +56,47 @@ fn a(list: &[&str]) -> Vec<String> {
 
 /// The memif scenarios, in order.
 pub fn scenarios(p: &Plan) -> Vec<Scenario> {
-    let timing = vec!["--warmup".to_owned(), p.warmup.to_string(), "--duration".to_owned(), p.duration.to_string()];
+    let timing = vec![
+        "--warmup".to_owned(),
+        p.warmup.to_string(),
+        "--duration".to_owned(),
+        p.duration.to_string(),
+    ];
     let flows = p.flows.to_string();
     let fwd = |size: usize| {
-        let mut v = a(&["--mode", "udp", "--skip-open", "--dut-mac", lab::DUT_WAN_MAC, "--src-ip", lab::CLIENTS, "--dst-ip", lab::VIP, "--dst-port", "53", "--flows", &flows, "--size"]);
+        let mut v = a(&[
+            "--mode",
+            "udp",
+            "--skip-open",
+            "--dut-mac",
+            lab::DUT_WAN_MAC,
+            "--src-ip",
+            lab::CLIENTS,
+            "--dst-ip",
+            lab::VIP,
+            "--dst-port",
+            "53",
+            "--flows",
+            &flows,
+            "--size",
+        ]);
         v.push(size.to_string());
         v
     };
     let lbd = |mode: &str, port: u16, size: usize| {
-        let mut v = a(&["--mode", mode, "--src-ip", lab::CLIENTS, "--dst-ip", lab::VIP, "--server-ip", lab::REAL_SERVERS, "--flows", &flows, "--size"]);
+        let mut v = a(&[
+            "--mode",
+            mode,
+            "--src-ip",
+            lab::CLIENTS,
+            "--dst-ip",
+            lab::VIP,
+            "--server-ip",
+            lab::REAL_SERVERS,
+            "--flows",
+            &flows,
+            "--size",
+        ]);
         v.extend([size.to_string(), "--dst-port".into(), port.to_string()]);
         v
     };
@@ -67,38 +105,171 @@ pub fn scenarios(p: &Plan) -> Vec<Scenario> {
         v
     };
     let rate = vec!["--rate".to_owned(), p.latency_rate.to_string()];
-    let mk = |key: &str, title: String, dut: Dut, args: Vec<String>, runs: usize| Scenario { key: key.into(), title, dut, args: with(args, &timing), runs, max_sessions: 1 << 22 };
+    let mk = |key: &str, title: String, dut: Dut, args: Vec<String>, runs: usize| Scenario {
+        key: key.into(),
+        title,
+        dut,
+        args: with(args, &timing),
+        runs,
+        max_sessions: 1 << 22,
+    };
     let mut v = vec![
-        mk("loopback", "Generator looped onto itself (its own ceiling), UDP 64 B".into(), Dut::Loopback, fwd(64), p.runs),
-        mk("testpmd", "testpmd io-fwd, UDP 64 B".into(), Dut::Testpmd, fwd(64), p.runs),
-        mk("lbd-udp", "lbd FNAT, established UDP flows, 64 B".into(), Dut::Lbd, lbd("udp", lab::UDP_PORT, 64), p.runs),
-        mk("lbd-tcp", "lbd FNAT, established TCP flows, 64 B".into(), Dut::Lbd, lbd("tcp", lab::TCP_PORT, 64), p.runs),
-        mk("testpmd-lat", format!("testpmd io-fwd at {} pps, UDP 64 B", p.latency_rate), Dut::Testpmd, with(fwd(64), &rate), p.extra_runs),
-        mk("lbd-udp-lat", format!("lbd FNAT UDP at {} pps, 64 B", p.latency_rate), Dut::Lbd, with(lbd("udp", lab::UDP_PORT, 64), &rate), p.extra_runs),
+        mk(
+            "loopback",
+            "Generator looped onto itself (its own ceiling), UDP 64 B".into(),
+            Dut::Loopback,
+            fwd(64),
+            p.runs,
+        ),
+        mk(
+            "testpmd",
+            "testpmd io-fwd, UDP 64 B".into(),
+            Dut::Testpmd,
+            fwd(64),
+            p.runs,
+        ),
+        mk(
+            "lbd-udp",
+            "lbd FNAT, established UDP flows, 64 B".into(),
+            Dut::Lbd,
+            lbd("udp", lab::UDP_PORT, 64),
+            p.runs,
+        ),
+        mk(
+            "lbd-tcp",
+            "lbd FNAT, established TCP flows, 64 B".into(),
+            Dut::Lbd,
+            lbd("tcp", lab::TCP_PORT, 64),
+            p.runs,
+        ),
+        mk(
+            "testpmd-lat",
+            format!("testpmd io-fwd at {} pps, UDP 64 B", p.latency_rate),
+            Dut::Testpmd,
+            with(fwd(64), &rate),
+            p.extra_runs,
+        ),
+        mk(
+            "lbd-udp-lat",
+            format!("lbd FNAT UDP at {} pps, 64 B", p.latency_rate),
+            Dut::Lbd,
+            with(lbd("udp", lab::UDP_PORT, 64), &rate),
+            p.extra_runs,
+        ),
     ];
     for &size in &p.sizes {
-        v.push(mk(&format!("testpmd-{size}"), format!("testpmd io-fwd, UDP {size} B"), Dut::Testpmd, fwd(size), p.extra_runs));
-        v.push(mk(&format!("lbd-udp-{size}"), format!("lbd FNAT UDP, {size} B"), Dut::Lbd, lbd("udp", lab::UDP_PORT, size), p.extra_runs));
+        v.push(mk(
+            &format!("testpmd-{size}"),
+            format!("testpmd io-fwd, UDP {size} B"),
+            Dut::Testpmd,
+            fwd(size),
+            p.extra_runs,
+        ));
+        v.push(mk(
+            &format!("lbd-udp-{size}"),
+            format!("lbd FNAT UDP, {size} B"),
+            Dut::Lbd,
+            lbd("udp", lab::UDP_PORT, size),
+            p.extra_runs,
+        ));
     }
-    let conn = a(&["--mode", "conn", "--src-ip", lab::CLIENTS, "--dst-ip", lab::VIP, "--dst-port", "80", "--server-ip", lab::REAL_SERVERS, "--concurrency", &p.concurrency.to_string()]);
-    v.push(mk("lbd-conn", "lbd FNAT, new TCP connections (SYN, SYN-ACK, request, response+FIN, FIN, ACK)".into(), Dut::Lbd, conn, p.runs));
+    for &n in &p.flow_sweep {
+        let mut args = lbd("udp", lab::UDP_PORT, 64);
+        if let Some(i) = args.iter().position(|x| x == "--flows") {
+            args[i + 1] = n.to_string();
+        }
+        // Opening a million flows at the default 2 Mpps takes a moment; open as fast as lbd takes them.
+        args.extend(a(&["--open-rate", "0"]));
+        v.push(mk(
+            &format!("lbd-udp-flows-{n}"),
+            format!("lbd FNAT UDP, 64 B, {n} established flows"),
+            Dut::Lbd,
+            args,
+            p.extra_runs,
+        ));
+    }
+    let conn = a(&[
+        "--mode",
+        "conn",
+        "--src-ip",
+        lab::CLIENTS,
+        "--dst-ip",
+        lab::VIP,
+        "--dst-port",
+        "80",
+        "--server-ip",
+        lab::REAL_SERVERS,
+        "--concurrency",
+        &p.concurrency.to_string(),
+    ]);
+    v.push(mk(
+        "lbd-conn",
+        "lbd FNAT, new TCP connections (SYN, SYN-ACK, request, response+FIN, FIN, ACK)".into(),
+        Dut::Lbd,
+        conn,
+        p.runs,
+    ));
     for &n in &p.sessions {
-        let args = a(&["--mode", "syn", "--src-ip", lab::CLIENTS, "--dst-ip", lab::VIP, "--dst-port", "80", "--server-ip", lab::REAL_SERVERS, "--flows", &n.to_string()]);
-        v.push(Scenario { key: format!("sessions-{n}"), title: format!("lbd session table: {n} sessions opened by SYNs"), dut: Dut::Lbd, args, runs: 1, max_sessions: (n * 2).max(1 << 20) });
+        let args = a(&[
+            "--mode",
+            "syn",
+            "--src-ip",
+            lab::CLIENTS,
+            "--dst-ip",
+            lab::VIP,
+            "--dst-port",
+            "80",
+            "--server-ip",
+            lab::REAL_SERVERS,
+            "--flows",
+            &n.to_string(),
+        ]);
+        v.push(Scenario {
+            key: format!("sessions-{n}"),
+            title: format!("lbd session table: {n} sessions opened by SYNs"),
+            dut: Dut::Lbd,
+            args,
+            runs: 1,
+            max_sessions: (n * 2).max(1 << 20),
+        });
     }
     if p.profile {
-        let mut prof = mk("profile-udp", "perf record of lbd forwarding UDP".into(), Dut::Lbd, lbd("udp", lab::UDP_PORT, 64), 1);
-        prof.args = with(lbd("udp", lab::UDP_PORT, 64), &a(&["--warmup", "1", "--duration", "3"]));
+        let mut prof = mk(
+            "profile-udp",
+            "perf record of lbd forwarding UDP".into(),
+            Dut::Lbd,
+            lbd("udp", lab::UDP_PORT, 64),
+            1,
+        );
+        prof.args = with(
+            lbd("udp", lab::UDP_PORT, 64),
+            &a(&["--warmup", "1", "--duration", "3"]),
+        );
         v.push(prof);
-        let mut prof = v.iter().find(|s| s.key == "lbd-conn").cloned().expect("conn scenario");
+        let mut prof = v
+            .iter()
+            .find(|s| s.key == "lbd-conn")
+            .cloned()
+            .expect("conn scenario");
         prof.key = "profile-conn".into();
         prof.title = "perf record of lbd opening and closing TCP connections".into();
         prof.runs = 1;
         v.push(prof);
     }
     let only = p.only.clone();
-    v.retain(|s| only.as_ref().map_or(true, |o| o.iter().any(|k| s.key == *k || s.key.starts_with(&format!("{k}-")) || k == "all")));
+    v.retain(|s| selected(only.as_deref(), &s.key));
     v
+}
+
+/// Whether `--only` selects scenario `key`: keys match exactly, `all` matches everything,
+/// and the families `sessions` and `profile` match their members by prefix.
+fn selected(only: Option<&[String]>, key: &str) -> bool {
+    let Some(only) = only else { return true };
+    only.iter().any(|k| {
+        k == key
+            || k == "all"
+            || ((k == "sessions" || k == "profile") && key.starts_with(&format!("{k}-")))
+    })
 }
 
 fn outcome_json(o: &pair::Outcome) -> Value {
@@ -107,7 +278,11 @@ fn outcome_json(o: &pair::Outcome) -> Value {
         if let Some(m) = t.as_object_mut() {
             // Only named drops that happened, to keep the record readable.
             if let Some(d) = m.get("drops").and_then(Value::as_object) {
-                let nz: serde_json::Map<String, Value> = d.iter().filter(|(_, v)| v.as_u64().unwrap_or(0) > 0).map(|(k, v)| (k.clone(), v.clone())).collect();
+                let nz: serde_json::Map<String, Value> = d
+                    .iter()
+                    .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 m.insert("drops".into(), Value::Object(nz));
             }
         }
@@ -131,6 +306,7 @@ pub fn run_all(tools: &Tools, plan: &Plan) -> Value {
     let mut record = json!({ "scenarios": {} , "order": [] });
     let list = scenarios(plan);
     let mut n = 0;
+    let mut waited = Duration::ZERO;
     for s in &list {
         let mut runs = Vec::new();
         for i in 0..s.runs {
@@ -140,6 +316,7 @@ pub fn run_all(tools: &Tools, plan: &Plan) -> Value {
             if s.key.starts_with("profile") {
                 t.perf_record = Some(Duration::from_secs(2));
             }
+            let busy = quiet(plan, &mut waited);
             let r = pair::run(&t, s.dut, &dir, &s.args, s.max_sessions);
             let v = match r {
                 Ok(o) => {
@@ -151,15 +328,25 @@ pub fn run_all(tools: &Tools, plan: &Plan) -> Value {
                         s.runs,
                         report::headline(&v["gen"]),
                         o.load,
-                        o.dut_exit.as_ref().map(|e| format!(" [{e}]")).unwrap_or_default()
+                        o.dut_exit
+                            .as_ref()
+                            .map(|e| format!(" [{e}]"))
+                            .unwrap_or_default()
                     );
                     v
                 }
                 Err(e) => {
-                    eprintln!("lb-bench: [{n}] {} run {}/{} failed: {e}", s.key, i + 1, s.runs);
+                    eprintln!(
+                        "lb-bench: [{n}] {} run {}/{} failed: {e}",
+                        s.key,
+                        i + 1,
+                        s.runs
+                    );
                     json!({ "error": e.to_string(), "load": procs::loadavg() })
                 }
             };
+            let mut v = v;
+            v["others_cpu_pct"] = json!((busy * 10.0).round() / 10.0);
             runs.push(v);
         }
         record["scenarios"][&s.key] = json!({ "title": s.title, "dut": format!("{:?}", s.dut), "args": s.args, "runs": runs });
@@ -168,8 +355,11 @@ pub fn run_all(tools: &Tools, plan: &Plan) -> Value {
         }
     }
     if let Some(w) = &plan.wrk {
-        if plan.only.as_ref().map_or(true, |o| o.iter().any(|k| k == "wrk" || k == "all")) {
-            eprintln!("lb-bench: wrk through the namespace testbed ({} runs per path)", w.runs);
+        if selected(plan.only.as_deref(), "wrk") {
+            eprintln!(
+                "lb-bench: wrk through the namespace testbed ({} runs per path)",
+                w.runs
+            );
             record["wrk"] = match wrk::run(w) {
                 Ok(v) => v,
                 Err(e) => {
@@ -180,19 +370,50 @@ pub fn run_all(tools: &Tools, plan: &Plan) -> Value {
         }
     }
     record["elapsed_s"] = json!(started.elapsed().as_secs());
+    record["waited_for_quiet_s"] = json!(waited.as_secs());
     record
+}
+
+/// Measures other processes' CPU use before a run; while it is above `plan.quiet_pct`, waits
+/// (1 s steps, at most 15 s per run and `plan.max_wait` in all). Returns the last measurement.
+fn quiet(plan: &Plan, waited: &mut Duration) -> f64 {
+    let mut busy = procs::cpu_busy(Duration::from_millis(300));
+    let mut this = Duration::ZERO;
+    while busy > plan.quiet_pct && this < Duration::from_secs(15) && *waited < plan.max_wait {
+        if this.is_zero() {
+            eprintln!("lb-bench: other processes use {busy:.0}% of the CPUs; waiting for quiet");
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        this += Duration::from_secs(1);
+        *waited += Duration::from_secs(1);
+        busy = procs::cpu_busy(Duration::from_millis(300));
+    }
+    busy
 }
 
 /// Machine facts for the report header.
 pub fn machine(no_huge: bool) -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
         .unwrap_or_default();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let huge = |k: &str| meminfo.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("0").to_owned();
+    let huge = |k: &str| {
+        meminfo
+            .lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("0")
+            .to_owned()
+    };
     let commit = procs::output("git", &["rev-parse", "--short", "HEAD"]);
-    let dirty = !procs::output("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let dirty =
+        !procs::output("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
     json!({
         "date": procs::today(),
         "kernel": procs::output("uname", &["-r"]),
@@ -202,13 +423,25 @@ pub fn machine(no_huge: bool) -> Value {
         "no_huge": no_huge,
         "commit": format!("{commit}{}", if dirty { " (uncommitted changes)" } else { "" }),
         "dpdk": procs::output("pkg-config", &["--modversion", "libdpdk"]),
+        "layout": {
+            "session": std::mem::size_of::<fastpath::session::Session>(),
+            "flow_key": std::mem::size_of::<fastpath::FlowKey>(),
+            "index_entry": std::mem::size_of::<(fastpath::FlowKey, u32)>(),
+        },
     })
 }
 
 /// Whether enough free hugepages exist for the generator plus one forwarder (768 MiB).
 pub fn hugepages_ready() -> bool {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let get = |k: &str| meminfo.lines().find(|l| l.starts_with(k)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let get = |k: &str| {
+        meminfo
+            .lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     let free_kb = get("HugePages_Free:") * get("Hugepagesize:");
     free_kb >= 800 * 1024
 }

@@ -59,33 +59,65 @@ pub struct Outcome {
 }
 
 fn vdev(n: u8, role: &str, sock: &Path, mac: &str) -> String {
-    format!("net_memif{n},role={role},socket={},mac={mac}", sock.display())
+    // Filesystem sockets (DPDK 22.11 defaults to abstract ones): the harness waits for them.
+    format!(
+        "net_memif{n},role={role},socket={},socket-abstract=no,mac={mac}",
+        sock.display()
+    )
 }
 
 fn eal_mem_args(no_huge: bool, mb: u32) -> [String; 3] {
-    [if no_huge { "--no-huge" } else { "--in-memory" }.to_owned(), "-m".into(), mb.to_string()]
+    [
+        if no_huge { "--no-huge" } else { "--in-memory" }.to_owned(),
+        "-m".into(),
+        mb.to_string(),
+    ]
 }
 
 /// Runs the generator with `args` against `dut` once, in a fresh directory `dir`.
 pub fn run(t: &Tools, dut: Dut, dir: &Path, args: &[String], max_sessions: u64) -> Result<Outcome> {
     let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).map_err(|source| BenchError::Io { path: dir.into(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| BenchError::Io {
+        path: dir.into(),
+        source,
+    })?;
     let (wan, lan) = (dir.join("wan.sock"), dir.join("lan.sock"));
-    let tag = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut out = Outcome { load: procs::loadavg(), ..Outcome::default() };
+    let tag = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut out = Outcome {
+        load: procs::loadavg(),
+        ..Outcome::default()
+    };
 
     let mut gen_cmd = Command::new(&t.pktgen);
     match dut {
         Dut::Loopback => {
             let sock = dir.join("loop.sock");
-            gen_cmd.args(["--client-vdev", &vdev(0, "server", &sock, lab::GEN_WAN_MAC), "--server-vdev", &vdev(1, "client", &sock, lab::GEN_LAN_MAC)]);
+            gen_cmd.args([
+                "--client-vdev",
+                &vdev(0, "server", &sock, lab::GEN_WAN_MAC),
+                "--server-vdev",
+                &vdev(1, "client", &sock, lab::GEN_LAN_MAC),
+            ]);
         }
         _ => {
-            gen_cmd.args(["--client-vdev", &vdev(0, "server", &wan, lab::GEN_WAN_MAC), "--server-vdev", &vdev(1, "server", &lan, lab::GEN_LAN_MAC)]);
+            gen_cmd.args([
+                "--client-vdev",
+                &vdev(0, "server", &wan, lab::GEN_WAN_MAC),
+                "--server-vdev",
+                &vdev(1, "server", &lan, lab::GEN_LAN_MAC),
+            ]);
             gen_cmd.args(["--hold", "60"]);
         }
     }
-    gen_cmd.args(["--cpu", "0", "--file-prefix", &format!("lbperf-gen-{tag}-{}", std::process::id())]);
+    gen_cmd.args([
+        "--cpu",
+        "0",
+        "--file-prefix",
+        &format!("lbperf-gen-{tag}-{}", std::process::id()),
+    ]);
     if t.no_huge {
         gen_cmd.arg("--no-huge");
     }
@@ -94,22 +126,66 @@ pub fn run(t: &Tools, dut: Dut, dir: &Path, args: &[String], max_sessions: u64) 
 
     let mut dut_proc: Option<Proc> = None;
     if dut != Dut::Loopback {
-        if !procs::wait_paths(&[wan.clone(), lan.clone()], Duration::from_secs(20), || gen.exited().is_none()) {
-            return Err(BenchError::Failed(format!("the generator did not create its memif sockets:\n{}", procs::tail(&dir.join("gen.log"), 10))));
+        if !procs::wait_paths(&[wan.clone(), lan.clone()], Duration::from_secs(20), || {
+            gen.exited().is_none()
+        }) {
+            return Err(BenchError::Failed(format!(
+                "the generator did not create its memif sockets:\n{}",
+                procs::tail(&dir.join("gen.log"), 10)
+            )));
         }
         dut_proc = Some(match dut {
             Dut::Testpmd => {
                 let mut c = Command::new(&t.testpmd);
-                c.args(["--no-pci", "--lcores", "0@0,1@1", "--log-level=warning", &format!("--file-prefix=lbperf-tpmd-{tag}-{}", std::process::id())]);
+                c.args([
+                    "--no-pci",
+                    "--lcores",
+                    "0@0,1@1",
+                    "--log-level=warning",
+                    &format!("--file-prefix=lbperf-tpmd-{tag}-{}", std::process::id()),
+                ]);
                 c.args(eal_mem_args(t.no_huge, 512));
-                c.args(["--vdev", &vdev(0, "client", &wan, lab::DUT_WAN_MAC), "--vdev", &vdev(1, "client", &lan, lab::DUT_LAN_MAC)]);
-                c.args(["--", "--forward-mode=io", "--nb-cores=1", "--total-num-mbufs=32768", "--auto-start", "--rxd=1024", "--txd=1024", "--burst=32"]);
-                spawn("dpdk-testpmd", &mut c, &dir.join("testpmd.log"), false, true)?
+                c.args([
+                    "--vdev",
+                    &vdev(0, "client", &wan, lab::DUT_WAN_MAC),
+                    "--vdev",
+                    &vdev(1, "client", &lan, lab::DUT_LAN_MAC),
+                ]);
+                c.args([
+                    "--",
+                    "--forward-mode=io",
+                    "--nb-cores=1",
+                    "--total-num-mbufs=32768",
+                    "--auto-start",
+                    "--rxd=1024",
+                    "--txd=1024",
+                    "--burst=32",
+                ]);
+                spawn(
+                    "dpdk-testpmd",
+                    &mut c,
+                    &dir.join("testpmd.log"),
+                    false,
+                    true,
+                )?
             }
             _ => {
-                std::fs::write(dir.join("keepalived.conf"), lab::keepalived_conf()).map_err(|source| BenchError::Io { path: dir.join("keepalived.conf"), source })?;
-                let toml = lab::lbd_toml(dir, t.no_huge, &format!("lbperf-lbd-{tag}-{}", std::process::id()), max_sessions);
-                std::fs::write(dir.join("lbd.toml"), toml).map_err(|source| BenchError::Io { path: dir.join("lbd.toml"), source })?;
+                std::fs::write(dir.join("keepalived.conf"), lab::keepalived_conf()).map_err(
+                    |source| BenchError::Io {
+                        path: dir.join("keepalived.conf"),
+                        source,
+                    },
+                )?;
+                let toml = lab::lbd_toml(
+                    dir,
+                    t.no_huge,
+                    &format!("lbperf-lbd-{tag}-{}", std::process::id()),
+                    max_sessions,
+                );
+                std::fs::write(dir.join("lbd.toml"), toml).map_err(|source| BenchError::Io {
+                    path: dir.join("lbd.toml"),
+                    source,
+                })?;
                 let mut c = Command::new(&t.lbd);
                 c.arg("--config").arg(dir.join("lbd.toml"));
                 spawn("lbd", &mut c, &dir.join("lbd.log"), false, false)?
@@ -121,14 +197,30 @@ pub fn run(t: &Tools, dut: Dut, dir: &Path, args: &[String], max_sessions: u64) 
         let d = dut_proc.as_mut().expect("lbd runs");
         // lbd is ready once its stats file appears (written right after the workers start).
         let pid = d.pid();
-        procs::wait_paths(&[dir.join("stats.json")], Duration::from_secs(30), || procs::rss_kb(pid).is_some());
+        procs::wait_paths(&[dir.join("stats.json")], Duration::from_secs(30), || {
+            procs::rss_kb(pid).is_some()
+        });
         out.rss_ready_kb = d.rss_kb();
         if let Some(len) = t.perf_record {
             // Let the generator open its flows and warm up, then sample the worker.
             std::thread::sleep(Duration::from_millis(1200));
             let mut c = Command::new("perf");
-            c.args(["record", "-e", "cpu-clock", "-F", "2999", "-o"]).arg(dir.join("perf.data")).args(["-p", &pid.to_string(), "--", "sleep", &format!("{}", len.as_secs_f64())]);
-            perf = Some(spawn("perf record", &mut c, &dir.join("perf.log"), false, false)?);
+            c.args(["record", "-e", "cpu-clock", "-F", "2999", "-o"])
+                .arg(dir.join("perf.data"))
+                .args([
+                    "-p",
+                    &pid.to_string(),
+                    "--",
+                    "sleep",
+                    &format!("{}", len.as_secs_f64()),
+                ]);
+            perf = Some(spawn(
+                "perf record",
+                &mut c,
+                &dir.join("perf.log"),
+                false,
+                false,
+            )?);
         }
     }
     let report = gen.line(Duration::from_secs(120));
@@ -141,7 +233,9 @@ pub fn run(t: &Tools, dut: Dut, dir: &Path, args: &[String], max_sessions: u64) 
             // Stats are rewritten every 200 ms: read them once traffic has settled.
             std::thread::sleep(Duration::from_millis(450));
             out.rss_after_kb = d.rss_kb();
-            out.lbd_stats = std::fs::read(dir.join("stats.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            out.lbd_stats = std::fs::read(dir.join("stats.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
             d.term();
         } else {
             d.enter();
@@ -153,24 +247,55 @@ pub fn run(t: &Tools, dut: Dut, dir: &Path, args: &[String], max_sessions: u64) 
     }
     gen.term();
     gen.wait_or_kill(Duration::from_secs(10));
-    let report = report.ok_or_else(|| BenchError::Failed(format!("no report from the generator:\n{}", procs::tail(&dir.join("gen.log"), 10))))?;
-    out.gen = serde_json::from_str(&report).map_err(|e| BenchError::Failed(format!("generator report is not JSON ({e}): {report}")))?;
+    let report = report.ok_or_else(|| {
+        BenchError::Failed(format!(
+            "no report from the generator:\n{}",
+            procs::tail(&dir.join("gen.log"), 10)
+        ))
+    })?;
+    out.gen = serde_json::from_str(&report)
+        .map_err(|e| BenchError::Failed(format!("generator report is not JSON ({e}): {report}")))?;
     Ok(out)
 }
 
-/// The top symbols of a `perf record` file (worker threads only), as text.
+/// Where the samples of a `perf record` file fell: by shared object, then the top symbols.
 fn perf_report(data: &Path) -> String {
-    let out = Command::new("perf")
-        .arg("report")
-        .arg("-i")
-        .arg(data)
-        .args(["--stdio", "--no-children", "--sort", "dso,symbol", "--percent-limit", "0.7", "-q"])
-        .output();
-    match out {
-        Ok(o) => {
-            let text = String::from_utf8_lossy(&o.stdout);
-            text.lines().filter(|l| !l.trim().is_empty()).take(30).collect::<Vec<_>>().join("\n")
-        }
-        Err(e) => format!("perf report failed: {e}"),
-    }
+    let report = |sort: &str, limit: &str| {
+        Command::new("perf")
+            .arg("report")
+            .arg("-i")
+            .arg(data)
+            .args([
+                "--stdio",
+                "--no-children",
+                "--sort",
+                sort,
+                "--percent-limit",
+                limit,
+                "-q",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let (Ok(dsos), Ok(syms)) = (report("dso", "0.5"), report("dso,symbol", "0.7")) else {
+        return "perf report failed".into();
+    };
+    // Lines are "  12.34%  dso  [.] symbol  ..." padded with blank columns: keep the words.
+    let tidy = |text: &str, n: usize| -> Vec<String> {
+        text.lines()
+            .map(|l| {
+                l.split_whitespace()
+                    .filter(|w| *w != "-")
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .filter(|l| !l.is_empty())
+            .take(n)
+            .collect()
+    };
+    let mut out = vec!["by shared object:".to_owned()];
+    out.extend(tidy(&dsos, 8).into_iter().map(|l| format!("  {l}")));
+    out.push("top symbols (memif PMD symbols are stripped: addresses):".into());
+    out.extend(tidy(&syms, 25).into_iter().map(|l| format!("  {l}")));
+    out.join("\n")
 }

@@ -11,13 +11,20 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error("cannot start {what} ({cmd}): {source}")]
-    Spawn { what: String, cmd: String, source: std::io::Error },
+    Spawn {
+        what: String,
+        cmd: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Failed(String),
     #[error("testbed: {0}")]
     Testbed(#[from] lb_testbed::Error),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Shorthand.
@@ -33,23 +40,53 @@ pub struct Proc {
 
 /// Starts `cmd`; stdout is piped (read with [`Proc::line`]) when `pipe_stdout`, else
 /// written to `log`; stderr always goes to `log`.
-pub fn spawn(name: &str, cmd: &mut Command, log: &Path, pipe_stdout: bool, pipe_stdin: bool) -> Result<Proc> {
-    let err_file = std::fs::File::create(log).map_err(|source| BenchError::Io { path: log.into(), source })?;
+pub fn spawn(
+    name: &str,
+    cmd: &mut Command,
+    log: &Path,
+    pipe_stdout: bool,
+    pipe_stdin: bool,
+) -> Result<Proc> {
+    let err_file = std::fs::File::create(log).map_err(|source| BenchError::Io {
+        path: log.into(),
+        source,
+    })?;
     let out: Stdio = if pipe_stdout {
         Stdio::piped()
     } else {
-        err_file.try_clone().map(Stdio::from).map_err(|source| BenchError::Io { path: log.into(), source })?
+        err_file
+            .try_clone()
+            .map(Stdio::from)
+            .map_err(|source| BenchError::Io {
+                path: log.into(),
+                source,
+            })?
     };
-    cmd.stdout(out).stderr(err_file).stdin(if pipe_stdin { Stdio::piped() } else { Stdio::null() });
-    let mut child = cmd.spawn().map_err(|source| BenchError::Spawn { what: name.into(), cmd: format!("{cmd:?}"), source })?;
+    cmd.stdout(out).stderr(err_file).stdin(if pipe_stdin {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = cmd.spawn().map_err(|source| BenchError::Spawn {
+        what: name.into(),
+        cmd: format!("{cmd:?}"),
+        source,
+    })?;
     let lines = child.stdout.take().map(reader);
-    Ok(Proc { name: name.into(), child, lines })
+    Ok(Proc {
+        name: name.into(),
+        child,
+        lines,
+    })
 }
 
 fn reader(out: ChildStdout) -> Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(std::result::Result::ok) {
+        for line in BufReader::new(out)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
             if tx.send(line).is_err() {
                 break;
             }
@@ -76,7 +113,10 @@ impl Proc {
 
     /// Sends SIGTERM (through kill(1): this crate has no unsafe code).
     pub fn term(&self) {
-        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .stderr(Stdio::null())
+            .status();
     }
 
     /// Writes a line to stdin (testpmd exits on Enter) and closes it.
@@ -95,7 +135,11 @@ impl Proc {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        eprintln!("lb-bench: {} (pid {}) did not stop within {grace:?}; killing it", self.name, self.pid());
+        eprintln!(
+            "lb-bench: {} (pid {}) did not stop within {grace:?}; killing it",
+            self.name,
+            self.pid()
+        );
         let _ = self.child.kill();
         self.child.wait().ok()
     }
@@ -118,12 +162,45 @@ impl Drop for Proc {
 /// VmRSS of a process in KiB.
 pub fn rss_kb(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The first three fields of /proc/loadavg.
 pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_else(|_| "?".into())
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Share of all CPUs busy (not idle or iowait) over `window`, from /proc/stat, in percent.
+/// Taken between runs, when none of the harness's own processes run, it is other people's load.
+pub fn cpu_busy(window: Duration) -> f64 {
+    fn sample() -> Option<(u64, u64)> {
+        let s = std::fs::read_to_string("/proc/stat").ok()?;
+        let v: Vec<u64> = s
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+        Some((v.iter().sum(), idle))
+    }
+    let Some((t0, i0)) = sample() else { return 0.0 };
+    std::thread::sleep(window);
+    let Some((t1, i1)) = sample() else { return 0.0 };
+    let (dt, di) = (t1.saturating_sub(t0), i1.saturating_sub(i0));
+    if dt == 0 {
+        0.0
+    } else {
+        100.0 * (dt - di.min(dt)) as f64 / dt as f64
+    }
 }
 
 /// Waits until every path exists; false on timeout or if `alive` says the creator died.
@@ -143,7 +220,11 @@ pub fn wait_paths(paths: &[PathBuf], timeout: Duration, mut alive: impl FnMut() 
 
 /// The output of a short command, trimmed; empty on failure.
 pub fn output(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd).args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default()
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// Whether a program is on PATH (or is an existing path).
@@ -151,7 +232,8 @@ pub fn have(program: &str) -> bool {
     if program.contains('/') {
         return Path::new(program).exists();
     }
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }
 
 /// The last `n` lines of a log file, for error messages.
@@ -163,7 +245,10 @@ pub fn tail(path: &Path, n: usize) -> String {
 
 /// Today's date as YYYY-MM-DD (UTC), from the system clock.
 pub fn today() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     // Howard Hinnant's days-to-civil algorithm.
     let z = days + 719_468;

@@ -8,12 +8,22 @@ use serde_json::Value;
 /// A one-line summary of a generator report (for progress lines and the run table).
 pub fn headline(gen: &Value) -> String {
     if let Some(cps) = gen["cps"].as_f64() {
-        return format!("{} conn/s (connect p99 {})", si(cps), us(gen["connect_latency_ns"]["p99"].as_f64()));
+        return format!(
+            "{} conn/s (connect p99 {})",
+            si(cps),
+            us(gen["connect_latency_ns"]["p99"].as_f64())
+        );
     }
     if gen["mode"] == "syn" {
         return format!("{} SYNs sent, {} reached the servers", gen["tx"], gen["rx"]);
     }
-    format!("{} pps rx ({} tx), p50 {} p99 {}", si(gen["rx_pps"].as_f64().unwrap_or(0.0)), si(gen["tx_pps"].as_f64().unwrap_or(0.0)), us(gen["latency_ns"]["p50"].as_f64()), us(gen["latency_ns"]["p99"].as_f64()))
+    format!(
+        "{} pps rx ({} tx), p50 {} p99 {}",
+        si(gen["rx_pps"].as_f64().unwrap_or(0.0)),
+        si(gen["tx_pps"].as_f64().unwrap_or(0.0)),
+        us(gen["latency_ns"]["p50"].as_f64()),
+        us(gen["latency_ns"]["p99"].as_f64())
+    )
 }
 
 /// 12.3M / 456k / 789.
@@ -39,7 +49,11 @@ fn us(ns: Option<f64>) -> String {
 /// Median, min and max of the values `f` extracts from a scenario's successful runs.
 pub fn stats(rec: &Value, key: &str, f: impl Fn(&Value) -> Option<f64>) -> Option<(f64, f64, f64)> {
     let runs = rec["scenarios"][key]["runs"].as_array()?;
-    let mut v: Vec<f64> = runs.iter().filter(|r| r["error"].is_null()).filter_map(&f).collect();
+    let mut v: Vec<f64> = runs
+        .iter()
+        .filter(|r| r["error"].is_null())
+        .filter_map(&f)
+        .collect();
     median_min_max(&mut v)
 }
 
@@ -50,7 +64,11 @@ pub fn median_min_max(v: &mut [f64]) -> Option<(f64, f64, f64)> {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let med = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    let med = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
     Some((med, v[0], v[n - 1]))
 }
 
@@ -90,7 +108,12 @@ fn fmt_ratio(r: Option<f64>) -> String {
 
 /// Median of a wrk field over one path's runs.
 fn wrk_stat(rec: &Value, path: &str, field: &str) -> Option<(f64, f64, f64)> {
-    let mut v: Vec<f64> = rec["wrk"][path].as_array()?.iter().filter(|r| r["error"].is_null()).filter_map(|r| r[field].as_f64()).collect();
+    let mut v: Vec<f64> = rec["wrk"][path]
+        .as_array()?
+        .iter()
+        .filter(|r| r["error"].is_null())
+        .filter_map(|r| r[field].as_f64())
+        .collect();
     median_min_max(&mut v)
 }
 
@@ -105,10 +128,14 @@ pub fn bytes_per_session(r: &Value) -> Option<f64> {
 pub fn markdown(rec: &Value, machine: &Value) -> String {
     let mut s = String::new();
     let m = machine;
-    let _ = writeln!(s, "# Perf lab results — {}\n", m["date"].as_str().unwrap_or("?"));
     let _ = writeln!(
         s,
-        "Machine: {} ({} vCPUs), kernel {}, DPDK {}. Hugepages: **{}**. Commit {}. The generator (`lb-pktgen`) runs on CPU 0, the forwarder's worker lcore on CPU 1 (testpmd: `--lcores 0@0,1@1`, io fwd, 1 core; lbd: 1 worker, `idle_sleep_us = 0`). memif pair, generator = memif server, forwarder = memif client. Each figure is the median of the runs listed at the end (min – max beside it); `/proc/loadavg` was read before every run. Other builds and tests may share this machine: read the load column. `make bench` took {} s.\n",
+        "# Perf lab results — {}\n",
+        m["date"].as_str().unwrap_or("?")
+    );
+    let _ = writeln!(
+        s,
+        "Machine: {} ({} vCPUs), kernel {}, DPDK {}. Hugepages: **{}**. Commit {}. The generator (`lb-pktgen`) runs on CPU 0, the forwarder's worker lcore on CPU 1 (testpmd: `--lcores 0@0,1@1`, io fwd, 1 core; lbd: 1 worker, `idle_sleep_us = 0`). memif pair, generator = memif server, forwarder = memif client. Each figure is the median of the runs listed at the end (min – max beside it); `/proc/loadavg` was read before every run. Other builds and tests may share this machine: read the load column. This run of `lb-bench` took {} s.\n",
         m["cpu"].as_str().unwrap_or("?"),
         m["cpus"],
         m["kernel"].as_str().unwrap_or("?"),
@@ -126,64 +153,174 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
     let pps = |x: f64| format!("{} pps", si(x));
     let _ = writeln!(s, "## Summary\n\n| figure | median | min – max | vs testpmd | target | target met |\n|---|---|---|---|---|---|");
     for (label, st, vs, target, ok) in [
-        ("Generator looped onto itself (ceiling of the generator)", lo, ratio(lo, tp), "", None),
-        ("testpmd io-fwd (the ceiling of the pair)", tp, tp.map(|_| 1.0), "", None),
-        ("lbd FNAT, established UDP flows, 64 B", udp, ratio(udp, tp), "≥ 0.5 × testpmd", ratio(udp, tp).map(|r| r >= 0.5)),
-        ("lbd FNAT, established TCP flows, 64 B", tcp, ratio(tcp, tp), "≥ 0.5 × testpmd", ratio(tcp, tp).map(|r| r >= 0.5)),
+        (
+            "Generator looped onto itself (ceiling of the generator)",
+            lo,
+            ratio(lo, tp),
+            "",
+            None,
+        ),
+        (
+            "testpmd io-fwd (the ceiling of the pair)",
+            tp,
+            tp.map(|_| 1.0),
+            "",
+            None,
+        ),
+        (
+            "lbd FNAT, established UDP flows, 64 B",
+            udp,
+            ratio(udp, tp),
+            "≥ 0.5 × testpmd",
+            ratio(udp, tp).map(|r| r >= 0.5),
+        ),
+        (
+            "lbd FNAT, established TCP flows, 64 B",
+            tcp,
+            ratio(tcp, tp),
+            "≥ 0.5 × testpmd",
+            ratio(tcp, tp).map(|r| r >= 0.5),
+        ),
     ] {
         let (med, rng) = range(st, pps);
-        let _ = writeln!(s, "| {label} | {med} | {rng} | {} | {target} | {} |", fmt_ratio(vs), verdict(ok));
+        let _ = writeln!(
+            s,
+            "| {label} | {med} | {rng} | {} | {target} | {} |",
+            fmt_ratio(vs),
+            verdict(ok)
+        );
     }
     let (med, rng) = range(conn, |x| format!("{} conn/s", si(x)));
     let _ = writeln!(s, "| lbd new TCP connections per second (6 packets each), 1 worker | {med} | {rng} | — | ≥ 1 M/s | {} |", verdict(conn.map(|c| c.0 >= 1e6)));
-    let bps: Vec<(u64, f64)> = session_keys(rec).into_iter().filter_map(|(n, k)| bytes_per_session(&rec["scenarios"][&k]["runs"][0]).map(|b| (n, b))).collect();
+    let bps: Vec<(u64, f64)> = session_keys(rec)
+        .into_iter()
+        .filter_map(|(n, k)| bytes_per_session(&rec["scenarios"][&k]["runs"][0]).map(|b| (n, b)))
+        .collect();
     if let Some(&(n, b)) = bps.last() {
         let _ = writeln!(s, "| lbd bytes per session (RSS growth / sessions, at {} sessions) | {b:.0} B | — | — | ≤ 200 B | {} |", si(n as f64), verdict(Some(b <= 200.0)));
     }
-    let (wd, wt) = (wrk_stat(rec, "direct", "rps"), wrk_stat(rec, "director", "rps"));
+    let (wd, wt) = (
+        wrk_stat(rec, "direct", "rps"),
+        wrk_stat(rec, "director", "rps"),
+    );
     if wt.is_some() {
         let r = ratio(wt, wd);
         let (med, rng) = range(wt, |x| format!("{} req/s", si(x)));
         let _ = writeln!(s, "| wrk through the director (vs wrk direct: {}) | {med} | {rng} | — | ≥ 0.95 × direct | {} |", fmt_ratio(r), verdict(r.map(|r| r >= 0.95)));
-        let (pd, pt) = (wrk_stat(rec, "direct", "p99_us"), wrk_stat(rec, "director", "p99_us"));
+        let (pd, pt) = (
+            wrk_stat(rec, "direct", "p99_us"),
+            wrk_stat(rec, "director", "p99_us"),
+        );
         if let (Some(d), Some(t)) = (pd, pt) {
             let added = t.0 - d.0;
-            let _ = writeln!(s, "| wrk p99 added by the director | {added:+.0} µs | — | — | ≤ +50 µs | {} |", verdict(Some(added <= 50.0)));
+            let _ = writeln!(
+                s,
+                "| wrk p99 added by the director | {added:+.0} µs | — | — | ≤ +50 µs | {} |",
+                verdict(Some(added <= 50.0))
+            );
         }
     }
     s.push('\n');
 
     let _ = writeln!(s, "## Forwarding rate by frame size (UDP, max rate)\n\n| frame | testpmd | lbd FNAT | lbd / testpmd |\n|---|---|---|---|");
     let mut sizes: Vec<(usize, String, String)> = vec![(64, "testpmd".into(), "lbd-udp".into())];
-    for k in rec["order"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-        if let Some(size) = k.strip_prefix("testpmd-").and_then(|x| x.parse::<usize>().ok()) {
+    for k in rec["order"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if let Some(size) = k
+            .strip_prefix("testpmd-")
+            .and_then(|x| x.parse::<usize>().ok())
+        {
             sizes.push((size, k.to_owned(), format!("lbd-udp-{size}")));
         }
     }
     for (size, tk, lk) in sizes {
         let (t, l) = (stats(rec, &tk, rx_pps), stats(rec, &lk, rx_pps));
-        let gbps = |k: &str| stats(rec, k, |r| r["gen"]["rx_bps"].as_f64()).map(|g| format!(" ({:.2} Gbit/s)", g.0 / 1e9)).unwrap_or_default();
-        let _ = writeln!(s, "| {size} B | {}{} | {}{} | {} |", range(t, pps).0, gbps(&tk), range(l, pps).0, gbps(&lk), fmt_ratio(ratio(l, t)));
+        let gbps = |k: &str| {
+            stats(rec, k, |r| r["gen"]["rx_bps"].as_f64())
+                .map(|g| format!(" ({:.2} Gbit/s)", g.0 / 1e9))
+                .unwrap_or_default()
+        };
+        let _ = writeln!(
+            s,
+            "| {size} B | {}{} | {}{} | {} |",
+            range(t, pps).0,
+            gbps(&tk),
+            range(l, pps).0,
+            gbps(&lk),
+            fmt_ratio(ratio(l, t))
+        );
     }
     s.push('\n');
 
+    let mut flows: Vec<(u64, String)> = rec["order"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(|k| {
+            k.strip_prefix("lbd-udp-flows-")
+                .and_then(|n| n.parse().ok())
+                .map(|n| (n, k.to_owned()))
+        })
+        .collect();
+    if !flows.is_empty() {
+        if let Some(n) = rec["scenarios"]["lbd-udp"]["runs"][0]["gen"]["flows"].as_u64() {
+            flows.push((n, "lbd-udp".into()));
+        }
+        flows.sort();
+        let _ = writeln!(s, "## lbd forwarding rate by number of established flows (UDP 64 B, max rate)\n\nEvery flow is a session; the generator cycles through them round-robin, so each packet looks its session up in a table of that size.\n\n| flows | lbd FNAT | min – max | vs testpmd |\n|---|---|---|---|");
+        for (n, k) in flows {
+            let st = stats(rec, &k, rx_pps);
+            let (med, rng) = range(st, pps);
+            let _ = writeln!(s, "| {n} | {med} | {rng} | {} |", fmt_ratio(ratio(st, tp)));
+        }
+        s.push('\n');
+    }
+
     let _ = writeln!(s, "## One-way latency through the pair (generator TSC stamp in the payload)\n\n| path | offered | rx rate | p50 | p90 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|---|");
-    for (k, offered) in [("testpmd-lat", "fixed"), ("lbd-udp-lat", "fixed"), ("testpmd", "max (queues full)"), ("lbd-udp", "max (queues full)"), ("lbd-tcp", "max (queues full)")] {
+    for (k, offered) in [
+        ("testpmd-lat", "fixed"),
+        ("lbd-udp-lat", "fixed"),
+        ("testpmd", "max (queues full)"),
+        ("lbd-udp", "max (queues full)"),
+        ("lbd-tcp", "max (queues full)"),
+    ] {
         let title = rec["scenarios"][k]["title"].as_str().unwrap_or(k);
-        let p = |q: &str| stats(rec, k, |r| r["gen"]["latency_ns"][q].as_f64()).map(|x| us(Some(x.0))).unwrap_or_else(|| "—".into());
+        let p = |q: &str| {
+            stats(rec, k, |r| r["gen"]["latency_ns"][q].as_f64())
+                .map(|x| us(Some(x.0)))
+                .unwrap_or_else(|| "—".into())
+        };
         if rec["scenarios"][k].is_null() {
             continue;
         }
-        let _ = writeln!(s, "| {title} | {offered} | {} | {} | {} | {} | {} | {} |", range(stats(rec, k, rx_pps), pps).0, p("p50"), p("p90"), p("p99"), p("p999"), p("max"));
+        let _ = writeln!(
+            s,
+            "| {title} | {offered} | {} | {} | {} | {} | {} | {} |",
+            range(stats(rec, k, rx_pps), pps).0,
+            p("p50"),
+            p("p90"),
+            p("p99"),
+            p("p999"),
+            p("max")
+        );
     }
     s.push('\n');
 
     if !rec["scenarios"]["lbd-conn"].is_null() {
         let c = |f: &str| stats(rec, "lbd-conn", |r| r["gen"][f].as_f64());
-        let l = |h: &str, q: &str| stats(rec, "lbd-conn", |r| r["gen"][h][q].as_f64()).map(|x| us(Some(x.0))).unwrap_or_else(|| "—".into());
+        let l = |h: &str, q: &str| {
+            stats(rec, "lbd-conn", |r| r["gen"][h][q].as_f64())
+                .map(|x| us(Some(x.0)))
+                .unwrap_or_else(|| "—".into())
+        };
         let _ = writeln!(
             s,
-            "## New connections (`lb-pktgen --mode conn`)\n\nThe generator opens connections from 64 client addresses with at most {} unfinished; each is SYN → SYN-ACK (server MSS lowered by lbd) → ACK+request (TOA inserted by lbd) → response+FIN → FIN → ACK, all through lbd. A connection counts when the last ACK reaches the client.\n\n| closed conn/s | SYN/s | packets/s through lbd | handshake p50 / p99 | SYN→response p50 / p99 / p99.9 |\n|---|---|---|---|---|\n| {} | {} | {} | {} / {} | {} / {} / {} |\n",
+            "## New connections (`lb-pktgen --mode conn`)\n\nThe generator opens connections from 64 client addresses with at most {} unfinished; each is SYN → SYN-ACK (server MSS lowered by lbd) → ACK+request (TOA inserted by lbd) → response+FIN → FIN → ACK, all through lbd. A connection counts when the last ACK reaches the client. A *stall* is a stretch of more than 10 ms in which no connection closed although some were open.\n\n| closed conn/s | SYN/s | packets/s through lbd | handshake p50 / p99 | SYN→response p50 / p99 / p99.9 | stalls > 10 ms per run | longest stall |\n|---|---|---|---|---|---|---|\n| {} | {} | {} | {} / {} | {} / {} / {} | {} | {} |\n",
             rec["scenarios"]["lbd-conn"]["args"].as_array().and_then(|a| a.iter().position(|x| x == "--concurrency").and_then(|i| a.get(i + 1))).and_then(Value::as_str).unwrap_or("?"),
             range(conn, si).0,
             range(c("syn_per_s"), si).0,
@@ -193,25 +330,47 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
             l("connect_latency_ns", "p50"),
             l("connect_latency_ns", "p99"),
             l("connect_latency_ns", "p999"),
+            range(stats(rec, "lbd-conn", |r| r["gen"]["window"]["gaps_over_10ms"].as_f64()), |x| format!("{x:.0}")).0,
+            range(stats(rec, "lbd-conn", |r| r["gen"]["window"]["max_gap_us"].as_f64()), |x| us(Some(x * 1e3))).0,
         );
     }
 
     let keys = session_keys(rec);
     if !keys.is_empty() {
-        let _ = writeln!(s, "## Session scale (`lb-pktgen --mode syn`: one SYN per flow)\n\n| SYNs sent | sessions in lbd | SYN rate | lbd RSS ready | lbd RSS after | bytes / session | mbufs in use |\n|---|---|---|---|---|---|---|");
+        let l = &m["layout"];
+        let (sess, entry) = (
+            l["session"].as_f64().unwrap_or(0.0),
+            l["index_entry"].as_f64().unwrap_or(0.0),
+        );
+        // Two hashbrown indexes (entry + 1 control byte each, at most 7/8 full), a timer-wheel
+        // entry (id, stamp) and a free-list slot.
+        let floor = sess + 2.0 * (entry + 1.0) * 8.0 / 7.0 + 8.0 + 4.0;
+        let _ = writeln!(
+            s,
+            "## Session scale (`lb-pktgen --mode syn`: one SYN per flow)\n\nLayout in this build: `Session` {sess:.0} B, index entry `(FlowKey, u32)` {entry:.0} B in each of two hash indexes (client side, real-server side). At the indexes' best load (7/8) that is at least {floor:.0} B per session with the timer-wheel entry and free-list slot; hashbrown doubles its tables, so just after a resize they are half empty.\n"
+        );
+        let _ = writeln!(s, "| SYNs sent | sessions in lbd | SYN rate | lbd RSS ready | lbd RSS after | bytes / session | mbufs in use |\n|---|---|---|---|---|---|---|");
         for (_, k) in keys {
             let r = &rec["scenarios"][&k]["runs"][0];
-            let inuse = match (r["lbd_mempool"]["capacity"].as_u64(), r["lbd_mempool"]["available"].as_u64()) {
+            let inuse = match (
+                r["lbd_mempool"]["capacity"].as_u64(),
+                r["lbd_mempool"]["available"].as_u64(),
+            ) {
                 (Some(c), Some(a)) => (c - a).to_string(),
                 _ => "—".into(),
             };
-            let mib = |v: &Value| v.as_f64().map_or("—".into(), |kb| format!("{:.1} MiB", kb / 1024.0));
+            let mib = |v: &Value| {
+                v.as_f64()
+                    .map_or("—".into(), |kb| format!("{:.1} MiB", kb / 1024.0))
+            };
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} | {inuse} |",
                 r["gen"]["tx"],
                 r["lbd_totals"]["sessions"],
-                r["gen"]["tx_pps"].as_f64().map_or("—".into(), |x| format!("{}/s", si(x))),
+                r["gen"]["tx_pps"]
+                    .as_f64()
+                    .map_or("—".into(), |x| format!("{}/s", si(x))),
                 mib(&r["lbd_rss_ready_kb"]),
                 mib(&r["lbd_rss_after_kb"]),
                 bytes_per_session(r).map_or("—".into(), |b| format!("{b:.0} B")),
@@ -235,13 +394,22 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
             let d99 = wrk_stat(rec, "direct", "p99_us");
             for path in ["direct", "director"] {
                 let rps = wrk_stat(rec, path, "rps");
-                let p = |f: &str| wrk_stat(rec, path, f).map_or("—".into(), |x| format!("{:.0} µs", x.0));
+                let p = |f: &str| {
+                    wrk_stat(rec, path, f).map_or("—".into(), |x| format!("{:.0} µs", x.0))
+                };
                 let added = match (wrk_stat(rec, path, "p99_us"), d99) {
                     (Some(a), Some(b)) if path == "director" => format!("{:+.0} µs", a.0 - b.0),
                     _ => "—".into(),
                 };
                 let (med, rng) = range(rps, si);
-                let _ = writeln!(s, "| {path} | {med} | {rng} | {} | {} | {} | {} | {added} |", p("p50_us"), p("p90_us"), p("p99_us"), fmt_ratio(ratio(rps, wd)));
+                let _ = writeln!(
+                    s,
+                    "| {path} | {med} | {rng} | {} | {} | {} | {} | {added} |",
+                    p("p50_us"),
+                    p("p90_us"),
+                    p("p99_us"),
+                    fmt_ratio(ratio(rps, wd))
+                );
             }
             s.push('\n');
         }
@@ -253,9 +421,19 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
         }
     }
 
-    let _ = writeln!(s, "## Every run\n\n| scenario | run | load before (1/5/15 min) | result | notes |\n|---|---|---|---|---|");
-    for k in rec["order"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-        for (i, r) in rec["scenarios"][k]["runs"].as_array().into_iter().flatten().enumerate() {
+    let _ = writeln!(s, "## Every run\n\n*Others' CPU*: share of both CPUs other processes used in the 0.3 s before the run (none of the bench's own processes run then); the bench waits up to 15 s for it to fall below 20 % (waited {} s in all).\n\n| scenario | run | load before (1/5/15 min) | others' CPU | result | notes |\n|---|---|---|---|---|---|", rec["waited_for_quiet_s"]);
+    for k in rec["order"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        for (i, r) in rec["scenarios"][k]["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let mut notes = Vec::new();
             if let Some(e) = r["error"].as_str() {
                 notes.push(format!("error: {}", e.lines().next().unwrap_or("")));
@@ -269,13 +447,39 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
                     notes.push(format!("lbd drops: {}", list.join(", ")));
                 }
             }
-            let res = if r["error"].is_null() { headline(&r["gen"]) } else { "—".into() };
-            let _ = writeln!(s, "| {k} | {} | {} | {res} | {} |", i + 1, r["load"].as_str().unwrap_or("?"), notes.join("; "));
+            let res = if r["error"].is_null() {
+                headline(&r["gen"])
+            } else {
+                "—".into()
+            };
+            let cpu = r["others_cpu_pct"]
+                .as_f64()
+                .map_or("?".into(), |c| format!("{c:.0} %"));
+            let _ = writeln!(
+                s,
+                "| {k} | {} | {} | {cpu} | {res} | {} |",
+                i + 1,
+                r["load"].as_str().unwrap_or("?"),
+                notes.join("; ")
+            );
         }
     }
     for path in ["direct", "director"] {
-        for (i, r) in rec["wrk"][path].as_array().into_iter().flatten().enumerate() {
-            let _ = writeln!(s, "| wrk {path} | {} | {} | {} req/s, p99 {} µs | {} |", i + 1, r["load"].as_str().unwrap_or("?"), r["rps"], r["p99_us"], r["errors"].as_str().or(r["error"].as_str()).unwrap_or(""));
+        for (i, r) in rec["wrk"][path]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let _ = writeln!(
+                s,
+                "| wrk {path} | {} | {} | — | {} req/s, p99 {} µs | {} |",
+                i + 1,
+                r["load"].as_str().unwrap_or("?"),
+                r["rps"],
+                r["p99_us"],
+                r["errors"].as_str().or(r["error"].as_str()).unwrap_or("")
+            );
         }
     }
     s
@@ -288,7 +492,11 @@ fn session_keys(rec: &Value) -> Vec<(u64, String)> {
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .filter_map(|k| k.strip_prefix("sessions-").and_then(|n| n.parse().ok()).map(|n| (n, k.to_owned())))
+        .filter_map(|k| {
+            k.strip_prefix("sessions-")
+                .and_then(|n| n.parse().ok())
+                .map(|n| (n, k.to_owned()))
+        })
         .collect();
     v.sort();
     v
@@ -302,7 +510,10 @@ mod tests {
     #[test]
     fn medians() {
         assert_eq!(median_min_max(&mut [3.0, 1.0, 2.0]), Some((2.0, 1.0, 3.0)));
-        assert_eq!(median_min_max(&mut [4.0, 1.0, 2.0, 3.0]), Some((2.5, 1.0, 4.0)));
+        assert_eq!(
+            median_min_max(&mut [4.0, 1.0, 2.0, 3.0]),
+            Some((2.5, 1.0, 4.0))
+        );
         assert_eq!(median_min_max(&mut []), None);
     }
 

@@ -25,6 +25,8 @@ pub struct WrkOptions {
     pub threads: u32,
     /// lbd's idle_sleep_us in the testbed.
     pub idle_sleep_us: u32,
+    /// lbd's port driver in the testbed.
+    pub driver: lb_testbed::Driver,
     pub lbd: std::path::PathBuf,
     pub work: std::path::PathBuf,
 }
@@ -37,7 +39,12 @@ pub fn parse_wrk(text: &str) -> Value {
         if let Some(rest) = l.strip_prefix("Requests/sec:") {
             v["rps"] = json!(rest.trim().parse::<f64>().ok());
         }
-        for (label, key) in [("50%", "p50_us"), ("75%", "p75_us"), ("90%", "p90_us"), ("99%", "p99_us")] {
+        for (label, key) in [
+            ("50%", "p50_us"),
+            ("75%", "p75_us"),
+            ("90%", "p90_us"),
+            ("99%", "p99_us"),
+        ] {
             if let Some(rest) = l.strip_prefix(label) {
                 v[key] = json!(micros(rest.trim()));
             }
@@ -69,14 +76,28 @@ fn micros(s: &str) -> Option<f64> {
 }
 
 fn wrk(tb: &Testbed, node: &str, url: &str, o: &WrkOptions) -> Result<Value> {
-    let args = ["wrk", "-t", &o.threads.to_string(), "-c", &o.connections.to_string(), "-d", &format!("{}s", o.seconds), "--latency", url];
+    let args = [
+        "wrk",
+        "-t",
+        &o.threads.to_string(),
+        "-c",
+        &o.connections.to_string(),
+        "-d",
+        &format!("{}s", o.seconds),
+        "--latency",
+        url,
+    ];
     let load = procs::loadavg();
     let out = tb.exec_timeout(node, args, Duration::from_secs(u64::from(o.seconds) + 30))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut v = parse_wrk(&text);
     v["load"] = json!(load);
     if !out.status.success() || v["rps"].is_null() {
-        v["error"] = json!(format!("wrk failed: {}{}", text, String::from_utf8_lossy(&out.stderr)));
+        v["error"] = json!(format!(
+            "wrk failed: {}{}",
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok(v)
 }
@@ -84,35 +105,67 @@ fn wrk(tb: &Testbed, node: &str, url: &str, o: &WrkOptions) -> Result<Value> {
 /// Brings the testbed up, alternates direct and director runs, tears it down.
 pub fn run(o: &WrkOptions) -> Result<Value> {
     if !procs::have("wrk") {
-        return Err(BenchError::Failed("wrk is not installed (scripts/setup.sh installs it)".into()));
+        return Err(BenchError::Failed(
+            "wrk is not installed (scripts/setup.sh installs it)".into(),
+        ));
     }
-    std::fs::create_dir_all(&o.work).map_err(|source| BenchError::Io { path: o.work.clone(), source })?;
+    std::fs::create_dir_all(&o.work).map_err(|source| BenchError::Io {
+        path: o.work.clone(),
+        source,
+    })?;
     let conf = o.work.join("wrk-keepalived.conf");
-    std::fs::write(&conf, lab::wrk_keepalived_conf(VIP, RS, &LIPS)).map_err(|source| BenchError::Io { path: conf.clone(), source })?;
+    std::fs::write(&conf, lab::wrk_keepalived_conf(VIP, RS, &LIPS)).map_err(|source| {
+        BenchError::Io {
+            path: conf.clone(),
+            source,
+        }
+    })?;
     let mut opts = UpOptions::new(unique_name("pf"));
     opts.workers = 1;
     opts.idle_sleep_us = o.idle_sleep_us;
+    opts.driver = o.driver;
     opts.lbd_path = Some(o.lbd.clone());
     opts.keepalived_conf = Some(conf);
     let tb = Testbed::up(&TopologySpec::default(), &opts)?;
     tb.exec_ok("lan", ["ip", "addr", "add", LAN_CLIENT, "dev", "br0"])?;
     // Warm both paths (ARP, nginx) before measuring.
-    tb.exec_ok("client", ["curl", "-sS", "-m", "5", &format!("http://{VIP}/")])?;
+    tb.exec_ok(
+        "client",
+        ["curl", "-sS", "-m", "5", &format!("http://{VIP}/")],
+    )?;
     tb.exec_ok("lan", ["curl", "-sS", "-m", "5", &format!("http://{RS}/")])?;
     let (mut direct, mut through) = (Vec::new(), Vec::new());
     for i in 0..o.runs {
         // Alternate which goes first so drift in machine load hits both alike.
-        let order: [bool; 2] = if i % 2 == 0 { [false, true] } else { [true, false] };
+        let order: [bool; 2] = if i % 2 == 0 {
+            [false, true]
+        } else {
+            [true, false]
+        };
         for via_director in order {
-            let r = if via_director { wrk(&tb, "client", &format!("http://{VIP}/"), o)? } else { wrk(&tb, "lan", &format!("http://{RS}/"), o)? };
-            eprintln!("lb-bench: wrk {} run {}: {} req/s, p99 {} us", if via_director { "director" } else { "direct" }, i + 1, r["rps"], r["p99_us"]);
-            if via_director { through.push(r) } else { direct.push(r) }
+            let r = if via_director {
+                wrk(&tb, "client", &format!("http://{VIP}/"), o)?
+            } else {
+                wrk(&tb, "lan", &format!("http://{RS}/"), o)?
+            };
+            eprintln!(
+                "lb-bench: wrk {} run {}: {} req/s, p99 {} us",
+                if via_director { "director" } else { "direct" },
+                i + 1,
+                r["rps"],
+                r["p99_us"]
+            );
+            if via_director {
+                through.push(r)
+            } else {
+                direct.push(r)
+            }
         }
     }
     let stats = tb.read_stats().ok();
     tb.down()?;
     Ok(json!({
-        "settings": { "threads": o.threads, "connections": o.connections, "seconds": o.seconds, "idle_sleep_us": o.idle_sleep_us, "driver": "af_packet", "real_server": RS, "vip": VIP },
+        "settings": { "threads": o.threads, "connections": o.connections, "seconds": o.seconds, "idle_sleep_us": o.idle_sleep_us, "driver": o.driver.to_string(), "real_server": RS, "vip": VIP },
         "direct": direct,
         "director": through,
         "lbd_totals": stats.map(|s| s["totals"].clone()),

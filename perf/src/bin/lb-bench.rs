@@ -12,8 +12,8 @@ use lb_perf::bench::{self, pair::Tools, procs, report, wrk::WrkOptions, Plan};
 /// record `<out>/YYYY-MM-DD.json` and PNG plots `<out>/YYYY-MM-DD-*.png`.
 ///
 /// Scenarios (--only takes these keys, comma-separated): loopback, testpmd, lbd-udp,
-/// lbd-tcp, testpmd-lat, lbd-udp-lat, testpmd-SIZE / lbd-udp-SIZE, lbd-conn, sessions,
-/// profile, wrk.
+/// lbd-tcp, testpmd-lat, lbd-udp-lat, testpmd-SIZE / lbd-udp-SIZE, lbd-udp-flows-N,
+/// lbd-conn, sessions (all sessions-N), profile (profile-udp, profile-conn), wrk.
 #[derive(Debug, Parser)]
 #[command(name = "lb-bench", version, verbatim_doc_comment)]
 struct Cli {
@@ -38,6 +38,9 @@ struct Cli {
     /// Extra frame sizes for the forwarding sweep (64 is always measured).
     #[arg(long, value_delimiter = ',', default_value = "512,1500")]
     sizes: Vec<usize>,
+    /// Established-flow counts of the lbd flow sweep (the main runs use --flows).
+    #[arg(long, value_delimiter = ',', default_value = "100,100000,1000000")]
+    flow_sweep: Vec<u64>,
     /// Session counts of the session-scale runs.
     #[arg(long, value_delimiter = ',', default_value = "100000,500000,1000000")]
     sessions: Vec<u64>,
@@ -65,6 +68,16 @@ struct Cli {
     /// lbd's idle_sleep_us in the wrk testbed (the testbed shares 2 vCPUs with wrk and nginx).
     #[arg(long, default_value_t = 50)]
     wrk_idle_sleep_us: u32,
+    /// Before each run, wait while other processes use more than this share of the CPUs
+    /// (percent; measured over 0.3 s with none of the bench's processes running).
+    #[arg(long, default_value_t = 20.0)]
+    quiet_pct: f64,
+    /// Most seconds to wait for quiet over the whole bench (0: never wait).
+    #[arg(long, default_value_t = 120)]
+    max_wait: u64,
+    /// lbd's port driver in the wrk testbed: af_packet or af_xdp.
+    #[arg(long, default_value = "af_packet")]
+    wrk_driver: lb_testbed::Driver,
     /// Skip the perf-record profile runs.
     #[arg(long)]
     no_profile: bool,
@@ -91,10 +104,22 @@ struct Cli {
 fn plots(json: &std::path::Path, prefix: &std::path::Path) -> Result<(), String> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plot.py");
     for py in ["/usr/bin/python3", "python3"] {
-        let has_mpl = Command::new(py).args(["-c", "import matplotlib"]).output().is_ok_and(|o| o.status.success());
+        let has_mpl = Command::new(py)
+            .args(["-c", "import matplotlib"])
+            .output()
+            .is_ok_and(|o| o.status.success());
         if has_mpl {
-            let out = Command::new(py).arg(&script).arg(json).arg(prefix).output().map_err(|e| e.to_string())?;
-            return if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) };
+            let out = Command::new(py)
+                .arg(&script)
+                .arg(json)
+                .arg(prefix)
+                .output()
+                .map_err(|e| e.to_string())?;
+            return if out.status.success() {
+                Ok(())
+            } else {
+                Err(String::from_utf8_lossy(&out.stderr).into_owned())
+            };
         }
     }
     Err("matplotlib is not installed: run scripts/setup.sh --bench (python3-matplotlib)".into())
@@ -104,12 +129,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     for (what, p) in [("lbd", &cli.lbd), ("lb-pktgen", &cli.pktgen)] {
         if !p.exists() {
-            eprintln!("lb-bench: {what} not found at {} (cargo build --release -p lbd -p lb-perf)", p.display());
+            eprintln!(
+                "lb-bench: {what} not found at {} (cargo build --release -p lbd -p lb-perf)",
+                p.display()
+            );
             return ExitCode::from(2);
         }
     }
     if !procs::have(&cli.testpmd) {
-        eprintln!("lb-bench: {} not found (apt install dpdk-dev; scripts/setup.sh does)", cli.testpmd);
+        eprintln!(
+            "lb-bench: {} not found (apt install dpdk-dev; scripts/setup.sh does)",
+            cli.testpmd
+        );
         return ExitCode::from(2);
     }
     let no_huge = match cli.huge.as_str() {
@@ -123,13 +154,21 @@ fn main() -> ExitCode {
     };
     let work = cli.work.join(std::process::id().to_string());
     let abs = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-    let tools = Tools { pktgen: abs(&cli.pktgen), lbd: abs(&cli.lbd), testpmd: cli.testpmd.clone(), no_huge, work: work.clone(), perf_record: None };
+    let tools = Tools {
+        pktgen: abs(&cli.pktgen),
+        lbd: abs(&cli.lbd),
+        testpmd: cli.testpmd.clone(),
+        no_huge,
+        work: work.clone(),
+        perf_record: None,
+    };
     let wrk = (!cli.no_wrk).then(|| WrkOptions {
         runs: cli.wrk_runs,
         seconds: cli.wrk_seconds,
         connections: cli.wrk_connections,
         threads: 1,
         idle_sleep_us: cli.wrk_idle_sleep_us,
+        driver: cli.wrk_driver,
         lbd: tools.lbd.clone(),
         work: work.clone(),
     });
@@ -141,14 +180,21 @@ fn main() -> ExitCode {
         flows: cli.flows,
         latency_rate: cli.latency_rate,
         sizes: cli.sizes.clone(),
+        flow_sweep: cli.flow_sweep.clone(),
         sessions: cli.sessions.clone(),
         concurrency: cli.concurrency,
         only: cli.only.clone(),
         wrk,
         profile: !cli.no_profile && procs::have("perf"),
+        quiet_pct: cli.quiet_pct,
+        max_wait: std::time::Duration::from_secs(cli.max_wait),
     };
     let machine = bench::machine(no_huge);
-    eprintln!("lb-bench: hugepages: {}; scratch {}", machine["hugepages"], work.display());
+    eprintln!(
+        "lb-bench: hugepages: {}; scratch {}",
+        machine["hugepages"],
+        work.display()
+    );
     let mut record = bench::run_all(&tools, &plan);
     record["machine"] = machine.clone();
     let out = cli.out.clone().unwrap_or_else(bench::default_out);
@@ -183,6 +229,11 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     let _ = std::fs::remove_dir_all(&work);
-    eprintln!("lb-bench: wrote {} and {} ({} s)", md_path.display(), json_path.display(), record["elapsed_s"]);
+    eprintln!(
+        "lb-bench: wrote {} and {} ({} s)",
+        md_path.display(),
+        json_path.display(),
+        record["elapsed_s"]
+    );
     ExitCode::SUCCESS
 }

@@ -129,7 +129,11 @@ fn secs(s: f64) -> Duration {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.size > lb_perf::packet::MAX_FRAME {
-        eprintln!("lb-pktgen: --size {} is above {}", cli.size, lb_perf::packet::MAX_FRAME);
+        eprintln!(
+            "lb-pktgen: --size {} is above {}",
+            cli.size,
+            lb_perf::packet::MAX_FRAME
+        );
         return ExitCode::from(2);
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -139,7 +143,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let flows = FlowSet::new(cli.src_ip, cli.src_port, cli.dst_ip, cli.dst_port, if cli.mode == Mode::Conn { 0 } else { cli.flows });
+    let flows = FlowSet::new(
+        cli.src_ip,
+        cli.src_port,
+        cli.dst_ip,
+        cli.dst_port,
+        if cli.mode == Mode::Conn { 0 } else { cli.flows },
+    );
     let cfg = GenConfig {
         mode: cli.mode,
         flows,
@@ -162,7 +172,10 @@ fn main() -> ExitCode {
         server_vdev: cli.server_vdev.clone(),
         no_huge: cli.no_huge,
         memory_mb: cli.memory_mb,
-        file_prefix: cli.file_prefix.clone().unwrap_or_else(|| format!("lb-pktgen-{}", std::process::id())),
+        file_prefix: cli
+            .file_prefix
+            .clone()
+            .unwrap_or_else(|| format!("lb-pktgen-{}", std::process::id())),
         cpu: cli.cpu,
         mbufs: cli.mbufs,
         desc: cli.desc,
@@ -174,7 +187,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    eprintln!("lb-pktgen: ports up ({} client, {} server); waiting for links", engine.ports[0].mac, engine.ports[1].mac);
+    eprintln!(
+        "lb-pktgen: ports up ({} client, {} server); waiting for links",
+        engine.ports[0].mac, engine.ports[1].mac
+    );
     let stop_fn = {
         let stop = Arc::clone(&stop);
         move || stop.load(Ordering::Relaxed)

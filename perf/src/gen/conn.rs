@@ -36,8 +36,12 @@ pub struct ConnCounters {
     pub closed: u64,
     /// Resets received on either side.
     pub resets: u64,
-    /// Connections given up on (no progress while the window was full).
+    /// Connections given up on (nothing closed for `STALL` while some were unfinished).
     pub lost: u64,
+    /// Times nothing closed for more than 10 ms while connections were unfinished (the
+    /// director stalled), and the longest such gap in microseconds.
+    pub gaps_over_10ms: u64,
+    pub max_gap_us: u64,
     /// Server side: SYNs, requests and FINs received.
     pub srv_syn: u64,
     pub srv_req: u64,
@@ -59,16 +63,29 @@ pub struct ConnResult {
     pub end: ConnCounters,
 }
 
+/// Connections made one at a time before opening the window (the director's scheduler
+/// reaches every real server and ARP-resolves it; packets it holds meanwhile are bounded).
+const PRIMING: u64 = 16;
+
 /// Server's initial sequence number for a client ISN (any bijection works).
 fn server_isn(client_isn: u32) -> u32 {
     client_isn ^ 0x5eed_cafe
 }
 
 /// Rewrites `m` into `seg` from `macs`; false (and the frame is freed) if it cannot grow.
-fn rewrite(m: &mut Mbuf, macs: (EthernetAddress, EthernetAddress), seg: &Segment, now: u64) -> bool {
+fn rewrite(
+    m: &mut Mbuf,
+    macs: (EthernetAddress, EthernetAddress),
+    seg: &Segment,
+    now: u64,
+) -> bool {
     let want = seg.frame_len();
     let have = m.data_len();
-    let ok = if want > have { m.append(want - have).is_ok() } else { m.trim(have - want).is_ok() };
+    let ok = if want > have {
+        m.append(want - have).is_ok()
+    } else {
+        m.trim(have - want).is_ok()
+    };
     if ok {
         write_segment(m.data_mut(), macs, seg, now);
     }
@@ -96,17 +113,29 @@ impl Client<'_> {
         let f = d.flags;
         let macs = (self.mac, d.src_mac);
         let back = d.tuple.reversed();
-        let now32 = now as u32;
+        let now32 = crate::low32(now);
         if f.contains(TcpFlags::RST) {
             self.c.resets += 1;
             Action::Free
         } else if f.contains(TcpFlags::SYN | TcpFlags::ACK) {
             self.c.established += 1;
             if self.measuring {
-                self.handshake.record(u64::from(now32.wrapping_sub(d.ack.wrapping_sub(1))));
+                self.handshake
+                    .record(u64::from(now32.wrapping_sub(d.ack.wrapping_sub(1))));
             }
-            let seg = Segment { tuple: back, seq: d.ack, ack: d.seq.wrapping_add(1), flags: TcpFlags::ACK | TcpFlags::PSH, payload_len: self.req, mss: false };
-            if rewrite(m, macs, &seg, now) { Action::Reply } else { Action::Free }
+            let seg = Segment {
+                tuple: back,
+                seq: d.ack,
+                ack: d.seq.wrapping_add(1),
+                flags: TcpFlags::ACK | TcpFlags::PSH,
+                payload_len: self.req,
+                mss: false,
+            };
+            if rewrite(m, macs, &seg, now) {
+                Action::Reply
+            } else {
+                Action::Free
+            }
         } else if f.contains(TcpFlags::FIN) && d.payload_len > 0 {
             self.c.completed += 1;
             let isn = d.ack.wrapping_sub(1).wrapping_sub(u32_of(self.req));
@@ -114,8 +143,19 @@ impl Client<'_> {
                 self.connect.record(u64::from(now32.wrapping_sub(isn)));
             }
             let ack = d.seq.wrapping_add(u32_of(d.payload_len)).wrapping_add(1);
-            let seg = Segment { tuple: back, seq: d.ack, ack, flags: TcpFlags::FIN | TcpFlags::ACK, payload_len: 0, mss: false };
-            if rewrite(m, macs, &seg, now) { Action::Reply } else { Action::Free }
+            let seg = Segment {
+                tuple: back,
+                seq: d.ack,
+                ack,
+                flags: TcpFlags::FIN | TcpFlags::ACK,
+                payload_len: 0,
+                mss: false,
+            };
+            if rewrite(m, macs, &seg, now) {
+                Action::Reply
+            } else {
+                Action::Free
+            }
         } else if f.contains(TcpFlags::ACK) && d.payload_len == 0 && !f.contains(TcpFlags::FIN) {
             self.c.closed += 1;
             Action::Free
@@ -125,7 +165,14 @@ impl Client<'_> {
     }
 }
 
-fn server_frame(c: &mut ConnCounters, mac: EthernetAddress, resp: usize, m: &mut Mbuf, d: &Parsed, now: u64) -> Action {
+fn server_frame(
+    c: &mut ConnCounters,
+    mac: EthernetAddress,
+    resp: usize,
+    m: &mut Mbuf,
+    d: &Parsed,
+    now: u64,
+) -> Action {
     if d.proto != Proto::Tcp {
         return Action::Free;
     }
@@ -137,14 +184,35 @@ fn server_frame(c: &mut ConnCounters, mac: EthernetAddress, resp: usize, m: &mut
         return Action::Free;
     } else if f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK) {
         c.srv_syn += 1;
-        Segment { tuple: back, seq: server_isn(d.seq), ack: d.seq.wrapping_add(1), flags: TcpFlags::SYN | TcpFlags::ACK, payload_len: 0, mss: true }
+        Segment {
+            tuple: back,
+            seq: server_isn(d.seq),
+            ack: d.seq.wrapping_add(1),
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            payload_len: 0,
+            mss: true,
+        }
     } else if d.payload_len > 0 {
         c.srv_req += 1;
         let ack = d.seq.wrapping_add(u32_of(d.payload_len));
-        Segment { tuple: back, seq: d.ack, ack, flags: TcpFlags::FIN | TcpFlags::PSH | TcpFlags::ACK, payload_len: resp, mss: false }
+        Segment {
+            tuple: back,
+            seq: d.ack,
+            ack,
+            flags: TcpFlags::FIN | TcpFlags::PSH | TcpFlags::ACK,
+            payload_len: resp,
+            mss: false,
+        }
     } else if f.contains(TcpFlags::FIN) {
         c.srv_fin += 1;
-        Segment { tuple: back, seq: d.ack, ack: d.seq.wrapping_add(1), flags: TcpFlags::ACK, payload_len: 0, mss: false }
+        Segment {
+            tuple: back,
+            seq: d.ack,
+            ack: d.seq.wrapping_add(1),
+            flags: TcpFlags::ACK,
+            payload_len: 0,
+            mss: false,
+        }
     } else {
         return Action::Free;
     };
@@ -169,16 +237,28 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
     // A first connection alone lets the director resolve the real servers' MACs.
     let measure_at = start + e.cycles(cfg.warmup);
     let end_at = measure_at + e.cycles(cfg.duration);
-    let stall = e.cycles(Duration::from_millis(50));
+    // Connections still open after this long without any progress are counted lost.
+    let stall = e.cycles(Duration::from_millis(250));
+    let gap_10ms = e.cycles(Duration::from_millis(10));
+    let mut in_gap = false;
     let mut pacer = Pacer::new(cfg.rate_pps, e.hz, start);
     let (mut measuring, mut t_measure) = (false, measure_at);
     let (mut before, mut ports_before) = (c, e.counters);
     let (mut last_closed, mut last_progress) = (0u64, start);
-    let syn_len = Segment { tuple: set.tuple(0), seq: 0, ack: 0, flags: TcpFlags::SYN, payload_len: 0, mss: true }.frame_len();
+    let syn_len = Segment {
+        tuple: set.tuple(0),
+        seq: 0,
+        ack: 0,
+        flags: TcpFlags::SYN,
+        payload_len: 0,
+        mss: true,
+    }
+    .frame_len();
     loop {
         let now = dpdk::tsc();
         if !measuring && now >= measure_at {
             measuring = true;
+            c.max_gap_us = 0;
             before = c;
             ports_before = e.counters;
             connect.clear();
@@ -188,11 +268,20 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
         if measuring && now >= end_at || stop() {
             break;
         }
+        let inflight = c.syn_sent.saturating_sub(c.closed + c.lost);
         if c.closed != last_closed {
             last_closed = c.closed;
             last_progress = now;
+            in_gap = false;
+        } else if inflight > 0 && now - last_progress > gap_10ms {
+            if !in_gap {
+                c.gaps_over_10ms += 1;
+                in_gap = true;
+            }
+            c.max_gap_us = c.max_gap_us.max(crate::f64_to_u64(
+                (now - last_progress) as f64 / e.hz as f64 * 1e6,
+            ));
         }
-        let inflight = c.syn_sent.saturating_sub(c.closed + c.lost);
         if inflight > 0 && now - last_progress > stall {
             // Nothing closed for a while: count the window as lost and start afresh.
             c.lost += inflight;
@@ -201,14 +290,27 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
         if e.has_pending(CLIENT) {
             e.push_pending(CLIENT);
         } else {
-            // One connection alone until the first one closes: the director resolves the servers' MACs.
-            let cap = if c.closed == 0 { 1 } else { cfg.concurrency };
-            let room = usize::try_from(cap.saturating_sub(c.syn_sent.saturating_sub(c.closed + c.lost))).unwrap_or(usize::MAX);
+            // One connection at a time at first: the director resolves the servers' MACs.
+            let cap = if c.closed < PRIMING {
+                1
+            } else {
+                cfg.concurrency
+            };
+            let room =
+                usize::try_from(cap.saturating_sub(c.syn_sent.saturating_sub(c.closed + c.lost)))
+                    .unwrap_or(usize::MAX);
             let want = pacer.allowance(now, room.min(dpdk::BURST_SIZE));
             if want > 0 {
                 let n = e.send_new(CLIENT, want, syn_len, |_, f| {
                     let (_, t) = cursor.next_flow();
-                    let seg = Segment { tuple: t, seq: now as u32, ack: 0, flags: TcpFlags::SYN, payload_len: 0, mss: true };
+                    let seg = Segment {
+                        tuple: t,
+                        seq: crate::low32(now),
+                        ack: 0,
+                        flags: TcpFlags::SYN,
+                        payload_len: 0,
+                        mss: true,
+                    };
                     write_segment(f, (cmac, dut_mac), &seg, now);
                 });
                 pacer.issued(n);
@@ -216,16 +318,47 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
             }
         }
         let resp = cfg.resp_size;
-        e.poll(SERVER, |m, d, now| server_frame(&mut c, smac, resp, m, d, now));
-        let mut client = Client { c: &mut c, connect: &mut connect, handshake: &mut handshake, mac: cmac, req: cfg.req_size, measuring };
+        e.poll(SERVER, |m, d, now| {
+            server_frame(&mut c, smac, resp, m, d, now)
+        });
+        let mut client = Client {
+            c: &mut c,
+            connect: &mut connect,
+            handshake: &mut handshake,
+            mac: cmac,
+            req: cfg.req_size,
+            measuring,
+        };
         e.poll(CLIENT, |m, d, now| client.on_frame(m, d, now));
     }
     let (after, ports_after) = (c, e.counters);
     let seconds = (dpdk::tsc() - t_measure) as f64 / e.hz as f64;
     // Let the connections in flight finish (their packets are not in the window).
-    let mut client = Client { c: &mut c, connect: &mut Histogram::new(), handshake: &mut Histogram::new(), mac: cmac, req: cfg.req_size, measuring: false };
+    let mut client = Client {
+        c: &mut c,
+        connect: &mut Histogram::new(),
+        handshake: &mut Histogram::new(),
+        mac: cmac,
+        req: cfg.req_size,
+        measuring: false,
+    };
     let mut srv = ConnCounters::default();
     let resp = cfg.resp_size;
-    e.idle(Duration::from_millis(100), |p, m, d, now| if p == SERVER { server_frame(&mut srv, smac, resp, m, d, now) } else { client.on_frame(m, d, now) });
-    ConnResult { before, after, ports_before, ports_after, seconds, connect_latency: connect, handshake_latency: handshake, end: c }
+    e.idle(Duration::from_millis(100), |p, m, d, now| {
+        if p == SERVER {
+            server_frame(&mut srv, smac, resp, m, d, now)
+        } else {
+            client.on_frame(m, d, now)
+        }
+    });
+    ConnResult {
+        before,
+        after,
+        ports_before,
+        ports_after,
+        seconds,
+        connect_latency: connect,
+        handshake_latency: handshake,
+        end: c,
+    }
 }

@@ -81,7 +81,12 @@ const MAX_CATCH_UP: u64 = 4 * BURST_SIZE as u64;
 impl Pacer {
     /// A pacer for `rate` per second starting at TSC `now`.
     pub fn new(rate: u64, hz: u64, now: u64) -> Pacer {
-        Pacer { rate, hz, start: now, issued: 0 }
+        Pacer {
+            rate,
+            hz,
+            start: now,
+            issued: 0,
+        }
     }
 
     /// How many may be issued at TSC `now` (at most `cap`).
@@ -90,11 +95,17 @@ impl Pacer {
         if self.rate == 0 {
             return cap;
         }
-        let due = (u128::from(now.saturating_sub(self.start)) * u128::from(self.rate) / u128::from(self.hz.max(1))) as u64;
+        let due = u64::try_from(
+            u128::from(now.saturating_sub(self.start)) * u128::from(self.rate)
+                / u128::from(self.hz.max(1)),
+        )
+        .unwrap_or(u64::MAX);
         if due > self.issued + MAX_CATCH_UP {
             self.issued = due - MAX_CATCH_UP;
         }
-        usize::try_from(due.saturating_sub(self.issued)).unwrap_or(cap).min(cap)
+        usize::try_from(due.saturating_sub(self.issued))
+            .unwrap_or(cap)
+            .min(cap)
     }
 
     /// Records that `n` were issued.
@@ -107,7 +118,7 @@ impl Pacer {
 impl Engine {
     /// Cycles for a duration.
     pub fn cycles(&self, d: Duration) -> u64 {
-        (d.as_secs_f64() * self.hz as f64) as u64
+        crate::f64_to_u64(d.as_secs_f64() * self.hz as f64)
     }
 
     /// Nanoseconds for a cycle count.
@@ -156,7 +167,13 @@ impl Engine {
     /// each, and sends them; those the driver refuses stay pending. Returns how many were
     /// built (0 when the pool is dry).
     #[inline]
-    pub fn send_new(&mut self, p: usize, n: usize, len: usize, mut fill: impl FnMut(usize, &mut [u8])) -> usize {
+    pub fn send_new(
+        &mut self,
+        p: usize,
+        n: usize,
+        len: usize,
+        mut fill: impl FnMut(usize, &mut [u8]),
+    ) -> usize {
         let io = &mut self.ports[p];
         let start = io.pending.len();
         let n = n.min(BURST_SIZE - start);
@@ -201,7 +218,11 @@ impl Engine {
     /// frames to `handler` (with the TSC read once per burst, after receiving), frees or sends
     /// back what it says. Returns the number of frames received.
     #[inline]
-    pub fn poll(&mut self, p: usize, mut handler: impl FnMut(&mut Mbuf, &Parsed, u64) -> Action) -> usize {
+    pub fn poll(
+        &mut self,
+        p: usize,
+        mut handler: impl FnMut(&mut Mbuf, &Parsed, u64) -> Action,
+    ) -> usize {
         let mut burst = Burst::new();
         let n = self.ports[p].rx.rx_burst(&mut burst);
         if n == 0 {
@@ -222,11 +243,20 @@ impl Engine {
                 }
                 Rx::Arp(a) => {
                     self.counters[p].arp_in += 1;
-                    let ArpRepr::EthernetIpv4 { operation, source_hardware_addr, source_protocol_addr, target_protocol_addr, .. } = a;
+                    let ArpRepr::EthernetIpv4 {
+                        operation,
+                        source_hardware_addr,
+                        source_protocol_addr,
+                        target_protocol_addr,
+                        ..
+                    } = a;
                     if operation == ArpOperation::Reply {
-                        self.learned.push((source_protocol_addr, source_hardware_addr));
+                        self.learned
+                            .push((source_protocol_addr, source_hardware_addr));
                         free.push(m);
-                    } else if operation == ArpOperation::Request && self.owns(p, target_protocol_addr) {
+                    } else if operation == ArpOperation::Request
+                        && self.owns(p, target_protocol_addr)
+                    {
                         let mac = self.ports[p].mac;
                         packet::arp_reply_in_place(m.data_mut(), &a, mac);
                         self.counters[p].arp_replied += 1;
@@ -248,7 +278,14 @@ impl Engine {
 
     /// Resolves `target`'s MAC on port `p` by ARP (asking as `src`), retrying every 200 ms
     /// while answering ARP on both ports; `None` on timeout.
-    pub fn resolve(&mut self, p: usize, src: Ipv4Addr, target: Ipv4Addr, timeout: Duration, stop: &dyn Fn() -> bool) -> Option<EthernetAddress> {
+    pub fn resolve(
+        &mut self,
+        p: usize,
+        src: Ipv4Addr,
+        target: Ipv4Addr,
+        timeout: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> Option<EthernetAddress> {
         let deadline = dpdk::tsc() + self.cycles(timeout);
         let retry = self.cycles(Duration::from_millis(200));
         let mut next_ask = 0;
@@ -273,7 +310,11 @@ impl Engine {
     }
 
     /// Receives (answering ARP, freeing data) on both ports for `d`.
-    pub fn idle(&mut self, d: Duration, mut handler: impl FnMut(usize, &mut Mbuf, &Parsed, u64) -> Action) {
+    pub fn idle(
+        &mut self,
+        d: Duration,
+        mut handler: impl FnMut(usize, &mut Mbuf, &Parsed, u64) -> Action,
+    ) {
         let end = dpdk::tsc() + self.cycles(d);
         loop {
             let now = dpdk::tsc();

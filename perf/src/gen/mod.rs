@@ -99,7 +99,11 @@ fn device(vdev: &str) -> &str {
 }
 
 /// Starts the EAL, creates the pool and both ports.
-pub fn setup(d: &DpdkSetup, client_owns: IpRange, server_owns: IpRange) -> Result<(dpdk::Eal, Engine), GenError> {
+pub fn setup(
+    d: &DpdkSetup,
+    client_owns: IpRange,
+    server_owns: IpRange,
+) -> Result<(dpdk::Eal, Engine), GenError> {
     let eal = EalBuilder::new("lb-pktgen")
         .file_prefix(&d.file_prefix)
         .no_huge(d.no_huge)
@@ -111,18 +115,40 @@ pub fn setup(d: &DpdkSetup, client_owns: IpRange, server_owns: IpRange) -> Resul
         .vdev(&d.server_vdev)
         .init()?;
     let pool = Mempool::new("gen_mbufs", d.mbufs, 256, 2176)?;
-    let conf = PortConfig { rx_queues: 1, tx_queues: 1, rx_desc: d.desc, tx_desc: d.desc, rss: false, mtu: None, promiscuous: false };
+    let conf = PortConfig {
+        rx_queues: 1,
+        tx_queues: 1,
+        rx_desc: d.desc,
+        tx_desc: d.desc,
+        rss: false,
+        mtu: None,
+        promiscuous: false,
+    };
     let mut ios = Vec::new();
     for (vdev, owns) in [(&d.client_vdev, client_owns), (&d.server_vdev, server_owns)] {
         let port = Port::by_name(device(vdev))?;
         let (mut rx, mut tx) = port.configure(&conf, &pool)?;
         port.start()?;
         let mac = EthernetAddress(port.mac()?);
-        ios.push(PortIo { port, rx: rx.remove(0), tx: tx.remove(0), mac, owns: vec![owns], pending: Burst::new(), out: Burst::new() });
+        ios.push(PortIo {
+            port,
+            rx: rx.remove(0),
+            tx: tx.remove(0),
+            mac,
+            owns: vec![owns],
+            pending: Burst::new(),
+            out: Burst::new(),
+        });
     }
     let server = ios.pop().expect("two ports");
     let client = ios.pop().expect("two ports");
-    let engine = Engine { ports: [client, server], pool, counters: Default::default(), hz: dpdk::tsc_hz(), learned: Vec::new() };
+    let engine = Engine {
+        ports: [client, server],
+        pool,
+        counters: Default::default(),
+        hz: dpdk::tsc_hz(),
+        learned: Vec::new(),
+    };
     Ok((eal, engine))
 }
 
@@ -135,7 +161,7 @@ fn latency_json(h: &Histogram, e: &Engine) -> Value {
         "p99": ns(h.quantile(0.99)),
         "p999": ns(h.quantile(0.999)),
         "max": ns(h.max()),
-        "mean": (e.ns(h.mean() as u64) * 10.0).round() / 10.0,
+        "mean": (e.ns(crate::f64_to_u64(h.mean())) * 10.0).round() / 10.0,
     })
 }
 
@@ -171,7 +197,8 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, stop: &Stop) -> Result<Value, GenErr
         Some(m) => m,
         None => {
             let (src, target) = (cfg.flows.src_ip.first, cfg.flows.dst_ip.first);
-            e.resolve(CLIENT, src, target, Duration::from_secs(5), stop).ok_or(GenError::NoArp(target))?
+            e.resolve(CLIENT, src, target, Duration::from_secs(5), stop)
+                .ok_or(GenError::NoArp(target))?
         }
     };
     let mut report = json!({
@@ -194,11 +221,15 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, stop: &Stop) -> Result<Value, GenErr
             report["rx"] = json!(rx);
             report["tx_pps"] = json!(rate(tx, r.seconds));
             report["rx_pps"] = json!(rate(rx, r.seconds));
-            report["rx_bps"] = json!(rate((r.after[SERVER].rx_bytes - r.before[SERVER].rx_bytes) * 8, r.seconds));
+            report["rx_bps"] = json!(rate(
+                (r.after[SERVER].rx_bytes - r.before[SERVER].rx_bytes) * 8,
+                r.seconds
+            ));
             report["opening_sent"] = json!(r.opening_sent);
             report["total_tx"] = json!(total_tx);
             report["total_rx"] = json!(total_rx);
-            report["dropped"] = json!(total_tx.saturating_sub(total_rx + r.end[CLIENT].arp_replied.min(total_tx)));
+            report["dropped"] =
+                json!(total_tx.saturating_sub(total_rx + r.end[CLIENT].arp_replied.min(total_tx)));
             report["latency_ns"] = latency_json(&r.latency, e);
             report["ports"] = ports_json(e, &r.end, &e.port_stats());
         }
@@ -209,7 +240,8 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, stop: &Stop) -> Result<Value, GenErr
             report["cps"] = json!(rate(d(|c| c.closed), r.seconds));
             report["completed_per_s"] = json!(rate(d(|c| c.completed), r.seconds));
             report["syn_per_s"] = json!(rate(d(|c| c.syn_sent), r.seconds));
-            let pkts = (r.ports_after[CLIENT].tx - r.ports_before[CLIENT].tx) + (r.ports_after[SERVER].tx - r.ports_before[SERVER].tx);
+            let pkts = (r.ports_after[CLIENT].tx - r.ports_before[CLIENT].tx)
+                + (r.ports_after[SERVER].tx - r.ports_before[SERVER].tx);
             report["tx_pps"] = json!(rate(pkts, r.seconds));
             report["window"] = serde_json::to_value(conn::ConnCounters {
                 syn_sent: d(|c| c.syn_sent),
@@ -218,6 +250,8 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, stop: &Stop) -> Result<Value, GenErr
                 closed: d(|c| c.closed),
                 resets: d(|c| c.resets),
                 lost: d(|c| c.lost),
+                gaps_over_10ms: d(|c| c.gaps_over_10ms),
+                max_gap_us: r.after.max_gap_us,
                 srv_syn: d(|c| c.srv_syn),
                 srv_req: d(|c| c.srv_req),
                 srv_fin: d(|c| c.srv_fin),

@@ -30,7 +30,14 @@ pub struct StreamResult {
 
 /// Sends one frame per flow with `tpl` (all flows, rate-limited, with back-pressure),
 /// serving receives meanwhile. Returns frames sent.
-fn one_pass(e: &mut Engine, tpl: &Template, flows: &mut FlowCursor, count: u64, rate: u64, stop: &Stop) -> u64 {
+fn one_pass(
+    e: &mut Engine,
+    tpl: &Template,
+    flows: &mut FlowCursor,
+    count: u64,
+    rate: u64,
+    stop: &Stop,
+) -> u64 {
     let mut pacer = Pacer::new(rate, e.hz, dpdk::tsc());
     let mut sent = 0u64;
     let len = tpl.len();
@@ -39,7 +46,12 @@ fn one_pass(e: &mut Engine, tpl: &Template, flows: &mut FlowCursor, count: u64, 
         if e.has_pending(CLIENT) {
             e.push_pending(CLIENT);
         } else {
-            let want = pacer.allowance(now, usize::try_from(count - sent).unwrap_or(usize::MAX).min(dpdk::BURST_SIZE));
+            let want = pacer.allowance(
+                now,
+                usize::try_from(count - sent)
+                    .unwrap_or(usize::MAX)
+                    .min(dpdk::BURST_SIZE),
+            );
             if want > 0 {
                 let n = e.send_new(CLIENT, want, len, |_, f| {
                     let (i, t) = flows.next_flow();
@@ -62,10 +74,19 @@ fn one_pass(e: &mut Engine, tpl: &Template, flows: &mut FlowCursor, count: u64, 
 /// Opens every flow: UDP sends one datagram per flow, TCP a SYN and then the first ACK (the
 /// one a director completes the handshake and inserts TOA on). The first few go alone so
 /// the director can resolve the real servers' MACs before the rest arrive.
-pub fn open_flows(e: &mut Engine, cfg: &GenConfig, macs: (EthernetAddress, EthernetAddress), stop: &Stop) -> u64 {
+pub fn open_flows(
+    e: &mut Engine,
+    cfg: &GenConfig,
+    macs: (EthernetAddress, EthernetAddress),
+    stop: &Stop,
+) -> u64 {
     let set = cfg.flows;
     let proto = cfg.mode.proto();
-    let steps: &[TcpFlags] = if proto == Proto::Tcp { &[TcpFlags::SYN, TcpFlags::ACK] } else { &[TcpFlags::ACK] };
+    let steps: &[TcpFlags] = if proto == Proto::Tcp {
+        &[TcpFlags::SYN, TcpFlags::ACK]
+    } else {
+        &[TcpFlags::ACK]
+    };
     let mut sent = 0;
     for &flags in steps {
         let tpl = Template::new(proto, 0, macs, set.tuple(0), flags, cfg.udp_checksum);
@@ -97,10 +118,28 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
         let seconds = (dpdk::tsc() - t0) as f64 / e.hz as f64;
         e.idle(Duration::from_millis(300), |_, _, _, _| Action::Free);
         let _ = sent;
-        return StreamResult { before, after: e.counters, seconds, latency: Histogram::new(), end: e.counters, opening_sent: 0 };
+        return StreamResult {
+            before,
+            after: e.counters,
+            seconds,
+            latency: Histogram::new(),
+            end: e.counters,
+            opening_sent: 0,
+        };
     }
-    let opening_sent = if cfg.skip_open { 0 } else { open_flows(e, cfg, macs, stop) };
-    let tpl = Template::new(cfg.mode.proto(), cfg.frame_size, macs, set.tuple(0), TcpFlags::ACK | TcpFlags::PSH, cfg.udp_checksum);
+    let opening_sent = if cfg.skip_open {
+        0
+    } else {
+        open_flows(e, cfg, macs, stop)
+    };
+    let tpl = Template::new(
+        cfg.mode.proto(),
+        cfg.frame_size,
+        macs,
+        set.tuple(0),
+        TcpFlags::ACK | TcpFlags::PSH,
+        cfg.udp_checksum,
+    );
     let len = tpl.len();
     let mut cursor = FlowCursor::new(set);
     let mut hist = Histogram::new();
@@ -150,5 +189,12 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
     let after = e.counters;
     let seconds = (dpdk::tsc() - t_measure) as f64 / e.hz as f64;
     e.idle(Duration::from_millis(100), |_, _, _, _| Action::Free);
-    StreamResult { before, after, seconds, latency: hist, end: e.counters, opening_sent }
+    StreamResult {
+        before,
+        after,
+        seconds,
+        latency: hist,
+        end: e.counters,
+        opening_sent,
+    }
 }
