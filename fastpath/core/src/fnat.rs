@@ -16,7 +16,7 @@ use crate::laddr::owner_of;
 use crate::nat::{self, ToaSkip};
 use crate::persist::{PersistTable, TemplateKey};
 use crate::pipeline::{Ctx, WorkerState};
-use crate::service::{ForwardMode, RefuseMode, Scheduler, Service, ServiceKey, ToaMode};
+use crate::service::{AddrKind, ForwardMode, RefuseMode, Scheduler, Service, ServiceKey, ToaMode};
 use crate::session::{ConnState, NewSession};
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::toa::TOA_LEN;
@@ -52,13 +52,13 @@ fn parse_l4(frame: &[u8]) -> Result<(Ipv4Addr, Ipv4Addr, L4), DropReason> {
 }
 
 /// Forwards a TCP/UDP frame addressed to a VIP or a local address.
-pub(crate) fn forward<B: PacketBuf>(buf: &mut B, in_port: u8, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
+pub(crate) fn forward<B: PacketBuf>(buf: &mut B, in_port: u8, kind: AddrKind, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
     let (src, dst, l4) = match parse_l4(buf.data()) {
         Ok(x) => x,
         Err(r) => return Verdict::Drop(r),
     };
     let key = FlowKey { src, dst, sport: l4.sport, dport: l4.dport, proto: l4.proto };
-    if ctx.services.is_laddr(dst) {
+    if kind == AddrKind::Laddr {
         let owner = owner_of(l4.dport, ctx.workers);
         if owner != ctx.worker {
             return Verdict::Redirect(owner);
@@ -138,13 +138,22 @@ fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, c
             }
         }
     }
-    if let Err(limit) = compiled.shared.admit(&svc.flow, ctx.now_ms) {
-        let reason = match limit {
-            Limit::Cps => DropReason::CpsLimit,
-            Limit::Conns => DropReason::ConnLimit,
-        };
-        return Err(refuse(buf, in_port, svc, l4, reason, st));
+    // Only services with limits touch the cross-worker counters (one atomic per connection).
+    let limited = svc.flow.cps > 0 || svc.flow.max_conns > 0;
+    if limited {
+        if let Err(limit) = compiled.shared.admit(&svc.flow, ctx.now_ms) {
+            let reason = match limit {
+                Limit::Cps => DropReason::CpsLimit,
+                Limit::Conns => DropReason::ConnLimit,
+            };
+            return Err(refuse(buf, in_port, svc, l4, reason, st));
+        }
     }
+    let unadmit = || {
+        if limited {
+            compiled.shared.closed();
+        }
+    };
     let picked = choose(svc_idx, svc, key, ctx, st);
     let (rs, rs_idx) = match picked {
         Some(i) => {
@@ -157,7 +166,7 @@ fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, c
                 (sorry, u32::MAX)
             }
             None => {
-                compiled.shared.closed();
+                unadmit();
                 return Err(Verdict::Drop(DropReason::NoRealServer));
             }
         },
@@ -166,7 +175,7 @@ fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, c
         ForwardMode::Fnat => match st.laddrs.alloc(&svc.laddrs) {
             Some(l) => l,
             None => {
-                compiled.shared.closed();
+                unadmit();
                 return Err(Verdict::Drop(DropReason::NoLocalPort));
             }
         },
@@ -177,7 +186,7 @@ fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, c
     let n = NewSession {
         proto: key.proto,
         mode: svc.mode,
-        shared: Some(std::sync::Arc::clone(&compiled.shared)),
+        shared: limited.then(|| std::sync::Arc::clone(&compiled.shared)),
         client: (key.src, key.sport),
         vip: (key.dst, key.dport),
         laddr,
@@ -205,7 +214,7 @@ fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, c
             Ok(id)
         }
         Err(_) => {
-            compiled.shared.closed();
+            unadmit();
             if svc.mode == ForwardMode::Fnat {
                 st.laddrs.release(laddr.0, laddr.1);
             }

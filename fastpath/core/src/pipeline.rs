@@ -250,20 +250,20 @@ fn ipv4<B: PacketBuf>(buf: &mut B, in_port: u8, iface: &Interface, ctx: &Ctx<'_>
         }
         (ip.dst_addr(), ip.protocol(), ip.is_fragment())
     };
-    let ours = ctx.services.is_laddr(dst) || ctx.services.is_vip(dst);
-    match proto {
-        IpProtocol::Tcp | IpProtocol::Udp if ours => {
+    let kind = ctx.services.addr_kind(dst);
+    match (proto, kind) {
+        (IpProtocol::Tcp | IpProtocol::Udp, Some(kind)) => {
             if fragment {
                 return Verdict::Drop(DropReason::Fragment);
             }
-            fnat::forward(buf, in_port, ctx, st)
+            fnat::forward(buf, in_port, kind, ctx, st)
         }
         // NAT replies: from a real server to a client, routed through us.
-        IpProtocol::Tcp | IpProtocol::Udp if ctx.services.has_nat() && !fragment && !iface.owns(dst) => match fnat::nat_reply(buf.data_mut(), ctx, st) {
+        (IpProtocol::Tcp | IpProtocol::Udp, None) if ctx.services.has_nat() && !fragment && !iface.owns(dst) => match fnat::nat_reply(buf.data_mut(), ctx, st) {
             Some(v) => v,
             None => Verdict::ToKernel,
         },
-        IpProtocol::Icmp if !fragment => icmp(buf.data_mut(), in_port, iface, ctx, st),
+        (IpProtocol::Icmp, _) if !fragment => icmp(buf.data_mut(), in_port, iface, ctx, st),
         _ => Verdict::ToKernel,
     }
 }

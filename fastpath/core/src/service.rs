@@ -1,7 +1,7 @@
 //! Virtual services, real servers and local-address groups, as an immutable table that the
 //! control thread builds and workers read (a snapshot; workers never lock).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -217,6 +217,15 @@ pub enum ServiceError {
     LaddrIsVip(Ipv4Addr),
 }
 
+/// What a destination address is to the director.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrKind {
+    /// A virtual IP: client traffic.
+    Vip,
+    /// A local address (FNAT): real-server replies.
+    Laddr,
+}
+
 /// What the control side precomputes for each service: hashing tables over the available
 /// real servers, the client lists, and the counters shared by all workers.
 #[derive(Debug, Clone, Default)]
@@ -260,8 +269,8 @@ pub struct ServiceTable {
     has_nat: bool,
     index: HashMap<ServiceKey, u32, ahash::RandomState>,
     laddrs: Vec<Ipv4Addr>,
-    laddr_set: HashSet<Ipv4Addr, ahash::RandomState>,
-    vip_set: HashSet<Ipv4Addr, ahash::RandomState>,
+    /// What each VIP and local address is: one lookup classifies a destination.
+    addrs: HashMap<Ipv4Addr, AddrKind, ahash::RandomState>,
     generation: u64,
 }
 
@@ -305,8 +314,9 @@ impl ServiceTable {
         if let Some(l) = laddrs.iter().find(|l| services.iter().any(|s| s.key.vip == **l)) {
             return Err(ServiceError::LaddrIsVip(*l));
         }
-        let laddr_set = laddrs.iter().copied().collect();
-        let vip_set = services.iter().map(|s| s.key.vip).collect();
+        let mut addrs: HashMap<Ipv4Addr, AddrKind, ahash::RandomState> = HashMap::with_hasher(ahash::RandomState::new());
+        addrs.extend(services.iter().map(|s| (s.key.vip, AddrKind::Vip)));
+        addrs.extend(laddrs.iter().map(|l| (*l, AddrKind::Laddr)));
         let compiled = services
             .iter()
             .map(|s| {
@@ -315,7 +325,7 @@ impl ServiceTable {
             })
             .collect();
         let has_nat = services.iter().any(|s| s.mode == ForwardMode::Nat);
-        Ok(ServiceTable { services, compiled, has_nat, index, laddrs, laddr_set, vip_set, generation })
+        Ok(ServiceTable { services, compiled, has_nat, index, laddrs, addrs, generation })
     }
 
     /// The service for a destination, with its index.
@@ -345,13 +355,19 @@ impl ServiceTable {
     /// Whether `ip` is one of the local addresses (so traffic to it is return traffic).
     #[inline]
     pub fn is_laddr(&self, ip: Ipv4Addr) -> bool {
-        self.laddr_set.contains(&ip)
+        self.addr_kind(ip) == Some(AddrKind::Laddr)
+    }
+
+    /// Whether `ip` is a VIP or a local address (one hash lookup).
+    #[inline]
+    pub fn addr_kind(&self, ip: Ipv4Addr) -> Option<AddrKind> {
+        self.addrs.get(&ip).copied()
     }
 
     /// Whether `ip` is a virtual IP of some service.
     #[inline]
     pub fn is_vip(&self, ip: Ipv4Addr) -> bool {
-        self.vip_set.contains(&ip)
+        self.addr_kind(ip) == Some(AddrKind::Vip)
     }
 
     /// Every local address.

@@ -107,6 +107,8 @@ pub enum SessionFull {
 }
 
 const WHEEL_SLOTS: usize = 1024;
+/// Wheel entries one `expire` call examines at most.
+pub const EXPIRE_BUDGET: usize = 1024;
 const TICK_MS: u64 = 1000;
 
 /// The wheel slot of a tick.
@@ -125,6 +127,8 @@ pub struct SessionTable {
     wheel: Vec<Vec<(u32, u32)>>,
     /// The last tick the wheel processed; `None` until the first insert or expire.
     wheel_tick: Option<u64>,
+    /// The tick whose slot is being drained, while `expire` runs.
+    draining_tick: Option<u64>,
     max: usize,
     pub timeouts: Timeouts,
 }
@@ -169,6 +173,7 @@ impl SessionTable {
             by_rs: HashMap::with_capacity_and_hasher(reserve, ahash::RandomState::new()),
             wheel: (0..WHEEL_SLOTS).map(|_| Vec::new()).collect(),
             wheel_tick: None,
+            draining_tick: None,
             max,
             timeouts,
         }
@@ -285,7 +290,8 @@ impl SessionTable {
 
     fn schedule(&mut self, id: u32, expires_ms: u64) {
         let cur = self.wheel_tick.unwrap_or(0);
-        let tick = (expires_ms / TICK_MS).max(cur + 1);
+        let first = self.draining_tick.map_or(cur + 1, |t| t + 1);
+        let tick = (expires_ms / TICK_MS).max(first);
         // Beyond the wheel's horizon: park in the farthest slot and re-check when it fires.
         let tick = tick.min(cur + WHEEL_SLOTS as u64 - 1);
         let stamp = self.slab[id as usize].stamp;
@@ -308,34 +314,38 @@ impl SessionTable {
     }
 
     /// Expires sessions whose time has come, calling `on_expire` for each before removal.
-    /// Call regularly (every loop or so); work is bounded by the slots that came due.
+    /// Call every poll-loop pass: each call examines at most `EXPIRE_BUDGET` wheel entries, so
+    /// a second in which a million sessions fall due costs many short passes, not one stall.
     pub fn expire(&mut self, now_ms: u64, mut on_expire: impl FnMut(&Session)) -> usize {
         let target = now_ms / TICK_MS;
-        let mut n = 0;
+        let (mut n, mut work) = (0, 0);
         self.start_wheel(now_ms);
-        while let Some(tick) = self.wheel_tick.filter(|t| *t < target) {
-            let tick = tick + 1;
-            self.wheel_tick = Some(tick);
+        while let Some(done) = self.wheel_tick.filter(|t| *t < target) {
+            let tick = done + 1;
             let slot = wheel_slot(tick);
-            let mut due = std::mem::take(&mut self.wheel[slot]);
-            for (id, stamp) in due.drain(..) {
+            // Entries re-armed while this slot drains go to later slots.
+            self.draining_tick = Some(tick);
+            while let Some((id, stamp)) = self.wheel[slot].pop() {
+                work += 1;
                 let s = &self.slab[id as usize];
-                if !s.live || s.stamp != stamp {
-                    continue;
+                if s.live && s.stamp == stamp {
+                    if s.expires_ms <= now_ms {
+                        on_expire(s);
+                        self.remove(id);
+                        n += 1;
+                    } else {
+                        let e = s.expires_ms;
+                        self.schedule(id, e);
+                    }
                 }
-                if s.expires_ms <= now_ms {
-                    on_expire(s);
-                    self.remove(id);
-                    n += 1;
-                } else {
-                    let e = s.expires_ms;
-                    self.schedule(id, e);
+                if work >= EXPIRE_BUDGET {
+                    // The slot is not finished: the next call goes on with it.
+                    self.draining_tick = None;
+                    return n;
                 }
             }
-            // Give the (now empty) vector back so its capacity is reused.
-            if self.wheel[slot].is_empty() {
-                self.wheel[slot] = due;
-            }
+            self.draining_tick = None;
+            self.wheel_tick = Some(tick);
         }
         n
     }
@@ -433,6 +443,33 @@ mod tests {
         assert_eq!(expired, vec![1001, 1002]);
         assert!(t.is_empty());
         let _ = syn;
+    }
+
+    #[test]
+    fn expiry_work_per_call_is_bounded_and_nothing_is_lost() {
+        let to = Timeouts { tcp_syn_recv: 5, ..Timeouts::default() };
+        let n = 3 * EXPIRE_BUDGET + 17;
+        let mut t = SessionTable::new(n, n, to);
+        let mut now = 50_000u64;
+        t.expire(now, |_| {});
+        for i in 0..n {
+            let mut s = new(0);
+            s.client.1 = u16::try_from(i % 60_000).unwrap();
+            s.client.0 = Ipv4Addr::from(0x0100_0000 + u32::try_from(i).unwrap());
+            t.insert(s, now).unwrap();
+        }
+        now += 6_000;
+        let mut calls = 0;
+        let mut total = 0;
+        while !t.is_empty() {
+            let k = t.expire(now, |_| {});
+            assert!(k <= EXPIRE_BUDGET);
+            total += k;
+            calls += 1;
+            assert!(calls < 100, "expiry makes progress");
+        }
+        assert_eq!(total, n);
+        assert!(calls >= 4, "spread over several calls: {calls}");
     }
 
     #[test]
