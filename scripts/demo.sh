@@ -85,9 +85,8 @@ step "wrk for 3 s through the VIP"
 run client -- wrk -t 2 -c 16 -d 3s http://10.70.1.100/ | sed 's/^/  /'
 
 step "The running director through lbctl (gRPC), ipvsadm style: lbctl -Ln and lbctl -Lnc"
-lbctl="$PWD/target/$profile/lbctl"
-run director -- "$lbctl" -Ln | sed 's/^/  /'
-run director -- "$lbctl" -Lnc | head -n 6 | sed 's/^/  /'
+x "$tb" exec --name "$name" director -- lbctl -Ln
+run director -- lbctl -Lnc | head -n 6 | sed 's/^/  /'
 
 step "lbd counters (stats.json)"
 python3 - "/run/lb-testbed/$name/stats.json" <<'PY'

@@ -344,10 +344,17 @@ fn exec(name: &str, a: ExecArgs) -> lb_testbed::Result<ExitCode> {
             known: format!("netns {ns} does not exist (is topology {name:?} up?)"),
         });
     }
-    // lbctl in the director talks to this topology's lbd.
+    // lbctl in the director talks to this topology's lbd; the project's binaries (built next
+    // to lb-testbed) come first on PATH, so `lb-testbed exec director -- lbctl -Ln` works.
+    let mut path = std::env::current_exe().ok().and_then(|e| e.parent().map(|d| d.as_os_str().to_owned())).unwrap_or_default();
+    if let Some(p) = std::env::var_os("PATH") {
+        path.push(":");
+        path.push(p);
+    }
     let status = std::process::Command::new("ip")
         .args(["netns", "exec", &ns])
         .args(&a.command)
+        .env("PATH", path)
         .env("LBCTL_SOCKET", lb_testbed::StatePaths::new(name).api_socket())
         .status()
         .map_err(|source| lb_testbed::Error::Spawn {

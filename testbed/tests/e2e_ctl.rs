@@ -187,3 +187,25 @@ fn adding_and_deleting_a_service_under_wrk_gives_no_errors() {
     }
     eprintln!("wrk during 5 service adds/deletes: {requests} requests, no errors");
 }
+
+/// The operator's path: `lb-testbed up --config`, then `lb-testbed exec director -- lbctl -Ln`
+/// (exec puts the project's binaries on PATH and points lbctl at that topology's lbd).
+#[test]
+fn lbctl_through_lb_testbed_exec_reaches_that_topologys_lbd() {
+    let tb = env!("CARGO_BIN_EXE_lb-testbed");
+    let name = unique_name("cx");
+    let run = |args: &[&str]| std::process::Command::new(tb).args(args).output().expect("lb-testbed runs");
+    let up = run(&["up", "--name", &name, "--config", &demo_conf().display().to_string()]);
+    let result = std::panic::catch_unwind(|| {
+        assert!(up.status.success(), "up: {}", String::from_utf8_lossy(&up.stderr));
+        let out = run(&["exec", "--name", &name, "director", "--", "lbctl", "-Ln"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "lbctl: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("TCP  10.70.1.100:80 rr") && text.contains("FullNat"), "{text}");
+    });
+    let down = run(&["down", "--name", &name]);
+    assert!(down.status.success(), "down: {}", String::from_utf8_lossy(&down.stderr));
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
