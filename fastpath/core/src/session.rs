@@ -1,9 +1,12 @@
 //! Per-worker session table: one entry reachable from both directions, TCP state tracking with
 //! LVS-style timeouts, aging by a timer wheel, a hard maximum. Storage is a slab plus two hash
-//! indexes reserved up front, so steady-state traffic allocates nothing.
+//! indexes that hold only the slab id (4 bytes an entry; keys are compared against the slab
+//! entry, which forwarding reads anyway). The indexes are sized for the maximum up front, so
+//! traffic never waits on a rehash and steady-state traffic allocates nothing.
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
+
+use hashbrown::HashTable;
 use std::sync::Arc;
 
 use crate::flow::{FlowKey, L4Proto};
@@ -107,6 +110,8 @@ pub enum SessionFull {
 }
 
 const WHEEL_SLOTS: usize = 1024;
+/// Index entries reserved up front at most (4 bytes each, plus a control byte).
+const MAX_INDEX_RESERVE: usize = 1 << 22;
 /// Wheel entries one `expire` call examines at most.
 pub const EXPIRE_BUDGET: usize = 1024;
 const TICK_MS: u64 = 1000;
@@ -122,8 +127,9 @@ fn wheel_slot(tick: u64) -> usize {
 pub struct SessionTable {
     slab: Vec<Session>,
     free: Vec<u32>,
-    by_client: HashMap<FlowKey, u32, ahash::RandomState>,
-    by_rs: HashMap<FlowKey, u32, ahash::RandomState>,
+    by_client: HashTable<u32>,
+    by_rs: HashTable<u32>,
+    hasher: ahash::RandomState,
     wheel: Vec<Vec<(u32, u32)>>,
     /// The last tick the wheel processed; `None` until the first insert or expire.
     wheel_tick: Option<u64>,
@@ -169,8 +175,9 @@ impl SessionTable {
         SessionTable {
             slab: Vec::with_capacity(reserve),
             free: Vec::with_capacity(reserve),
-            by_client: HashMap::with_capacity_and_hasher(reserve, ahash::RandomState::new()),
-            by_rs: HashMap::with_capacity_and_hasher(reserve, ahash::RandomState::new()),
+            by_client: HashTable::with_capacity(max.min(MAX_INDEX_RESERVE)),
+            by_rs: HashTable::with_capacity(max.min(MAX_INDEX_RESERVE)),
+            hasher: ahash::RandomState::new(),
             wheel: (0..WHEEL_SLOTS).map(|_| Vec::new()).collect(),
             wheel_tick: None,
             draining_tick: None,
@@ -192,13 +199,15 @@ impl SessionTable {
     /// The session a client packet belongs to.
     #[inline]
     pub fn find_client(&self, key: &FlowKey) -> Option<u32> {
-        self.by_client.get(key).copied()
+        let slab = &self.slab;
+        self.by_client.find(self.hasher.hash_one(key), |&id| slab[id as usize].client_key() == *key).copied()
     }
 
     /// The session a real-server packet belongs to.
     #[inline]
     pub fn find_rs(&self, key: &FlowKey) -> Option<u32> {
-        self.by_rs.get(key).copied()
+        let slab = &self.slab;
+        self.by_rs.find(self.hasher.hash_one(key), |&id| slab[id as usize].rs_key() == *key).copied()
     }
 
     /// A session by id.
@@ -274,9 +283,10 @@ impl SessionTable {
                 id
             }
         };
-        let s = &self.slab[id as usize];
-        self.by_client.insert(s.client_key(), id);
-        self.by_rs.insert(s.rs_key(), id);
+        let (slab, hasher) = (&self.slab, &self.hasher);
+        let s = &slab[id as usize];
+        self.by_client.insert_unique(hasher.hash_one(s.client_key()), id, |&i| hasher.hash_one(slab[i as usize].client_key()));
+        self.by_rs.insert_unique(hasher.hash_one(s.rs_key()), id, |&i| hasher.hash_one(slab[i as usize].rs_key()));
         self.schedule(id, expires_ms);
         Ok(id)
     }
@@ -360,8 +370,12 @@ impl SessionTable {
         s.shared = None;
         s.stamp = s.stamp.wrapping_add(1);
         let (ck, rk) = (s.client_key(), s.rs_key());
-        self.by_client.remove(&ck);
-        self.by_rs.remove(&rk);
+        if let Ok(e) = self.by_client.find_entry(self.hasher.hash_one(ck), |&i| i == id) {
+            e.remove();
+        }
+        if let Ok(e) = self.by_rs.find_entry(self.hasher.hash_one(rk), |&i| i == id) {
+            e.remove();
+        }
         self.free.push(id);
     }
 }
