@@ -1,8 +1,9 @@
 //! Per-worker session table: one entry reachable from both directions, TCP state tracking with
 //! LVS-style timeouts, aging by a timer wheel, a hard maximum. Storage is a slab plus two hash
 //! indexes that hold only the slab id (4 bytes an entry; keys are compared against the slab
-//! entry, which forwarding reads anyway). The indexes are sized for the maximum up front, so
-//! traffic never waits on a rehash and steady-state traffic allocates nothing.
+//! entry, which forwarding reads anyway). The indexes start at the reserve and grow like any
+//! hash table; steady-state traffic allocates nothing. (Sizing them for the maximum up front
+//! was measured: a sparse 1M-entry index costs a cache miss per lookup, 6.9 -> 4.4 Mpps.)
 
 use std::net::Ipv4Addr;
 
@@ -175,8 +176,8 @@ impl SessionTable {
         SessionTable {
             slab: Vec::with_capacity(reserve),
             free: Vec::with_capacity(reserve),
-            by_client: HashTable::with_capacity(max.min(MAX_INDEX_RESERVE)),
-            by_rs: HashTable::with_capacity(max.min(MAX_INDEX_RESERVE)),
+            by_client: HashTable::with_capacity(reserve.min(MAX_INDEX_RESERVE)),
+            by_rs: HashTable::with_capacity(reserve.min(MAX_INDEX_RESERVE)),
             hasher: ahash::RandomState::new(),
             wheel: (0..WHEEL_SLOTS).map(|_| Vec::new()).collect(),
             wheel_tick: None,
