@@ -244,11 +244,12 @@ fn still_allowed(id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> bool {
     let s = st.sessions.get(id);
     if s.generation != generation && !s.draining {
         let skey = ServiceKey { vip: s.vip.0, port: s.vip.1, proto: s.proto };
-        let found = ctx.services.lookup(&skey).and_then(|(i, svc)| {
-            let j = svc.real_servers.iter().position(|r| (r.addr, r.port) == s.rs)?;
-            Some((i, j, svc.real_servers[j].available()))
+        let svc = ctx.services.lookup(&skey);
+        let draining_timeout = svc.and_then(|(_, v)| v.draining_timeout_s);
+        let found = svc.and_then(|(i, v)| {
+            let j = v.real_servers.iter().position(|r| (r.addr, r.port) == s.rs)?;
+            Some((i, j, v.real_servers[j].available()))
         });
-        let draining_timeout = ctx.services.lookup(&skey).and_then(|(_, svc)| svc.draining_timeout_s);
         let s = st.sessions.get_mut(id);
         match found {
             Some((i, j, true)) => {
