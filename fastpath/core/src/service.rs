@@ -227,7 +227,9 @@ pub enum AddrKind {
 }
 
 /// What the control side precomputes for each service: hashing tables over the available
-/// real servers, the client lists, and the counters shared by all workers.
+/// real servers, the client lists, and the counters shared by all workers. A table holds it
+/// behind an `Arc` so a rebuild carries an unchanged service's tables over without
+/// recompiling them (a Maglev table is 65,537 entries).
 #[derive(Debug, Clone, Default)]
 pub struct Compiled {
     /// sh/dh/consh/mh lookup table (indexes into `real_servers`).
@@ -265,7 +267,7 @@ impl Compiled {
 #[derive(Debug, Clone, Default)]
 pub struct ServiceTable {
     services: Vec<Service>,
-    compiled: Vec<Compiled>,
+    compiled: Vec<Arc<Compiled>>,
     has_nat: bool,
     index: HashMap<ServiceKey, u32, ahash::RandomState>,
     laddrs: Vec<Ipv4Addr>,
@@ -280,7 +282,9 @@ impl ServiceTable {
         ServiceTable::rebuild(None, services, generation)
     }
 
-    /// Like `new`, carrying each surviving service's shared counters over from `prev`.
+    /// Like `new`, reusing what `prev` already has: a service whose value is unchanged keeps
+    /// its compiled tables (the same allocation); a changed one is recompiled but keeps its
+    /// shared flow-control state (windows, concurrency counts), found by key.
     pub fn rebuild(prev: Option<&ServiceTable>, services: Vec<Service>, generation: u64) -> Result<ServiceTable, ServiceError> {
         let mut index = HashMap::with_hasher(ahash::RandomState::new());
         let mut laddrs: Vec<Ipv4Addr> = Vec::new();
@@ -319,9 +323,10 @@ impl ServiceTable {
         addrs.extend(laddrs.iter().map(|l| (*l, AddrKind::Laddr)));
         let compiled = services
             .iter()
-            .map(|s| {
-                let shared = prev.and_then(|p| p.lookup(&s.key).map(|(i, _)| Arc::clone(&p.compiled[i as usize].shared))).unwrap_or_default();
-                Compiled::build(s, shared)
+            .map(|s| match prev.and_then(|p| p.lookup(&s.key).map(|(i, old)| (old, &p.compiled[i as usize]))) {
+                Some((old, c)) if old == s => Arc::clone(c),
+                Some((_, c)) => Arc::new(Compiled::build(s, Arc::clone(&c.shared))),
+                None => Arc::new(Compiled::build(s, Arc::default())),
             })
             .collect();
         let has_nat = services.iter().any(|s| s.mode == ForwardMode::Nat);
@@ -343,6 +348,12 @@ impl ServiceTable {
     /// A service's precomputed tables by index.
     #[inline]
     pub fn compiled(&self, i: u32) -> &Compiled {
+        &self.compiled[i as usize]
+    }
+
+    /// A service's precomputed tables as shared between snapshots (a rebuild that leaves the
+    /// service unchanged hands the same `Arc` on).
+    pub fn compiled_arc(&self, i: u32) -> &Arc<Compiled> {
         &self.compiled[i as usize]
     }
 
@@ -413,5 +424,41 @@ mod tests {
         assert!(ServiceTable::new(vec![s], 1).unwrap_err().to_string().contains("weight 70000"));
         let s = svc(80, vec![Ipv4Addr::new(10, 0, 0, 100)]);
         assert!(matches!(ServiceTable::new(vec![s], 1), Err(ServiceError::LaddrIsVip(_))));
+    }
+
+    fn limited(port: u16) -> Service {
+        let mut s = svc(port, vec![Ipv4Addr::new(10, 0, 1, 200)]);
+        s.flow.max_conns = 5;
+        s
+    }
+
+    #[test]
+    fn adding_a_service_keeps_the_others_flow_control_counts() {
+        let t = ServiceTable::new(vec![limited(80)], 1).unwrap();
+        let shared = &t.compiled(0).shared;
+        for _ in 0..5 {
+            shared.admit(&t.get(0).unwrap().flow, 1000).unwrap();
+        }
+        let t2 = ServiceTable::rebuild(Some(&t), vec![limited(80), svc(8080, vec![Ipv4Addr::new(10, 0, 1, 200)])], 2).unwrap();
+        let (i, s) = t2.lookup(&limited(80).key).unwrap();
+        assert_eq!(t2.compiled(i).shared.conns.load(std::sync::atomic::Ordering::Relaxed), 5);
+        assert!(t2.compiled(i).shared.admit(&s.flow, 1000).is_err(), "a sixth connection is still refused");
+        assert!(Arc::ptr_eq(t.compiled_arc(0), t2.compiled_arc(i)), "an unchanged service is not recompiled");
+    }
+
+    #[test]
+    fn a_changed_service_is_recompiled_and_keeps_its_shared_state() {
+        let mut a = limited(80);
+        a.sched = Scheduler::Mh;
+        let t = ServiceTable::new(vec![a.clone(), limited(443)], 1).unwrap();
+        a.real_servers[0].healthy = false;
+        let t2 = ServiceTable::rebuild(Some(&t), vec![a.clone(), limited(443)], 2).unwrap();
+        assert!(!Arc::ptr_eq(t.compiled_arc(0), t2.compiled_arc(0)), "recompiled");
+        assert!(Arc::ptr_eq(&t.compiled(0).shared, &t2.compiled(0).shared), "same flow-control state");
+        assert_eq!(t2.compiled(0).hash.lookup(7), None, "its only server is down");
+        assert!(Arc::ptr_eq(t.compiled_arc(1), t2.compiled_arc(1)), "the other service is untouched");
+        // Without a previous table every service starts fresh.
+        let t3 = ServiceTable::new(vec![a, limited(443)], 3).unwrap();
+        assert!(!Arc::ptr_eq(&t.compiled(1).shared, &t3.compiled(1).shared));
     }
 }
