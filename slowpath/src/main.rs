@@ -1,0 +1,4 @@
+//! `lb-slowpath` entry point.
+#![forbid(unsafe_code)]
+
+fn main() {}
