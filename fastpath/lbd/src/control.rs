@@ -3,9 +3,14 @@
 //! publishes a new service-table snapshot with a new generation for each one. A change touches
 //! only the services it names: the others are carried over value for value.
 //!
+//! Real-server health and service quorum ([`health`]) are state, not configuration: lb-slowpath
+//! sets them, they survive changes for servers that stay, and a flip republishes only the
+//! service it touches (the others keep their compiled tables and flow-control state).
+//!
 //! Per-worker state (sessions, timeouts in each session table, counters) is reached through
 //! the workers' mailboxes ([`mailbox`]), with bounded waits.
 
+pub mod health;
 pub mod mailbox;
 
 use std::collections::HashMap;
@@ -23,6 +28,7 @@ use crate::config::PortConfig;
 use crate::services;
 use crate::shared::Shared;
 use crate::stats::WorkerShared;
+use health::{now_unix_ms, Health};
 use mailbox::{ask_all, ConnCount, ConnKey, MailError, Reply, Request, SessionFilter, SessionInfo};
 
 /// How long the control side waits for every worker to answer.
@@ -136,6 +142,8 @@ impl std::fmt::Display for Change {
 #[derive(Debug)]
 struct Running {
     conf: kaconf::Config,
+    /// Health of the checked real servers of `conf`, quorum of its services.
+    health: Health,
     timeouts: Timeouts,
     generation: u64,
 }
@@ -150,8 +158,12 @@ pub struct Control {
 
 impl Control {
     /// Takes over the configuration lbd started with (already published as `generation`).
+    /// Checked real servers start in their initial health (down under `alpha`), as
+    /// [`services::convert`] published them.
     pub fn new(shared: Arc<Shared>, env: Env, conf: kaconf::Config, timeouts: Timeouts, generation: u64) -> Control {
-        Control { shared, env, run: Mutex::new(Running { conf, timeouts, generation }) }
+        let mut health = Health::default();
+        health.sync(&conf, now_unix_ms());
+        Control { shared, env, run: Mutex::new(Running { conf, health, timeouts, generation }) }
     }
 
     fn lock(&self) -> MutexGuard<'_, Running> {
@@ -174,17 +186,30 @@ impl Control {
         (run.conf.clone(), run.generation)
     }
 
-    /// Validates `conf` as a whole, publishes it and makes it the running configuration.
+    /// Validates `conf` as a whole, publishes it and makes it the running configuration. Health
+    /// carries over for the real servers that stay.
     fn commit(&self, run: &mut Running, conf: kaconf::Config) -> Result<Change, ControlError> {
+        let mut health = run.health.clone();
+        health.sync(&conf, now_unix_ms());
+        let change = self.publish(run, &conf, &health)?;
+        run.conf = conf;
+        run.health = health;
+        Ok(change)
+    }
+
+    /// Converts `conf` with `health` and publishes the result when the fast path would see a
+    /// difference. Unchanged services keep their compiled tables, and every service keeps its
+    /// flow-control state ([`ServiceTable::rebuild`]).
+    fn publish(&self, run: &mut Running, conf: &kaconf::Config, health: &Health) -> Result<Change, ControlError> {
         let generation = run.generation + 1;
         let path = self.env.services_file.clone().unwrap_or_else(|| PathBuf::from(API_ORIGIN));
-        let loaded = services::convert(&conf, self.env.opts, generation, &path).map_err(|e| {
+        let old = self.shared.services.load_full();
+        let loaded = services::convert_with(conf, self.env.opts, generation, &path, Some(&old), health).map_err(|e| {
             let m = e.to_string();
             ControlError::Rejected(m.strip_prefix(&format!("{API_ORIGIN}:0: ")).map_or(m.clone(), str::to_owned))
         })?;
         let mut ifaces = self.env.base_ifaces.clone();
         services::assign_addresses(&mut ifaces, &self.env.port_cfgs, &loaded);
-        let old = self.shared.services.load_full();
         let mut change = diff(&old, &loaded.table);
         change.notes = loaded.notes;
         if change.is_empty() && old.laddrs() == loaded.table.laddrs() {
@@ -197,7 +222,6 @@ impl Control {
             run.generation = generation;
             change.generation = generation;
         }
-        run.conf = conf;
         Ok(change)
     }
 
@@ -448,3 +472,5 @@ fn diff(old: &ServiceTable, new: &ServiceTable) -> Change {
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod health_tests;

@@ -9,6 +9,7 @@ use fastpath::{route, Interface, L4Proto};
 use kaconf::{LbAlgo, LbKind, Protocol};
 
 use crate::config::{PortConfig, ToaSetting};
+use crate::control::health::Health;
 
 /// Why the services could not be loaded. The message carries file:line where it has one.
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +53,16 @@ pub fn load(path: &Path, opts: Options, generation: u64) -> Result<Loaded, Servi
     convert(&cfg, opts, generation, path)
 }
 
-/// Converts a parsed keepalived.conf (`path` names it in messages).
+/// Converts a parsed keepalived.conf (`path` names it in messages), with every checked real
+/// server in its initial health state (down under `alpha`, else up) and fresh shared state.
 pub fn convert(cfg: &kaconf::Config, opts: Options, generation: u64, path: &Path) -> Result<Loaded, ServicesError> {
+    convert_with(cfg, opts, generation, path, None, &Health::default())
+}
+
+/// Converts with real servers' health and services' quorum from `health`; services whose
+/// value `prev` already holds keep their compiled tables, and every service keeps its shared
+/// flow-control state ([`ServiceTable::rebuild`]).
+pub fn convert_with(cfg: &kaconf::Config, opts: Options, generation: u64, path: &Path, prev: Option<&ServiceTable>, health: &Health) -> Result<Loaded, ServicesError> {
     let Options { toa, refuse, max_client_list } = opts;
     let mut notes: Vec<String> = cfg.warnings.iter().map(ToString::to_string).collect();
     let toa = match toa {
@@ -121,18 +130,9 @@ pub fn convert(cfg: &kaconf::Config, opts: Options, generation: u64, path: &Path
                 return Err(unsupported(format!("{name} has {} entries; the limit is {max_client_list} (lbd.toml max_client_list)", list.len())));
             }
         }
-        let mut not_yet = Vec::new();
-        if vs.real_servers.iter().any(|r| r.check.is_some()) {
-            not_yet.push("health checks (real servers are treated as up)");
-        }
-        if vs.quorum_up.is_some() || vs.quorum_down.is_some() || vs.alpha || vs.omega {
-            not_yet.push("alpha/omega/quorum scripts");
-        }
-        if vs.real_servers.iter().any(|r| r.inhibit_on_failure) {
-            not_yet.push("inhibit_on_failure");
-        }
-        if !not_yet.is_empty() {
-            notes.push(format!("{at}: parsed but not acted on yet: {}", not_yet.join(", ")));
+        // Health checks run in lb-slowpath, which reports verdicts and quorum through SetHealth.
+        if vs.quorum_up.is_some() || vs.quorum_down.is_some() || vs.omega {
+            notes.push(format!("{at}: parsed but not acted on by lbd: omega/quorum_up/quorum_down scripts (lb-slowpath's)"));
         }
         let key = ServiceKey {
             vip: vs.vip,
@@ -144,7 +144,14 @@ pub fn convert(cfg: &kaconf::Config, opts: Options, generation: u64, path: &Path
         };
         let cidrs = |v: &[ipnetwork::Ipv4Network]| v.iter().map(|n| (n.network(), n.prefix())).collect::<Vec<_>>();
         services.push(Service {
-            real_servers: vs.real_servers.iter().map(|r| RealServer::new(r.ip, r.port, r.weight)).collect(),
+            real_servers: vs
+                .real_servers
+                .iter()
+                .map(|r| {
+                    let (healthy, weight) = health.fastpath(vs, r);
+                    RealServer { healthy, ..RealServer::new(r.ip, r.port, weight) }
+                })
+                .collect(),
             laddrs: laddr_ips,
             toa: if vs.protocol == Protocol::Tcp && mode == ForwardMode::Fnat { toa } else { ToaMode::Off },
             persistence: vs.persistence_timeout.map(|t| Persistence { timeout_s: t, netmask: vs.persistence_granularity.unwrap_or(Ipv4Addr::BROADCAST) }),
@@ -161,7 +168,7 @@ pub fn convert(cfg: &kaconf::Config, opts: Options, generation: u64, path: &Path
             ..Service::new(key, sched, mode)
         });
     }
-    let table = ServiceTable::new(services, generation).map_err(|e| ServicesError::Table(e, path.display().to_string()))?;
+    let table = ServiceTable::rebuild(prev, services, generation).map_err(|e| ServicesError::Table(e, path.display().to_string()))?;
     Ok(Loaded { table, notes, laddrs })
 }
 
