@@ -189,10 +189,14 @@ pub struct RealServer {
 
 /// keepalived's `connect_timeout` default.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// keepalived's `retry` default.
+/// keepalived's `retry` default (`MISC_CHECK`: [`DEFAULT_MISC_RETRY`]).
 pub const DEFAULT_RETRY: u32 = 1;
-/// keepalived's `delay_before_retry` default.
+/// keepalived's `retry` default for `MISC_CHECK`.
+pub const DEFAULT_MISC_RETRY: u32 = 0;
+/// keepalived's `delay_before_retry` default (`HTTP_GET`/`SSL_GET`: [`DEFAULT_HTTP_DELAY_BEFORE_RETRY`]).
 pub const DEFAULT_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(1);
+/// keepalived's `delay_before_retry` default for `HTTP_GET` and `SSL_GET`.
+pub const DEFAULT_HTTP_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(3);
 
 /// One real server's health check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,9 +207,9 @@ pub enum HealthCheck {
     Http(HttpCheck),
     /// `SSL_GET`: as `HTTP_GET`, over TLS.
     Ssl(HttpCheck),
-    /// `UDP_CHECK` (DPVS): a datagram gets no ICMP error.
+    /// `UDP_CHECK`: a datagram gets no ICMP error (or, with `require_reply`, an answer).
     Udp(UdpCheck),
-    /// `MISC_CHECK`: a script exits 0.
+    /// `MISC_CHECK`: a script exits 0 (or, with `misc_dynamic`, 2..=255 for a new weight).
     Misc(MiscCheck),
 }
 
@@ -230,28 +234,115 @@ impl HealthCheck {
             HealthCheck::Misc(_) => None,
         }
     }
+
+    /// Timing, start state and notify scripts: what every check has.
+    pub fn common(&self) -> &CheckCommon {
+        match self {
+            HealthCheck::Tcp(c) => &c.common,
+            HealthCheck::Http(h) | HealthCheck::Ssl(h) => &h.connect.common,
+            HealthCheck::Udp(u) => &u.connect.common,
+            HealthCheck::Misc(m) => &m.common,
+        }
+    }
+
+    pub(crate) fn common_mut(&mut self) -> &mut CheckCommon {
+        match self {
+            HealthCheck::Tcp(c) => &mut c.common,
+            HealthCheck::Http(h) | HealthCheck::Ssl(h) => &mut h.connect.common,
+            HealthCheck::Udp(u) => &mut u.connect.common,
+            HealthCheck::Misc(m) => &mut m.common,
+        }
+    }
+}
+
+/// What every check has, resolved: a value left out of the check comes from its real server,
+/// then its virtual server, then keepalived's default (as keepalived 2.2 does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckCommon {
+    /// Failed attempts retried before the server is marked down (`nb_get_retry` is the older
+    /// name). Default [`DEFAULT_RETRY`], [`DEFAULT_MISC_RETRY`] for `MISC_CHECK`.
+    pub retry: u32,
+    /// Default [`DEFAULT_DELAY_BEFORE_RETRY`], [`DEFAULT_HTTP_DELAY_BEFORE_RETRY`] for HTTP/SSL.
+    pub delay_before_retry: Duration,
+    /// Interval between checks; the virtual server's `delay_loop` unless overridden.
+    pub delay_loop: Duration,
+    /// The first check runs after a random delay up to this; default: `delay_loop`.
+    pub warmup: Duration,
+    /// Start down until a check passes (`alpha` on the check, real or virtual server).
+    pub alpha: bool,
+    /// Log every failed attempt, not just state changes.
+    pub log_all_failures: bool,
+    /// Real server's `notify_up`: run when the server comes up.
+    pub notify_up: Option<String>,
+    /// Real server's `notify_down`: run when the server goes down.
+    pub notify_down: Option<String>,
+}
+
+impl Default for CheckCommon {
+    fn default() -> Self {
+        CheckCommon {
+            retry: DEFAULT_RETRY,
+            delay_before_retry: DEFAULT_DELAY_BEFORE_RETRY,
+            delay_loop: DEFAULT_DELAY_LOOP,
+            warmup: DEFAULT_DELAY_LOOP,
+            alpha: false,
+            log_all_failures: false,
+            notify_up: None,
+            notify_down: None,
+        }
+    }
 }
 
 /// Settings shared by the checks that connect. Values left out come from the real server,
 /// then the virtual server, then keepalived's defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOpts {
+    /// Address to probe (`connect_ip`); `None`: the real server's address.
+    pub connect_ip: Option<Ipv4Addr>,
     /// Port to probe; `None`: the real server's port.
     pub connect_port: Option<u16>,
+    /// Source address of the probe (`bindto`).
+    pub bindto: Option<Ipv4Addr>,
+    /// Source port of the probe (`bind_port`).
+    pub bind_port: Option<u16>,
     pub connect_timeout: Duration,
-    /// Failed attempts before the server is marked down (`nb_get_retry` is the older name).
-    pub retry: u32,
-    pub delay_before_retry: Duration,
+    pub common: CheckCommon,
 }
 
 impl Default for ConnectOpts {
     fn default() -> Self {
         ConnectOpts {
+            connect_ip: None,
             connect_port: None,
+            bindto: None,
+            bind_port: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            retry: DEFAULT_RETRY,
-            delay_before_retry: DEFAULT_DELAY_BEFORE_RETRY,
+            common: CheckCommon::default(),
         }
+    }
+}
+
+/// `http_protocol`: the request line's version, and whether `Connection: close` is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum HttpProtocol {
+    /// `1.0` (keepalived's default).
+    #[default]
+    Http10,
+    /// `1.1`: HTTP/1.1 with `Connection: close`.
+    Http11,
+    /// `1.0C`: HTTP/1.0 with `Connection: close`.
+    Http10Close,
+}
+
+pub(crate) const HTTP_PROTOCOLS: &[(&str, HttpProtocol)] = &[
+    ("1.0", HttpProtocol::Http10),
+    ("1.1", HttpProtocol::Http11),
+    ("1.0C", HttpProtocol::Http10Close),
+];
+
+impl fmt::Display for HttpProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(spelling(HTTP_PROTOCOLS, *self))
     }
 }
 
@@ -260,9 +351,15 @@ pub struct HttpCheck {
     /// At least one.
     pub urls: Vec<Url>,
     pub connect: ConnectOpts,
+    /// `Host:` header; a url's own `virtualhost` wins. Set on the check, or inherited from
+    /// the real server, then the virtual server.
+    pub virtualhost: Option<String>,
+    pub http_protocol: HttpProtocol,
+    /// `SSL_GET`: send the host name (SNI).
+    pub enable_sni: bool,
 }
 
-/// `url { path ... status_code ... digest ... }`.
+/// `url { path ... status_code ... digest ... virtualhost ... }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
     pub path: String,
@@ -270,6 +367,8 @@ pub struct Url {
     pub status_code: Option<u16>,
     /// MD5 of the body, 32 hex digits (as written).
     pub digest: Option<String>,
+    /// `Host:` header for this url (wins over the check's).
+    pub virtualhost: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,13 +376,21 @@ pub struct UdpCheck {
     pub connect: ConnectOpts,
     /// DPVS's `ping_check_off`: do not ping before probing.
     pub ping_check_off: bool,
+    /// Datagram to send (`payload`, written in hex); `None`: an empty datagram.
+    pub payload: Option<Vec<u8>>,
+    /// Only an answer proves the server up (without it, only an ICMP error fails).
+    pub require_reply: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MiscCheck {
     /// The command line to run.
     pub misc_path: String,
+    /// `None`: the virtual server's `delay_loop` (keepalived's rule).
     pub misc_timeout: Option<Duration>,
+    /// `misc_dynamic`: exit 0 up, 1 down, 2..=255 up with weight code - 2.
+    pub misc_dynamic: bool,
+    pub common: CheckCommon,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

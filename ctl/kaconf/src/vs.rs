@@ -1,14 +1,16 @@
 //! `virtual_server` and its `real_server`s.
 //!
-//! As in keepalived 2.2, `connect_timeout`, `retry` and `delay_before_retry` given on a virtual
-//! server are defaults for its real servers, and on a real server defaults for its check;
-//! `inhibit_on_failure` on a virtual server applies to all of its real servers.
+//! As in keepalived 2.2, `connect_timeout`, `retry`, `delay_before_retry`, `warmup`,
+//! `delay_loop`, `alpha` and `virtualhost` given on a virtual server are defaults for its real
+//! servers, and on a real server defaults for its check; `inhibit_on_failure` on a virtual
+//! server applies to all of its real servers. A real server's `notify_up` / `notify_down` are
+//! stored on its check.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::check::{self, ConnectDefaults};
+use crate::check::{self, optional_bool, CheckDefaults, Notify};
 use crate::convert::{choice, command, networks, parse, single, unknown, Cx, Seen};
 use crate::error::{Error, ErrorKind, Pos};
 use crate::model::{
@@ -23,7 +25,6 @@ const MAX_PERSISTENCE_TIMEOUT: u32 = 31 * 86_400;
 
 /// keepalived / DPVS virtual_server keywords accepted without being acted on.
 const VS_IGNORED: &[&str] = &[
-    "warmup",
     "hashed",
     "ops",
     "flag-1",
@@ -36,7 +37,6 @@ const VS_IGNORED: &[&str] = &[
     "persistence_engine",
     "ha_suspend",
     "smtp_alert",
-    "virtualhost",
     "snmp_name",
     "weight",
     "sorry_server_inhibit",
@@ -66,13 +66,7 @@ const RS_IGNORED: &[&str] = &[
     "lvs_method",
     "uthreshold",
     "lthreshold",
-    "notify_up",
-    "notify_down",
-    "alpha",
-    "warmup",
-    "delay_loop",
     "smtp_alert",
-    "virtualhost",
     "snmp_name",
 ];
 
@@ -104,7 +98,7 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
     let mut vs = VsFields::default();
     let mut laddr_ref = None;
     let mut inhibit_all = false;
-    let mut defaults = ConnectDefaults::default();
+    let mut defaults = CheckDefaults::default();
     let mut rs_seen: HashMap<(Ipv4Addr, u16), u32> = HashMap::new();
     let mut real_servers = Vec::new();
     for c in body {
@@ -202,8 +196,8 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
                 seen.once(c, "inhibit_on_failure")?;
                 inhibit_all = optional_bool(c)?;
             }
-            "connect_timeout" | "retry" | "delay_before_retry" => {
-                check::connect_default(c, &mut seen, &mut defaults)?
+            kw if check::VS_DEFAULTS.contains(&kw) => {
+                check::check_default(c, &mut seen, &mut defaults)?
             }
             "real_server" => {
                 let rs = real_server(c, cx)?;
@@ -226,9 +220,12 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
     let missing = |what: &str| n.err(ErrorKind::Missing { what: what.into() });
     let lb_algo = lb_algo.ok_or_else(|| missing("lb_algo (the scheduler: rr, wrr, ...)"))?;
     let lb_kind = lb_kind.ok_or_else(|| missing("lb_kind (FNAT, DR, NAT or TUN)"))?;
+    let delay_loop = vs.delay_loop.unwrap_or(DEFAULT_DELAY_LOOP);
+    defaults.delay_loop = Some(delay_loop);
+    defaults.alpha = Some(vs.alpha);
     let real_servers = real_servers
         .into_iter()
-        .map(|p| p.finish(inhibit_all, defaults))
+        .map(|p| p.finish(inhibit_all, &defaults))
         .collect();
     let vs = VirtualServer {
         vip,
@@ -239,7 +236,7 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
         persistence_timeout: vs.persistence_timeout,
         persistence_granularity: vs.persistence_granularity,
         laddr_group_name: vs.laddr_group_name,
-        delay_loop: vs.delay_loop.unwrap_or(DEFAULT_DELAY_LOOP),
+        delay_loop,
         alpha: vs.alpha,
         omega: vs.omega,
         quorum: vs.quorum.unwrap_or(1),
@@ -307,30 +304,22 @@ fn number(
     Ok(())
 }
 
-/// A flag that may carry keepalived's optional `true`/`false` (`inhibit_on_failure off`).
-fn optional_bool(c: &Node) -> Result<bool, Error> {
-    c.no_block()?;
-    c.arity(0, 1, &[])?;
-    match c.args.first() {
-        None => Ok(true),
-        Some(a) => parse(c, a, value::boolean),
-    }
-}
-
 /// A real server whose inherited settings are not known until its virtual server is read.
 struct PendingRs {
     rs: RealServer,
     inhibit: Option<bool>,
-    defaults: ConnectDefaults,
+    defaults: CheckDefaults,
+    notify: Notify,
     check: Option<check::Pending>,
 }
 
 impl PendingRs {
-    fn finish(self, inhibit_all: bool, vs_defaults: ConnectDefaults) -> RealServer {
+    fn finish(self, inhibit_all: bool, vs_defaults: &CheckDefaults) -> RealServer {
         let defaults = self.defaults.or(vs_defaults);
+        let notify = self.notify;
         RealServer {
             inhibit_on_failure: self.inhibit.unwrap_or(inhibit_all),
-            check: self.check.map(|c| c.finish(defaults)),
+            check: self.check.map(|c| c.finish(&defaults, notify)),
             ..self.rs
         }
     }
@@ -354,7 +343,9 @@ fn real_server(n: &Node, cx: &mut Cx) -> Result<PendingRs, Error> {
     };
     let mut seen = Seen::default();
     let mut inhibit = None;
-    let mut defaults = ConnectDefaults::default();
+    let mut defaults = CheckDefaults::default();
+    let mut notify = Notify::default();
+    let mut notify_at: Option<&Node> = None;
     let mut pending_check: Option<check::Pending> = None;
     for c in n.children.iter().flatten() {
         match c.keyword.as_str() {
@@ -366,8 +357,18 @@ fn real_server(n: &Node, cx: &mut Cx) -> Result<PendingRs, Error> {
                 seen.once(c, "inhibit_on_failure")?;
                 inhibit = Some(optional_bool(c)?);
             }
-            "connect_timeout" | "retry" | "delay_before_retry" => {
-                check::connect_default(c, &mut seen, &mut defaults)?
+            kw if check::RS_DEFAULTS.contains(&kw) => {
+                check::check_default(c, &mut seen, &mut defaults)?
+            }
+            "notify_up" => {
+                seen.once(c, "notify_up")?;
+                notify.up = Some(command(c)?);
+                notify_at = notify_at.or(Some(c));
+            }
+            "notify_down" => {
+                seen.once(c, "notify_down")?;
+                notify.down = Some(command(c)?);
+                notify_at = notify_at.or(Some(c));
             }
             kw if check::is_check(kw) => {
                 let parsed = check::parse_check(c, cx)?;
@@ -381,10 +382,18 @@ fn real_server(n: &Node, cx: &mut Cx) -> Result<PendingRs, Error> {
             _ => return Err(unknown(c, "real_server")),
         }
     }
+    if let (Some(c), None) = (notify_at, &pending_check) {
+        let what = format!(
+            "{} on a real_server without a health check (nothing would run it)",
+            c.keyword
+        );
+        return Err(c.err(ErrorKind::NotSupported { what }));
+    }
     Ok(PendingRs {
         rs,
         inhibit,
         defaults,
+        notify,
         check: pending_check,
     })
 }

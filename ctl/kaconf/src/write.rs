@@ -11,7 +11,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::model::{
-    Config, ConnectOpts, HealthCheck, Track, Url, VirtualIp, VirtualServer, VrrpInstance,
+    CheckCommon, Config, ConnectOpts, HealthCheck, HttpProtocol, Track, Url, VirtualIp,
+    VirtualServer, VrrpInstance,
 };
 use crate::value::fmt_seconds;
 use crate::vrrp::{auth_type_name, state_name};
@@ -155,38 +156,71 @@ fn virtual_server(w: &mut Writer, vs: &VirtualServer) {
         w.line(&["weight", &rs.weight.to_string()]);
         w.flag("inhibit_on_failure", rs.inhibit_on_failure);
         if let Some(check) = &rs.check {
-            health_check(w, check);
+            // keepalived takes these on the real server, not in the check.
+            w.opt("notify_up", check.common().notify_up.as_ref());
+            w.opt("notify_down", check.common().notify_down.as_ref());
+            health_check(w, vs, check);
         }
         w.close();
     }
     w.close();
 }
 
-fn health_check(w: &mut Writer, check: &HealthCheck) {
+fn health_check(w: &mut Writer, vs: &VirtualServer, check: &HealthCheck) {
     w.open(&[check.keyword()]);
     match check {
         HealthCheck::Tcp(c) => connect(w, c),
         HealthCheck::Http(h) | HealthCheck::Ssl(h) => {
             h.urls.iter().for_each(|u| url(w, u));
             connect(w, &h.connect);
+            w.opt("virtualhost", h.virtualhost.as_ref());
+            if h.http_protocol != HttpProtocol::default() {
+                w.line(&["http_protocol", &h.http_protocol.to_string()]);
+            }
+            w.flag("enable_sni", h.enable_sni);
         }
         HealthCheck::Udp(u) => {
             connect(w, &u.connect);
             w.flag("ping_check_off", u.ping_check_off);
+            if let Some(p) = &u.payload {
+                let hex: String = p.iter().map(|b| format!("{b:02x}")).collect();
+                w.line(&["payload", &hex]);
+            }
+            w.flag("require_reply", u.require_reply);
         }
         HealthCheck::Misc(m) => {
             w.line(&["misc_path", &quote(&m.misc_path)]);
             w.opt("misc_timeout", m.misc_timeout.map(fmt_seconds));
+            w.flag("misc_dynamic", m.misc_dynamic);
         }
     }
+    common(w, vs, check.common());
     w.close();
 }
 
 fn connect(w: &mut Writer, c: &ConnectOpts) {
+    w.opt("connect_ip", c.connect_ip);
     w.opt("connect_port", c.connect_port);
+    w.opt("bindto", c.bindto);
+    w.opt("bind_port", c.bind_port);
     w.line(&["connect_timeout", &fmt_seconds(c.connect_timeout)]);
+}
+
+/// Timing written out in full; `delay_loop`, `warmup` and `alpha` only where they differ
+/// from what the check would inherit.
+fn common(w: &mut Writer, vs: &VirtualServer, c: &CheckCommon) {
     w.line(&["retry", &c.retry.to_string()]);
     w.line(&["delay_before_retry", &fmt_seconds(c.delay_before_retry)]);
+    if c.delay_loop != vs.delay_loop {
+        w.line(&["delay_loop", &fmt_seconds(c.delay_loop)]);
+    }
+    if c.warmup != c.delay_loop {
+        w.line(&["warmup", &fmt_seconds(c.warmup)]);
+    }
+    if c.alpha != vs.alpha {
+        w.line(&["alpha", if c.alpha { "true" } else { "false" }]);
+    }
+    w.flag("log_all_failures", c.log_all_failures);
 }
 
 fn url(w: &mut Writer, u: &Url) {
@@ -194,6 +228,7 @@ fn url(w: &mut Writer, u: &Url) {
     w.line(&["path", &quote(&u.path)]);
     w.opt("status_code", u.status_code);
     w.opt("digest", u.digest.as_ref());
+    w.opt("virtualhost", u.virtualhost.as_ref());
     w.close();
 }
 

@@ -17,12 +17,25 @@ fn net(s: &str) -> Ipv4Network {
     s.parse().unwrap()
 }
 
+/// Timing a check inherits from a virtual server with `delay_loop` `secs` and no other
+/// check settings.
+fn common_with_delay_loop(secs: u64) -> CheckCommon {
+    CheckCommon {
+        delay_loop: Duration::from_secs(secs),
+        warmup: Duration::from_secs(secs),
+        ..CheckCommon::default()
+    }
+}
+
 fn tcp_check(port: u16) -> HealthCheck {
     HealthCheck::Tcp(ConnectOpts {
         connect_port: Some(port),
         connect_timeout: Duration::from_secs(3),
-        retry: 2,
-        delay_before_retry: Duration::from_secs(1),
+        common: CheckCommon {
+            retry: 2,
+            ..common_with_delay_loop(3)
+        },
+        ..ConnectOpts::default()
     })
 }
 
@@ -89,18 +102,8 @@ fn dpvs_fnat() {
     };
     assert_eq!(c.virtual_servers, [expected]);
     assert!(c.vrrp_instances.is_empty());
-    // The checks load, but nothing runs them yet.
-    let warned: Vec<(u32, &str)> = c
-        .warnings
-        .iter()
-        .map(|w| (w.line, w.keyword.as_str()))
-        .collect();
-    assert_eq!(warned, [(26, "TCP_CHECK"), (36, "TCP_CHECK")]);
-    assert!(c.warnings[0].msg.contains("not acted on yet"));
-    assert_eq!(
-        c.warnings[0].to_string(),
-        "/etc/keepalived/keepalived.conf:26: TCP_CHECK: parsed but not acted on yet"
-    );
+    // The checks are acted on (by the slowpath): no warning.
+    assert_eq!(c.warnings, []);
 }
 
 #[test]
@@ -160,19 +163,27 @@ fn dr_with_vrrp_and_http_checks() {
                 path: "/healthz".into(),
                 status_code: Some(200),
                 digest: None,
+                virtualhost: None,
             },
             Url {
                 path: "/testurl2/test.jsp".into(),
                 status_code: None,
                 digest: Some("640205b7b0fc66c1ea91c463fac6334d".into()),
+                virtualhost: None,
             },
         ],
         connect: ConnectOpts {
-            connect_port: None,
             connect_timeout: Duration::from_millis(500),
-            retry: 3,
-            delay_before_retry: Duration::from_secs(3),
+            common: CheckCommon {
+                retry: 3,
+                delay_before_retry: Duration::from_secs(3),
+                ..common_with_delay_loop(6)
+            },
+            ..ConnectOpts::default()
         },
+        virtualhost: None,
+        http_protocol: HttpProtocol::Http10,
+        enable_sni: false,
     });
     assert_eq!(vs.real_servers[0].check, Some(http));
     let ssl = HealthCheck::Ssl(HttpCheck {
@@ -180,14 +191,25 @@ fn dr_with_vrrp_and_http_checks() {
             path: "/healthz".into(),
             status_code: Some(204),
             digest: None,
+            virtualhost: None,
         }],
-        connect: ConnectOpts::default(),
+        // HTTP_GET and SSL_GET wait 3 s before a retry unless told otherwise (keepalived).
+        connect: ConnectOpts {
+            common: CheckCommon {
+                delay_before_retry: DEFAULT_HTTP_DELAY_BEFORE_RETRY,
+                ..common_with_delay_loop(6)
+            },
+            ..ConnectOpts::default()
+        },
+        virtualhost: None,
+        http_protocol: HttpProtocol::Http10,
+        enable_sni: false,
     });
     assert_eq!(vs.real_servers[1].check, Some(ssl));
     assert_eq!(vs.real_servers[1].weight, 2);
 
     // global_defs contents other than router_id, the VRRP instance, an unmodelled VRRP
-    // keyword and the checks are all reported.
+    // keyword are reported; the checks are acted on.
     let warned: Vec<&str> = c.warnings.iter().map(|w| w.keyword.as_str()).collect();
     assert_eq!(
         warned,
@@ -198,8 +220,6 @@ fn dr_with_vrrp_and_http_checks() {
             "smtp_connect_timeout",
             "vrrp_instance",
             "garp_master_delay",
-            "HTTP_GET",
-            "SSL_GET",
         ]
     );
 }
@@ -256,9 +276,15 @@ fn flow_control_allow_exclude_and_next_line_braces() {
         connect: ConnectOpts {
             connect_port: Some(53),
             connect_timeout: Duration::from_secs(2),
+            common: CheckCommon {
+                alpha: true,
+                ..CheckCommon::default()
+            },
             ..ConnectOpts::default()
         },
         ping_check_off: true,
+        payload: None,
+        require_reply: false,
     };
     assert_eq!(rs0.check, Some(HealthCheck::Udp(udp)));
     let rs1 = &vs.real_servers[1];
@@ -266,6 +292,13 @@ fn flow_control_allow_exclude_and_next_line_braces() {
     let misc = MiscCheck {
         misc_path: "/usr/local/bin/check.sh 10.0.1.2".into(),
         misc_timeout: Some(Duration::from_millis(2500)),
+        misc_dynamic: false,
+        // MISC_CHECK does not retry unless told to (keepalived); alpha from the VS.
+        common: CheckCommon {
+            retry: 0,
+            alpha: true,
+            ..CheckCommon::default()
+        },
     };
     assert_eq!(rs1.check, Some(HealthCheck::Misc(misc)));
 
@@ -339,11 +372,18 @@ fn inherited_check_settings_and_inhibit() {
     };
     let c0 = check(0);
     assert_eq!(
-        (c0.retry, c0.connect_timeout, c0.delay_before_retry),
+        (
+            c0.common.retry,
+            c0.connect_timeout,
+            c0.common.delay_before_retry
+        ),
         (5, Duration::from_secs(6), Duration::from_secs(2))
     );
     let c1 = check(1);
-    assert_eq!((c1.retry, c1.connect_timeout), (4, Duration::from_secs(7)));
+    assert_eq!(
+        (c1.common.retry, c1.connect_timeout),
+        (4, Duration::from_secs(7))
+    );
     assert!(rs[0].inhibit_on_failure);
     assert!(!rs[1].inhibit_on_failure);
 }
@@ -431,10 +471,10 @@ fn ignored_keywords_are_warnings_not_errors() {
     let c = parse(
         "vrrp_script chk { script \"/bin/true\" }\n\
          virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind FNAT\n syn_proxy\n ops\n\
-         real_server 10.0.1.1 80 { notify_up /bin/up }\n}",
+         real_server 10.0.1.1 80 { uthreshold 100 }\n}",
     );
     let warned: Vec<&str> = c.warnings.iter().map(|w| w.keyword.as_str()).collect();
-    assert_eq!(warned, ["vrrp_script", "syn_proxy", "ops", "notify_up"]);
+    assert_eq!(warned, ["vrrp_script", "syn_proxy", "ops", "uthreshold"]);
     assert!(c
         .warnings
         .iter()

@@ -67,9 +67,9 @@ virtual_server 10.0.0.10 443 {
         UDP_CHECK {
             connect_port 53
             connect_timeout 2
+            ping_check_off
             retry 1
             delay_before_retry 1
-            ping_check_off
         }
     }
     real_server 10.0.1.2 443 {
@@ -77,6 +77,8 @@ virtual_server 10.0.0.10 443 {
         MISC_CHECK {
             misc_path "/usr/local/bin/check.sh 10.0.1.2"
             misc_timeout 2.5
+            retry 0
+            delay_before_retry 1
         }
     }
 }
