@@ -17,7 +17,7 @@ pub mod pb {
 
 pub use pb::load_balancer_client::LoadBalancerClient;
 pub use pb::load_balancer_server::{LoadBalancer, LoadBalancerServer};
-use pb::{ForwardMode, Protocol, Scheduler};
+use pb::{ForwardMode, HealthState, Protocol, Scheduler};
 
 /// Where lbd serves the API unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/lbd/lbd.sock";
@@ -54,6 +54,31 @@ pub fn protocol_name(p: i32) -> &'static str {
         Ok(Protocol::Tcp) => "TCP",
         Ok(Protocol::Udp) => "UDP",
         _ => "?",
+    }
+}
+
+/// A real server's health: "up", "down", "unchecked" ("-" when lbd did not say).
+pub fn health_name(h: i32) -> &'static str {
+    match HealthState::try_from(h) {
+        Ok(HealthState::Up) => "up",
+        Ok(HealthState::Down) => "down",
+        Ok(HealthState::Unchecked) => "unchecked",
+        _ => "-",
+    }
+}
+
+/// Whether a real server takes new connections as lbd reports it, and the weight ipvsadm's
+/// view shows: `None` when it is down and not inhibited (it leaves the `-Ln` view, as
+/// keepalived removes it from IPVS), the effective weight otherwise (0 when inhibited).
+/// Servers from an lbd that reports no health show their configured weight.
+pub fn shown_weight(s: &pb::Service, r: &pb::RealServer) -> Option<u32> {
+    match HealthState::try_from(r.health) {
+        Ok(HealthState::Down) if !r.inhibited => None,
+        Ok(HealthState::Down) => Some(0),
+        // Up, but the service lost its quorum and sends new connections to its sorry server.
+        Ok(HealthState::Up | HealthState::Unchecked) if !s.quorum_up && !s.sorry_server.is_empty() => None,
+        Ok(HealthState::Up | HealthState::Unchecked) => Some(r.effective_weight),
+        _ => Some(r.weight),
     }
 }
 
@@ -202,5 +227,19 @@ mod tests {
         }
         let k = pb::ServiceKey { vip: "10.0.0.1".into(), port: 80, protocol: Protocol::Tcp as i32 };
         assert_eq!(k.to_string(), "TCP 10.0.0.1:80");
+    }
+
+    #[test]
+    fn shown_weights_follow_health() {
+        let s = pb::Service { quorum_up: true, ..Default::default() };
+        let rs = |health: HealthState, inhibited: bool| pb::RealServer { weight: 5, effective_weight: 3, health: health as i32, inhibited, ..Default::default() };
+        assert_eq!(shown_weight(&s, &rs(HealthState::Up, false)), Some(3));
+        assert_eq!(shown_weight(&s, &rs(HealthState::Unchecked, false)), Some(3));
+        assert_eq!(shown_weight(&s, &rs(HealthState::Down, false)), None);
+        assert_eq!(shown_weight(&s, &rs(HealthState::Down, true)), Some(0));
+        assert_eq!(shown_weight(&s, &rs(HealthState::Unspecified, false)), Some(5), "an lbd without health");
+        let sorry = pb::Service { quorum_up: false, sorry_server: "10.0.0.9:80".into(), ..Default::default() };
+        assert_eq!(shown_weight(&sorry, &rs(HealthState::Up, false)), None);
+        assert_eq!(health_name(HealthState::Down as i32), "down");
     }
 }

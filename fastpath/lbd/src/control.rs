@@ -154,6 +154,8 @@ pub struct Control {
     shared: Arc<Shared>,
     env: Env,
     run: Mutex<Running>,
+    /// Random, chosen at start: tells lb-slowpath that lbd restarted (and lost health state).
+    instance_id: u64,
 }
 
 impl Control {
@@ -163,7 +165,12 @@ impl Control {
     pub fn new(shared: Arc<Shared>, env: Env, conf: kaconf::Config, timeouts: Timeouts, generation: u64) -> Control {
         let mut health = Health::default();
         health.sync(&conf, now_unix_ms());
-        Control { shared, env, run: Mutex::new(Running { conf, health, timeouts, generation }) }
+        Control { shared, env, run: Mutex::new(Running { conf, health, timeouts, generation }), instance_id: random_id() }
+    }
+
+    /// This lbd's instance id (random, chosen at start).
+    pub fn instance_id(&self) -> u64 {
+        self.instance_id
     }
 
     fn lock(&self) -> MutexGuard<'_, Running> {
@@ -450,6 +457,17 @@ impl Control {
     pub fn worker_counters(&self) -> Vec<(&WorkerShared, Counters)> {
         self.env.workers.iter().map(|w| (w.as_ref(), w.read())).collect()
     }
+}
+
+/// A random id: std's hasher keys come from the OS's random source; the pid and the clock are
+/// mixed in too.
+fn random_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_i64(now_unix_ms());
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish().max(1)
 }
 
 fn not_found(key: VsKey) -> ControlError {

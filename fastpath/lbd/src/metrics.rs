@@ -4,7 +4,8 @@
 //! Exposed: per worker every counter and every drop reason, sessions and loop counts; per port
 //! (and exception TAP) packets, bytes, imissed, errors; per service and real server the active
 //! and inactive connections and the packets of live sessions (from the workers' session
-//! tables), and the weight. New connections per second: `rate(lbd_worker_sessions_created_total)`
+//! tables), the weight, and whether each real server takes new connections
+//! (`lbd_real_server_up`: 1 up or unchecked, 0 down). New connections per second: `rate(lbd_worker_sessions_created_total)`
 //! (per-service cumulative counters are not kept by the fast path yet).
 
 use std::fmt::Write as _;
@@ -17,6 +18,7 @@ use fastpath::DropReason;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::control::health::Status;
 use crate::control::{service_key, vs_key, Control};
 
 /// Largest request head read.
@@ -97,7 +99,7 @@ impl Out {
 pub fn render(control: &Control) -> String {
     let mut o = Out(String::with_capacity(16 * 1024));
     let env = control.env();
-    let (conf, generation) = control.config();
+    let (conf, health, generation) = control.config_with_health();
     o.family("lbd_info", "gauge", "Always 1; the labels say which lbd this is.");
     o.sample("lbd_info", &[("version", env!("CARGO_PKG_VERSION"))], 1);
     o.family("lbd_uptime_seconds", "gauge", "Seconds since lbd started.");
@@ -163,6 +165,7 @@ pub fn render(control: &Control) -> String {
     let counts = counts.unwrap_or_default();
     let mut svc_rows = Vec::new();
     let mut rs_rows = Vec::new();
+    let mut up_rows = Vec::new();
     for vs in &conf.virtual_servers {
         let k = service_key(vs_key(vs));
         let (proto, vip, port) = (k.proto.to_string(), k.vip.to_string(), k.port.to_string());
@@ -171,6 +174,8 @@ pub fn render(control: &Control) -> String {
         for r in &vs.real_servers {
             let c = counts.get(&(k.proto, (k.vip, k.port), (r.ip, r.port))).copied().unwrap_or_default();
             rs_rows.push(([proto.clone(), vip.clone(), port.clone(), format!("{}:{}", r.ip, r.port)], c, u64::from(r.weight)));
+            let up = health.view(vs, r).status != Status::Down;
+            up_rows.push(([vip.clone(), port.clone(), proto.clone(), r.ip.to_string(), r.port.to_string()], u64::from(up)));
         }
         svc_rows.push(([proto, vip, port], total, vs.real_servers.len() as u64));
     }
@@ -203,6 +208,10 @@ pub fn render(control: &Control) -> String {
     o.family("lbd_real_server_weight", "gauge", "Configured weight (0: quiesced).");
     for (l, _, w) in &rs_rows {
         o.sample("lbd_real_server_weight", &[("proto", &l[0]), ("vip", &l[1]), ("port", &l[2]), ("real_server", &l[3])], *w);
+    }
+    o.family("lbd_real_server_up", "gauge", "1 when the real server's health check passes (or it has none), 0 when down.");
+    for (l, up) in &up_rows {
+        o.sample("lbd_real_server_up", &[("vip", &l[0]), ("port", &l[1]), ("proto", &l[2]), ("rs", &l[3]), ("rs_port", &l[4])], *up);
     }
     o.0
 }

@@ -11,6 +11,7 @@ use ipnetwork::Ipv4Network;
 use kaconf::{LbAlgo, LbKind, LocalAddr, LocalAddressGroup, Protocol, RealServer, VirtualServer};
 use lb_api::pb;
 
+use crate::control::health::{Health, HealthUpdate, QuorumUpdate, Status};
 use crate::control::mailbox::{ConnCount, ConnKey, SessionFilter, SessionInfo};
 use crate::control::{ControlError, VsKey, API_ORIGIN, MAX_TIMEOUT_S};
 
@@ -331,8 +332,9 @@ fn counters(c: &ConnCount) -> pb::ConnCounters {
     pb::ConnCounters { active_conns: c.active, inactive_conns: c.inactive, pkts_in: c.pkts_in, pkts_out: c.pkts_out, conns: c.conns, bytes_in: c.bytes_in, bytes_out: c.bytes_out }
 }
 
-/// A virtual server as a message, with connection counts when given.
-pub fn service_to_pb(vs: &VirtualServer, counts: Option<&HashMap<ConnKey, ConnCount>>) -> pb::Service {
+/// A virtual server as a message, with its real servers' health from `health` and connection
+/// counts when given.
+pub fn service_to_pb(vs: &VirtualServer, health: &Health, counts: Option<&HashMap<ConnKey, ConnCount>>) -> pb::Service {
     let proto = l4(vs.protocol);
     let vip = (vs.vip, vs.port);
     let svc_total = counts.map(|m| {
@@ -352,18 +354,59 @@ pub fn service_to_pb(vs: &VirtualServer, counts: Option<&HashMap<ConnKey, ConnCo
         real_servers: vs
             .real_servers
             .iter()
-            .map(|r| pb::RealServer {
-                addr: r.ip.to_string(),
-                port: u32::from(r.port),
-                weight: r.weight,
-                health_checked: r.check.is_some(),
-                stats: counts.map(|m| counters(&m.get(&(proto, vip, (r.ip, r.port))).copied().unwrap_or_default())),
+            .map(|r| {
+                let h = health.view(vs, r);
+                pb::RealServer {
+                    addr: r.ip.to_string(),
+                    port: u32::from(r.port),
+                    weight: r.weight,
+                    health_checked: r.check.is_some(),
+                    stats: counts.map(|m| counters(&m.get(&(proto, vip, (r.ip, r.port))).copied().unwrap_or_default())),
+                    health: health_to_pb(h.status) as i32,
+                    health_since_unix_ms: h.since_ms,
+                    last_error: h.last_error,
+                    checker: h.checker,
+                    inhibited: h.inhibited,
+                    effective_weight: h.effective_weight,
+                }
             })
             .collect(),
         draining_timeout_s: vs.tcp_draining_timeout,
         sorry_server: vs.sorry_server.map(|(a, p)| format!("{a}:{p}")).unwrap_or_default(),
         stats: svc_total,
+        quorum_up: health.quorum_up(vs),
     }
+}
+
+fn health_to_pb(s: Status) -> pb::HealthState {
+    match s {
+        Status::Up => pb::HealthState::Up,
+        Status::Down => pb::HealthState::Down,
+        Status::Unchecked => pb::HealthState::Unchecked,
+    }
+}
+
+/// The updates of a `SetHealth` request, every value checked (fields named as
+/// `servers[2].addr`, `quorum[0].service.protocol`).
+pub fn health_updates(r: &pb::SetHealthRequest) -> R<(Vec<HealthUpdate>, Vec<QuorumUpdate>)> {
+    let mut servers = Vec::with_capacity(r.servers.len());
+    for (i, u) in r.servers.iter().enumerate() {
+        let f = format!("servers[{i}]");
+        let service = key(&format!("{f}.service"), u.service.as_ref())?;
+        let addr = ip(&format!("{f}.addr"), &u.addr)?;
+        let port = port(&format!("{f}.port"), u.port)?;
+        if let Some(w) = u.weight.filter(|w| *w > 65535) {
+            return Err(bad(&format!("{f}.weight"), format!("{w} is out of range 0..=65535")));
+        }
+        if u.checker.len() > 32 || !u.checker.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(bad(&format!("{f}.checker"), format!("{:?} is not a checker name (TCP_CHECK, HTTP_GET, ...)", u.checker)));
+        }
+        // A reason is a log line's worth; longer ones are cut, not refused.
+        let reason: String = u.reason.chars().filter(|c| !c.is_control()).take(256).collect();
+        servers.push(HealthUpdate { service, addr, port, up: u.up, checker: u.checker.clone(), reason, weight: u.weight, inhibit: u.inhibit });
+    }
+    let quorum = r.quorum.iter().enumerate().map(|(i, q)| Ok(QuorumUpdate { service: key(&format!("quorum[{i}].service"), q.service.as_ref())?, up: q.up })).collect::<R<Vec<_>>>()?;
+    Ok((servers, quorum))
 }
 
 /// The session filter of a listing request.
@@ -430,7 +473,7 @@ mod tests {
         let vs = service(&svc(), None, Fields::ALL).unwrap();
         assert_eq!(vs.lb_algo, LbAlgo::Wrr);
         assert_eq!(vs.client_ipaddr_allow[0].to_string(), "10.0.0.0/8");
-        let back = service_to_pb(&vs, None);
+        let back = service_to_pb(&vs, &Health::default(), None);
         assert_eq!(back.persistence, svc().persistence);
         assert_eq!(back.real_servers[0].weight, 3);
         assert_eq!(back.allow, vec!["10.0.0.0/8".to_string()]);
@@ -479,6 +522,23 @@ mod tests {
         assert_eq!(out.real_servers[0].weight, 9);
         assert!(out.real_servers[0].check.is_some());
         assert!(out.real_servers[1].check.is_none());
+    }
+
+    #[test]
+    fn health_updates_name_the_field() {
+        let k = Some(pb::ServiceKey { vip: "10.0.0.1".into(), port: 80, protocol: pb::Protocol::Tcp as i32 });
+        let ok = pb::HealthUpdate { service: k.clone(), addr: "10.0.1.1".into(), port: 80, up: false, checker: "TCP_CHECK".into(), reason: "refused\n".into(), ..Default::default() };
+        let req = |u: pb::HealthUpdate| pb::SetHealthRequest { servers: vec![ok.clone(), u], ..Default::default() };
+        let (s, q) = health_updates(&req(ok.clone())).unwrap();
+        assert_eq!((s.len(), q.len(), s[0].reason.as_str()), (2, 0, "refused"));
+        let err = |u: pb::HealthUpdate| health_updates(&req(u)).unwrap_err().to_string();
+        assert_eq!(err(pb::HealthUpdate { addr: "x".into(), ..ok.clone() }), "servers[1].addr: \"x\" is not an IPv4 address");
+        assert_eq!(err(pb::HealthUpdate { port: 0, ..ok.clone() }), "servers[1].port: 0 is not a valid port");
+        let udp9 = Some(pb::ServiceKey { protocol: 9, ..k.clone().unwrap() });
+        assert!(err(pb::HealthUpdate { service: udp9, ..ok.clone() }).starts_with("servers[1].service.protocol: 9 is not a protocol"));
+        assert_eq!(err(pb::HealthUpdate { weight: Some(65536), ..ok.clone() }), "servers[1].weight: 65536 is out of range 0..=65535");
+        let r = pb::SetHealthRequest { quorum: vec![pb::QuorumUpdate { service: None, up: true }], ..Default::default() };
+        assert!(health_updates(&r).unwrap_err().to_string().starts_with("quorum[0].service: is required"));
     }
 
     #[test]

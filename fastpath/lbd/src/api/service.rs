@@ -69,8 +69,8 @@ impl Api {
     /// Services as messages, with connection counts when asked.
     fn services(control: &Control, stats: bool) -> Result<(Vec<pb::Service>, u64), ControlError> {
         let counts = if stats { Some(control.conn_counts()?) } else { None };
-        let (conf, generation) = control.config();
-        Ok((conf.virtual_servers.iter().map(|v| cv::service_to_pb(v, counts.as_ref())).collect(), generation))
+        let (conf, health, generation) = control.config_with_health();
+        Ok((conf.virtual_servers.iter().map(|v| cv::service_to_pb(v, &health, counts.as_ref())).collect(), generation))
     }
 
     /// Adds or edits a real server; `add` refuses one that exists, an edit one that does not.
@@ -109,7 +109,7 @@ impl Api {
             })
         })
         .await?;
-        Ok(Response::new(cv::service_to_pb(&vs.1, None)))
+        Ok(Response::new(cv::service_to_pb(&vs.1, &self.control.health(), None)))
     }
 }
 
@@ -143,6 +143,7 @@ impl lb_api::LoadBalancer for Api {
             max_sessions: u64::try_from(env.max_sessions).unwrap_or(u64::MAX),
             api_socket: env.api_socket.display().to_string(),
             metrics_listen: env.metrics_listen.map(|a| a.to_string()).unwrap_or_default(),
+            instance_id: c.instance_id(),
         }))
     }
 
@@ -160,7 +161,7 @@ impl lb_api::LoadBalancer for Api {
         let s = blocking(move || {
             let vs = c.service(key)?;
             let counts = if r.stats { Some(c.conn_counts()?) } else { None };
-            Ok(cv::service_to_pb(&vs, counts.as_ref()))
+            Ok(cv::service_to_pb(&vs, &c.health(), counts.as_ref()))
         })
         .await?;
         Ok(Response::new(s))
@@ -169,10 +170,13 @@ impl lb_api::LoadBalancer for Api {
     async fn add_service(&self, req: Request<pb::AddServiceRequest>) -> Res<pb::Service> {
         let s = req.into_inner().service.ok_or_else(|| status(ControlError::invalid("service", "is required")))?;
         let vs = cv::service(&s, None, Fields::ALL).map_err(status)?;
-        let out = cv::service_to_pb(&vs, None);
         let c = Arc::clone(&self.control);
-        blocking(move || c.add_service(vs)).await?;
-        Ok(Response::new(out))
+        let vs = blocking(move || {
+            c.add_service(vs.clone())?;
+            Ok(vs)
+        })
+        .await?;
+        Ok(Response::new(cv::service_to_pb(&vs, &self.control.health(), None)))
     }
 
     async fn edit_service(&self, req: Request<pb::EditServiceRequest>) -> Res<pb::Service> {
@@ -188,7 +192,7 @@ impl lb_api::LoadBalancer for Api {
             })
         })
         .await?;
-        Ok(Response::new(cv::service_to_pb(&vs, None)))
+        Ok(Response::new(cv::service_to_pb(&vs, &self.control.health(), None)))
     }
 
     async fn delete_service(&self, req: Request<pb::DeleteServiceRequest>) -> Res<pb::DeleteServiceResponse> {
@@ -231,7 +235,7 @@ impl lb_api::LoadBalancer for Api {
             })
         })
         .await?;
-        Ok(Response::new(cv::service_to_pb(&vs, None)))
+        Ok(Response::new(cv::service_to_pb(&vs, &self.control.health(), None)))
     }
 
     async fn list_local_address_groups(&self, _: Request<pb::ListLocalAddressGroupsRequest>) -> Res<pb::ListLocalAddressGroupsResponse> {
@@ -371,6 +375,21 @@ impl lb_api::LoadBalancer for Api {
         })
         .await?;
         Ok(Response::new(change_to_pb(ch)))
+    }
+
+    async fn set_health(&self, req: Request<pb::SetHealthRequest>) -> Res<pb::SetHealthResponse> {
+        self.set_health_impl(req.into_inner()).await
+    }
+}
+
+impl Api {
+    /// `SetHealth`: the batch is checked whole here and in `Control::set_health`, then applied.
+    pub(crate) async fn set_health_impl(&self, r: pb::SetHealthRequest) -> Res<pb::SetHealthResponse> {
+        let (servers, quorum) = cv::health_updates(&r).map_err(status)?;
+        let source = r.source.chars().filter(|c| c.is_ascii_graphic()).take(64).collect::<String>();
+        let c = Arc::clone(&self.control);
+        let out = blocking(move || c.set_health(&servers, &quorum, &source)).await?;
+        Ok(Response::new(pb::SetHealthResponse { generation: out.generation, changed: out.changed, unknown: out.unknown }))
     }
 }
 

@@ -84,3 +84,40 @@ fn grpc_on_the_socket_and_token_on_tcp() {
     assert!(!sock.exists(), "socket removed on stop");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn set_health_through_grpc() {
+    let dir = std::env::temp_dir().join(format!("lbd-api-health-{}", std::process::id()));
+    let sock = dir.join("lbd.sock");
+    let text = format!("api_socket = \"{}\"\n[[port]]\nname = 'a'\nvdev = 'net_ring0'\n", sock.display());
+    let cfg = Config::parse(&text, Path::new("t.toml")).unwrap();
+    let handle = start(&cfg, Arc::new(control_with(CONF, None))).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut c = lb_api::connect(&Target::Unix(sock.clone())).await.unwrap();
+        let info = c.get_info(pb::GetInfoRequest {}).await.unwrap().into_inner();
+        assert_ne!(info.instance_id, 0);
+        let down = pb::HealthUpdate { service: key(80), addr: "10.0.2.11".into(), port: 80, up: false, checker: "TCP_CHECK".into(), reason: "connect: connection refused".into(), ..Default::default() };
+        let stray = pb::HealthUpdate { addr: "10.0.2.99".into(), ..down.clone() };
+        // Invalid: nothing applied, the field named.
+        let bad = pb::HealthUpdate { addr: "10.0.2.300".into(), ..down.clone() };
+        let e = c.set_health(pb::SetHealthRequest { servers: vec![down.clone(), bad], quorum: vec![], source: "lb-slowpath".into() }).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert_eq!(e.get_error_details().bad_request().unwrap().field_violations[0].field, "servers[1].addr");
+        let before = c.get_info(pb::GetInfoRequest {}).await.unwrap().into_inner().generation;
+        let r = c.set_health(pb::SetHealthRequest { servers: vec![down.clone(), stray], quorum: vec![], source: "lb-slowpath".into() }).await.unwrap().into_inner();
+        assert_eq!((r.generation, r.changed, r.unknown), (before + 1, 1, vec!["TCP 10.0.1.100:80 rs 10.0.2.99:80".to_string()]));
+        let s = c.get_service(pb::GetServiceRequest { key: key(80), stats: false }).await.unwrap().into_inner();
+        let rs = &s.real_servers[0];
+        assert_eq!((rs.health, rs.last_error.as_str(), rs.checker.as_str(), rs.effective_weight, rs.weight), (pb::HealthState::Down as i32, "connect: connection refused", "TCP_CHECK", 0, 1));
+        assert!(rs.health_since_unix_ms > 0 && s.quorum_up);
+        let l = c.list_services(pb::ListServicesRequest { stats: false }).await.unwrap().into_inner();
+        let udp = l.services.iter().find(|s| s.key.as_ref().unwrap().port == 53).unwrap();
+        assert_eq!(udp.real_servers[0].health, pb::HealthState::Unchecked as i32);
+        // The same batch again: no new generation.
+        let r = c.set_health(pb::SetHealthRequest { servers: vec![down], quorum: vec![], source: "lb-slowpath".into() }).await.unwrap().into_inner();
+        assert_eq!((r.generation, r.changed), (before + 1, 0));
+    });
+    handle.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

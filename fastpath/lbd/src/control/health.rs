@@ -57,16 +57,6 @@ pub enum Status {
     Down,
 }
 
-impl Status {
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Unchecked => "unchecked",
-            Status::Up => "up",
-            Status::Down => "down",
-        }
-    }
-}
-
 /// One real server as listings show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RsView {
@@ -285,9 +275,9 @@ impl Control {
         Ok(out)
     }
 
-    /// Real server `rs` of `vs` as listings show it.
-    pub fn rs_view(&self, vs: &VirtualServer, rs: &RealServer) -> RsView {
-        self.lock().health.view(vs, rs)
+    /// The health state.
+    pub fn health(&self) -> Health {
+        self.lock().health.clone()
     }
 
     /// The running configuration with its health state and generation, read together.
