@@ -81,6 +81,8 @@ pub enum Command {
     AddRs(RsOpts),
     EditRs(RsOpts),
     DeleteRs(RsOpts),
+    /// `rs list`: real servers with their health.
+    RsList { service: Option<pb::ServiceKey> },
     Zero,
     /// `-S`: rules on stdout.
     SaveRules,
@@ -365,6 +367,10 @@ fn noun_verb(mut s: Seen) -> Result<Command, UsageError> {
         ("rs" | "real-server", Some("add")) => ipvs("-a", s)?,
         ("rs" | "real-server", Some("edit")) => ipvs("-e", s)?,
         ("rs" | "real-server", Some("del" | "delete" | "rm")) => ipvs("-d", s)?,
+        ("rs" | "real-server", Some("list" | "ls") | None) => {
+            only(2, "rs list")?;
+            Command::RsList { service: s.svc }
+        }
         ("laddr", Some("list" | "ls")) | ("laddr", None) => {
             only(2, "laddr list")?;
             Command::LaddrList

@@ -75,6 +75,8 @@ fn noun_verb_commands() {
     assert_eq!(cmd("laddr add lg 10.0.0.1 10.0.0.2 --ifname lan"), Command::LaddrAdd { group: "lg".into(), addrs: vec!["10.0.0.1".into(), "10.0.0.2".into()], ifname: Some("lan".into()) });
     assert_eq!(cmd("laddr del lg"), Command::LaddrDel { group: "lg".into(), addrs: vec![] });
     assert_eq!(cmd("laddr list"), Command::LaddrList);
+    assert_eq!(cmd("rs list"), Command::RsList { service: None });
+    assert!(matches!(cmd("rs list -t 10.0.0.1:80"), Command::RsList { service: Some(_) }));
     let Command::Sessions(r, false) = cmd("session list -t 10.0.0.1:80 --client 1.2.3.4 --state ESTABLISHED --limit 5") else { panic!() };
     assert_eq!((r.client.as_str(), r.state.as_str(), r.limit), ("1.2.3.4", "ESTABLISHED", 5));
     assert_eq!(r.service, Some(key("10.0.0.1", 80, Protocol::Tcp)));

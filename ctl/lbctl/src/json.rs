@@ -31,7 +31,13 @@ pub fn service(s: &pb::Service) -> Value {
         "stats": conns(s.stats.as_ref()),
         "real_servers": s.real_servers.iter().map(|r| json!({
             "addr": r.addr, "port": r.port, "weight": r.weight, "health_checked": r.health_checked, "stats": conns(r.stats.as_ref()),
+            "health": lb_api::health_name(r.health),
+            "health_since_unix_ms": if r.health_since_unix_ms > 0 { json!(r.health_since_unix_ms) } else { Value::Null },
+            "last_error": if r.last_error.is_empty() { Value::Null } else { json!(r.last_error) },
+            "checker": if r.checker.is_empty() { Value::Null } else { json!(r.checker) },
+            "inhibited": r.inhibited, "effective_weight": r.effective_weight,
         })).collect::<Vec<_>>(),
+        "quorum_up": s.quorum_up,
     });
     if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
         m.extend(e);

@@ -41,6 +41,7 @@ Service options (lbctl's, for what ipvsadm cannot say):
 Commands:
   service list|add|edit|del|clear      as -L/-A/-E/-D/-C
   rs add|edit|del                      as -a/-e/-d
+  rs list [-t|-u vip:port]             real servers with health (up/down/unchecked), since, checker, last error
   laddr list | laddr add GROUP ADDR... [--ifname IF] | laddr del GROUP [ADDR...]
   session list [-t|-u vip:port] [--client IP] [--rs IP] [--state STATE] [--limit N]
   stats [--services]                   per-worker counters, drops by reason, ports

@@ -234,6 +234,14 @@ pub async fn run(g: &Globals, cmd: Command, c: &mut Client) -> Result<(), CliErr
                 emit(&table::sessions(&r.sessions, r.matched))
             }
         }
+        Command::RsList { service } => {
+            let list = services(c, false, service.as_ref()).await?;
+            if g.json {
+                return emit_json(&json::services(&list));
+            }
+            let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            emit(&table::real_servers(&list, now_ms))
+        }
         Command::Stats { services: with } => {
             let s = c.get_stats(pb::GetStatsRequest { services: with }).await?.into_inner();
             if g.json {

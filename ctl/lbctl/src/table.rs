@@ -90,6 +90,9 @@ pub fn services(list: &[pb::Service], view: ListView, numeric: bool, rates: &[(R
             }
         }
         for (j, r) in s.real_servers.iter().enumerate() {
+            // Only servers that take traffic, as keepalived leaves IPVS: a down server is gone,
+            // an inhibited one stays with weight 0.
+            let Some(weight) = lb_api::shown_weight(s, r) else { continue };
             let d = dest_name(s, r, numeric);
             let c = conns(r.stats.as_ref());
             match view {
@@ -104,10 +107,64 @@ pub fn services(list: &[pb::Service], view: ListView, numeric: bool, rates: &[(R
                     let _ = writeln!(o, "  -> {d:<28} {:<10} {:<10} {:<10} {:<10}", 0, 0, c.active_conns, c.inactive_conns);
                 }
                 _ => {
-                    let _ = writeln!(o, "  -> {d:<28} {:<7} {:<6} {:<10} {:<10}", lb_api::forward_ipvsadm_name(s.forward), r.weight, c.active_conns, c.inactive_conns);
+                    let _ = writeln!(o, "  -> {d:<28} {:<7} {:<6} {:<10} {:<10}", lb_api::forward_ipvsadm_name(s.forward), weight, c.active_conns, c.inactive_conns);
                 }
             }
         }
+        // Quorum lost with a sorry server: keepalived puts the sorry server in the pool instead.
+        let reported = s.real_servers.iter().any(|r| r.health != 0);
+        if reported && !s.quorum_up && matches!(view, ListView::Services) {
+            if let Some((a, p)) = s.sorry_server.rsplit_once(':') {
+                let d = addr_port(a, p.parse().unwrap_or(0), s.key.as_ref().map_or(0, |k| k.protocol), numeric);
+                let _ = writeln!(o, "  -> {d:<28} {:<7} {:<6} {:<10} {:<10}", lb_api::forward_ipvsadm_name(s.forward), 1, 0, 0);
+            }
+        }
+    }
+    o
+}
+
+/// How long ago `since_ms` was, shortly: 42s, 3m05s, 2h07m, 4d03h ("-" when unknown).
+pub fn age(since_ms: i64, now_ms: i64) -> String {
+    if since_ms <= 0 {
+        return "-".into();
+    }
+    let s = (now_ms - since_ms).max(0) / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86399 => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+        _ => format!("{}d{:02}h", s / 86400, s / 3600 % 24),
+    }
+}
+
+/// `lbctl rs list`: every configured real server with its health, down ones included.
+pub fn real_servers(list: &[pb::Service], now_ms: i64) -> String {
+    let mut o = format!("{:<24} {:<21} {:>6} {:>9} {:<9} {:>7} {:<10} {}\n", "Service", "RealServer", "Weight", "Effective", "Health", "Since", "Checker", "LastError");
+    for s in list {
+        let svc = svc_name(s, true).replace("  ", " ");
+        for r in &s.real_servers {
+            let mut health = lb_api::health_name(r.health).to_owned();
+            if r.inhibited {
+                health.push('*');
+            }
+            let _ = writeln!(
+                o,
+                "{svc:<24} {:<21} {:>6} {:>9} {health:<9} {:>7} {:<10} {}",
+                format!("{}:{}", r.addr, r.port),
+                r.weight,
+                r.effective_weight,
+                age(r.health_since_unix_ms, now_ms),
+                if r.checker.is_empty() { "-" } else { &r.checker },
+                r.last_error
+            );
+        }
+        if !s.quorum_up && s.real_servers.iter().any(|r| r.health != 0) {
+            let sorry = if s.sorry_server.is_empty() { "no sorry server: unchanged".to_owned() } else { format!("new connections go to the sorry server {}", s.sorry_server) };
+            let _ = writeln!(o, "{svc:<24} quorum lost ({sorry})");
+        }
+    }
+    if list.iter().flat_map(|s| &s.real_servers).any(|r| r.inhibited) {
+        o.push_str("(* down, kept with weight 0: inhibit_on_failure)\n");
     }
     o
 }

@@ -154,3 +154,73 @@ lg               10.70.2.101      -
 "
     );
 }
+
+fn with_health() -> Vec<pb::Service> {
+    let rs = |last: u8, health: pb::HealthState, inhibited: bool, eff: u32| pb::RealServer {
+        addr: format!("10.70.2.{last}"),
+        port: 80,
+        weight: 2,
+        effective_weight: eff,
+        health: health as i32,
+        inhibited,
+        checker: if health == pb::HealthState::Unchecked { String::new() } else { "TCP_CHECK".into() },
+        health_since_unix_ms: if health == pb::HealthState::Unchecked { 0 } else { 1_000_000 },
+        last_error: if health == pb::HealthState::Down { "connect: connection refused".into() } else { String::new() },
+        ..Default::default()
+    };
+    vec![pb::Service {
+        key: Some(pb::ServiceKey { vip: "10.70.1.100".into(), port: 80, protocol: pb::Protocol::Tcp as i32 }),
+        scheduler: pb::Scheduler::Wrr as i32,
+        forward: pb::ForwardMode::Fnat as i32,
+        quorum_up: true,
+        real_servers: vec![
+            rs(11, pb::HealthState::Up, false, 7),
+            rs(12, pb::HealthState::Down, false, 0),
+            rs(13, pb::HealthState::Down, true, 0),
+            rs(14, pb::HealthState::Unchecked, false, 2),
+        ],
+        ..Default::default()
+    }]
+}
+
+#[test]
+fn list_hides_down_servers_and_shows_inhibited_ones_with_weight_zero() {
+    let want = "\
+IP Virtual Server version 1.2.1 (size=4096)$
+Prot LocalAddress:Port Scheduler Flags$
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn$
+TCP  10.70.1.100:80 wrr$
+  -> 10.70.2.11:80                FullNat 7      0          0         $
+  -> 10.70.2.13:80                FullNat 0      0          0         $
+  -> 10.70.2.14:80                FullNat 2      0          0         $
+";
+    assert_eq!(shown(&services(&with_health(), ListView::Services, true, &[])), want);
+    // Quorum lost with a sorry server: the sorry server instead of the real servers.
+    let mut s = with_health();
+    s[0].quorum_up = false;
+    s[0].sorry_server = "10.70.2.99:8080".into();
+    let got = services(&s, ListView::Services, true, &[]);
+    assert!(got.ends_with("TCP  10.70.1.100:80 wrr\n  -> 10.70.2.13:80                FullNat 0      0          0         \n  -> 10.70.2.99:8080              FullNat 1      0          0         \n"), "{got}");
+}
+
+#[test]
+fn rs_list_shows_health() {
+    let got = real_servers(&with_health(), 1_000_000 + 185_000);
+    assert_eq!(
+        got,
+        "\
+Service                  RealServer            Weight Effective Health      Since Checker    LastError
+TCP 10.70.1.100:80       10.70.2.11:80              2         7 up          3m05s TCP_CHECK  
+TCP 10.70.1.100:80       10.70.2.12:80              2         0 down        3m05s TCP_CHECK  connect: connection refused
+TCP 10.70.1.100:80       10.70.2.13:80              2         0 down*       3m05s TCP_CHECK  connect: connection refused
+TCP 10.70.1.100:80       10.70.2.14:80              2         2 unchecked       - -          
+(* down, kept with weight 0: inhibit_on_failure)
+"
+    );
+    assert_eq!((age(1, 1 + 42_000), age(1, 1 + 7_380_000), age(1, 1 + 2 * 86_400_000 + 3_600_000), age(0, 5)), ("42s".into(), "2h03m".into(), "2d01h".into(), "-".into()));
+    let j = crate::json::service(&with_health()[0]);
+    assert_eq!(j["real_servers"][1]["health"], "down");
+    assert_eq!(j["real_servers"][1]["last_error"], "connect: connection refused");
+    assert_eq!(j["real_servers"][3]["checker"], serde_json::Value::Null);
+    assert_eq!(j["real_servers"][2]["inhibited"], true);
+}
