@@ -14,4 +14,5 @@
 #include <rte_dev.h>
 #include <rte_bus_vdev.h>
 #include <rte_flow.h>
+#include <rte_alarm.h>
 #include "shim.h"

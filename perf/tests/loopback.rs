@@ -57,6 +57,13 @@ fn pktgen(tag: &str, args: &[&str]) -> Value {
         "lb-pktgen failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The driver must shut down cleanly: both memif ends live in this process, and stopping
+    // them carelessly frees the same regions twice (seen in 21 of 24 runs before the fix).
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("EAL: Error") && !stderr.contains("shutting the ports down"),
+        "lb-pktgen's shutdown was not clean:\n{stderr}"
+    );
     serde_json::from_str(stdout.lines().next().unwrap_or(""))
         .unwrap_or_else(|e| panic!("report is not JSON ({e}): {stdout}"))
 }

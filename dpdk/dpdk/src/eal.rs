@@ -1,7 +1,8 @@
 //! Environment Abstraction Layer start-up and shutdown.
 
 use std::ffi::{c_char, c_int, CString};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::error::{last_error, Error, Result};
 
@@ -184,6 +185,70 @@ impl Eal {
             return Err(Error::Probe { devargs: devargs.into(), msg: crate::error::strerror(rc) });
         }
         Ok(())
+    }
+}
+
+/// Alarm callbacks run so far (see [`Eal::interrupt_barrier`]).
+static BARRIERS_RUN: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn barrier_alarm(_arg: *mut std::ffi::c_void) {
+    BARRIERS_RUN.fetch_add(1, Ordering::SeqCst);
+}
+
+impl Eal {
+    /// Waits until the EAL interrupt thread has handled every event that was pending when this
+    /// was called, for at most `timeout`; false if it did not get there in time.
+    ///
+    /// Drivers act on their own from that thread: when a memif port stops, its peer's control
+    /// socket reads end-of-file and the peer port disconnects itself on the interrupt thread.
+    /// If both ends live in this process, stopping the peer from the main thread at the same
+    /// moment runs the driver's disconnect twice at once, and both free the same shared-memory
+    /// regions (`EAL: Error: Invalid memory`, or worse). An alarm runs on that same thread, after
+    /// the events already queued there (epoll hands out ready events in the order they became
+    /// ready), so once it has run, that earlier work is done.
+    pub fn interrupt_barrier(&self, timeout: Duration) -> bool {
+        let before = BARRIERS_RUN.load(Ordering::SeqCst);
+        // SAFETY: the callback is a plain `extern "C" fn` with no captured state and a null
+        // argument it never reads; the EAL is initialised (we hold an `Eal`).
+        let rc = unsafe { dpdk_sys::rte_eal_alarm_set(1, Some(barrier_alarm), std::ptr::null_mut()) };
+        if rc < 0 {
+            return false;
+        }
+        let deadline = Instant::now() + timeout;
+        while BARRIERS_RUN.load(Ordering::SeqCst) == before {
+            if Instant::now() >= deadline {
+                // SAFETY: cancels alarms with this callback and argument, if still pending; it
+                // waits for one that is running right now, and we are not inside the callback.
+                unsafe { dpdk_sys::rte_eal_alarm_cancel(Some(barrier_alarm), std::ptr::null_mut()) };
+                return BARRIERS_RUN.load(Ordering::SeqCst) != before;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        true
+    }
+
+    /// Stops and closes `ports` one at a time, letting the interrupt thread finish what each
+    /// stop set off (a peer port in this process disconnecting) before touching the next.
+    /// Returns the first error; every port is still attempted.
+    pub fn shutdown_ports(&self, ports: &[crate::Port]) -> Result<()> {
+        let mut first = Ok(());
+        for p in ports {
+            if let Err(e) = p.stop() {
+                first = first.and(Err(e));
+            }
+            if !self.interrupt_barrier(Duration::from_secs(5)) && first.is_ok() {
+                first = Err(Error::Port { port: p.id().0, name: p.name().into(), op: "stop", msg: "the EAL interrupt thread did not settle within 5 s".into() });
+            }
+        }
+        for p in ports {
+            if let Err(e) = p.close() {
+                first = first.and(Err(e));
+            }
+            if !self.interrupt_barrier(Duration::from_secs(5)) && first.is_ok() {
+                first = Err(Error::Port { port: p.id().0, name: p.name().into(), op: "close", msg: "the EAL interrupt thread did not settle within 5 s".into() });
+            }
+        }
+        first
     }
 }
 

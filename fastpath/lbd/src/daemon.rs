@@ -227,14 +227,22 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         let _ = write_atomic(path, &final_stats);
     }
     println!("lbd: stopped; totals: {}", final_stats["totals"]);
-    for p in &ports {
-        for port in std::iter::once(&p.port).chain(p.tap.as_ref().map(|(_, t)| t)) {
-            if let Err(e) = port.stop().and_then(|()| port.close()) {
-                eprintln!("lbd: {e}");
-            }
+    // Ports one at a time, letting the EAL interrupt thread finish what each stop sets off.
+    let all: Vec<dpdk::Port> = ports.iter().flat_map(|p| std::iter::once(p.port.clone()).chain(p.tap.as_ref().map(|(_, t)| t.clone()))).collect();
+    if let Err(e) = eal.shutdown_ports(&all) {
+        eprintln!("lbd: {e}");
+    }
+    // Everything holding DPDK objects (the redirect rings and the mbufs in them live in
+    // `Shared`, which `Control` also holds) must be gone before the EAL is cleaned up: freeing
+    // them afterwards touched unmapped memory (SIGSEGV on every stop).
+    drop(control);
+    match Arc::try_unwrap(shared) {
+        Ok(shared) => drop(shared),
+        Err(still) => {
+            eprintln!("lbd: shared state is still referenced at exit ({} references); leaving it to the OS", Arc::strong_count(&still));
+            std::mem::forget(still);
         }
     }
-    drop(shared);
     drop(eal);
     Ok(())
 }
