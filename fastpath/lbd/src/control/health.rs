@@ -130,7 +130,7 @@ impl Health {
 
     /// Whether the service has its quorum.
     pub fn quorum_up(&self, vs: &VirtualServer) -> bool {
-        self.quorum.get(&vs_key(vs)).map_or(true, |q| q.up)
+        self.quorum.get(&vs_key(vs)).is_none_or(|q| q.up)
     }
 
     /// What the fast path gets for `rs`: (takes new connections, weight).
@@ -253,7 +253,7 @@ impl Control {
                 out.unknown.push(format!("{} (quorum)", key_text(q.service)));
                 continue;
             }
-            let cur = health.quorum.get(&q.service).map_or(true, |x| x.up);
+            let cur = health.quorum.get(&q.service).is_none_or(|x| x.up);
             if cur != q.up {
                 out.changed += 1;
                 log.push(format!("lbd: health: {} quorum {} [{source}]", key_text(q.service), if q.up { "up" } else { "lost" }));
