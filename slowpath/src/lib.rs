@@ -8,3 +8,6 @@
 #![forbid(unsafe_code)]
 
 pub mod health;
+pub mod lbd;
+pub mod probe;
+pub mod run;

@@ -1,4 +1,108 @@
-//! `lb-slowpath` entry point.
+//! `lb-slowpath`: health checks for lbd's real servers, with keepalived's semantics.
 #![forbid(unsafe_code)]
 
-fn main() {}
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Health checks for the director's real servers, beside lbd.
+///
+/// Reads the same keepalived.conf as lbd (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, MISC_CHECK
+/// with delay_loop, retry/nb_get_retry, delay_before_retry, connect_timeout, connect_ip,
+/// connect_port, bindto, warmup, alpha, omega, quorum/hysteresis, inhibit_on_failure,
+/// sorry_server, notify_up/notify_down, checker_off, checker_merge) and tells lbd which real
+/// servers are up through lbd's gRPC API (SetHealth). Probes go through the kernel's network
+/// stack (the exception-path TAPs), from the director's kernel-side addresses or `bindto`.
+///
+/// Once lbd answers, its running configuration is what gets checked: reloads (SIGHUP to lbd,
+/// `lbctl reload`) and API edits are picked up within a second. SIGHUP to lb-slowpath asks lbd
+/// to reload its services file (one command reloads both). SIGTERM stops the checks; lbd keeps
+/// the last verdicts. A restarted lb-slowpath starts from what lbd shows (no flapping); a
+/// restarted lbd is sent the whole state again.
+///
+/// Exit codes: 0 stopped by a signal, 1 could not run, 2 invalid configuration.
+#[derive(Debug, Parser)]
+#[command(name = "lb-slowpath", version, verbatim_doc_comment)]
+struct Cli {
+    /// lbd's configuration: `services` (keepalived.conf) and `api_socket` are read from it.
+    #[arg(long, default_value = "/etc/lbd/lbd.toml")]
+    config: PathBuf,
+    /// keepalived.conf to check (overrides `services` in lbd.toml).
+    #[arg(long)]
+    services: Option<PathBuf>,
+    /// lbd's API socket (overrides `api_socket` in lbd.toml).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Validate the configuration and exit.
+    #[arg(long)]
+    check: bool,
+    /// Seed for spreading the first probes over their interval (default: from the clock).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+/// Where lbd's services file and API socket are, from lbd.toml (only those two keys are read;
+/// lbd itself validates the rest).
+fn from_lbd_toml(path: &Path) -> Result<(Option<PathBuf>, Option<PathBuf>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let v: toml::Table = text.parse().map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.to_string().lines().next().unwrap_or_default()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let get = |key: &str| -> Result<Option<PathBuf>, String> {
+        match v.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(dir.join(s))),
+            Some(other) => Err(format!("{}: {key}: expected a path string, found {}", path.display(), other.type_str())),
+        }
+    };
+    Ok((get("services")?, get("api_socket")?))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let toml = if cli.services.is_some() && cli.socket.is_some() && !cli.config.exists() {
+        Ok((None, None))
+    } else {
+        from_lbd_toml(&cli.config)
+    };
+    let (services, socket) = match toml {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("lb-slowpath: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(services) = cli.services.or(services) else {
+        eprintln!("lb-slowpath: no services file: set `services` in {} or give --services", cli.config.display());
+        return ExitCode::from(2);
+    };
+    let socket = cli.socket.or(socket).unwrap_or_else(|| PathBuf::from(lb_api::DEFAULT_SOCKET));
+    let conf = match kaconf::load(&services) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("lb-slowpath: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check {
+        let checks = conf.virtual_servers.iter().flat_map(|v| &v.real_servers).filter(|r| r.check.is_some()).count();
+        println!("lb-slowpath: {}: valid; {checks} real server(s) with a health check; lbd at {}", services.display(), socket.display());
+        return ExitCode::SUCCESS;
+    }
+    let seed = cli.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lb-slowpath: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let opts = lb_slowpath::run::Options { socket, seed };
+    match rt.block_on(lb_slowpath::run::run(opts, conf)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lb-slowpath: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

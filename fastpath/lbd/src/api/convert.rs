@@ -368,6 +368,7 @@ pub fn service_to_pb(vs: &VirtualServer, health: &Health, counts: Option<&HashMa
                     checker: h.checker,
                     inhibited: h.inhibited,
                     effective_weight: h.effective_weight,
+                    health_source: h.source,
                 }
             })
             .collect(),

@@ -68,6 +68,8 @@ pub struct RsView {
     pub inhibited: bool,
     /// The weight new connections see (0 when it takes none).
     pub effective_weight: u32,
+    /// Who set it last ("lb-slowpath", or lbd's own "start"/"alpha" default).
+    pub source: String,
 }
 
 /// Whether `rs` has a health check lbd takes verdicts for.
@@ -147,7 +149,7 @@ impl Health {
         let (takes, weight) = self.fastpath(vs, rs);
         let effective_weight = if takes { weight } else { 0 };
         match self.get(vs, rs) {
-            None => RsView { status: Status::Unchecked, since_ms: 0, last_error: String::new(), checker: String::new(), inhibited: false, effective_weight },
+            None => RsView { status: Status::Unchecked, since_ms: 0, last_error: String::new(), checker: String::new(), inhibited: false, effective_weight, source: String::new() },
             Some(h) => RsView {
                 status: if h.up { Status::Up } else { Status::Down },
                 since_ms: h.since_ms,
@@ -155,6 +157,7 @@ impl Health {
                 last_error: h.last_error,
                 checker: h.checker,
                 effective_weight,
+                source: h.source,
             },
         }
     }
