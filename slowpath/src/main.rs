@@ -89,6 +89,13 @@ fn main() -> ExitCode {
         println!("lb-slowpath: {}: valid; {checks} real server(s) with a health check; lbd at {}", services.display(), socket.display());
         return ExitCode::SUCCESS;
     }
+    // Every check in flight holds a socket: 10,000 checks need more descriptors than the usual
+    // soft limit of 1024. Raise it to the hard limit (as nginx and keepalived do).
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if n < 4096 => eprintln!("lb-slowpath: warning: only {n} file descriptors; many concurrent checks will fail (raise LimitNOFILE)"),
+        Ok(_) => {}
+        Err(e) => eprintln!("lb-slowpath: warning: cannot raise the file-descriptor limit: {e}"),
+    }
     let seed = cli.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

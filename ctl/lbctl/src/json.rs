@@ -36,6 +36,7 @@ pub fn service(s: &pb::Service) -> Value {
             "last_error": if r.last_error.is_empty() { Value::Null } else { json!(r.last_error) },
             "checker": if r.checker.is_empty() { Value::Null } else { json!(r.checker) },
             "inhibited": r.inhibited, "effective_weight": r.effective_weight,
+            "health_source": if r.health_source.is_empty() { Value::Null } else { json!(r.health_source) },
         })).collect::<Vec<_>>(),
         "quorum_up": s.quorum_up,
     });

@@ -130,10 +130,8 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, generation: u64, path: 
                 return Err(unsupported(format!("{name} has {} entries; the limit is {max_client_list} (lbd.toml max_client_list)", list.len())));
             }
         }
-        // Health checks run in lb-slowpath, which reports verdicts and quorum through SetHealth.
-        if vs.quorum_up.is_some() || vs.quorum_down.is_some() || vs.omega {
-            notes.push(format!("{at}: parsed but not acted on by lbd: omega/quorum_up/quorum_down scripts (lb-slowpath's)"));
-        }
+        // Health checks, their scripts (notify_up/down, quorum_up/down, omega) run in
+        // lb-slowpath, which reports verdicts and quorum through SetHealth.
         let key = ServiceKey {
             vip: vs.vip,
             port: vs.port,
