@@ -235,6 +235,48 @@ mod tests {
         assert_eq!(r, Err(format!("GET http://{addr}/x: status 404, expected 200")));
     }
 
+    /// SSL_GET against a TLS server with a self-signed certificate (accepted, as keepalived
+    /// does without a CA), with SNI from the virtualhost.
+    #[tokio::test]
+    async fn ssl_get_over_rustls() {
+        let cert = rcgen::generate_simple_self_signed(vec!["www.example".into()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_cfg));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let std::net::SocketAddr::V4(addr) = l.local_addr().unwrap() else { unreachable!() };
+        let h = tokio::spawn(async move {
+            let (tcp, _) = l.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            let sni = tls.get_ref().1.server_name().map(str::to_owned);
+            let mut buf = vec![0u8; 4096];
+            let n = tls.read(&mut buf).await.unwrap();
+            tls.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello").await.unwrap();
+            tls.shutdown().await.unwrap();
+            (sni, String::from_utf8_lossy(&buf[..n]).into_owned())
+        });
+        let mut rq = req(addr, kaconf::HttpProtocol::Http10);
+        rq.tls = true;
+        rq.enable_sni = true;
+        let r = check(&rq, &url("/", Some(200), Some("5d41402abc4b2a76b9719d911017c592"))).await;
+        assert_eq!(r, Ok(()));
+        let (sni, sent) = h.await.unwrap();
+        assert_eq!(sni.as_deref(), Some("www.example"));
+        assert!(sent.starts_with("GET / HTTP/1.0\r\n"), "{sent}");
+        // A plain-HTTP server is a TLS failure, not a pass.
+        let (addr, _h) = server(b"HTTP/1.0 200 OK\r\n\r\nhello").await;
+        let mut rq = req(addr, kaconf::HttpProtocol::Http10);
+        rq.tls = true;
+        let r = check(&rq, &url("/", None, None)).await;
+        assert!(r.as_ref().is_err_and(|e| e.starts_with(&format!("GET https://{addr}/: "))), "{r:?}");
+    }
+
     #[tokio::test]
     async fn garbage_and_silence_are_failures_not_panics() {
         let (addr, _h) = server(b"\x00\x01garbage\r\n\r\n").await;
