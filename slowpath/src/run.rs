@@ -274,7 +274,7 @@ impl Shell {
             Err(e) => return self.lbd_lost(&e),
         };
         let restarted = self.instance.is_some_and(|old| old.id != inst.id);
-        let changed = self.instance.map_or(true, |old| old.generation != inst.generation || old.id != inst.id);
+        let changed = !self.instance.is_some_and(|old| old.generation == inst.generation && old.id == inst.id);
         if restarted {
             log("lbd restarted: sending it the whole health state");
             self.need_full = true;
