@@ -1,27 +1,23 @@
 //! lbd in the director namespace: its configuration (`lbd.toml`, the contract
-//! with lbd), finding its binary, starting it detached, waiting until it is
-//! ready, addressing its TAP interfaces, and stopping it.
+//! with lbd), finding its binary, starting it (a [`Daemon`]), waiting until it
+//! is ready, and addressing its TAP interfaces.
 
 use std::fmt;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::cmd;
+use crate::daemon::{self, Daemon, LogMode};
 use crate::error::{Error, Result};
 use crate::netns;
 use crate::spec::TopologySpec;
-use crate::state::{self, StatePaths};
+use crate::state::StatePaths;
 
 /// How long lbd gets after SIGTERM before SIGKILL.
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
-
-/// Lines of lbd.log quoted in errors.
-const LOG_TAIL_LINES: usize = 30;
+pub use crate::daemon::STOP_GRACE;
 
 /// The DPDK poll-mode driver lbd uses on the veth ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -144,190 +140,88 @@ pub fn lbd_config(
 /// Finds the lbd binary: `explicit`, else `$LBD_BIN`, else `lbd` next to the
 /// current executable (or next to its parent `deps/` directory, for tests).
 pub fn resolve_lbd(explicit: Option<&Path>) -> Result<PathBuf> {
-    let check = |p: &Path, source: &str| -> Result<PathBuf> {
-        if p.is_file() {
-            p.canonicalize().map_err(|e| Error::io("resolving", p, e))
-        } else {
-            Err(Error::LbdNotFound(format!(
-                "{} (from {source}) is not a file",
-                p.display()
-            )))
-        }
-    };
-    if let Some(p) = explicit {
-        return check(p, "--lbd");
-    }
-    if let Some(p) = std::env::var_os("LBD_BIN").filter(|v| !v.is_empty()) {
-        return check(Path::new(&p), "LBD_BIN");
-    }
-    let exe =
-        std::env::current_exe().map_err(|e| Error::io("locating", "the current executable", e))?;
-    let mut tried = Vec::new();
-    if let Some(dir) = exe.parent() {
-        let mut candidates = vec![dir.join("lbd")];
-        if dir.file_name().is_some_and(|n| n == "deps") {
-            candidates.extend(dir.parent().map(|d| d.join("lbd")));
-        }
-        for c in candidates {
-            if c.is_file() {
-                return Ok(c);
-            }
-            tried.push(c.display().to_string());
-        }
-    }
-    Err(Error::LbdNotFound(format!(
-        "no --lbd, LBD_BIN unset, and no lbd at {} (build it with `cargo build -p lbd`)",
-        tried.join(" or ")
-    )))
+    daemon::resolve_binary(
+        "lbd",
+        explicit,
+        "--lbd",
+        "LBD_BIN",
+        std::env::var_os("LBD_BIN"),
+        &daemon::exe_dirs()?,
+    )
+    .map_err(|e| Error::LbdNotFound(format!("{e} (build it with `cargo build -p lbd`)")))
 }
 
-/// A running lbd: its pid, and its `Child` when this process started it.
-#[derive(Debug)]
-pub(crate) struct Lbd {
-    pub(crate) pid: u32,
-    child: Option<Child>,
+/// Starts `setsid ip netns exec <ns> <lbd> --config <state>/lbd.toml`,
+/// output to lbd.log (appended to on a restart), pid to lbd.pid.
+pub(crate) fn start(lbd: &Path, ns: &str, paths: &StatePaths, mode: LogMode) -> Result<Daemon> {
+    let argv = [lbd.into(), "--config".into(), paths.lbd_toml().into()];
+    Daemon::start("lbd", ns, &argv, &paths.lbd_log(), &paths.lbd_pid(), mode)
 }
 
-impl Lbd {
-    /// Starts `setsid ip netns exec <ns> <lbd> --config <state>/lbd.toml`,
-    /// output to lbd.log, pid to lbd.pid. `setsid` and `ip netns exec` both
-    /// exec in place, so the pid is lbd's own.
-    pub(crate) fn start(lbd: &Path, ns: &str, paths: &StatePaths) -> Result<Lbd> {
-        let log_path = paths.lbd_log();
-        let log = File::create(&log_path).map_err(|e| Error::io("creating", &log_path, e))?;
-        let log2 = log
-            .try_clone()
-            .map_err(|e| Error::io("duplicating handle of", &log_path, e))?;
-        let mut command = Command::new("setsid");
-        command
-            .args(["ip", "netns", "exec", ns])
-            .arg(lbd)
-            .arg("--config")
-            .arg(paths.lbd_toml())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2);
-        let child = command.spawn().map_err(|source| Error::Spawn {
-            command: format!(
-                "setsid ip netns exec {ns} {} --config {}",
-                lbd.display(),
-                paths.lbd_toml().display()
-            ),
-            location: format!("in netns {ns}"),
-            source,
-        })?;
-        let pid = child.id();
-        state::write(&paths.lbd_pid(), format!("{pid}\n").as_bytes())?;
-        Ok(Lbd {
-            pid,
-            child: Some(child),
-        })
-    }
+/// The lbd recorded in `paths`' pid file, if that pid is alive and really
+/// is that topology's lbd (its command line names our lbd.toml).
+pub(crate) fn from_pid_file(paths: &StatePaths) -> Option<Daemon> {
+    Daemon::from_pid_file("lbd", &paths.lbd_pid(), &paths.lbd_toml(), &paths.lbd_log())
+}
 
-    /// `Some(how it exited)` once lbd is gone.
-    pub(crate) fn exited(&mut self) -> Option<String> {
-        match &mut self.child {
-            Some(child) => match child.try_wait() {
-                Ok(Some(status)) => Some(status.to_string()),
-                Ok(None) => None,
-                Err(e) => Some(format!("unknown status: {e}")),
-            },
-            None => (!cmd::pid_alive(self.pid)).then(|| "exited".to_owned()),
+/// Waits until the stats file exists and every TAP is present in `ns`.
+pub(crate) fn wait_ready(
+    lbd: &mut Daemon,
+    ns: &str,
+    spec: &TopologySpec,
+    paths: &StatePaths,
+    timeout: Duration,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let stats = paths.stats();
+    loop {
+        if let Some(status) = lbd.exited() {
+            return Err(Error::LbdExited {
+                status,
+                log: paths.lbd_log(),
+                tail: lbd.log_tail(),
+            });
         }
-    }
-
-    /// Waits until the stats file exists and every TAP is present in `ns`.
-    pub(crate) fn wait_ready(
-        &mut self,
-        ns: &str,
-        spec: &TopologySpec,
-        paths: &StatePaths,
-        timeout: Duration,
-    ) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        let stats = paths.stats();
-        loop {
-            if let Some(status) = self.exited() {
-                return Err(Error::LbdExited {
-                    status,
-                    log: paths.lbd_log(),
-                    tail: cmd::tail(&paths.lbd_log(), LOG_TAIL_LINES),
-                });
-            }
-            let mut missing = Vec::new();
-            if !stats.exists() {
-                missing.push(format!("stats file {}", stats.display()));
-            }
-            for port in spec.ports() {
-                if !netns::link_exists(ns, &port.kernel_tap)? {
-                    missing.push(format!("interface {} in netns {ns}", port.kernel_tap));
-                }
-            }
-            if missing.is_empty() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Timeout {
-                    what: "lbd did not become ready".into(),
-                    timeout,
-                    detail: format!(
-                        "; still missing: {}; last lines of {}:\n{}",
-                        missing.join(", "),
-                        paths.lbd_log().display(),
-                        cmd::tail(&paths.lbd_log(), LOG_TAIL_LINES)
-                    ),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let mut missing = Vec::new();
+        if !stats.exists() {
+            missing.push(format!("stats file {}", stats.display()));
         }
-    }
-
-    /// SIGTERM, up to [`STOP_GRACE`] to exit, then SIGKILL (and 5 s more).
-    pub(crate) fn stop(&mut self) -> Result<()> {
-        if self.exited().is_some() {
+        for port in spec.ports() {
+            if !netns::link_exists(ns, &port.kernel_tap)? {
+                missing.push(format!("interface {} in netns {ns}", port.kernel_tap));
+            }
+        }
+        if missing.is_empty() {
             return Ok(());
         }
-        cmd::signal(self.pid, "TERM")?;
-        if self.wait_exit(STOP_GRACE) {
-            return Ok(());
+        if Instant::now() >= deadline {
+            return Err(Error::Timeout {
+                what: "lbd did not become ready".into(),
+                timeout,
+                detail: format!(
+                    "; still missing: {}; last lines of {}:\n{}",
+                    missing.join(", "),
+                    paths.lbd_log().display(),
+                    lbd.log_tail()
+                ),
+            });
         }
-        match &mut self.child {
-            Some(child) => {
-                let _ = child.kill();
-            }
-            None => cmd::signal(self.pid, "KILL")?,
-        }
-        if self.wait_exit(Duration::from_secs(5)) {
-            return Ok(());
-        }
-        Err(Error::Timeout {
-            what: format!("lbd (pid {}) did not exit after SIGKILL", self.pid),
-            timeout: Duration::from_secs(5),
-            detail: String::new(),
-        })
+        std::thread::sleep(Duration::from_millis(100));
     }
+}
 
-    fn wait_exit(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.exited().is_some() {
-                return true;
+/// Waits (bounded) until the TAPs of an lbd that is gone have disappeared
+/// from `ns`, so a new lbd can create them again.
+pub(crate) fn wait_taps_gone(ns: &str, spec: &TopologySpec, timeout: Duration) -> Result<()> {
+    let what = format!("the TAPs of a stopped lbd did not disappear from netns {ns}");
+    cmd::wait_until(&what, timeout, Duration::from_millis(50), || {
+        for port in spec.ports() {
+            if netns::link_exists(ns, &port.kernel_tap)? {
+                return Ok(false);
             }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-    }
-
-    /// The lbd recorded in `paths`' pid file, if that pid is alive and really
-    /// is that topology's lbd (its command line names our lbd.toml).
-    pub(crate) fn from_pid_file(paths: &StatePaths) -> Option<Lbd> {
-        let pid = state::read_pid(&paths.lbd_pid())?;
-        let cmdline = cmd::pid_cmdline(pid)?;
-        let ours = cmdline.contains(&*paths.lbd_toml().to_string_lossy());
-        (ours && cmd::pid_alive(pid)).then_some(Lbd { pid, child: None })
-    }
+        Ok(true)
+    })
 }
 
 /// Disables IPv6 on, addresses and brings up the kernel side of lbd's TAPs.

@@ -101,6 +101,45 @@ pub enum Error {
         tail: String,
     },
 
+    /// A daemon other than lbd (lb-slowpath) exited before it was ready.
+    #[error("{what} exited ({status}) before becoming ready; last lines of {}:\n{tail}", log.display())]
+    Exited {
+        /// Which daemon, e.g. `lb-slowpath`.
+        what: String,
+        /// How it exited.
+        status: String,
+        /// Its log file.
+        log: PathBuf,
+        /// The last lines of that log.
+        tail: String,
+    },
+
+    /// A process was asked to start while it is still running.
+    #[error("{what} is already running (pid {pid})")]
+    AlreadyRunning {
+        /// What, e.g. `lbd`, `lb-slowpath`, `nginx of rs-10.70.2.12`.
+        what: String,
+        /// Its pid.
+        pid: u32,
+    },
+
+    /// A process something depends on is not running.
+    #[error("{0} is not running")]
+    NotRunning(String),
+
+    /// No lb-slowpath binary could be found.
+    #[error("lb-slowpath binary not found: {0}")]
+    SlowpathNotFound(String),
+
+    /// This topology has no lb-slowpath: no director, or no services file.
+    #[error("topology {topology:?} has no lb-slowpath: {reason}")]
+    NoSlowpath {
+        /// The topology.
+        topology: String,
+        /// Why, e.g. `lbd runs without a services file`.
+        reason: String,
+    },
+
     /// No lbd binary could be found.
     #[error("lbd binary not found: {0}")]
     LbdNotFound(String),

@@ -10,7 +10,10 @@
 //!
 //! [`TopologySpec::from_keepalived`] shapes a topology after a keepalived.conf
 //! and [`UpOptions::keepalived_conf`] hands that file to lbd;
-//! [`Testbed::up_from_keepalived`] does both.
+//! [`Testbed::up_from_keepalived`] does both, and starts lb-slowpath (the
+//! health checks) beside lbd; tests stop and start backends, lb-slowpath and
+//! lbd with [`Testbed::backend_stop`], [`Testbed::kill_slowpath`],
+//! [`Testbed::start_lbd`] and friends.
 //!
 //! ```no_run
 //! use lb_testbed::{unique_name, Testbed, TopologySpec, UpOptions};
@@ -27,12 +30,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backend;
 mod cmd;
+mod daemon;
 pub mod director;
 mod error;
 pub mod keepalived;
 pub mod netns;
 pub mod nginx;
+pub mod slowpath;
 pub mod spec;
 pub mod state;
 mod teardown;
@@ -41,6 +47,7 @@ mod udp_echo;
 
 pub use cmd::wait_until;
 pub use director::{resolve_lbd, Driver};
+pub use slowpath::resolve_slowpath;
 pub use error::{Error, Result};
 pub use spec::{
     cidr, BackendSpec, ClientSpec, DirectorSpec, Ipv4Cidr, LanSpec, Node, PortSpec, Route,

@@ -37,12 +37,16 @@ State directory /run/lb-testbed/NAME/:
   topology.json   what was created (spec, namespaces, lbd pid)
   lbd.toml        lbd's configuration      lbd.log   lbd's stdout and stderr
   lbd.pid         lbd's pid                stats.json   rewritten by lbd every ~200 ms
+  slowpath.log    lb-slowpath's output (appended to by every start)   slowpath.pid  its pid
   rs-ADDR/        nginx.conf, nginx.pid, access.log ($remote_addr:$remote_port first), error.log
                   udp-echo.log (\"SRC:PORT -> ADDR:PORT LEN\" per datagram), udp-echo.pid, udp-echo.out
   keepalived.conf the --config file, as lbd reads it (`services` in lbd.toml)
 
 lbd is started as `ip netns exec lbt-NAME-director LBD --config /run/lb-testbed/NAME/lbd.toml`
-in its own session; it is ready when stats.json exists and both taps exist (bounded wait)."
+in its own session; it is ready when stats.json exists and both taps exist (bounded wait).
+With a services file (--config), lb-slowpath (the health checks) is then started beside it as
+`ip netns exec lbt-NAME-director LB-SLOWPATH --config /run/lb-testbed/NAME/lbd.toml`, and `up`
+waits (15 s) until it logs `lb-slowpath: connected to lbd`."
     };
 }
 
@@ -109,7 +113,7 @@ enum Cmd {
     #[command(
         long_about = "Create the topology (first tearing down an existing one of the same \
 name), start nginx on every backend and wait until each answers, then start lbd and wait until it \
-is ready, and exit, leaving it all running. If anything fails, whatever was created is removed and \
+is ready, then (with --config) lb-slowpath and wait until it is connected to lbd, and exit, leaving it all running. If anything fails, whatever was created is removed and \
 the error says which command failed in which namespace, with its stderr (or what was awaited, with \
 the tail of lbd.log). An `up` killed half-way leaves a partial topology: `down` removes it."
     )]
@@ -124,24 +128,54 @@ The exit status is the command's own, or 128+N if it was killed by signal N."
     Exec(ExecArgs),
     /// Tear the topology down completely (nothing to remove is a success)
     #[command(
-        long_about = "Tear the topology down completely: stop lbd (SIGTERM, wait up to 5 s, \
-then SIGKILL), kill every process in each of its namespaces (SIGTERM, 1 s, SIGKILL), delete the \
+        long_about = "Tear the topology down completely: stop lb-slowpath, then lbd (each \
+SIGTERM, wait up to 5 s, then SIGKILL), kill every process in each of its namespaces (SIGTERM, 1 s, SIGKILL), delete the \
 namespaces, remove DPDK's runtime directory /var/run/dpdk/lbt-NAME and the state directory \
 /run/lb-testbed/NAME. Works from topology.json, or without it by scanning `ip netns list` for \
 lbt-NAME-<node>. Tearing down something that does not exist is a success. If something cannot be \
 removed, the error lists it and the state directory is kept for inspection."
     )]
     Down(DownArgs),
-    /// Show what exists of the topology: namespaces, lbd (alive?), nginx, paths
+    /// Show what exists of the topology: namespaces, lbd and lb-slowpath (alive?), nginx, paths
     #[command(
         long_about = "Show what exists of the topology: its namespaces, whether lbd (from \
-lbd.pid) and each backend's nginx are alive, and the paths of its configuration, logs and stats. \
+lbd.pid), lb-slowpath (from slowpath.pid) and each backend's nginx are alive, and the paths of its configuration, logs and stats. \
 The state is `up` (complete and present), `partial` (an interrupted `up`, or leftovers: run \
 `down`), or `down` (nothing exists)."
     )]
     Status(StatusArgs),
     /// List the topologies that have a state directory or namespaces
     List,
+    /// Stop or start one backend's servers (nginx, and its UDP echo server if it has one)
+    #[command(
+        long_about = "Stop or start one backend's servers: its nginx (SIGTERM to the master from \
+rs-ADDR/nginx.pid) and, if it has UDP ports, its UDP echo server. `stop` waits until they are gone \
+(10 s, then SIGKILL); `start` waits until nginx answers /healthz on every port and the echo server \
+is bound. Health checks (lb-slowpath) then mark the real server down or up.",
+        after_long_help = "Examples:\n  lb-testbed backend stop --name t1 rs-10.70.2.12\n  \
+lb-testbed backend start --name t1 rs-10.70.2.12"
+    )]
+    Backend(BackendArgs),
+}
+
+#[derive(Debug, Args)]
+struct BackendArgs {
+    #[command(subcommand)]
+    action: BackendAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum BackendAction {
+    /// Stop the backend's nginx and UDP echo server and wait until they are gone
+    Stop {
+        /// The backend node, rs-ADDR (e.g. rs-10.70.2.12)
+        node: String,
+    },
+    /// Start the backend's nginx and UDP echo server and wait until they serve
+    Start {
+        /// The backend node, rs-ADDR (e.g. rs-10.70.2.12)
+        node: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +202,13 @@ struct UpArgs {
     /// Do not start lbd (namespaces, links and nginx only)
     #[arg(long)]
     no_director: bool,
+    /// Do not start lb-slowpath (health checks) beside lbd
+    #[arg(long, conflicts_with = "slowpath")]
+    no_slowpath: bool,
+    /// lb-slowpath binary [default: $LB_SLOWPATH_BIN, else `lb-slowpath` next to lbd, else next
+    /// to this executable]; it runs when lbd has a services file (--config)
+    #[arg(long, value_name = "PATH")]
+    slowpath: Option<PathBuf>,
     /// lbd's idle_sleep_us: sleep after a run of empty polls (0 = busy poll)
     #[arg(long, default_value_t = 50, value_name = "US")]
     idle_sleep_us: u32,
@@ -247,10 +288,14 @@ fn run(cli: Cli) -> lb_testbed::Result<ExitCode> {
             };
             for name in names {
                 let r = lb_testbed::down(&name)?;
+                let sp = r
+                    .slowpath_stopped
+                    .map(|p| format!(", stopped lb-slowpath (pid {p})"))
+                    .unwrap_or_default();
                 let lbd = r
                     .lbd_stopped
-                    .map(|p| format!(", stopped lbd (pid {p})"))
-                    .unwrap_or_default();
+                    .map(|p| format!("{sp}, stopped lbd (pid {p})"))
+                    .unwrap_or(sp);
                 println!(
                     "{}: removed {} namespaces{lbd}",
                     r.name,
@@ -260,6 +305,19 @@ fn run(cli: Cli) -> lb_testbed::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Status(args) => status(&name, args.json),
+        Cmd::Backend(args) => {
+            match args.action {
+                BackendAction::Stop { node } => {
+                    lb_testbed::backend::stop(&name, &node)?;
+                    println!("{name}: {node} stopped");
+                }
+                BackendAction::Start { node } => {
+                    lb_testbed::backend::start(&name, &node)?;
+                    println!("{name}: {node} started");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::List => {
             for n in lb_testbed::list_topologies()? {
                 println!("{n}");
@@ -305,6 +363,8 @@ fn up(name: &str, a: UpArgs) -> lb_testbed::Result<ExitCode> {
         ready_timeout: Duration::from_secs(a.ready_timeout),
         extra_lbd_config: String::new(),
         keepalived_conf: a.config,
+        slowpath: !a.no_slowpath,
+        slowpath_path: a.slowpath,
     };
     let tb = Testbed::up(&spec, &opts)?;
     println!(
@@ -319,6 +379,12 @@ fn up(name: &str, a: UpArgs) -> lb_testbed::Result<ExitCode> {
             "  lbd pid {pid}, log {}, stats {}",
             tb.lbd_log_path().display(),
             tb.stats_path().display()
+        );
+    }
+    if let Some(pid) = tb.slowpath_pid() {
+        println!(
+            "  lb-slowpath pid {pid}, log {}",
+            tb.slowpath_log_path().display()
         );
     }
     println!("tear down with: lb-testbed down --name {name}");
@@ -388,6 +454,16 @@ fn status(name: &str, json: bool) -> lb_testbed::Result<ExitCode> {
             String::from_utf8_lossy(&c).contains(&*paths.lbd_toml().to_string_lossy())
         })
     });
+    let slowpath_pid = std::fs::read_to_string(paths.slowpath_pid())
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    let slowpath_alive = slowpath_pid.is_some_and(|p| {
+        std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| {
+            let c = String::from_utf8_lossy(&c);
+            c.contains("slowpath") && c.contains(&*paths.lbd_toml().to_string_lossy())
+        })
+    });
+    let slowpath_path = record.as_ref().and_then(|r| r.slowpath_path.clone());
     let backends: Vec<serde_json::Value> = record
         .as_ref()
         .map(|r| r.spec.backends.clone())
@@ -428,6 +504,10 @@ fn status(name: &str, json: bool) -> lb_testbed::Result<ExitCode> {
         "lbd_pid": lbd_pid,
         "lbd_alive": lbd_alive,
         "lbd_config": paths.lbd_toml(),
+        "slowpath_path": slowpath_path,
+        "slowpath_pid": slowpath_pid,
+        "slowpath_alive": slowpath_alive,
+        "slowpath_log": paths.slowpath_log(),
         "lbd_log": paths.lbd_log(),
         "stats_file": paths.stats(),
         "stats_file_exists": paths.stats().exists(),
@@ -467,6 +547,18 @@ fn status(name: &str, json: bool) -> lb_testbed::Result<ExitCode> {
             );
             println!("  lbd config  {}", paths.lbd_toml().display());
             println!("  lbd log     {}", paths.lbd_log().display());
+            match (&slowpath_path, slowpath_pid) {
+                (None, None) => println!("  lb-slowpath none (no services file, or --no-slowpath)"),
+                (path, pid) => {
+                    let alive = if slowpath_alive { "running" } else { "NOT running" };
+                    println!(
+                        "  lb-slowpath pid {} {alive} ({}), log {}",
+                        pid.map_or("-".into(), |p| p.to_string()),
+                        path.as_ref().map_or("?".into(), |p| p.display().to_string()),
+                        paths.slowpath_log().display()
+                    );
+                }
+            }
             println!(
                 "  stats       {}{}",
                 paths.stats().display(),

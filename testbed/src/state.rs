@@ -53,6 +53,16 @@ impl StatePaths {
         self.dir.join("lbd.pid")
     }
 
+    /// `slowpath.log`: lb-slowpath's stdout and stderr, appended to by every start.
+    pub fn slowpath_log(&self) -> PathBuf {
+        self.dir.join("slowpath.log")
+    }
+
+    /// `slowpath.pid`: lb-slowpath's process id.
+    pub fn slowpath_pid(&self) -> PathBuf {
+        self.dir.join("slowpath.pid")
+    }
+
     /// `lbd.sock`: lbd's control API (lbctl's `--socket`, `LBCTL_SOCKET`).
     pub fn api_socket(&self) -> PathBuf {
         self.dir.join("lbd.sock")
@@ -129,8 +139,14 @@ pub struct TopologyRecord {
     pub director: bool,
     /// The lbd binary used.
     pub lbd_path: Option<PathBuf>,
-    /// lbd's pid, once started.
+    /// lbd's pid, once started (`None` while it is killed).
     pub lbd_pid: Option<u32>,
+    /// The lb-slowpath binary, when it runs beside lbd (absent in older records).
+    #[serde(default)]
+    pub slowpath_path: Option<PathBuf>,
+    /// lb-slowpath's pid, once started (`None` while it is killed; absent in older records).
+    #[serde(default)]
+    pub slowpath_pid: Option<u32>,
     /// Every namespace `up` creates (all of them, listed before creation).
     pub namespaces: Vec<String>,
     /// Node name to namespace.
@@ -191,7 +207,60 @@ pub(crate) fn remove_tree(path: &Path) -> Result<()> {
     }
 }
 
+/// Removes a file; a missing one is fine.
+pub(crate) fn remove_file(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("removing", path, e)),
+    }
+}
+
 /// Reads a pid file; `None` if missing or garbage.
 pub(crate) fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_without_slowpath_fields_still_load() {
+        let record = TopologyRecord {
+            name: "x".into(),
+            complete: true,
+            spec: TopologySpec::default(),
+            driver: "af_packet".into(),
+            workers: 1,
+            director: true,
+            lbd_path: Some("/bin/lbd".into()),
+            lbd_pid: Some(42),
+            slowpath_path: Some("/bin/lb-slowpath".into()),
+            slowpath_pid: Some(43),
+            namespaces: vec!["lbt-x-client".into()],
+            nodes: BTreeMap::new(),
+            state_dir: "/run/lb-testbed/x".into(),
+            stats_file: "/run/lb-testbed/x/stats.json".into(),
+            lbd_log: "/run/lb-testbed/x/lbd.log".into(),
+        };
+        let mut v = serde_json::to_value(&record).unwrap();
+        let back: TopologyRecord = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(back, record);
+        // A record written before lb-slowpath existed.
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("slowpath_path");
+        obj.remove("slowpath_pid");
+        let old: TopologyRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(old.slowpath_pid, None);
+        assert_eq!(old.slowpath_path, None);
+        assert_eq!(old.lbd_pid, Some(42));
+    }
+
+    #[test]
+    fn slowpath_files_are_in_the_state_dir() {
+        let p = StatePaths::new("x");
+        assert_eq!(p.slowpath_log(), Path::new("/run/lb-testbed/x/slowpath.log"));
+        assert_eq!(p.slowpath_pid(), Path::new("/run/lb-testbed/x/slowpath.pid"));
+    }
 }

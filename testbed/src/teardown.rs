@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use crate::director::Lbd;
+use crate::director;
 use crate::error::{Error, Result};
 use crate::netns;
+use crate::slowpath;
 use crate::spec::{self, Node};
 use crate::state::{self, StatePaths, TopologyRecord};
 
@@ -19,14 +20,16 @@ pub struct TeardownReport {
     pub name: String,
     /// The pid of the lbd that was stopped, if one was running.
     pub lbd_stopped: Option<u32>,
+    /// The pid of the lb-slowpath that was stopped, if one was running.
+    pub slowpath_stopped: Option<u32>,
     /// Namespaces deleted.
     pub namespaces_removed: Vec<String>,
     /// Whether a state directory was removed.
     pub state_dir_removed: bool,
 }
 /// Tears down topology `name` completely, from its state directory and from
-/// `ip netns list` (namespaces `lbt-<name>-<node>`): stops lbd (SIGTERM,
-/// ≤ 5 s, SIGKILL), kills every process in its namespaces, deletes them,
+/// `ip netns list` (namespaces `lbt-<name>-<node>`): stops lb-slowpath, then
+/// lbd (each SIGTERM, ≤ 5 s, SIGKILL), kills every process in its namespaces, deletes them,
 /// removes DPDK's runtime directory for its file prefix and the state
 /// directory. Nothing to remove is a success.
 pub fn down(name: &str) -> Result<TeardownReport> {
@@ -50,9 +53,16 @@ pub(crate) fn down_with(
         Ok(None) => {}
         Err(e) => problems.push(format!("ignoring unreadable record: {e}")),
     }
-    if let Some(mut lbd) = Lbd::from_pid_file(&paths) {
+    // lb-slowpath first: it talks to lbd, lbd does not depend on it.
+    if let Some(mut sp) = slowpath::from_pid_file(&paths) {
+        match sp.stop() {
+            Ok(()) => report.slowpath_stopped = Some(sp.pid()),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if let Some(mut lbd) = director::from_pid_file(&paths) {
         match lbd.stop() {
-            Ok(()) => report.lbd_stopped = Some(lbd.pid),
+            Ok(()) => report.lbd_stopped = Some(lbd.pid()),
             Err(e) => problems.push(e.to_string()),
         }
     }

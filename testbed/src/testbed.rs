@@ -4,18 +4,23 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::cmd::{self, Cmd};
-use crate::director::{self, Driver, Lbd, LbdSettings};
+use crate::daemon::{Daemon, LogMode};
+use crate::director::{self, Driver, LbdSettings};
 use crate::error::{Error, Result};
 use crate::keepalived;
 use crate::netns;
 use crate::nginx;
+use crate::slowpath;
 use crate::spec::{self, Node, TopologySpec};
 use crate::state::{self, StatePaths, TopologyRecord};
 use crate::teardown::{down, down_with, TeardownReport};
 use crate::udp_echo;
+
+mod procs;
 
 /// Default bound for [`Testbed::exec`].
 pub const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
@@ -48,6 +53,13 @@ pub struct UpOptions {
     /// build the spec with [`TopologySpec::from_keepalived_file`], or use
     /// [`Testbed::up_from_keepalived`].
     pub keepalived_conf: Option<PathBuf>,
+    /// Whether to start lb-slowpath (health checks) beside lbd; it runs only
+    /// when lbd does and has a services file ([`UpOptions::keepalived_conf`]).
+    pub slowpath: bool,
+    /// lb-slowpath binary; `None`: `$LB_SLOWPATH_BIN`, else `lb-slowpath` next
+    /// to the lbd binary in use, else next to the current executable
+    /// (see [`crate::resolve_slowpath`]).
+    pub slowpath_path: Option<PathBuf>,
 }
 
 /// The client's second veth, for direct-routing replies, and its port on the LAN bridge.
@@ -69,6 +81,8 @@ impl Default for UpOptions {
             ready_timeout: Duration::from_secs(30),
             extra_lbd_config: String::new(),
             keepalived_conf: None,
+            slowpath: true,
+            slowpath_path: None,
         }
     }
 }
@@ -93,6 +107,17 @@ impl UpOptions {
         self.keepalived_conf = Some(path.into());
         self
     }
+
+    /// Without lb-slowpath beside lbd (no health checks run).
+    pub fn without_slowpath(mut self) -> Self {
+        self.slowpath = false;
+        self
+    }
+
+    /// Whether these options start lb-slowpath: lbd runs, with a services file.
+    pub fn runs_slowpath(&self) -> bool {
+        self.director && self.slowpath && self.keepalived_conf.is_some()
+    }
 }
 
 /// A running topology. Dropping it tears it down (errors go to stderr); call
@@ -102,12 +127,23 @@ pub struct Testbed {
     name: String,
     spec: TopologySpec,
     paths: StatePaths,
-    record: TopologyRecord,
-    lbd: Option<Lbd>,
-    /// UDP echo servers (their pids are in `spawned` too), reaped at teardown.
-    helpers: Vec<Child>,
+    /// How long a (re)started lbd gets to become ready.
+    ready_timeout: Duration,
+    /// What restarts change; behind a lock so tests restart through `&Testbed`.
+    live: Mutex<Live>,
     spawned: Vec<u32>,
     active: bool,
+}
+
+/// The processes of a topology this `Testbed` started, and its record.
+#[derive(Debug)]
+struct Live {
+    record: TopologyRecord,
+    lbd: Option<Daemon>,
+    slowpath: Option<Daemon>,
+    /// UDP echo servers by backend address (their pids are in `spawned` too),
+    /// reaped at teardown.
+    echoes: Vec<(std::net::Ipv4Addr, Child)>,
 }
 
 impl Testbed {
@@ -139,6 +175,14 @@ impl Testbed {
         } else {
             None
         };
+        let slowpath_path = if opts.runs_slowpath() {
+            Some(slowpath::resolve_slowpath(
+                opts.slowpath_path.as_deref(),
+                lbd_path.as_deref(),
+            )?)
+        } else {
+            None
+        };
         down(&opts.name)?;
 
         let name = opts.name.clone();
@@ -166,6 +210,8 @@ impl Testbed {
             director: opts.director,
             lbd_path: lbd_path.clone(),
             lbd_pid: None,
+            slowpath_path,
+            slowpath_pid: None,
             namespaces,
             nodes,
             state_dir: paths.dir().to_owned(),
@@ -176,9 +222,13 @@ impl Testbed {
             name,
             spec: spec.clone(),
             paths,
-            record,
-            lbd: None,
-            helpers: vec![],
+            ready_timeout: opts.ready_timeout,
+            live: Mutex::new(Live {
+                record,
+                lbd: None,
+                slowpath: None,
+                echoes: vec![],
+            }),
             spawned: vec![],
             active: true,
         };
@@ -195,8 +245,9 @@ impl Testbed {
     }
 
     fn build(&mut self, opts: &UpOptions, lbd_path: Option<&Path>) -> Result<()> {
+        let live = self.live.get_mut().unwrap_or_else(|e| e.into_inner());
         state::mkdir(self.paths.dir())?;
-        self.record.save(&self.paths)?;
+        live.record.save(&self.paths)?;
         let services = match &opts.keepalived_conf {
             Some(src) => {
                 let dest = self.paths.keepalived_conf();
@@ -205,7 +256,7 @@ impl Testbed {
             }
             None => None,
         };
-        for ns in &self.record.namespaces {
+        for ns in &live.record.namespaces {
             netns::add(ns)?;
         }
         let name = &self.name;
@@ -246,7 +297,7 @@ impl Testbed {
         }
         netns::bridge(&lan, br0)?;
         let ends: Vec<&(String, String)> = cables.iter().flat_map(|(a, b)| [a, b]).collect();
-        for ns in &self.record.namespaces {
+        for ns in &live.record.namespaces {
             let mut ifaces: Vec<&str> = ends
                 .iter()
                 .filter(|(n, _)| n == ns)
@@ -319,17 +370,14 @@ impl Testbed {
             if !b.udp_echo_ports.is_empty() {
                 let child = udp_echo::start(&self.paths, b, &ns)?;
                 self.spawned.push(child.id());
-                self.helpers.push(child);
+                live.echoes.push((b.address.addr, child));
             }
         }
-        let mut helpers = self.helpers.iter_mut();
         for b in &spec.backends {
             let ns = Node::Backend(b.address.addr).netns(name);
             nginx::wait_ready(&self.paths, b, &ns)?;
-            if !b.udp_echo_ports.is_empty() {
-                if let Some(child) = helpers.next() {
-                    udp_echo::wait_ready(&self.paths, b, &ns, child)?;
-                }
+            if let Some((_, child)) = live.echoes.iter_mut().find(|(a, _)| *a == b.address.addr) {
+                udp_echo::wait_ready(&self.paths, b, &ns, child)?;
             }
         }
 
@@ -344,16 +392,24 @@ impl Testbed {
             };
             let toml = director::lbd_config(name, spec, &settings, &self.paths);
             state::write(&self.paths.lbd_toml(), toml.as_bytes())?;
-            let lbd = self
-                .lbd
-                .insert(Lbd::start(lbd_path, &director, &self.paths)?);
-            self.record.lbd_pid = Some(lbd.pid);
-            self.record.save(&self.paths)?;
-            lbd.wait_ready(&director, spec, &self.paths, opts.ready_timeout)?;
+            let lbd = live.lbd.insert(director::start(
+                lbd_path,
+                &director,
+                &self.paths,
+                LogMode::Truncate,
+            )?);
+            live.record.lbd_pid = Some(lbd.pid());
+            live.record.save(&self.paths)?;
+            director::wait_ready(lbd, &director, spec, &self.paths, opts.ready_timeout)?;
             director::configure_taps(&director, spec)?;
+            if let Some(bin) = live.record.slowpath_path.clone() {
+                // A topology of the same name may have left a log behind: start afresh.
+                state::remove_file(&self.paths.slowpath_log())?;
+                procs::start_slowpath(live, &self.paths, &director, &bin)?;
+            }
         }
-        self.record.complete = true;
-        self.record.save(&self.paths)
+        live.record.complete = true;
+        live.record.save(&self.paths)
     }
 
     /// Tears the topology down; errors name everything that is left over.
@@ -370,12 +426,16 @@ impl Testbed {
 
     fn teardown(&mut self) -> Result<TeardownReport> {
         self.active = false;
+        let live = self.live.get_mut().unwrap_or_else(|e| e.into_inner());
         let mut problems = Vec::new();
-        let mut lbd_stopped = None;
-        if let Some(mut lbd) = self.lbd.take() {
-            match lbd.stop() {
-                Ok(()) => lbd_stopped = Some(lbd.pid),
-                Err(e) => problems.push(e.to_string()),
+        // lb-slowpath before lbd: it talks to lbd, not the other way round.
+        let mut stopped = [None, None];
+        for (daemon, pid) in [&mut live.slowpath, &mut live.lbd].into_iter().zip(&mut stopped) {
+            if let Some(mut d) = daemon.take() {
+                match d.stop() {
+                    Ok(()) => *pid = Some(d.pid()),
+                    Err(e) => problems.push(e.to_string()),
+                }
             }
         }
         let me = std::process::id();
@@ -384,14 +444,19 @@ impl Testbed {
                 let _ = cmd::signal(pid, "KILL");
             }
         }
-        for child in &mut self.helpers {
+        for (_, child) in &mut live.echoes {
             let _ = child.kill();
             let _ = child.wait();
         }
-        self.helpers.clear();
-        let mut report = down_with(&self.name, &self.record.namespaces, problems)?;
-        report.lbd_stopped = report.lbd_stopped.or(lbd_stopped);
+        live.echoes.clear();
+        let mut report = down_with(&self.name, &live.record.namespaces, problems)?;
+        report.slowpath_stopped = report.slowpath_stopped.or(stopped[0]);
+        report.lbd_stopped = report.lbd_stopped.or(stopped[1]);
         Ok(report)
+    }
+
+    fn live(&self) -> MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Topology name.
@@ -498,14 +563,15 @@ impl Testbed {
         Ok(child)
     }
 
-    /// lbd's pid, if this topology has a director.
+    /// lbd's pid, if this topology has a director (and it was not killed
+    /// with [`Testbed::kill_lbd`]).
     pub fn lbd_pid(&self) -> Option<u32> {
-        self.lbd.as_ref().map(|l| l.pid)
+        self.live().lbd.as_ref().map(Daemon::pid)
     }
 
     /// Whether lbd is still running.
     pub fn lbd_running(&mut self) -> bool {
-        self.lbd.as_mut().is_some_and(|l| l.exited().is_none())
+        self.live().lbd.as_mut().is_some_and(|l| l.exited().is_none())
     }
 
     /// Path of lbd's log (stdout and stderr).
@@ -528,7 +594,7 @@ impl Testbed {
     /// Parses lbd's stats file. A file caught half-written is re-read for up
     /// to a second.
     pub fn read_stats(&self) -> Result<serde_json::Value> {
-        if !self.record.director {
+        if !self.live().record.director {
             return Err(Error::NoDirector(self.name.clone()));
         }
         let path = self.paths.stats();
