@@ -56,6 +56,9 @@ http {{
         location = /healthz {{
             return 200 "ok\n";
         }}
+        location = /missing {{
+            return 404 "not here\n";
+        }}
         location / {{
             return 200 "{node}\n";
         }}
