@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: bring up a testbed (client, director running lbd, nginx backends) and show the
+# The main job: bring up a testbed (client, director running lbd and lb-slowpath, nginx backends) and show the
 # director at work, then tear everything down (also on failure or Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,9 +15,9 @@ trap cleanup EXIT INT TERM
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 x() { printf '$ %s\n' "$*"; "$@"; }
 
-conf=${DEMO_CONFIG:-testbed/configs/fnat-demo.conf}
+conf=${DEMO_CONFIG:-testbed/configs/health.conf}
 step "Bringing up topology '$name' from $conf (client, director with lbd on af_packet, nginx + UDP echo backends)"
-"$tb" up --name "$name" --config "$conf"
+"$tb" up --name "$name" --config "$conf"   # lbd, and lb-slowpath beside it for the health checks
 "$tb" status --name "$name"
 
 step "The client resolves the director's address 10.70.1.1 by ARP (answered by lbd's worker lcore)"
@@ -45,7 +45,7 @@ done
 
 step "What the backends see: a local address (LIP) as the peer"
 for rs in 10.70.2.11 10.70.2.12; do
-  printf '  rs-%s access.log: %s\n' "$rs" "$(tail -n 1 "/run/lb-testbed/$name/rs-$rs/access.log")"
+  printf '  rs-%s access.log: %s\n' "$rs" "$(grep '"GET / ' "/run/lb-testbed/$name/rs-$rs/access.log" | tail -n 1)"
 done
 
 step "TOA: the client's address and port in TCP option 254 of the first ACK, captured on rs-10.70.2.11"
@@ -83,6 +83,34 @@ done
 
 step "wrk for 3 s through the VIP"
 run client -- wrk -t 2 -c 16 -d 3s http://10.70.1.100/ | sed 's/^/  /'
+
+step "Health checks: lb-slowpath runs keepalived's checkers beside lbd (TCP_CHECK on :80, HTTP_GET with alpha on :8080 where rs .12's url answers 404, UDP_CHECK on :53)"
+x "$tb" exec --name "$name" director -- lbctl rs list
+
+# Seconds until `lbctl -Ln` does (want=1) or does not (want=0) list 10.70.2.12:80, at most 10.
+wait_listed() {
+  local want=$1 t0 now
+  t0=$(date +%s.%N)
+  for _ in $(seq 100); do
+    if run director -- lbctl -Ln | grep -q ' 10.70.2.12:80 '; then now=1; else now=0; fi
+    [ "$now" = "$want" ] && break
+    sleep 0.1
+  done
+  python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$t0"
+}
+
+step "A backend dies: nginx and the UDP echo stop on rs-10.70.2.12"
+x "$tb" backend stop --name "$name" rs-10.70.2.12
+echo "  gone from lbctl -Ln after $(wait_listed 0) s (keepalived's bound for this config: 5 s)"
+grep 'rs 10.70.2.12' "/run/lb-testbed/$name/slowpath.log" | tail -n 2 | sed 's/^/  /'
+for i in $(seq 6); do
+  printf '  request %2d -> %s\n' "$i" "$(run client -- curl -sS -m 5 http://10.70.1.100/)"
+done
+
+step "It comes back: the backend starts again"
+x "$tb" backend start --name "$name" rs-10.70.2.12
+echo "  back in lbctl -Ln after $(wait_listed 1) s (delay_loop 1 s)"
+sleep 1.5   # the UDP check's next round
 
 step "The running director through lbctl (gRPC), ipvsadm style: lbctl -Ln and lbctl -Lnc"
 x "$tb" exec --name "$name" director -- lbctl -Ln
