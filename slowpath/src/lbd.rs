@@ -24,6 +24,8 @@ pub struct Instance {
     pub id: u64,
     /// Changes with every configuration or health change lbd publishes.
     pub generation: u64,
+    /// Changes with every change of lbd's running configuration (what is checked).
+    pub revision: u64,
 }
 
 /// A connection to lbd.
@@ -78,7 +80,7 @@ impl Lbd {
     /// lbd's instance and generation.
     pub async fn instance(&mut self) -> Result<Instance, String> {
         let i = self.call("GetInfo", |mut c| async move { c.get_info(pb::GetInfoRequest {}).await }).await?;
-        Ok(Instance { id: i.instance_id, generation: i.generation })
+        Ok(Instance { id: i.instance_id, generation: i.generation, revision: i.config_revision })
     }
 
     /// The running services as keepalived.conf text (what `lbctl save` prints): file, reloads

@@ -2,7 +2,7 @@
 //! their results, runs the commands its events name, and keeps lbd told.
 //!
 //! lbd is the source of truth for what to check: its running configuration (`Save`: the file,
-//! reloads and API edits) is re-read whenever its generation changes. A restarted slowpath
+//! reloads and API edits) is re-read whenever its configuration revision changes. A restarted slowpath
 //! seeds the engine with what lbd shows, so nothing that is still healthy flips; a restarted
 //! lbd (a new instance id) is sent the whole state again. While lbd is away, checks go on and
 //! the state is sent when it is back.
@@ -266,15 +266,15 @@ impl Shell {
         c.reload(pb::ReloadRequest {}).await.map(|_| ()).map_err(|s| format!("lbd reload: {}", s.message()))
     }
 
-    /// Asks lbd who it is: a new instance gets the whole state; a new generation may carry a
-    /// new configuration.
+    /// Asks lbd who it is: a new instance gets the whole state; a new configuration revision
+    /// means a new running configuration to check.
     async fn sync(&mut self) {
         let inst = match self.lbd.instance().await {
             Ok(i) => i,
             Err(e) => return self.lbd_lost(&e),
         };
         let restarted = self.instance.is_some_and(|old| old.id != inst.id);
-        let changed = !self.instance.is_some_and(|old| old.generation == inst.generation && old.id == inst.id);
+        let changed = !self.instance.is_some_and(|old| old.revision == inst.revision && old.id == inst.id);
         if restarted {
             log("lbd restarted: sending it the whole health state");
             self.need_full = true;
@@ -286,7 +286,7 @@ impl Shell {
                     Ok(conf) => {
                         let ev = self.engine.reconfigure(&conf, self.now());
                         self.refresh_kinds();
-                        log(&format!("configuration changed (generation {}): checking {} real server(s)", inst.generation, self.kinds.len()));
+                        log(&format!("configuration changed (revision {}): checking {} real server(s)", inst.revision, self.kinds.len()));
                         self.conf_text = Some(text);
                         self.need_full = true;
                         self.handle(ev);

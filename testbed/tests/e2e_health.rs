@@ -202,5 +202,20 @@ fn restarts_of_either_process_keep_health() {
     assert_eq!(b.rs(80, "10.70.2.12:80")["health_source"], "lb-slowpath", "the state came from the slowpath, not lbd's default");
     let results = b.curls(80, 20);
     assert!(results.iter().all(|r| r.as_deref() == Ok("rs-10.70.2.11")), "after the lbd restart: {results:?}");
+
+    // One reload reaches both processes: the file changes (rs .12:8080 now checks /healthz),
+    // `lbctl reload` tells lbd, lb-slowpath follows lbd's generation and checks the new url.
+    b.tb.backend_start(DEAD).expect("backend start");
+    b.wait_health(80, "10.70.2.12:80", "up", DELAY_LOOP + Duration::from_secs(2));
+    std::thread::sleep(2 * DELAY_LOOP);
+    assert_eq!(b.health(8080, "10.70.2.12:8080"), "down", "its url still answers 404");
+    let file = b.tb.paths().keepalived_conf();
+    let text = std::fs::read_to_string(&file).expect("state keepalived.conf");
+    assert_eq!(text.matches("path /missing").count(), 1);
+    std::fs::write(&file, text.replace("path /missing", "path /healthz")).expect("rewrite keepalived.conf");
+    let mark = b.tb.slowpath_log_len().expect("log length");
+    b.lbctl(&["reload"]);
+    b.tb.wait_slowpath_log(mark, "configuration changed", Duration::from_secs(4)).expect("lb-slowpath follows the reload");
+    b.wait_health(8080, "10.70.2.12:8080", "up", Duration::from_secs(4));
     b.tb.down().expect("teardown");
 }

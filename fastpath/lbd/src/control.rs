@@ -146,6 +146,9 @@ struct Running {
     health: Health,
     timeouts: Timeouts,
     generation: u64,
+    /// Bumped whenever the running configuration changes, whether or not the fast path sees
+    /// it (a health check's url does not change the table; lb-slowpath must still know).
+    revision: u64,
 }
 
 /// The control facade, shared by the API thread and the daemon's control loop.
@@ -165,7 +168,7 @@ impl Control {
     pub fn new(shared: Arc<Shared>, env: Env, conf: kaconf::Config, timeouts: Timeouts, generation: u64) -> Control {
         let mut health = Health::default();
         health.sync(&conf, now_unix_ms());
-        Control { shared, env, run: Mutex::new(Running { conf, health, timeouts, generation }), instance_id: random_id() }
+        Control { shared, env, run: Mutex::new(Running { conf, health, timeouts, generation, revision: 1 }), instance_id: random_id() }
     }
 
     /// This lbd's instance id (random, chosen at start).
@@ -187,6 +190,12 @@ impl Control {
         self.shared.services.load_full()
     }
 
+    /// The published generation and the configuration revision, without copying anything.
+    pub fn versions(&self) -> (u64, u64) {
+        let run = self.lock();
+        (run.generation, run.revision)
+    }
+
     /// The running configuration and its generation.
     pub fn config(&self) -> (kaconf::Config, u64) {
         let run = self.lock();
@@ -199,6 +208,9 @@ impl Control {
         let mut health = run.health.clone();
         health.sync(&conf, now_unix_ms());
         let change = self.publish(run, &conf, &health)?;
+        if run.conf != conf {
+            run.revision += 1;
+        }
         run.conf = conf;
         run.health = health;
         Ok(change)

@@ -118,7 +118,7 @@ impl lb_api::LoadBalancer for Api {
     async fn get_info(&self, _: Request<pb::GetInfoRequest>) -> Res<pb::Info> {
         let c = &self.control;
         let env = c.env();
-        let (_, generation) = c.config();
+        let (generation, config_revision) = c.versions();
         Ok(Response::new(pb::Info {
             version: env!("CARGO_PKG_VERSION").into(),
             pid: std::process::id(),
@@ -143,6 +143,7 @@ impl lb_api::LoadBalancer for Api {
             max_sessions: u64::try_from(env.max_sessions).unwrap_or(u64::MAX),
             api_socket: env.api_socket.display().to_string(),
             metrics_listen: env.metrics_listen.map(|a| a.to_string()).unwrap_or_default(),
+            config_revision,
             instance_id: c.instance_id(),
         }))
     }

@@ -296,3 +296,24 @@ fn lost_quorum_sends_new_connections_to_the_sorry_server_only_when_there_is_one(
     c.set_health(&[], &[QuorumUpdate { service: tls(), up: true }], "t").unwrap();
     assert_eq!(fp(&c, tls(), 11), (true, 1));
 }
+
+/// A reload that changes only a health check leaves the data plane's snapshot (and generation)
+/// alone but bumps the configuration revision, which is what lb-slowpath follows; a health
+/// flip moves the generation and not the revision.
+#[test]
+fn check_only_changes_bump_the_revision_not_the_generation() {
+    let dir = std::env::temp_dir().join(format!("lbd-revision-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("keepalived.conf");
+    std::fs::write(&file, CONF).unwrap();
+    let c = control_with(CONF, Some(&file));
+    let (g0, r0) = c.versions();
+    std::fs::write(&file, CONF.replacen("connect_timeout 3", "connect_timeout 4", 1)).unwrap();
+    c.reload().unwrap();
+    assert_eq!(c.versions(), (g0, r0 + 1), "check settings: revision only");
+    c.reload().unwrap();
+    assert_eq!(c.versions(), (g0, r0 + 1), "the same file again: nothing");
+    c.set_health(&[upd(web(), 11, false)], &[], "t").unwrap();
+    assert_eq!(c.versions(), (g0 + 1, r0 + 1), "a health flip: generation only");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
