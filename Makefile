@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all setup build build-release test unit-test e2e-test demo bench clippy fmt clean
+.PHONY: all setup build build-release test unit-test e2e-test demo bench bench-health clippy fmt clean
 
 all: build
 
@@ -34,6 +34,13 @@ bench:
 	scripts/setup.sh --bench
 	$(CARGO) build --release -p lbd -p lb-perf
 	target/release/lb-bench $(BENCH_ARGS)
+
+# lb-slowpath at scale (perf/README.md): 10,000 real servers at delay_loop 1, TCP_CHECK and
+# HTTP_GET; writes perf/results/YYYY-MM-DD-health.{md,json}. Options in BENCH_HEALTH_ARGS.
+bench-health:
+	scripts/setup.sh --bench
+	$(CARGO) build --release -p lbd -p lb-slowpath -p lbctl -p lb-perf
+	target/release/lb-bench-health $(BENCH_HEALTH_ARGS)
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets
