@@ -108,9 +108,14 @@ pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
         let flush = sh.flush_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             Some(r) = probes.join_next(), if !probes.is_empty() => {
-                if let Ok((id, outcome)) = r {
-                    let ev = sh.engine.result(sh.now(), id, outcome);
-                    sh.handle(ev);
+                // Everything that finished meanwhile too, before timers are looked at again.
+                let mut next = Some(r);
+                while let Some(r) = next {
+                    if let Ok((id, outcome)) = r {
+                        let ev = sh.engine.result(sh.now(), id, outcome);
+                        sh.handle(ev);
+                    }
+                    next = probes.try_join_next();
                 }
             }
             () = tokio::time::sleep_until(deadline.into()) => {}

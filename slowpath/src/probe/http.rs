@@ -82,7 +82,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(io)).await.map_err(|e| e.to_string())?;
-    let driver = tokio::spawn(conn);
+    // The connection is driven in this task, beside the request (no second task per probe).
+    let mut conn = std::pin::pin!(conn);
     let host = host.map_or_else(|| if req.target.port() == if req.tls { 443 } else { 80 } { req.target.ip().to_string() } else { req.target.to_string() }, str::to_owned);
     let (version, close) = match req.protocol {
         kaconf::HttpProtocol::Http10 => (hyper::Version::HTTP_10, false),
@@ -94,7 +95,7 @@ where
         b = b.header(hyper::header::CONNECTION, "close");
     }
     let request = b.body(Empty::new()).map_err(|e| format!("bad request for path {:?}: {e}", url.path))?;
-    let result = async {
+    let exchange = async {
         let resp = sender.send_request(request).await.map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
         let body = if url.digest.is_some() {
@@ -104,10 +105,16 @@ where
             None
         };
         Ok((status, body))
+    };
+    let mut exchange = std::pin::pin!(exchange);
+    tokio::select! {
+        r = &mut exchange => r,
+        c = &mut conn => match c {
+            // The connection ended first (a close-delimited body): the response may be whole.
+            Ok(()) => exchange.await,
+            Err(e) => Err(e.to_string()),
+        },
     }
-    .await;
-    driver.abort();
-    result
 }
 
 /// One client configuration for every SSL_GET: any certificate is accepted (keepalived does
@@ -257,7 +264,7 @@ mod tests {
             let sni = tls.get_ref().1.server_name().map(str::to_owned);
             let mut buf = vec![0u8; 4096];
             let n = tls.read(&mut buf).await.unwrap();
-            tls.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello").await.unwrap();
+            tls.write_all(b"HTTP/1.0 200 OK\r\n\r\nhello").await.unwrap();
             tls.shutdown().await.unwrap();
             (sni, String::from_utf8_lossy(&buf[..n]).into_owned())
         });

@@ -19,7 +19,13 @@ pub use misc::misc_outcome;
 pub async fn run(probe: &Probe) -> Outcome {
     match probe {
         Probe::Tcp { target, bind, timeout } => match tcp::connect(*target, *bind, *timeout).await {
-            Ok(_) => Outcome::Up,
+            Ok(stream) => {
+                // Closed with a reset, as HAProxy's checks do: no FIN exchange and no TIME_WAIT
+                // entry per check (at 10,000 checks/s the FIN/TIME_WAIT work was a third of the
+                // kernel time, and TIME_WAIT overflowed the namespace's 131,072 buckets).
+                let _ = stream.set_zero_linger();
+                Outcome::Up
+            }
             Err(e) => Outcome::Down(e),
         },
         Probe::Http { target, bind, timeout, tls, virtualhost, urls, http_protocol, enable_sni } => {
