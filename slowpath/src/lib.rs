@@ -9,5 +9,7 @@
 
 pub mod health;
 pub mod lbd;
+pub mod netif;
 pub mod probe;
 pub mod run;
+pub mod vrrp_net;
