@@ -20,6 +20,7 @@ pub struct Config {
     pub local_address_groups: Vec<LocalAddressGroup>,
     pub virtual_servers: Vec<VirtualServer>,
     pub vrrp_instances: Vec<VrrpInstance>,
+    pub vrrp_sync_groups: Vec<VrrpSyncGroup>,
     /// Keywords accepted without being acted on, in file order.
     pub warnings: Vec<Warning>,
 }
@@ -399,16 +400,17 @@ pub enum VrrpState {
     Backup,
 }
 
+/// VRRPv2 authentication; keepalived's `AH` is refused by the parser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthType {
+    /// Simple text password (RFC 2338), carried in the advert's 8 bytes of auth data.
     Pass,
-    Ah,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authentication {
     pub auth_type: AuthType,
-    /// At most 8 characters (the VRRPv2 field).
+    /// 1..=8 bytes (the VRRPv2 field).
     pub auth_pass: String,
 }
 
@@ -421,11 +423,13 @@ pub struct VirtualIp {
     pub label: Option<String>,
 }
 
-/// A `track_interface` or `track_script` line: `<name> [weight <n>]`.
+/// A `track_interface` line: `<name> [weight <n>]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Track {
     pub name: String,
-    /// -254..=254.
+    /// -254..=254. `None`: the instance goes to FAULT while the interface is down; `Some(w)`:
+    /// it stays up and `w` is added to its priority while the interface is up (w > 0) or down
+    /// (w < 0), as keepalived does.
     pub weight: Option<i32>,
 }
 
@@ -433,6 +437,14 @@ pub struct Track {
 pub const DEFAULT_PRIORITY: u8 = 100;
 /// keepalived's `advert_int` default, in seconds.
 pub const DEFAULT_ADVERT_INT: f32 = 1.0;
+/// keepalived's VRRP version when neither the instance nor `global_defs` names one.
+pub const DEFAULT_VRRP_VERSION: u8 = 2;
+/// keepalived's `garp_master_delay` default (`VRRP_GARP_DELAY`).
+pub const DEFAULT_GARP_MASTER_DELAY: Duration = Duration::from_secs(5);
+/// keepalived's `garp_master_repeat` default (`VRRP_GARP_REP`).
+pub const DEFAULT_GARP_MASTER_REPEAT: u32 = 5;
+/// keepalived's `garp_master_refresh_repeat` default (`VRRP_GARP_REFRESH_REP`).
+pub const DEFAULT_GARP_MASTER_REFRESH_REPEAT: u32 = 1;
 
 /// `vrrp_instance <name> { ... }`.
 #[derive(Debug, Clone, PartialEq)]
@@ -445,17 +457,81 @@ pub struct VrrpInstance {
     pub virtual_router_id: u8,
     /// 1..=255, default [`DEFAULT_PRIORITY`].
     pub priority: u8,
-    /// Seconds, 0.01..=255 with at most two decimals; default [`DEFAULT_ADVERT_INT`].
+    /// Seconds, default [`DEFAULT_ADVERT_INT`]: whole seconds 1..=255 for VRRPv2,
+    /// centiseconds 0.01..=40.95 for VRRPv3. See [`VrrpInstance::advert_centis`].
     pub advert_int: f32,
+    /// `version 2|3`; `None`: [`DEFAULT_VRRP_VERSION`].
+    pub version: Option<u8>,
     pub nopreempt: bool,
     pub preempt_delay: Option<Duration>,
+    /// VRRPv2 only.
     pub authentication: Option<Authentication>,
     pub virtual_ipaddress: Vec<VirtualIp>,
+    /// Moved with the instance but not carried in adverts.
     pub virtual_ipaddress_excluded: Vec<VirtualIp>,
+    /// Source of adverts (`unicast_src_ip`); `None`: the interface's primary address.
     pub unicast_src_ip: Option<Ipv4Addr>,
+    /// `mcast_src_ip`: keepalived's older name for the advert source; the same setting as
+    /// `unicast_src_ip` (both may not be given).
+    pub mcast_src_ip: Option<Ipv4Addr>,
+    /// Adverts go to these peers instead of 224.0.0.18.
     pub unicast_peer: Vec<Ipv4Addr>,
     pub track_interface: Vec<Track>,
-    pub track_script: Vec<Track>,
+    /// Gratuitous ARPs again this long after becoming master; `None`:
+    /// [`DEFAULT_GARP_MASTER_DELAY`]; zero: no second burst.
+    pub garp_master_delay: Option<Duration>,
+    /// Gratuitous ARPs per address per burst, >= 1; `None`: [`DEFAULT_GARP_MASTER_REPEAT`].
+    pub garp_master_repeat: Option<u32>,
+    /// While master, a burst every this long; `None` or zero: none.
+    pub garp_master_refresh: Option<Duration>,
+    /// Gratuitous ARPs per refresh burst, >= 1; `None`: [`DEFAULT_GARP_MASTER_REFRESH_REPEAT`].
+    pub garp_master_refresh_repeat: Option<u32>,
+    /// keepalived's deprecated per-instance name for the LVS sync daemon's interface.
+    pub lvs_sync_daemon_interface: Option<String>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    pub notify_stop: Option<String>,
+    /// Run with `INSTANCE <name> <STATE> <priority>` appended on every transition.
+    pub notify: Option<String>,
+    pub file: PathBuf,
+    pub line: u32,
+}
+
+impl VrrpInstance {
+    /// The VRRP version this instance speaks.
+    pub fn version(&self) -> u8 {
+        self.version.unwrap_or(DEFAULT_VRRP_VERSION)
+    }
+
+    /// `advert_int` in centiseconds (the parser allows two decimals at most).
+    pub fn advert_centis(&self) -> u16 {
+        // The parser bounds advert_int to 0.01..=255 with two decimals: this is exact.
+        let c = (f64::from(self.advert_int) * 100.0).round();
+        if c <= 0.0 {
+            1
+        } else if c >= 25_500.0 {
+            25_500
+        } else {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let c = c as u16;
+            c
+        }
+    }
+
+    /// The advert source set by `unicast_src_ip` or `mcast_src_ip`.
+    pub fn src_ip(&self) -> Option<Ipv4Addr> {
+        self.unicast_src_ip.or(self.mcast_src_ip)
+    }
+}
+
+/// `vrrp_sync_group <name> { group { <instance> ... } notify_* }`: instances that change
+/// state together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VrrpSyncGroup {
+    pub name: String,
+    /// Names of `vrrp_instance`s, each in at most one group; at least one.
+    pub group: Vec<String>,
     pub notify_master: Option<String>,
     pub notify_backup: Option<String>,
     pub notify_fault: Option<String>,
@@ -482,12 +558,20 @@ impl Config {
         for vi in &mut c.vrrp_instances {
             (vi.file, vi.line) = (PathBuf::new(), 0);
         }
+        for g in &mut c.vrrp_sync_groups {
+            (g.file, g.line) = (PathBuf::new(), 0);
+        }
         c
     }
 
     /// True when both ask for the same thing, wherever it was written.
     pub fn same_settings(&self, other: &Config) -> bool {
         self.without_positions() == other.without_positions()
+    }
+
+    /// The VRRP instance called `name`.
+    pub fn vrrp_instance(&self, name: &str) -> Option<&VrrpInstance> {
+        self.vrrp_instances.iter().find(|v| v.name == name)
     }
 
     /// The local address group called `name`.

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use crate::model::{
     CheckCommon, Config, ConnectOpts, HealthCheck, HttpProtocol, Track, Url, VirtualIp,
-    VirtualServer, VrrpInstance,
+    VirtualServer, VrrpInstance, VrrpSyncGroup,
 };
 use crate::value::fmt_seconds;
 use crate::vrrp::{auth_type_name, state_name};
@@ -45,6 +45,10 @@ impl Config {
         for vi in &self.vrrp_instances {
             w.blank();
             vrrp_instance(&mut w, vi);
+        }
+        for g in &self.vrrp_sync_groups {
+            w.blank();
+            vrrp_sync_group(&mut w, g);
         }
         w.out
     }
@@ -238,7 +242,8 @@ fn vrrp_instance(w: &mut Writer, vi: &VrrpInstance) {
     w.line(&["interface", &quote(&vi.interface)]);
     w.line(&["virtual_router_id", &vi.virtual_router_id.to_string()]);
     w.line(&["priority", &vi.priority.to_string()]);
-    w.line(&["advert_int", &vi.advert_int.to_string()]);
+    w.line(&["advert_int", &fmt_centis(vi.advert_centis())]);
+    w.opt("version", vi.version);
     w.flag("nopreempt", vi.nopreempt);
     w.opt("preempt_delay", vi.preempt_delay.map(fmt_seconds));
     if let Some(auth) = &vi.authentication {
@@ -248,6 +253,7 @@ fn vrrp_instance(w: &mut Writer, vi: &VrrpInstance) {
         w.close();
     }
     w.opt("unicast_src_ip", vi.unicast_src_ip);
+    w.opt("mcast_src_ip", vi.mcast_src_ip);
     if !vi.unicast_peer.is_empty() {
         w.open(&["unicast_peer"]);
         vi.unicast_peer
@@ -262,13 +268,43 @@ fn vrrp_instance(w: &mut Writer, vi: &VrrpInstance) {
         &vi.virtual_ipaddress_excluded,
     );
     tracks(w, "track_interface", &vi.track_interface);
-    tracks(w, "track_script", &vi.track_script);
+    let secs = |d: Option<std::time::Duration>| d.map(|d| d.as_secs());
+    w.opt("garp_master_delay", secs(vi.garp_master_delay));
+    w.opt("garp_master_repeat", vi.garp_master_repeat);
+    w.opt("garp_master_refresh", secs(vi.garp_master_refresh));
+    w.opt("garp_master_refresh_repeat", vi.garp_master_refresh_repeat);
+    w.opt(
+        "lvs_sync_daemon_interface",
+        vi.lvs_sync_daemon_interface.as_ref(),
+    );
     w.opt("notify_master", vi.notify_master.as_ref());
     w.opt("notify_backup", vi.notify_backup.as_ref());
     w.opt("notify_fault", vi.notify_fault.as_ref());
     w.opt("notify_stop", vi.notify_stop.as_ref());
     w.opt("notify", vi.notify.as_ref());
     w.close();
+}
+
+fn vrrp_sync_group(w: &mut Writer, g: &VrrpSyncGroup) {
+    w.open(&["vrrp_sync_group", &quote(&g.name)]);
+    w.open(&["group"]);
+    g.group.iter().for_each(|m| w.line(&[&quote(m)]));
+    w.close();
+    w.opt("notify_master", g.notify_master.as_ref());
+    w.opt("notify_backup", g.notify_backup.as_ref());
+    w.opt("notify_fault", g.notify_fault.as_ref());
+    w.opt("notify_stop", g.notify_stop.as_ref());
+    w.opt("notify", g.notify.as_ref());
+    w.close();
+}
+
+/// Centiseconds as seconds with at most two decimals: `1`, `0.5`, `0.05`.
+fn fmt_centis(c: u16) -> String {
+    match c % 100 {
+        0 => (c / 100).to_string(),
+        f if f % 10 == 0 => format!("{}.{}", c / 100, f / 10),
+        f => format!("{}.{f:02}", c / 100),
+    }
 }
 
 fn virtual_ips(w: &mut Writer, keyword: &str, list: &[VirtualIp]) {

@@ -89,10 +89,9 @@ virtual_server 10.0.0.10 443 {
 #[test]
 fn vrrp_round_trip_keeps_odd_values() {
     let text = "vrrp_instance \"include\" {\n interface \"my if\"\n virtual_router_id 255\n\
-                advert_int 0.25\n preempt_delay 1.5\n state BACKUP\n\
-                authentication {\n auth_type AH\n auth_pass \"a b\"\n }\n\
+                advert_int 0.25\n version 3\n preempt_delay 1.5\n state BACKUP\n\
                 virtual_ipaddress_excluded {\n 10.9.0.1/8 label x\n }\n\
-                track_script {\n \"chk one\" weight 0\n chk2\n }\n notify \"/bin/n x\"\n}\n";
+                track_interface {\n \"eth one\" weight 0\n eth2\n }\n notify \"/bin/n x\"\n}\n";
     let c = parse_str(text, Path::new("v.conf")).unwrap();
     assert_eq!(c.vrrp_instances[0].name, "include");
     assert_eq!(c.vrrp_instances[0].advert_int, 0.25);
