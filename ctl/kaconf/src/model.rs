@@ -455,7 +455,8 @@ pub struct VrrpInstance {
     pub interface: String,
     /// 1..=255.
     pub virtual_router_id: u8,
-    /// 1..=255, default [`DEFAULT_PRIORITY`].
+    /// 1..=255; default [`DEFAULT_PRIORITY`], or 255 (address owner) with `state MASTER`
+    /// as keepalived 2.2 does.
     pub priority: u8,
     /// Seconds, default [`DEFAULT_ADVERT_INT`]: whole seconds 1..=255 for VRRPv2,
     /// centiseconds 0.01..=40.95 for VRRPv3. See [`VrrpInstance::advert_centis`].

@@ -95,6 +95,8 @@ const STATES: &[(&str, VrrpState)] =
     &[("MASTER", VrrpState::Master), ("BACKUP", VrrpState::Backup)];
 const AUTH_TYPES: &[(&str, AuthType)] = &[("PASS", AuthType::Pass)];
 
+/// The address owner's priority.
+const OWNER_PRIORITY: u8 = 255;
 /// Longest VRRPv2 password.
 const MAX_AUTH_PASS: usize = 8;
 /// Longest `preempt_delay` keepalived accepts.
@@ -158,7 +160,7 @@ pub(crate) fn instance(n: &Node, cx: &mut Cx) -> Result<VrrpInstance, Error> {
         file: n.file.to_path_buf(),
         line: n.line,
     };
-    let (mut interface, mut vrid) = (None, None);
+    let (mut interface, mut vrid, mut priority) = (None, None, None);
     // Checked once the whole block is read: (node, what it set).
     let (mut advert_node, mut auth_node, mut src_nodes) = (None, None, Vec::new());
     for c in n.block()? {
@@ -179,7 +181,7 @@ pub(crate) fn instance(n: &Node, cx: &mut Cx) -> Result<VrrpInstance, Error> {
             }
             "priority" => {
                 once("priority")?;
-                vi.priority = single(c, "1..=255", |s| value::u8_in(s, 1, 255))?;
+                priority = Some(single(c, "1..=255", |s| value::u8_in(s, 1, 255))?);
             }
             "advert_int" => {
                 once("advert_int")?;
@@ -260,6 +262,11 @@ pub(crate) fn instance(n: &Node, cx: &mut Cx) -> Result<VrrpInstance, Error> {
     let missing = |what: &str| n.err(ErrorKind::Missing { what: what.into() });
     vi.interface = interface.ok_or_else(|| missing("interface"))?;
     vi.virtual_router_id = vrid.ok_or_else(|| missing("virtual_router_id"))?;
+    // keepalived 2.2: `state MASTER` without a priority is the address owner (255).
+    vi.priority = priority.unwrap_or(match vi.state {
+        VrrpState::Master => OWNER_PRIORITY,
+        VrrpState::Backup => DEFAULT_PRIORITY,
+    });
     check_instance(&vi, advert_node, auth_node, &src_nodes)?;
     Ok(vi)
 }

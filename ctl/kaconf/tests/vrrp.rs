@@ -239,3 +239,14 @@ fn virtual_ipaddress_options_other_than_dev_and_label_are_refused() {
     let e = err(&vi("  virtual_ipaddress {\n    10.0.0.1 bogus x\n  }"));
     assert_eq!((e.line, e.column), (5, 14));
 }
+
+#[test]
+fn state_master_without_priority_is_the_address_owner() {
+    // keepalived 2.2.7 measured: such an instance sends its first advert at once, priority 255.
+    let c = parse(&vi("  state MASTER"));
+    assert_eq!(c.vrrp_instances[0].priority, 255);
+    let c = parse(&vi("  state BACKUP"));
+    assert_eq!(c.vrrp_instances[0].priority, 100);
+    let c = parse(&vi("  state MASTER\n  priority 150"));
+    assert_eq!(c.vrrp_instances[0].priority, 150);
+}
