@@ -12,4 +12,5 @@ pub mod lbd;
 pub mod netif;
 pub mod probe;
 pub mod run;
+pub mod vrrp;
 pub mod vrrp_net;
