@@ -284,6 +284,45 @@ pub(crate) fn signal(pid: u32, signal: &str) -> Result<()> {
     cmd.check(&out)
 }
 
+/// Sends `signal` to every process of process group `pgid` (`kill -s SIG -- -PGID`).
+/// A group that is already gone is not an error.
+pub(crate) fn signal_group(pgid: u32, signal: &str) -> Result<()> {
+    let cmd = Cmd::root(["kill", "-s", signal, "--", &format!("-{pgid}")]);
+    let out = cmd.output(SHORT)?;
+    if out.status.success() || group_members(pgid).is_empty() {
+        return Ok(());
+    }
+    cmd.check(&out)
+}
+
+/// The live (not zombie) processes of process group `pgid`, with their state
+/// letter (`S`, `R`, `T` for stopped, ...).
+pub(crate) fn group_members(pgid: u32) -> Vec<(u32, char)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in dir.filter_map(|e| e.ok()) {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) STATE PPID PGRP ...`
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let state = fields.first().and_then(|s| s.chars().next()).unwrap_or('?');
+        let pgrp = fields.get(2).and_then(|s| s.parse::<u32>().ok());
+        if pgrp == Some(pgid) && state != 'Z' && state != 'X' {
+            out.push((pid, state));
+        }
+    }
+    out
+}
+
 /// Whether `pid` exists and is not a zombie.
 pub(crate) fn pid_alive(pid: u32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {

@@ -140,10 +140,49 @@ impl Daemon {
         }
     }
 
+    /// Whether it is stopped (SIGSTOP): every live process of its group is.
+    pub(crate) fn frozen(&self) -> bool {
+        let members = cmd::group_members(self.pid);
+        !members.is_empty() && members.iter().all(|(_, s)| *s == 'T' || *s == 't')
+    }
+
+    /// Sends `signal` to its whole process group (it leads one: `setsid`).
+    pub(crate) fn signal_group(&self, signal: &str) -> Result<()> {
+        cmd::signal_group(self.pid, signal)
+    }
+
+    /// SIGKILL to its whole process group (its children too, e.g.
+    /// keepalived's VRRP process), then waits (5 s) until all are gone.
+    pub(crate) fn kill_group(&mut self) -> Result<()> {
+        self.signal_group("KILL")?;
+        let deadline = Instant::now() + KILL_WAIT;
+        loop {
+            let gone = self.exited().is_some() && cmd::group_members(self.pid).is_empty();
+            if gone {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "{} (process group {}) did not exit after SIGKILL",
+                        self.what, self.pid
+                    ),
+                    timeout: KILL_WAIT,
+                    detail: format!("; still there: {:?}", cmd::group_members(self.pid)),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, up to [`STOP_GRACE`] to exit, then SIGKILL (and 5 s more).
+    /// A frozen (SIGSTOPped) daemon is sent SIGCONT first.
     pub(crate) fn stop(&mut self) -> Result<()> {
         if self.exited().is_some() {
             return Ok(());
+        }
+        if self.frozen() {
+            self.signal_group("CONT")?;
         }
         cmd::signal(self.pid, "TERM")?;
         if self.wait_exit(STOP_GRACE) {

@@ -34,19 +34,25 @@ pub mod backend;
 mod cmd;
 mod daemon;
 pub mod director;
+pub mod directors;
 mod error;
 pub mod keepalived;
 pub mod netns;
 pub mod nginx;
+pub mod pair;
+mod peer;
 pub mod slowpath;
 pub mod spec;
 pub mod state;
 mod teardown;
 mod testbed;
 mod udp_echo;
+mod vrrpconf;
 
 pub use cmd::wait_until;
 pub use director::{resolve_lbd, Driver};
+pub use pair::{PairRecord, PeerConfig, PeerKind};
+pub use peer::resolve_keepalived;
 pub use slowpath::resolve_slowpath;
 pub use error::{Error, Result};
 pub use spec::{

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use lb_testbed::{
-    BackendSpec, Driver, Ipv4Cidr, Node, StatePaths, Testbed, TopologyRecord, TopologySpec,
-    UpOptions,
+    BackendSpec, Driver, Ipv4Cidr, Node, PeerConfig, PeerKind, StatePaths, Testbed,
+    TopologyRecord, TopologySpec, UpOptions,
 };
 
 /// The topology description shared by the top-level and `up` help.
@@ -30,7 +30,8 @@ Topology (addresses exist only inside the namespaces; several topologies coexist
   lbt-NAME-rs-ADDR     eth0 ADDR (10.70.2.11/24, 10.70.2.12/24, ...), default route via 10.70.2.1,
                        nginx on port 80: GET / -> \"rs-ADDR\\n\", GET /healthz -> \"ok\\n\"
 
-Node names (for `exec`): client, director, lan, rs-ADDR (e.g. rs-10.70.2.11).
+Node names (for `exec`): client, director, lan, rs-ADDR (e.g. rs-10.70.2.11); in a pair
+(--directors 2) also director-1 (= director), director-2 and wan.
 IPv6 is disabled and rx/tx checksum, TSO, GSO and GRO offloads are off on every veth end.
 
 State directory /run/lb-testbed/NAME/:
@@ -84,6 +85,20 @@ const UP_HELP: &str = concat!(
     "    A file that uses `include` is not copied: that file then holds one `include` of the\n",
     "    original's absolute path, so includes resolve from the original's directory.\n",
     "  Example: lb-testbed up --config testbed/configs/fnat-demo.conf\n\n",
+    "PAIRS (--directors 2): nodes director-1 (alias director, netns lbt-NAME-director) and\n",
+    "director-2 (lbt-NAME-director-2); the client's c0 and both directors' wan0 join bridge br0 in\n",
+    "lbt-NAME-wan (ports client, d1, d2), both lan0 join the LAN bridge (d0, d0-2). director-2's\n",
+    "addresses are director-1's with .1->.3, .2->.4, .254->.252, .253->.251 (lbd 10.70.1.3, tap-wan\n",
+    "10.70.1.4, lbd 10.70.2.3, tap-lan 10.70.2.4); MACs 02:4c:42:00:0N:01 (wan0), :02 (lan0) for\n",
+    "director N. director-2's files are under /run/lb-testbed/NAME/director-2/ (lbd.toml, lbd.log,\n",
+    "lbd.pid, lbd.sock, stats.json, slowpath.*, keepalived.conf; EAL prefix lbt-NAME-d2).\n",
+    "It reads the same --config, or --peer-priority N (states flipped, priority N), or\n",
+    "--peer-config FILE2. --peer keepalived runs keepalived there instead (keepalived-vrrp.conf,\n",
+    "keepalived.log, keepalived*.pid; its wan0/lan0 hold 10.70.1.3/10.70.2.3). A vrrp_instance\n",
+    "interface that names no port (wan, tap-wan, wan0, lan, ...) is mapped onto the wan port in\n",
+    "the installed copy, with a note (also in `status`). Backends route via director-1 (.1):\n",
+    "FNAT works through either director; NAT and DR replies follow director-1 only.\n",
+    "  Example: lb-testbed up --config vrrp.conf --directors 2 --peer keepalived --peer-priority 50\n\n",
     topology_help!(),
 );
 
@@ -156,6 +171,38 @@ is bound. Health checks (lb-slowpath) then mark the real server down or up.",
 lb-testbed backend start --name t1 rs-10.70.2.12"
     )]
     Backend(BackendArgs),
+    /// Stop one director (SIGKILL: a crash), or freeze it (--freeze: SIGSTOP)
+    #[command(
+        long_about = "Stop one director: SIGKILL to the process groups of its lbd and lb-slowpath \
+(or, for a keepalived peer, its keepalived and VRRP child), as in a crash, waiting (5 s) until they \
+are gone. With --freeze, SIGSTOP instead, waiting until they are stopped (a hung director).",
+        after_long_help = "Examples:\n  lb-testbed stop --name t1 director-1\n  \
+lb-testbed stop --name t1 director-1 --freeze\n  lb-testbed start --name t1 director-1"
+    )]
+    Stop(StopArgs),
+    /// Start a stopped director again, or resume a frozen one (SIGCONT)
+    #[command(
+        long_about = "Start one director again: a frozen one is sent SIGCONT; whatever is not \
+running is started with its own lbd.toml (logs appended to) and waited for: lbd until ready (its \
+TAPs are re-addressed), lb-slowpath until connected to lbd, keepalived until it runs its instances. \
+A director that is running and not frozen is an error."
+    )]
+    Start(StartArgs),
+}
+
+#[derive(Debug, Args)]
+struct StopArgs {
+    /// director (director-1) or director-2
+    node: String,
+    /// SIGSTOP instead of SIGKILL (`start` resumes it)
+    #[arg(long)]
+    freeze: bool,
+}
+
+#[derive(Debug, Args)]
+struct StartArgs {
+    /// director (director-1) or director-2
+    node: String,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +277,25 @@ struct UpArgs {
     /// Extra address lbd owns on its LAN port (repeatable), e.g. a local address 10.70.2.201/24
     #[arg(long, value_name = "ADDR/LEN")]
     lan_address: Vec<Ipv4Cidr>,
+    /// Directors: 1, or 2 for a VRRP pair director-1/director-2 on one client-facing bridge
+    /// (namespace lbt-NAME-wan) and one LAN bridge (see PAIRS below)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    directors: u8,
+    /// What director-2 runs: lbd (and lb-slowpath), or keepalived (only the file's
+    /// vrrp_instances, `keepalived -n -l -D --vrrp`)
+    #[arg(long, default_value = "lbd", value_parser = ["lbd", "keepalived"])]
+    peer: String,
+    /// director-2 reads a copy of --config with every vrrp_instance's state flipped
+    /// (MASTER<->BACKUP) and its priority set to N
+    #[arg(long, value_name = "N", conflicts_with = "peer_config",
+          value_parser = clap::value_parser!(u8).range(1..=255))]
+    peer_priority: Option<u8>,
+    /// director-2 reads this keepalived.conf instead of --config
+    #[arg(long, value_name = "FILE2")]
+    peer_config: Option<PathBuf>,
+    /// keepalived binary for --peer keepalived [default: keepalived on PATH, else /usr/sbin]
+    #[arg(long, value_name = "PATH")]
+    keepalived: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -318,6 +384,17 @@ fn run(cli: Cli) -> lb_testbed::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Stop(args) => {
+            lb_testbed::directors::stop_by_name(&name, &args.node, args.freeze)?;
+            let how = if args.freeze { "frozen (SIGSTOP)" } else { "stopped (SIGKILL)" };
+            println!("{name}: {} {how}", args.node);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Start(args) => {
+            lb_testbed::directors::start_by_name(&name, &args.node)?;
+            println!("{name}: {} started", args.node);
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::List => {
             for n in lb_testbed::list_topologies()? {
                 println!("{n}");
@@ -365,6 +442,17 @@ fn up(name: &str, a: UpArgs) -> lb_testbed::Result<ExitCode> {
         keepalived_conf: a.config,
         slowpath: !a.no_slowpath,
         slowpath_path: a.slowpath,
+        directors: a.directors,
+        peer: a.peer.parse::<PeerKind>().map_err(|reason| lb_testbed::Error::InvalidSpec {
+            field: "--peer".into(),
+            reason,
+        })?,
+        peer_config: match (a.peer_priority, a.peer_config) {
+            (Some(p), _) => PeerConfig::Priority(p),
+            (None, Some(f)) => PeerConfig::File(f),
+            (None, None) => PeerConfig::Same,
+        },
+        keepalived_path: a.keepalived,
     };
     let tb = Testbed::up(&spec, &opts)?;
     println!(
@@ -386,6 +474,18 @@ fn up(name: &str, a: UpArgs) -> lb_testbed::Result<ExitCode> {
             "  lb-slowpath pid {pid}, log {}",
             tb.slowpath_log_path().display()
         );
+    }
+    if tb.directors() == 2 {
+        let p2 = tb.director_paths(2);
+        let [lbd, sp, ka] = tb.director_pids(2);
+        let show = |what: &str, pid: Option<u32>, log: PathBuf| {
+            if let Some(pid) = pid {
+                println!("  director-2 {what} pid {pid}, log {}", log.display());
+            }
+        };
+        show("lbd", lbd, p2.lbd_log());
+        show("lb-slowpath", sp, p2.slowpath_log());
+        show("keepalived", ka, p2.keepalived_log());
     }
     println!("tear down with: lb-testbed down --name {name}");
     tb.detach();
@@ -421,7 +521,12 @@ fn exec(name: &str, a: ExecArgs) -> lb_testbed::Result<ExitCode> {
         .args(["netns", "exec", &ns])
         .args(&a.command)
         .env("PATH", path)
-        .env("LBCTL_SOCKET", lb_testbed::StatePaths::new(name).api_socket())
+        .env(
+            "LBCTL_SOCKET",
+            lb_testbed::StatePaths::new(name)
+                .director(if node == Node::Director2 { 2 } else { 1 })
+                .api_socket(),
+        )
         .status()
         .map_err(|source| lb_testbed::Error::Spawn {
             command: a.command.join(" "),
@@ -512,6 +617,9 @@ fn status(name: &str, json: bool) -> lb_testbed::Result<ExitCode> {
         "stats_file": paths.stats(),
         "stats_file_exists": paths.stats().exists(),
         "backends": backends,
+        "directors": record.as_ref().map(TopologyRecord::directors),
+        "director_2": director2_status(&paths, record.as_ref()),
+        "vrrp_interface_notes": record.as_ref().map(|r| r.vrrp_interface_notes.clone()),
     });
     if json {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -572,6 +680,25 @@ fn status(name: &str, json: bool) -> lb_testbed::Result<ExitCode> {
             println!("  lbd         none (--no-director)");
         }
     }
+    if let Some(d2) = v["director_2"].as_object() {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_owned();
+        println!(
+            "  director-2  {} ({}), netns {}, files in {}",
+            text(&d2["peer"]),
+            text(&d2["peer_config"]),
+            text(&d2["netns"]),
+            text(&d2["dir"])
+        );
+        for what in ["lbd", "lb-slowpath", "keepalived"] {
+            if let Some(pid) = d2[what]["pid"].as_u64() {
+                let alive = if d2[what]["alive"] == true { "running" } else { "NOT running" };
+                println!("  director-2 {what} pid {pid} {alive}, log {}", text(&d2[what]["log"]));
+            }
+        }
+    }
+    for note in v["vrrp_interface_notes"].as_array().into_iter().flatten() {
+        println!("  note        {}", note.as_str().unwrap_or("?"));
+    }
     for b in &backends {
         println!(
             "  {:<16} nginx pid {} {}, access log {}",
@@ -588,4 +715,42 @@ fn status(name: &str, json: bool) -> lb_testbed::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A pid file's pid, and whether it is alive with `marker` on its command line.
+fn pid_status(pid_file: &std::path::Path, marker: &std::path::Path) -> (Option<u32>, bool) {
+    let pid = std::fs::read_to_string(pid_file)
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    let alive = pid.is_some_and(|p| {
+        std::fs::read(format!("/proc/{p}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&*marker.to_string_lossy()))
+    });
+    (pid, alive)
+}
+
+/// Director 2 of a pair, for `status`.
+fn director2_status(paths: &StatePaths, record: Option<&TopologyRecord>) -> serde_json::Value {
+    let Some(pair) = record.and_then(|r| r.pair.as_ref()) else {
+        return serde_json::Value::Null;
+    };
+    let d2 = paths.director(2);
+    let entry = |pid_file: PathBuf, marker: PathBuf, log: PathBuf| {
+        let (pid, alive) = pid_status(&pid_file, &marker);
+        serde_json::json!({ "pid": pid, "alive": alive, "log": log })
+    };
+    serde_json::json!({
+        "peer": pair.peer.to_string(),
+        "peer_config": pair.peer_config,
+        "netns": pair.netns,
+        "dir": d2.dir(),
+        "ports": pair.director,
+        "macs": pair.director2_macs,
+        "director_1_macs": pair.director1_macs,
+        "lbd": entry(d2.lbd_pid(), d2.lbd_toml(), d2.lbd_log()),
+        "lb-slowpath": entry(d2.slowpath_pid(), d2.lbd_toml(), d2.slowpath_log()),
+        "keepalived": entry(d2.keepalived_daemon_pid(), d2.keepalived_vrrp_conf(), d2.keepalived_log()),
+        "api_socket": d2.api_socket(),
+        "stats_file": d2.stats(),
+    })
 }

@@ -440,8 +440,12 @@ fn check_ifname(name: &str) -> std::result::Result<(), String> {
 pub enum Node {
     /// `client`
     Client,
-    /// `director`
+    /// `director` (also spelt `director-1`): the director, or the first of a pair
     Director,
+    /// `director-2`: the second director of a pair (see [`crate::pair`])
+    Director2,
+    /// `wan` (the client-facing switch of a director pair; it has no IP addresses)
+    Wan,
     /// `lan` (the switch namespace; it has no IP addresses)
     Lan,
     /// `rs-<address>`
@@ -453,6 +457,8 @@ impl fmt::Display for Node {
         match self {
             Node::Client => f.write_str("client"),
             Node::Director => f.write_str("director"),
+            Node::Director2 => f.write_str("director-2"),
+            Node::Wan => f.write_str("wan"),
             Node::Lan => f.write_str("lan"),
             Node::Backend(a) => write!(f, "rs-{a}"),
         }
@@ -465,13 +471,20 @@ impl FromStr for Node {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "client" => Ok(Node::Client),
-            "director" => Ok(Node::Director),
+            "director" | "director-1" => Ok(Node::Director),
+            "director-2" => Ok(Node::Director2),
+            "wan" => Ok(Node::Wan),
             "lan" => Ok(Node::Lan),
             _ => s
                 .strip_prefix("rs-")
                 .and_then(|a| a.parse().ok())
                 .map(Node::Backend)
-                .ok_or_else(|| format!("{s:?} is not client, director, lan or rs-<IPv4 address>")),
+                .ok_or_else(|| {
+                    format!(
+                        "{s:?} is not client, director (director-1), director-2, wan, lan or \
+                         rs-<IPv4 address>"
+                    )
+                }),
         }
     }
 }
@@ -540,9 +553,11 @@ mod tests {
 
     #[test]
     fn node_names() {
-        for s in ["client", "director", "lan", "rs-10.70.2.11"] {
+        for s in ["client", "director", "director-2", "wan", "lan", "rs-10.70.2.11"] {
             assert_eq!(s.parse::<Node>().unwrap().to_string(), s);
         }
+        assert_eq!("director-1".parse::<Node>().unwrap(), Node::Director);
+        assert_eq!(Node::Director2.netns("x"), "lbt-x-director-2");
         assert!("rs-10.70.2".parse::<Node>().is_err());
         assert!("server".parse::<Node>().is_err());
         assert_eq!(

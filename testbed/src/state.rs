@@ -33,6 +33,53 @@ impl StatePaths {
         &self.dir
     }
 
+    /// The paths of director `n` of a pair: director 1's files are the
+    /// topology's own (`lbd.toml`, `lbd.log`, ...); director 2's are the same
+    /// names under `director-2/` (its lbd.toml, lbd.log, lbd.pid, lbd.sock,
+    /// stats.json, slowpath.*, keepalived.conf, and a keepalived peer's
+    /// `keepalived-vrrp.conf`, `keepalived.log`, `keepalived*.pid`). Only the
+    /// per-director methods make sense on the result.
+    pub fn director(&self, n: u8) -> StatePaths {
+        match n {
+            1 => self.clone(),
+            n => StatePaths {
+                dir: self.dir.join(format!("director-{n}")),
+            },
+        }
+    }
+
+    /// `keepalived-vrrp.conf`: what a keepalived peer (director 2 of a pair
+    /// brought up with `--peer keepalived`) runs: the `vrrp_instance`s only.
+    pub fn keepalived_vrrp_conf(&self) -> PathBuf {
+        self.dir.join("keepalived-vrrp.conf")
+    }
+
+    /// `keepalived.log`: a keepalived peer's output (appended to by every start).
+    pub fn keepalived_log(&self) -> PathBuf {
+        self.dir.join("keepalived.log")
+    }
+
+    /// `keepalived.pid` (its `-p`); `keepalived.vrrp.pid` (`-r`, the VRRP
+    /// child) and `keepalived.chk.pid` (`-c`) sit beside it.
+    pub fn keepalived_pid(&self) -> PathBuf {
+        self.dir.join("keepalived.pid")
+    }
+
+    /// `keepalived.vrrp.pid`: the pid of a keepalived peer's VRRP child.
+    pub fn keepalived_vrrp_pid(&self) -> PathBuf {
+        self.dir.join("keepalived.vrrp.pid")
+    }
+
+    /// `keepalived.chk.pid`: keepalived's checker pid file (unused with `--vrrp`).
+    pub fn keepalived_chk_pid(&self) -> PathBuf {
+        self.dir.join("keepalived.chk.pid")
+    }
+
+    /// `keepalived.lbt.pid`: the keepalived peer's pid as the testbed started it.
+    pub fn keepalived_daemon_pid(&self) -> PathBuf {
+        self.dir.join("keepalived.lbt.pid")
+    }
+
     /// `topology.json`: the [`TopologyRecord`].
     pub fn topology_json(&self) -> PathBuf {
         self.dir.join("topology.json")
@@ -119,7 +166,16 @@ impl StatePaths {
 
 /// DPDK's runtime directory for the EAL file prefix `lbt-<name>`.
 pub fn dpdk_runtime_dir(name: &str) -> PathBuf {
-    PathBuf::from(format!("/var/run/dpdk/lbt-{name}"))
+    PathBuf::from(format!("/var/run/dpdk/{}", eal_file_prefix(name, 1)))
+}
+
+/// The EAL file prefix of director `n` of topology `name`: `lbt-<name>` for
+/// the first (as for a single director), `lbt-<name>-d<n>` for the others.
+pub fn eal_file_prefix(name: &str, n: u8) -> String {
+    match n {
+        1 => format!("lbt-{name}"),
+        n => format!("lbt-{name}-d{n}"),
+    }
 }
 
 /// Contents of `topology.json`.
@@ -157,6 +213,24 @@ pub struct TopologyRecord {
     pub stats_file: PathBuf,
     /// lbd's log.
     pub lbd_log: PathBuf,
+    /// The second director, when `up` built a pair (absent in older records).
+    #[serde(default)]
+    pub pair: Option<crate::pair::PairRecord>,
+    /// Notes on `vrrp_instance` interfaces lb-testbed mapped onto a port in
+    /// the files it installed (absent in older records).
+    #[serde(default)]
+    pub vrrp_interface_notes: Vec<String>,
+}
+
+impl TopologyRecord {
+    /// How many directors the topology has (1, or 2 for a pair).
+    pub fn directors(&self) -> u8 {
+        if self.pair.is_some() {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 impl TopologyRecord {
@@ -243,6 +317,8 @@ mod tests {
             state_dir: "/run/lb-testbed/x".into(),
             stats_file: "/run/lb-testbed/x/stats.json".into(),
             lbd_log: "/run/lb-testbed/x/lbd.log".into(),
+            pair: None,
+            vrrp_interface_notes: vec![],
         };
         let mut v = serde_json::to_value(&record).unwrap();
         let back: TopologyRecord = serde_json::from_value(v.clone()).unwrap();
@@ -262,5 +338,11 @@ mod tests {
         let p = StatePaths::new("x");
         assert_eq!(p.slowpath_log(), Path::new("/run/lb-testbed/x/slowpath.log"));
         assert_eq!(p.slowpath_pid(), Path::new("/run/lb-testbed/x/slowpath.pid"));
+        assert_eq!(p.director(1), p);
+        let d2 = p.director(2);
+        assert_eq!(d2.lbd_toml(), Path::new("/run/lb-testbed/x/director-2/lbd.toml"));
+        assert_eq!(d2.api_socket(), Path::new("/run/lb-testbed/x/director-2/lbd.sock"));
+        assert_eq!(eal_file_prefix("x", 1), "lbt-x");
+        assert_eq!(eal_file_prefix("x", 2), "lbt-x-d2");
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::director;
 use crate::error::{Error, Result};
 use crate::netns;
+use crate::peer;
 use crate::slowpath;
 use crate::spec::{self, Node};
 use crate::state::{self, StatePaths, TopologyRecord};
@@ -31,7 +32,9 @@ pub struct TeardownReport {
 /// `ip netns list` (namespaces `lbt-<name>-<node>`): stops lb-slowpath, then
 /// lbd (each SIGTERM, ≤ 5 s, SIGKILL), kills every process in its namespaces, deletes them,
 /// removes DPDK's runtime directory for its file prefix and the state
-/// directory. Nothing to remove is a success.
+/// directory. A director pair's second director goes first (lb-slowpath,
+/// keepalived, lbd; frozen ones are sent SIGCONT first). Nothing to remove
+/// is a success.
 pub fn down(name: &str) -> Result<TeardownReport> {
     spec::validate_name(name)?;
     down_with(name, &[], Vec::new())
@@ -52,6 +55,17 @@ pub(crate) fn down_with(
         Ok(Some(record)) => candidates.extend(record.namespaces),
         Ok(None) => {}
         Err(e) => problems.push(format!("ignoring unreadable record: {e}")),
+    }
+    // Director 2 of a pair (its own pid files under director-2/): lb-slowpath,
+    // keepalived, lbd.
+    let d2 = paths.director(2);
+    for mut d in [slowpath::from_pid_file(&d2), peer::from_pid_file(&d2), director::from_pid_file(&d2)]
+        .into_iter()
+        .flatten()
+    {
+        if let Err(e) = d.stop() {
+            problems.push(e.to_string());
+        }
     }
     // lb-slowpath first: it talks to lbd, lbd does not depend on it.
     if let Some(mut sp) = slowpath::from_pid_file(&paths) {
@@ -85,8 +99,11 @@ pub(crate) fn down_with(
     if !left.is_empty() {
         problems.push(format!("namespaces still present: {}", left.join(", ")));
     }
-    if let Err(e) = state::remove_tree(&state::dpdk_runtime_dir(name)) {
-        problems.push(e.to_string());
+    for n in [1, 2] {
+        let dir = std::path::Path::new("/var/run/dpdk").join(state::eal_file_prefix(name, n));
+        if let Err(e) = state::remove_tree(&dir) {
+            problems.push(e.to_string());
+        }
     }
     if !problems.is_empty() {
         // Keep the state directory (logs, pid files) for a look and a retry.

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::cmd::{self, Cmd};
 use crate::daemon::{Daemon, LogMode};
-use crate::director::{self, Driver, LbdSettings};
+use crate::director::{self, LbdSettings};
+use crate::directors::DirectorProcs;
 use crate::error::{Error, Result};
-use crate::keepalived;
 use crate::netns;
 use crate::nginx;
 use crate::slowpath;
@@ -19,48 +19,13 @@ use crate::spec::{self, Node, TopologySpec};
 use crate::state::{self, StatePaths, TopologyRecord};
 use crate::teardown::{down, down_with, TeardownReport};
 use crate::udp_echo;
+use crate::vrrpconf;
 
+mod options;
+mod pair;
 mod procs;
 
-/// Default bound for [`Testbed::exec`].
-pub const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// How a topology is brought up (everything but its shape, which is the
-/// [`TopologySpec`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpOptions {
-    /// Topology name: namespaces are `lbt-<name>-<node>`, state is in `/run/lb-testbed/<name>/`.
-    pub name: String,
-    /// lbd's port driver.
-    pub driver: Driver,
-    /// lbd worker lcores.
-    pub workers: u32,
-    /// lbd's `idle_sleep_us`.
-    pub idle_sleep_us: u32,
-    /// lbd's EAL memory in MiB.
-    pub memory_mb: u32,
-    /// lbd binary; `None`: `$LBD_BIN`, else `lbd` next to the current executable.
-    pub lbd_path: Option<PathBuf>,
-    /// Whether to start lbd at all.
-    pub director: bool,
-    /// How long lbd gets to become ready.
-    pub ready_timeout: Duration,
-    /// TOML inserted verbatim into lbd.toml after the top-level keys.
-    pub extra_lbd_config: String,
-    /// A keepalived.conf for lbd: checked before anything is created, put in
-    /// the state directory as `keepalived.conf` (see [`crate::keepalived`])
-    /// and named by `services` in lbd.toml. It does not shape the topology:
-    /// build the spec with [`TopologySpec::from_keepalived_file`], or use
-    /// [`Testbed::up_from_keepalived`].
-    pub keepalived_conf: Option<PathBuf>,
-    /// Whether to start lb-slowpath (health checks) beside lbd; it runs only
-    /// when lbd does and has a services file ([`UpOptions::keepalived_conf`]).
-    pub slowpath: bool,
-    /// lb-slowpath binary; `None`: `$LB_SLOWPATH_BIN`, else `lb-slowpath` next
-    /// to the lbd binary in use, else next to the current executable
-    /// (see [`crate::resolve_slowpath`]).
-    pub slowpath_path: Option<PathBuf>,
-}
+pub use options::UpOptions;
 
 /// The client's second veth, for direct-routing replies, and its port on the LAN bridge.
 const DR_RETURN_IFACE: &str = "c1";
@@ -68,57 +33,9 @@ const DR_RETURN_PORT: &str = "cl";
 /// The routing table backends use for direct-routing replies.
 const DR_TABLE: &str = "100";
 
-impl Default for UpOptions {
-    fn default() -> Self {
-        UpOptions {
-            name: "lb".into(),
-            driver: Driver::AfPacket,
-            workers: 1,
-            idle_sleep_us: 50,
-            memory_mb: 512,
-            lbd_path: None,
-            director: true,
-            ready_timeout: Duration::from_secs(30),
-            extra_lbd_config: String::new(),
-            keepalived_conf: None,
-            slowpath: true,
-            slowpath_path: None,
-        }
-    }
-}
 
-impl UpOptions {
-    /// Defaults with this name.
-    pub fn new(name: impl Into<String>) -> Self {
-        UpOptions {
-            name: name.into(),
-            ..Self::default()
-        }
-    }
-
-    /// Without lbd (network, nginx and namespaces only).
-    pub fn without_director(mut self) -> Self {
-        self.director = false;
-        self
-    }
-
-    /// With lbd's virtual services from this keepalived.conf.
-    pub fn with_keepalived_conf(mut self, path: impl Into<PathBuf>) -> Self {
-        self.keepalived_conf = Some(path.into());
-        self
-    }
-
-    /// Without lb-slowpath beside lbd (no health checks run).
-    pub fn without_slowpath(mut self) -> Self {
-        self.slowpath = false;
-        self
-    }
-
-    /// Whether these options start lb-slowpath: lbd runs, with a services file.
-    pub fn runs_slowpath(&self) -> bool {
-        self.director && self.slowpath && self.keepalived_conf.is_some()
-    }
-}
+/// Default bound for [`Testbed::exec`].
+pub const EXEC_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A running topology. Dropping it tears it down (errors go to stderr); call
 /// [`Testbed::down`] to see them, or [`Testbed::detach`] to leave it running.
@@ -144,6 +61,8 @@ struct Live {
     /// UDP echo servers by backend address (their pids are in `spawned` too),
     /// reaped at teardown.
     echoes: Vec<(std::net::Ipv4Addr, Child)>,
+    /// Director 2's daemons, in a pair.
+    peer: DirectorProcs,
 }
 
 impl Testbed {
@@ -183,23 +102,18 @@ impl Testbed {
         } else {
             None
         };
+        let pair = pair::plan(spec, opts)?;
         down(&opts.name)?;
 
         let name = opts.name.clone();
         let paths = StatePaths::new(&name);
-        let mut namespaces = vec![
-            Node::Client.netns(&name),
-            Node::Director.netns(&name),
-            Node::Lan.netns(&name),
-        ];
-        namespaces.extend(
-            spec.backends
-                .iter()
-                .map(|b| Node::Backend(b.address.addr).netns(&name)),
-        );
+        let namespaces: Vec<String> = all_nodes(spec, pair.is_some())
+            .iter()
+            .map(|n| n.netns(&name))
+            .collect();
         let mut nodes = std::collections::BTreeMap::new();
-        for node in all_nodes(spec) {
-            nodes.insert(node.to_string(), node.netns(&name));
+        for node in all_nodes(spec, pair.is_some()) {
+            nodes.insert(node_name(node, pair.is_some()), node.netns(&name));
         }
         let record = TopologyRecord {
             name: name.clone(),
@@ -217,6 +131,8 @@ impl Testbed {
             state_dir: paths.dir().to_owned(),
             stats_file: paths.stats(),
             lbd_log: paths.lbd_log(),
+            pair,
+            vrrp_interface_notes: vec![],
         };
         let mut tb = Testbed {
             name,
@@ -228,6 +144,7 @@ impl Testbed {
                 lbd: None,
                 slowpath: None,
                 echoes: vec![],
+                peer: DirectorProcs::default(),
             }),
             spawned: vec![],
             active: true,
@@ -251,7 +168,9 @@ impl Testbed {
         let services = match &opts.keepalived_conf {
             Some(src) => {
                 let dest = self.paths.keepalived_conf();
-                keepalived::install(src, &dest)?;
+                let who = if live.record.pair.is_some() { "director-1" } else { "director" };
+                let notes = vrrpconf::install_for_lbd(src, &dest, &self.spec.director, None, who)?;
+                pair::note(live, notes)?;
                 Some(dest)
             }
             None => None,
@@ -273,11 +192,19 @@ impl Testbed {
         let d0 = spec.lan.director_port.as_str();
         let br0 = spec.lan.bridge.as_str();
 
-        // Cables: (namespace, veth end) pairs.
-        let mut cables = vec![(
-            (client.clone(), spec.client.iface.clone()),
-            (director.clone(), wan0.to_owned()),
-        )];
+        // Cables: (namespace, veth end) pairs. A pair puts the client and
+        // both directors' wan0 on a bridge in the `wan` namespace.
+        let mut cables = match &live.record.pair {
+            Some(p) => pair::cables(name, spec, p),
+            None => vec![(
+                (client.clone(), spec.client.iface.clone()),
+                (director.clone(), wan0.to_owned()),
+            )],
+        };
+        let mut bridges = vec![(lan.clone(), br0.to_owned())];
+        if live.record.pair.is_some() {
+            bridges.push((Node::Wan.netns(name), crate::pair::WAN_BRIDGE.to_owned()));
+        }
         cables.push((
             (director.clone(), lan0.to_owned()),
             (lan.clone(), d0.to_owned()),
@@ -295,7 +222,9 @@ impl Testbed {
         for ((ns_a, a), (ns_b, b)) in &cables {
             netns::veth(ns_a, a, ns_b, b)?;
         }
-        netns::bridge(&lan, br0)?;
+        for (ns, br) in &bridges {
+            netns::bridge(ns, br)?;
+        }
         let ends: Vec<&(String, String)> = cables.iter().flat_map(|(a, b)| [a, b]).collect();
         for ns in &live.record.namespaces {
             let mut ifaces: Vec<&str> = ends
@@ -303,22 +232,28 @@ impl Testbed {
                 .filter(|(n, _)| n == ns)
                 .map(|(_, i)| i.as_str())
                 .collect();
-            if *ns == lan {
-                ifaces.push(br0);
-            }
+            ifaces.extend(bridges.iter().filter(|(n, _)| n == ns).map(|(_, b)| b.as_str()));
             netns::disable_ipv6(ns, &ifaces)?;
         }
         for (ns, iface) in &ends {
             netns::offloads_off(ns, iface)?;
         }
         for (ns, iface) in &ends {
-            if *ns == lan && iface != br0 {
-                netns::set_master(ns, iface, br0)?;
+            if let Some((_, br)) = bridges.iter().find(|(n, _)| n == ns) {
+                netns::set_master(ns, iface, br)?;
             }
         }
-        netns::link_up(&lan, br0)?;
+        if let Some(p) = &live.record.pair {
+            pair::set_macs(name, spec, p)?;
+        }
+        for (ns, br) in &bridges {
+            netns::link_up(ns, br)?;
+        }
         for (ns, iface) in &ends {
             netns::link_up(ns, iface)?;
+        }
+        if let Some(p) = live.record.pair.as_ref().filter(|p| p.peer == crate::pair::PeerKind::Keepalived) {
+            pair::address_keepalived_peer(name, spec, p)?;
         }
 
         for &a in &spec.client.addresses {
@@ -391,6 +326,7 @@ impl Testbed {
                 services,
             };
             let toml = director::lbd_config(name, spec, &settings, &self.paths);
+            let settings_for_peer = settings.clone();
             state::write(&self.paths.lbd_toml(), toml.as_bytes())?;
             let lbd = live.lbd.insert(director::start(
                 lbd_path,
@@ -407,6 +343,7 @@ impl Testbed {
                 state::remove_file(&self.paths.slowpath_log())?;
                 procs::start_slowpath(live, &self.paths, &director, &bin)?;
             }
+            pair::start_peer(live, opts, &settings_for_peer)?;
         }
         live.record.complete = true;
         live.record.save(&self.paths)
@@ -428,6 +365,13 @@ impl Testbed {
         self.active = false;
         let live = self.live.get_mut().unwrap_or_else(|e| e.into_inner());
         let mut problems = Vec::new();
+        for d in [&mut live.peer.slowpath, &mut live.peer.keepalived, &mut live.peer.lbd] {
+            if let Some(mut d) = d.take() {
+                if let Err(e) = d.stop() {
+                    problems.push(e.to_string());
+                }
+            }
+        }
         // lb-slowpath before lbd: it talks to lbd, not the other way round.
         let mut stopped = [None, None];
         for (daemon, pid) in [&mut live.slowpath, &mut live.lbd].into_iter().zip(&mut stopped) {
@@ -479,11 +423,14 @@ impl Testbed {
         &self.paths
     }
 
-    /// The node names: `client`, `director`, `lan`, `rs-<addr>`...
+    /// The node names: `client`, `director`, `lan`, `rs-<addr>`...; in a
+    /// pair `client`, `director-1`, `director-2`, `wan`, `lan`, `rs-<addr>`...
+    /// (`director` stays a name of `director-1`).
     pub fn nodes(&self) -> Vec<String> {
-        all_nodes(&self.spec)
-            .iter()
-            .map(ToString::to_string)
+        let is_pair = self.directors() == 2;
+        all_nodes(&self.spec, is_pair)
+            .into_iter()
+            .map(|n| node_name(n, is_pair))
             .collect()
     }
 
@@ -495,7 +442,7 @@ impl Testbed {
             known: self.nodes().join(", "),
         };
         let parsed: Node = node.parse().map_err(|_| unknown())?;
-        if !all_nodes(&self.spec).contains(&parsed) {
+        if !all_nodes(&self.spec, self.directors() == 2).contains(&parsed) {
             return Err(unknown());
         }
         Ok(parsed.netns(&self.name))
@@ -653,10 +600,22 @@ impl Drop for Testbed {
     }
 }
 
-fn all_nodes(spec: &TopologySpec) -> Vec<Node> {
-    let mut nodes = vec![Node::Client, Node::Director, Node::Lan];
+fn all_nodes(spec: &TopologySpec, is_pair: bool) -> Vec<Node> {
+    let mut nodes = vec![Node::Client, Node::Director];
+    if is_pair {
+        nodes.extend([Node::Director2, Node::Wan]);
+    }
+    nodes.push(Node::Lan);
     nodes.extend(spec.backends.iter().map(|b| Node::Backend(b.address.addr)));
     nodes
+}
+
+/// A node's name as listed: in a pair, director 1 is `director-1`.
+fn node_name(node: Node, is_pair: bool) -> String {
+    match node {
+        Node::Director if is_pair => "director-1".to_owned(),
+        n => n.to_string(),
+    }
 }
 
 /// A short name unique to this process and call, for tests: `<prefix><pid in
