@@ -82,6 +82,9 @@ pub fn shown_weight(s: &pb::Service, r: &pb::RealServer) -> Option<u32> {
     }
 }
 
+/// VRRP instance states as `VrrpInstanceStatus.state` spells them (keepalived's names).
+pub const VRRP_STATES: &[&str] = &["MASTER", "BACKUP", "FAULT", "INIT"];
+
 /// The ipvsadm -L "Forward" column: FullNat, Route, Masq.
 pub fn forward_ipvsadm_name(f: i32) -> &'static str {
     match ForwardMode::try_from(f) {

@@ -100,6 +100,8 @@ pub enum Command {
     FlowList,
     Reload,
     Info,
+    /// `vrrp`: VRRP instances and address ownership.
+    Vrrp,
     /// keepalived.conf text of the running configuration.
     SaveConf,
     Top { once: bool, interval_s: u32 },
@@ -418,6 +420,10 @@ fn noun_verb(mut s: Seen) -> Result<Command, UsageError> {
         }
         ("reload", None) => Command::Reload,
         ("info", None) => Command::Info,
+        ("vrrp", Some("list" | "ls" | "show") | None) => {
+            only(2, "vrrp")?;
+            Command::Vrrp
+        }
         ("save", None) => Command::SaveConf,
         ("restore", None) => Command::Restore,
         ("zero", None) => Command::Zero,

@@ -94,6 +94,8 @@ fn noun_verb_commands() {
     assert_eq!(cmd("--set 900 120 300"), Command::SetTimeouts(900, 120, 300));
     assert_eq!(cmd("reload"), Command::Reload);
     assert_eq!(cmd("info -o json"), Command::Info);
+    assert_eq!(cmd("vrrp"), Command::Vrrp);
+    assert_eq!(cmd("vrrp list -o json"), Command::Vrrp);
     assert_eq!(cmd("top --once --interval 2"), Command::Top { once: true, interval_s: 2 });
     assert_eq!(cmd("-S -n"), Command::SaveRules);
     assert_eq!(cmd("-R"), Command::Restore);
@@ -116,4 +118,5 @@ fn usage_errors_say_what_is_wrong() {
     assert_eq!(err("frobnicate"), "unknown command: frobnicate");
     assert_eq!(err("timeout set 1 2"), "timeout set TCP TCPFIN UDP (0 keeps a value)");
     assert_eq!(err("-L extra"), "-L: unexpected argument \"extra\"");
+    assert_eq!(err("vrrp list VI_1"), "vrrp: unexpected argument \"VI_1\"");
 }

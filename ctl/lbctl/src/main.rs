@@ -8,6 +8,7 @@ mod rules;
 mod run;
 mod table;
 mod top;
+mod vrrp;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,8 @@ Commands:
   reload                               re-read lbd's keepalived.conf (as SIGHUP)
   save                                 the running configuration as keepalived.conf
   info                                 version, workers, ports, uptime
+  vrrp [list]                          VRRP instances (state, priority, master, since) and the
+                                       VIPs and local addresses this director owns or not
   top [--once] [--interval S]          live per-service view
   zero | restore                       as -Z / -R
 

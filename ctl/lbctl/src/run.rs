@@ -8,7 +8,7 @@ use tonic::Code;
 
 use crate::args::{AccessList, Command, Globals, ListView, Op, UsageError};
 use crate::table::Rate;
-use crate::{json, rules, table, top};
+use crate::{json, rules, table, top, vrrp};
 
 /// Why a command failed; each kind has its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -295,6 +295,14 @@ pub async fn run(g: &Globals, cmd: Command, c: &mut Client) -> Result<(), CliErr
                 return emit_json(&json::info(&i));
             }
             emit(&table::info(&i))
+        }
+        Command::Vrrp => {
+            let r = c.list_vrrp(pb::ListVrrpRequest {}).await?.into_inner();
+            if g.json {
+                return emit_json(&vrrp::to_json(&r));
+            }
+            let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            emit(&vrrp::table(&r, now_ms))
         }
         Command::SaveConf => {
             let s = c.save(pb::SaveRequest {}).await?.into_inner();

@@ -369,6 +369,8 @@ pub(crate) fn nat_reply(frame: &mut [u8], ctx: &Ctx<'_>, st: &mut WorkerState) -
     let (src, dst, l4) = parse_l4(frame).ok()?;
     let key = FlowKey { src, dst, sport: l4.sport, dport: l4.dport, proto: l4.proto };
     match st.sessions.find_rs(&key) {
+        // Addressed to the client, not to us: the session's VIP says whether we may forward it.
+        Some(id) if st.sessions.get(id).mode == ForwardMode::Nat && ctx.services.addr(st.sessions.get(id).vip.0).is_some_and(|a| !a.owned) => Some(Verdict::Drop(DropReason::NotOwner)),
         Some(id) if st.sessions.get(id).mode == ForwardMode::Nat => Some(from_rs(frame, id, &l4, ctx, st)),
         Some(_) => None,
         None => match ctx.nat_owners.and_then(|o| o.get(&key)) {

@@ -1,7 +1,8 @@
 //! The per-packet entry point: classify a frame received on a data port and decide its fate.
 //!
-//! Order: Ethernet checks, ARP (answer for our addresses, learn neighbours, rest to the
-//! kernel), then IPv4: return traffic to a local address, client traffic to a virtual service,
+//! Order: Ethernet checks, ARP (answer for our addresses, learn neighbours, drop requests for
+//! addresses another director owns, rest to the kernel), then IPv4: drop what is addressed to
+//! a VIP or local address we do not own (the lookup that classifies it says so), return traffic to a local address, client traffic to a virtual service,
 //! ICMP errors quoting a session, ICMP echo to our addresses, and finally the kernel.
 
 use std::collections::HashMap;
@@ -16,7 +17,7 @@ use crate::natown::NatOwners;
 use crate::neigh::NeighTable;
 use crate::persist::PersistTable;
 use crate::sched::SchedState;
-use crate::service::{ForwardMode, ServiceKey, ServiceTable};
+use crate::service::{AddrState, ForwardMode, ServiceKey, ServiceTable};
 use crate::session::{Session, SessionTable, Timeouts};
 use crate::verdict::{Counters, DropReason, Verdict};
 use crate::wire::{self, ArpOperation, ArpPacket, EtherType, EthernetAddress, EthernetFrame, IpProtocol, Ipv4Packet};
@@ -224,7 +225,14 @@ fn arp(frame: &mut [u8], in_port: u8, iface: &Interface, ctx: &Ctx<'_>, st: &mut
         st.learned.push((sender_ip, sender_mac));
     }
     let target = pkt.target_protocol_addr();
-    if pkt.operation() != ArpOperation::Request || !iface.owns(target) {
+    if pkt.operation() != ArpOperation::Request {
+        return Verdict::ToKernel;
+    }
+    // A VIP or local address held by the other director: neither we nor the kernel answer.
+    if ctx.services.addr(target).is_some_and(|a| !a.owned) {
+        return Verdict::Drop(DropReason::NotOwner);
+    }
+    if !iface.owns(target) {
         return Verdict::ToKernel;
     }
     pkt.set_operation(ArpOperation::Reply);
@@ -250,14 +258,15 @@ fn ipv4<B: PacketBuf>(buf: &mut B, in_port: u8, iface: &Interface, ctx: &Ctx<'_>
         }
         (ip.dst_addr(), ip.protocol(), ip.is_fragment())
     };
-    let kind = ctx.services.addr_kind(dst);
-    match (proto, kind) {
-        (IpProtocol::Tcp | IpProtocol::Udp, Some(kind)) => {
+    // One lookup classifies the destination and says whether we own it now (VRRP).
+    match (proto, ctx.services.addr(dst)) {
+        (IpProtocol::Tcp | IpProtocol::Udp, Some(AddrState { kind, owned: true })) => {
             if fragment {
                 return Verdict::Drop(DropReason::Fragment);
             }
             fnat::forward(buf, in_port, kind, ctx, st)
         }
+        (_, Some(AddrState { owned: false, .. })) => Verdict::Drop(DropReason::NotOwner),
         // NAT replies: from a real server to a client, routed through us.
         (IpProtocol::Tcp | IpProtocol::Udp, None) if ctx.services.has_nat() && !fragment && !iface.owns(dst) => match fnat::nat_reply(buf.data_mut(), ctx, st) {
             Some(v) => v,

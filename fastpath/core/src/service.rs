@@ -226,6 +226,15 @@ pub enum AddrKind {
     Laddr,
 }
 
+/// One VIP or local address as the fast path sees it: its kind, and whether this director
+/// owns it now (VRRP master for it). Not owned: no ARP replies for it, and every packet to
+/// it is dropped (`not_owner`). Addresses start owned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrState {
+    pub kind: AddrKind,
+    pub owned: bool,
+}
+
 /// What the control side precomputes for each service: hashing tables over the available
 /// real servers, the client lists, and the counters shared by all workers. A table holds it
 /// behind an `Arc` so a rebuild carries an unchanged service's tables over without
@@ -271,8 +280,9 @@ pub struct ServiceTable {
     has_nat: bool,
     index: HashMap<ServiceKey, u32, ahash::RandomState>,
     laddrs: Vec<Ipv4Addr>,
-    /// What each VIP and local address is: one lookup classifies a destination.
-    addrs: HashMap<Ipv4Addr, AddrKind, ahash::RandomState>,
+    /// What each VIP and local address is, and whether this director owns it now: one lookup
+    /// classifies a destination and tells whether to serve it.
+    addrs: HashMap<Ipv4Addr, AddrState, ahash::RandomState>,
     generation: u64,
 }
 
@@ -318,9 +328,9 @@ impl ServiceTable {
         if let Some(l) = laddrs.iter().find(|l| services.iter().any(|s| s.key.vip == **l)) {
             return Err(ServiceError::LaddrIsVip(*l));
         }
-        let mut addrs: HashMap<Ipv4Addr, AddrKind, ahash::RandomState> = HashMap::with_hasher(ahash::RandomState::new());
-        addrs.extend(services.iter().map(|s| (s.key.vip, AddrKind::Vip)));
-        addrs.extend(laddrs.iter().map(|l| (*l, AddrKind::Laddr)));
+        let mut addrs: HashMap<Ipv4Addr, AddrState, ahash::RandomState> = HashMap::with_hasher(ahash::RandomState::new());
+        addrs.extend(services.iter().map(|s| (s.key.vip, AddrState { kind: AddrKind::Vip, owned: true })));
+        addrs.extend(laddrs.iter().map(|l| (*l, AddrState { kind: AddrKind::Laddr, owned: true })));
         let compiled = services
             .iter()
             .map(|s| match prev.and_then(|p| p.lookup(&s.key).map(|(i, old)| (old, &p.compiled[i as usize]))) {
@@ -372,7 +382,34 @@ impl ServiceTable {
     /// Whether `ip` is a VIP or a local address (one hash lookup).
     #[inline]
     pub fn addr_kind(&self, ip: Ipv4Addr) -> Option<AddrKind> {
+        self.addrs.get(&ip).map(|a| a.kind)
+    }
+
+    /// What `ip` is and whether this director owns it (the same single hash lookup as
+    /// [`ServiceTable::addr_kind`]); `None` when it is neither a VIP nor a local address.
+    #[inline]
+    pub fn addr(&self, ip: Ipv4Addr) -> Option<AddrState> {
         self.addrs.get(&ip).copied()
+    }
+
+    /// Sets the ownership of every VIP and local address from `owned` (`None`: owned, the
+    /// default). Done by the control side on a table it has not published yet.
+    pub fn set_ownership(&mut self, owned: impl Fn(Ipv4Addr) -> Option<bool>) {
+        for (ip, a) in &mut self.addrs {
+            a.owned = owned(*ip).unwrap_or(true);
+        }
+    }
+
+    /// Whether both tables have the same VIPs and local addresses with the same ownership.
+    pub fn same_addresses(&self, other: &ServiceTable) -> bool {
+        self.addrs == other.addrs
+    }
+
+    /// Every VIP and local address with its state, in address order.
+    pub fn addresses(&self) -> Vec<(Ipv4Addr, AddrState)> {
+        let mut v: Vec<_> = self.addrs.iter().map(|(ip, a)| (*ip, *a)).collect();
+        v.sort_unstable_by_key(|(ip, _)| *ip);
+        v
     }
 
     /// Whether `ip` is a virtual IP of some service.

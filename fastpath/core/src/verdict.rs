@@ -107,6 +107,9 @@ drop_reasons! {
     ConnLimit => "conn_limit",
     /// Session to a removed or failed real server outlived the draining timeout.
     DrainTimeout => "drain_timeout",
+    /// Addressed to a VIP or local address this director does not own now (VRRP backup), or a
+    /// NAT reply for a session whose VIP it does not own; ARP requests for such an address too.
+    NotOwner => "not_owner",
 }
 
 macro_rules! scalar_counters {

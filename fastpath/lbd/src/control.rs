@@ -7,11 +7,15 @@
 //! sets them, they survive changes for servers that stay, and a flip republishes only the
 //! service it touches (the others keep their compiled tables and flow-control state).
 //!
+//! Address ownership ([`ownership`]) is state too: which VIPs and local addresses this director
+//! serves now (VRRP master), set by lb-slowpath and folded into every published service table.
+//!
 //! Per-worker state (sessions, timeouts in each session table, counters) is reached through
 //! the workers' mailboxes ([`mailbox`]), with bounded waits.
 
 pub mod health;
 pub mod mailbox;
+pub mod ownership;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -30,6 +34,7 @@ use crate::shared::Shared;
 use crate::stats::WorkerShared;
 use health::{now_unix_ms, Health};
 use mailbox::{ask_all, ConnCount, ConnKey, MailError, Reply, Request, SessionFilter, SessionInfo};
+use ownership::Ownership;
 
 /// How long the control side waits for every worker to answer.
 pub const WORKER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -144,6 +149,8 @@ struct Running {
     conf: kaconf::Config,
     /// Health of the checked real servers of `conf`, quorum of its services.
     health: Health,
+    /// Which addresses this director owns (VRRP), and the instances' statuses.
+    owner: Ownership,
     timeouts: Timeouts,
     generation: u64,
     /// Bumped whenever the running configuration changes, whether or not the fast path sees
@@ -168,7 +175,7 @@ impl Control {
     pub fn new(shared: Arc<Shared>, env: Env, conf: kaconf::Config, timeouts: Timeouts, generation: u64) -> Control {
         let mut health = Health::default();
         health.sync(&conf, now_unix_ms());
-        Control { shared, env, run: Mutex::new(Running { conf, health, timeouts, generation, revision: 1 }), instance_id: random_id() }
+        Control { shared, env, run: Mutex::new(Running { conf, health, owner: Ownership::default(), timeouts, generation, revision: 1 }), instance_id: random_id() }
     }
 
     /// This lbd's instance id (random, chosen at start).
@@ -216,28 +223,31 @@ impl Control {
         Ok(change)
     }
 
-    /// Converts `conf` with `health` and publishes the result when the fast path would see a
-    /// difference. Unchanged services keep their compiled tables, and every service keeps its
-    /// flow-control state ([`ServiceTable::rebuild`]).
+    /// Converts `conf` with `health` and the ownership in `run`, and publishes the result when
+    /// the fast path would see a difference. Unchanged services keep their compiled tables, and
+    /// every service keeps its flow-control state ([`ServiceTable::rebuild`]).
     fn publish(&self, run: &mut Running, conf: &kaconf::Config, health: &Health) -> Result<Change, ControlError> {
         let generation = run.generation + 1;
         let path = self.env.services_file.clone().unwrap_or_else(|| PathBuf::from(API_ORIGIN));
         let old = self.shared.services.load_full();
-        let loaded = services::convert_with(conf, self.env.opts, generation, &path, Some(&old), health).map_err(|e| {
+        let mut loaded = services::convert_with(conf, self.env.opts, generation, &path, Some(&old), health).map_err(|e| {
             let m = e.to_string();
             ControlError::Rejected(m.strip_prefix(&format!("{API_ORIGIN}:0: ")).map_or(m.clone(), str::to_owned))
         })?;
+        loaded.table.set_ownership(|ip| run.owner.owned(ip));
         let mut ifaces = self.env.base_ifaces.clone();
         services::assign_addresses(&mut ifaces, &self.env.port_cfgs, &loaded);
         let mut change = diff(&old, &loaded.table);
         change.notes = loaded.notes;
-        if change.is_empty() && old.laddrs() == loaded.table.laddrs() {
+        if change.is_empty() && old.laddrs() == loaded.table.laddrs() && old.same_addresses(&loaded.table) {
             // Nothing the fast path sees changed: keep the snapshot (and the schedulers' state).
             change.generation = run.generation;
         } else {
-            // Addresses first, so ARP for a new VIP is answered by the time it is served.
-            self.shared.ifaces.store(Arc::new(ifaces));
+            // The table first, then the ports' addresses; workers load the ports' addresses
+            // first. So a worker that sees a new VIP on a port also sees its ownership, and a
+            // backup never answers ARP for a VIP it does not own, not even for one pass.
             self.shared.services.store(Arc::new(loaded.table));
+            self.shared.ifaces.store(Arc::new(ifaces));
             run.generation = generation;
             change.generation = generation;
         }
@@ -504,3 +514,5 @@ fn diff(old: &ServiceTable, new: &ServiceTable) -> Change {
 pub(crate) mod tests;
 #[cfg(test)]
 mod health_tests;
+#[cfg(test)]
+mod ownership_tests;

@@ -5,7 +5,10 @@
 //! (and exception TAP) packets, bytes, imissed, errors; per service and real server the active
 //! and inactive connections and the packets of live sessions (from the workers' session
 //! tables), the weight, and whether each real server takes new connections
-//! (`lbd_real_server_up`: 1 up or unchecked, 0 down). New connections per second: `rate(lbd_worker_sessions_created_total)`
+//! (`lbd_real_server_up`: 1 up or unchecked, 0 down). VRRP: `lbd_address_owned{addr,kind}` (1
+//! when this director serves the VIP or local address, 0 when another does) and
+//! `lbd_vrrp_state{instance,state}`, one sample per state with 1 on the instance's current one
+//! (`lbd_vrrp_state{state="MASTER"} == 1` selects the masters), as lb-slowpath last reported. New connections per second: `rate(lbd_worker_sessions_created_total)`
 //! (per-service cumulative counters are not kept by the fast path yet).
 
 use std::fmt::Write as _;
@@ -19,6 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::control::health::Status;
+use crate::control::ownership::VrrpState;
 use crate::control::{service_key, vs_key, Control};
 
 /// Largest request head read.
@@ -213,5 +217,26 @@ pub fn render(control: &Control) -> String {
     for (l, up) in &up_rows {
         o.sample("lbd_real_server_up", &[("vip", &l[0]), ("port", &l[1]), ("proto", &l[2]), ("rs", &l[3]), ("rs_port", &l[4])], *up);
     }
+    vrrp(&mut o, control);
     o.0
+}
+
+/// Address ownership and VRRP instance states.
+fn vrrp(o: &mut Out, control: &Control) {
+    let (instances, addrs) = control.vrrp();
+    o.family("lbd_address_owned", "gauge", "1 when this director owns (answers ARP for and forwards) the address, 0 when not (VRRP backup).");
+    for a in &addrs {
+        let kind = match a.kind {
+            Some(fastpath::service::AddrKind::Vip) => "vip",
+            Some(fastpath::service::AddrKind::Laddr) => "laddr",
+            None => "none",
+        };
+        o.sample("lbd_address_owned", &[("addr", &a.addr.to_string()), ("kind", kind)], u64::from(a.owned));
+    }
+    o.family("lbd_vrrp_state", "gauge", "1 for the VRRP instance's current state (MASTER, BACKUP, FAULT, INIT), 0 for the others.");
+    for i in &instances {
+        for s in VrrpState::ALL {
+            o.sample("lbd_vrrp_state", &[("instance", &i.name), ("state", s.name())], u64::from(i.state == s));
+        }
+    }
 }

@@ -181,10 +181,12 @@ impl Worker {
     fn iteration(&mut self, now: u64) -> usize {
         // Local handles, so `self` stays free for mutation while the context is alive.
         let shared = Arc::clone(&self.plan.shared);
+        // The ports' addresses change with VIPs and local addresses (control API). Loaded
+        // before the service table, which the control side stores first: a VIP seen on a port
+        // is in the table too, with its ownership (no ARP reply for a VIP we do not own).
+        let ifaces = shared.ifaces.load();
         let services = shared.services.load();
         let neigh = shared.neigh.load();
-        // The ports' owned addresses change with VIPs and local addresses (control API).
-        let ifaces = shared.ifaces.load();
         if services.generation() != self.laddr_generation {
             // A new snapshot may bring new local addresses: give this worker their ports.
             for l in services.laddrs() {

@@ -4,6 +4,7 @@
 //! lcore; the workers never see it).
 
 pub(crate) mod convert;
+mod ownership;
 mod service;
 
 use std::io;

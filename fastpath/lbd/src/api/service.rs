@@ -22,6 +22,11 @@ impl Api {
     pub fn new(control: Arc<Control>) -> Api {
         Api { control }
     }
+
+    /// The control facade.
+    pub(crate) fn control(&self) -> &Arc<Control> {
+        &self.control
+    }
 }
 
 /// The gRPC status for a control error.
@@ -380,6 +385,14 @@ impl lb_api::LoadBalancer for Api {
 
     async fn set_health(&self, req: Request<pb::SetHealthRequest>) -> Res<pb::SetHealthResponse> {
         self.set_health_impl(req.into_inner()).await
+    }
+
+    async fn set_ownership(&self, req: Request<pb::SetOwnershipRequest>) -> Res<pb::SetOwnershipResponse> {
+        self.set_ownership_impl(req.into_inner()).await
+    }
+
+    async fn list_vrrp(&self, _: Request<pb::ListVrrpRequest>) -> Res<pb::ListVrrpResponse> {
+        Ok(Response::new(self.list_vrrp_impl()))
     }
 }
 

@@ -121,3 +121,39 @@ fn set_health_through_grpc() {
     handle.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn set_ownership_and_list_vrrp_through_grpc() {
+    let dir = std::env::temp_dir().join(format!("lbd-api-vrrp-{}", std::process::id()));
+    let sock = dir.join("lbd.sock");
+    let text = format!("api_socket = \"{}\"\n[[port]]\nname = 'a'\nvdev = 'net_ring0'\n", sock.display());
+    let cfg = Config::parse(&text, Path::new("t.toml")).unwrap();
+    let control = Arc::new(control_with(CONF, None));
+    let handle = start(&cfg, Arc::clone(&control)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut c = lb_api::connect(&Target::Unix(sock.clone())).await.unwrap();
+        let vi = pb::VrrpInstanceStatus { name: "VI_1".into(), state: "BACKUP".into(), priority: 100, effective_priority: 100, vrid: 51, interface: "wan".into(), ..Default::default() };
+        let addr = |a: &str, owned| pb::AddressOwnership { addr: a.into(), owned, instance: "VI_1".into(), ..Default::default() };
+        let req = |addresses| pb::SetOwnershipRequest { addresses, instances: vec![vi.clone()], source: "lb-slowpath".into(), replace_instances: true };
+        // Invalid: nothing applied, the field named.
+        let e = c.set_ownership(req(vec![addr("10.0.1.100", false), addr("10.0.1.x", false)])).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert_eq!(e.get_error_details().bad_request().unwrap().field_violations[0].field, "addresses[1].addr");
+        let l = c.list_vrrp(pb::ListVrrpRequest {}).await.unwrap().into_inner();
+        assert!(l.instances.is_empty() && l.addresses.iter().all(|a| a.owned));
+        let before = c.get_info(pb::GetInfoRequest {}).await.unwrap().into_inner().generation;
+        let r = c.set_ownership(req(vec![addr("10.0.1.100", false), addr("10.0.9.9", false)])).await.unwrap().into_inner();
+        assert_eq!((r.generation, r.changed, r.unknown), (before + 1, 2, vec!["10.0.9.9".to_string()]));
+        assert_eq!(control.table().addr("10.0.1.100".parse().unwrap()).map(|a| a.owned), Some(false));
+        let l = c.list_vrrp(pb::ListVrrpRequest {}).await.unwrap().into_inner();
+        assert_eq!(l.instances, vec![vi.clone()]);
+        let shown: Vec<_> = l.addresses.iter().map(|a| (a.addr.as_str(), a.owned, a.kind.as_str())).collect();
+        assert_eq!(shown, vec![("10.0.1.100", false, "vip"), ("10.0.2.100", true, "laddr"), ("10.0.9.9", false, "")]);
+        // The same batch again: no new generation.
+        let r = c.set_ownership(req(vec![addr("10.0.1.100", false)])).await.unwrap().into_inner();
+        assert_eq!((r.generation, r.changed), (before + 1, 0));
+    });
+    handle.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
