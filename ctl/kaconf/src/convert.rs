@@ -22,7 +22,6 @@ pub(crate) const VRRP_ACTED_ON: bool = false;
 /// Top-level blocks keepalived or DPVS's keepalived know, accepted and skipped.
 const TOP_IGNORED: &[&str] = &[
     "vrrp_script",
-    "vrrp_sync_group",
     "static_ipaddress",
     "static_routes",
     "static_rules",
@@ -338,6 +337,7 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
     let mut services: HashMap<(Ipv4Addr, u16, Protocol), Pos> = HashMap::new();
     let mut instances: HashMap<String, Pos> = HashMap::new();
     let mut routers: HashMap<(String, u8), Pos> = HashMap::new();
+    let mut sync_groups = Vec::new();
     for n in &tree.nodes {
         match n.keyword.as_str() {
             "global_defs" => {
@@ -396,6 +396,7 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
                 }
                 config.vrrp_instances.push(vi);
             }
+            "vrrp_sync_group" => sync_groups.push((vrrp::sync_group(n, &mut cx)?, n.pos())),
             kw if TOP_IGNORED.contains(&kw) => cx.ignore(n),
             _ => return Err(unknown(n, "the top level")),
         }
@@ -406,6 +407,8 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
             return Err(pos.error(&keyword, ErrorKind::UnknownLocalAddressGroup { name }));
         }
     }
+    vrrp::check_sync_groups(&config.vrrp_instances, &sync_groups)?;
+    config.vrrp_sync_groups = sync_groups.into_iter().map(|(g, _)| g).collect();
     config.warnings = cx.warnings;
     Ok(config)
 }

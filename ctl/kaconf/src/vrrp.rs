@@ -79,7 +79,6 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
 
 /// keepalived 2.2 `vrrp_sync_group` keywords the director refuses.
 // Called by convert.rs once it dispatches `vrrp_sync_group` (see the module docs).
-#[cfg_attr(not(test), allow(dead_code))]
 const GROUP_UNSUPPORTED: &[(&str, &str)] = &[
     ("track_interface", "track interfaces in the instances"),
     ("track_script", "vrrp_script is not supported yet"),
@@ -320,7 +319,6 @@ fn check_instance(
 }
 
 // Called by convert.rs once it dispatches `vrrp_sync_group` (see the module docs).
-#[cfg_attr(not(test), allow(dead_code))]
 /// Parses one `vrrp_sync_group <name> { group { ... } notify_* ... }`.
 pub(crate) fn sync_group(n: &Node, cx: &mut Cx) -> Result<VrrpSyncGroup, Error> {
     let name = single_arg_block(n, "group name")?;
@@ -371,7 +369,6 @@ pub(crate) fn sync_group(n: &Node, cx: &mut Cx) -> Result<VrrpSyncGroup, Error> 
 }
 
 // Called by convert.rs once it dispatches `vrrp_sync_group` (see the module docs).
-#[cfg_attr(not(test), allow(dead_code))]
 /// Checks the sync groups against the instances (call once every block is read): each member
 /// names a `vrrp_instance`, and an instance is in at most one group.
 pub(crate) fn check_sync_groups(
