@@ -137,6 +137,14 @@ pub fn pb_key(vs: &VsKey) -> pb::ServiceKey {
     pb::ServiceKey { vip: vs.vip.to_string(), port: u32::from(vs.port), protocol: protocol as i32 }
 }
 
+impl Lbd {
+    /// Tells lbd which addresses it owns (VRRP) and how the instances stand.
+    pub async fn set_ownership(&mut self, req: pb::SetOwnershipRequest) -> Result<Vec<String>, String> {
+        let r = self.call("SetOwnership", |mut c| async move { c.set_ownership(req).await }).await?;
+        Ok(r.unknown)
+    }
+}
+
 /// One server's verdict as lbd takes it.
 pub fn update(rs: &RsKey, up: bool, weight: Option<u32>, inhibit: bool, checker: &str, reason: &str) -> pb::HealthUpdate {
     pb::HealthUpdate {

@@ -14,3 +14,4 @@ pub mod probe;
 pub mod run;
 pub mod vrrp;
 pub mod vrrp_net;
+pub mod vrrp_shell;

@@ -44,7 +44,7 @@ struct Cli {
 
 /// Where lbd's services file and API socket are, from lbd.toml (only those two keys are read;
 /// lbd itself validates the rest).
-fn from_lbd_toml(path: &Path) -> Result<(Option<PathBuf>, Option<PathBuf>), String> {
+fn from_lbd_toml(path: &Path) -> Result<(Option<PathBuf>, Option<PathBuf>, Vec<lb_slowpath::netif::Port>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let v: toml::Table = text.parse().map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.to_string().lines().next().unwrap_or_default()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -55,17 +55,17 @@ fn from_lbd_toml(path: &Path) -> Result<(Option<PathBuf>, Option<PathBuf>), Stri
             Some(other) => Err(format!("{}: {key}: expected a path string, found {}", path.display(), other.type_str())),
         }
     };
-    Ok((get("services")?, get("api_socket")?))
+    Ok((get("services")?, get("api_socket")?, lb_slowpath::netif::ports_from_lbd_toml(&v)))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let toml = if cli.services.is_some() && cli.socket.is_some() && !cli.config.exists() {
-        Ok((None, None))
+        Ok((None, None, Vec::new()))
     } else {
         from_lbd_toml(&cli.config)
     };
-    let (services, socket) = match toml {
+    let (services, socket, ports) = match toml {
         Ok(x) => x,
         Err(e) => {
             eprintln!("lb-slowpath: {e}");
@@ -104,7 +104,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let opts = lb_slowpath::run::Options { socket, seed };
+    let opts = lb_slowpath::run::Options { socket, seed, ports };
     match rt.block_on(lb_slowpath::run::run(opts, conf)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

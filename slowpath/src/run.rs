@@ -16,6 +16,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
 
 use crate::health::{CheckId, Engine, Event, Millis, Outcome, Prior, RsKey, VsKey};
+use crate::vrrp_shell::{Todo, VrrpShell};
 use crate::lbd::{self, Instance, Lbd};
 use crate::probe;
 
@@ -33,6 +34,8 @@ pub struct Options {
     pub socket: PathBuf,
     /// Seed for the engine's jitter (probes spread over their first interval).
     pub seed: u64,
+    /// lbd's data ports (from lbd.toml): VRRP's `interface` names map onto their TAPs.
+    pub ports: Vec<crate::netif::Port>,
 }
 
 /// The running shell.
@@ -51,6 +54,9 @@ struct Shell {
     need_full: bool,
     flush_at: Option<Instant>,
     lbd_down_logged: bool,
+    /// lbd restarted: VRRP ownership must be sent whole again.
+    need_vrrp_full: bool,
+    start_unix_ms: i64,
 }
 
 fn log(msg: &str) {
@@ -60,6 +66,7 @@ fn log(msg: &str) {
 /// Runs until SIGTERM or SIGINT; `conf` is the services file as read at start (used until lbd
 /// answers with its running configuration).
 pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
+    let start_conf = conf.clone();
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -89,8 +96,21 @@ pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
         need_full: true,
         flush_at: None,
         lbd_down_logged: false,
+        need_vrrp_full: false,
+        start_unix_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0)),
     };
     sh.refresh_kinds();
+    // VRRP from the services file as read at start (a change of vrrp_instance needs a restart).
+    let (vrrp_tx, mut vrrp_rx) = tokio::sync::mpsc::channel(1024);
+    let mut vrrp = match VrrpShell::start(&start_conf, &opts.ports, sh.now(), &vrrp_tx) {
+        Ok(v) => v,
+        Err(e) => return Err(std::io::Error::other(e)),
+    };
+    if let Some(v) = &mut vrrp {
+        let todo = v.tick(sh.now()).await;
+        sh.todo(todo);
+        sh.push_ownership(v).await;
+    }
     let checked = sh.kinds.len();
     log(&format!("checking {checked} real server(s); {} seeded from lbd", priors.values().filter(|p| **p != Prior::Unknown).count()));
     let first = sh.engine.take_events();
@@ -106,6 +126,7 @@ pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
         }
         let deadline = sh.engine.next_deadline().map_or_else(|| Instant::now() + Duration::from_secs(3600), |ms| sh.start + Duration::from_millis(ms));
         let flush = sh.flush_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let vrrp_at = vrrp.as_ref().and_then(VrrpShell::next_deadline).map_or_else(|| Instant::now() + Duration::from_secs(3600), |ms| sh.start + Duration::from_millis(ms));
         tokio::select! {
             Some(r) = probes.join_next(), if !probes.is_empty() => {
                 // Everything that finished meanwhile too, before timers are looked at again.
@@ -120,7 +141,32 @@ pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
             }
             () = tokio::time::sleep_until(deadline.into()) => {}
             () = tokio::time::sleep_until(flush.into()), if sh.flush_at.is_some() => sh.flush().await,
-            _ = tick.tick() => sh.sync().await,
+            () = tokio::time::sleep_until(vrrp_at.into()), if vrrp.is_some() => {
+                if let Some(v) = &mut vrrp {
+                    let todo = v.tick(sh.now()).await;
+                    sh.todo(todo);
+                    sh.push_ownership(v).await;
+                }
+            }
+            Some(rx) = vrrp_rx.recv() => {
+                if let Some(v) = &mut vrrp {
+                    let todo = v.heard(sh.now(), rx).await;
+                    sh.todo(todo);
+                    sh.push_ownership(v).await;
+                }
+            }
+            _ = tick.tick() => {
+                sh.sync().await;
+                if let Some(v) = &mut vrrp {
+                    let todo = v.poll_links(sh.now()).await;
+                    sh.todo(todo);
+                    // Instance states (master heard, counters) go to lbd every second; an
+                    // unchanged batch publishes nothing there.
+                    v.set_dirty(true);
+                    sh.need_vrrp_full = false;
+                    sh.push_ownership(v).await;
+                }
+            }
             _ = hup.recv() => {
                 log("SIGHUP: asking lbd to reload the services file");
                 match sh.lbd_reload().await {
@@ -134,6 +180,12 @@ pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
     }
     // lbd keeps the last verdicts while the slowpath is away: nothing is marked down here.
     sh.flush().await;
+    if let Some(v) = &mut vrrp {
+        // Masters hand over at once (priority-0 adverts); lbd stops owning their addresses.
+        let todo = v.shutdown(sh.now()).await;
+        sh.todo(todo);
+        sh.push_ownership(v).await;
+    }
     let ev = sh.engine.shutdown(sh.now());
     let cmds: Vec<String> = ev.iter().filter_map(notify_command).collect();
     log(&format!("stopping; lbd keeps the current health; {} notify command(s) to run", cmds.len()));
@@ -257,6 +309,34 @@ impl Shell {
         }
     }
 
+    /// Logs and starts what the VRRP side asked for.
+    fn todo(&mut self, todo: Vec<Todo>) {
+        for t in todo {
+            match t {
+                Todo::Log(m) => log(&m),
+                Todo::Commands(cmds) => {
+                    for c in cmds {
+                        tokio::spawn(run_command(c));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends VRRP ownership and instance states when something changed.
+    async fn push_ownership(&mut self, v: &mut VrrpShell) {
+        if !v.dirty() {
+            return;
+        }
+        match self.lbd.set_ownership(v.request(self.start_unix_ms)).await {
+            Ok(_) => v.set_dirty(false),
+            Err(e) => {
+                self.need_vrrp_full = true;
+                self.lbd_lost(&e);
+            }
+        }
+    }
+
     fn lbd_lost(&mut self, e: &str) {
         self.need_full = true;
         if !self.lbd_down_logged {
@@ -283,6 +363,7 @@ impl Shell {
         if restarted {
             log("lbd restarted: sending it the whole health state");
             self.need_full = true;
+            self.need_vrrp_full = true;
         }
         self.instance = Some(inst);
         if changed {

@@ -17,7 +17,7 @@ use crate::{value, vrrp, vs};
 /// warning; every check keyword is either modelled or refused.
 pub(crate) const CHECKS_ACTED_ON: bool = true;
 /// VRRP instances are parsed into the model, but no VRRP speaker uses them yet.
-pub(crate) const VRRP_ACTED_ON: bool = false;
+pub(crate) const VRRP_ACTED_ON: bool = true;
 
 /// Top-level blocks keepalived or DPVS's keepalived know, accepted and skipped.
 const TOP_IGNORED: &[&str] = &[

@@ -208,8 +208,8 @@ fn dr_with_vrrp_and_http_checks() {
     assert_eq!(vs.real_servers[1].check, Some(ssl));
     assert_eq!(vs.real_servers[1].weight, 2);
 
-    // global_defs contents other than router_id and the VRRP instance (modelled, not acted
-    // on yet) are reported; the checks are acted on.
+    // global_defs contents other than router_id are reported; the checks and the VRRP
+    // instance are acted on (lb-slowpath).
     let warned: Vec<&str> = c.warnings.iter().map(|w| w.keyword.as_str()).collect();
     assert_eq!(
         warned,
@@ -218,7 +218,6 @@ fn dr_with_vrrp_and_http_checks() {
             "notification_email_from",
             "smtp_server",
             "smtp_connect_timeout",
-            "vrrp_instance",
         ]
     );
 }

@@ -106,9 +106,9 @@ fn every_modelled_keyword_is_stored() {
     assert_eq!(v.lvs_sync_daemon_interface.as_deref(), Some("eth3"));
     assert_eq!(v.notify_master.as_deref(), Some("/bin/m x"));
     assert_eq!(v.notify.as_deref(), Some("/bin/n"));
-    // The instance is not acted on yet; smtp_alert is accepted with a warning.
+    // The instance is acted on (lb-slowpath); smtp_alert is accepted with a warning.
     let warned: Vec<&str> = c.warnings.iter().map(|w| w.keyword.as_str()).collect();
-    assert_eq!(warned, ["vrrp_instance", "smtp_alert"]);
+    assert_eq!(warned, ["smtp_alert"]);
 }
 
 #[test]
