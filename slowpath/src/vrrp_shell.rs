@@ -56,6 +56,13 @@ impl VrrpShell {
                 kernel.insert(t.name.clone(), k);
             }
         }
+        // Local addresses that move with an instance are announced on their own port (`lan`).
+        for (inst, addrs) in crate::vrrp::group::moving_local_addresses(cfg)? {
+            for (iface, _) in addrs {
+                let k = netif::resolve(&iface, ports, &netif::exists).map_err(|e| format!("vrrp_instance {inst}: local addresses: {e}"))?;
+                kernel.insert(iface, k);
+            }
+        }
         let primary = |iface: &str| kernel.get(iface).and_then(|k| netif::primary_ip(k));
         let engine = Vrrp::new(cfg, now, &primary)?;
         let mut sockets = HashMap::new();
@@ -144,7 +151,10 @@ impl VrrpShell {
                     }
                 }
                 Action::Garp { iface, addrs } => {
-                    let Some(k) = self.kernel.get(&iface).cloned() else { continue };
+                    let Some(k) = self.kernel.get(&iface).cloned() else {
+                        out.push(Todo::Log(format!("vrrp: gratuitous ARP: interface {iface} is none of lbd's ports")));
+                        continue;
+                    };
                     let Some(mac) = netif::mac(&k) else {
                         out.push(Todo::Log(format!("vrrp: gratuitous ARP: no MAC for {k}")));
                         continue;

@@ -125,3 +125,48 @@ fn keepalived_master_ours_takes_over_when_it_stops() {
     no_protocol_errors(&tb);
     tb.down().expect("teardown");
 }
+
+/// VI_1's and VI_2's states on director `n` (lb-slowpath reports them to that director's lbd).
+fn states(tb: &Testbed, n: u8) -> (String, String) {
+    let sock = tb.director_paths(n).api_socket().display().to_string();
+    let node = if n == 1 { "director-1" } else { "director-2" };
+    let out = tb.exec(node, [lbctl_bin().as_str(), "--socket", sock.as_str(), "-o", "json", "vrrp"]).expect("lbctl runs");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let get = |name: &str| v["instances"].as_array().into_iter().flatten().find(|i| i["name"] == name).and_then(|i| i["state"].as_str()).unwrap_or("").to_owned();
+    (get("VI_1"), get("VI_2"))
+}
+
+/// One short request (a poll: a failed attempt must not hide the moment the VIP is back).
+fn curl_vip(tb: &Testbed, vip: &str) -> bool {
+    tb.exec("client", ["curl", "-sS", "--connect-timeout", "0.3", "-m", "0.6", &format!("http://{vip}/")]).is_ok_and(|o| o.status.success())
+}
+
+/// The seed deployment: two of our directors, each master of one VIP; director-1 dies and its
+/// VIP (and the local addresses that go with it) is served from director-2 within
+/// 3 × advert_int + skew + 1 s; it comes back and preempts.
+#[test]
+fn dual_vip_pair_fails_over_and_back() {
+    let opts = UpOptions::new(unique_name("vrd")).with_pair(PeerKind::Lbd, PeerConfig::Priority(120));
+    let conf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs/vrrp-dual.conf");
+    let tb = Testbed::up_from_keepalived(&conf, &opts).unwrap_or_else(|e| panic!("testbed up: {e}"));
+    let m = |s: &str| s.to_owned();
+    wait("director-1 VI_1 MASTER, VI_2 BACKUP", Duration::from_secs(8), &tb, || states(&tb, 1) == (m("MASTER"), m("BACKUP")));
+    wait("director-2 VI_1 BACKUP, VI_2 MASTER", Duration::from_secs(8), &tb, || states(&tb, 2) == (m("BACKUP"), m("MASTER")));
+    wait("both VIPs served", Duration::from_secs(5), &tb, || curl_vip(&tb, "10.70.1.100") && curl_vip(&tb, "10.70.1.101"));
+
+    // Director-1 dies: VI_1 moves; its VIP is served again within 3 x 1 + (256-120)/256 + 1 s.
+    let t = Instant::now();
+    tb.stop_director(1, false).expect("kill director-1");
+    let bound = Duration::from_millis(3000 + 532 + 1000);
+    wait("VIP 1 served from director-2", bound, &tb, || curl_vip(&tb, "10.70.1.100"));
+    eprintln!("VIP 1 served again {:?} after director-1 was killed (bound {bound:?})", t.elapsed());
+    assert_eq!(states(&tb, 2), (m("MASTER"), m("MASTER")));
+    assert!(curl_vip(&tb, "10.70.1.101"), "VIP 2 unaffected");
+
+    // Director-1 rejoins with the higher priority for VI_1 and takes it back (preempt).
+    tb.start_director(1).expect("restart director-1");
+    wait("director-1 VI_1 MASTER again", Duration::from_secs(10), &tb, || states(&tb, 1) == (m("MASTER"), m("BACKUP")));
+    wait("director-2 back to BACKUP for VI_1", Duration::from_secs(5), &tb, || states(&tb, 2) == (m("BACKUP"), m("MASTER")));
+    wait("both VIPs served again", Duration::from_secs(5), &tb, || curl_vip(&tb, "10.70.1.100") && curl_vip(&tb, "10.70.1.101"));
+    tb.down().expect("teardown");
+}
