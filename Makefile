@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all setup build build-release test unit-test e2e-test demo bench bench-health clippy fmt clean
+.PHONY: all setup build build-release test unit-test e2e-test demo bench bench-health bench-takeover clippy fmt clean
 
 all: build
 
@@ -41,6 +41,11 @@ bench-health:
 	scripts/setup.sh --bench
 	$(CARGO) build --release -p lbd -p lb-slowpath -p lbctl -p lb-perf
 	target/release/lb-bench-health $(BENCH_HEALTH_ARGS)
+
+# VRRP takeover of a director pair (our directors), VRRPv2 advert_int 1 and VRRPv3 0.1: writes
+# perf/results/YYYY-MM-DD-takeover.{md,json}. About 3 minutes.
+bench-takeover: build-release
+	scripts/bench-takeover.sh
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets
