@@ -13,6 +13,9 @@ pub struct Port {
     pub name: String,
     /// `kernel_tap`: the kernel's side of the port, if any.
     pub tap: Option<String>,
+    /// The kernel interface the port's driver sits on (`iface=` in its vdev, for af_packet and
+    /// af_xdp), if any.
+    pub device: Option<String>,
 }
 
 /// lbd's ports from lbd.toml (only `name` and `kernel_tap` are read; lbd validates the rest).
@@ -25,15 +28,17 @@ pub fn ports_from_lbd_toml(table: &toml::Table) -> Vec<Port> {
         .filter_map(|p| {
             let name = p.get("name")?.as_str()?.to_owned();
             let tap = p.get("kernel_tap").and_then(toml::Value::as_str).map(str::to_owned);
-            Some(Port { name, tap })
+            let device = p.get("vdev").and_then(toml::Value::as_str).and_then(|v| v.split(',').find_map(|kv| kv.strip_prefix("iface=")).map(str::to_owned));
+            Some(Port { name, tap, device })
         })
         .collect()
 }
 
-/// The kernel interface carrying `iface` (a port name, a TAP, or a kernel interface that
-/// exists here), or why there is none.
+/// The kernel interface carrying `iface` (a port's name, its TAP or the interface its driver
+/// sits on, all meaning the port's TAP; or another kernel interface that exists here), or why
+/// there is none.
 pub fn resolve(iface: &str, ports: &[Port], exists: &dyn Fn(&str) -> bool) -> Result<String, String> {
-    if let Some(p) = ports.iter().find(|p| p.name == iface || p.tap.as_deref() == Some(iface)) {
+    if let Some(p) = ports.iter().find(|p| p.name == iface || p.tap.as_deref() == Some(iface) || p.device.as_deref() == Some(iface)) {
         return p.tap.clone().ok_or_else(|| format!("interface {iface}: lbd's port {} has no kernel_tap (VRRP and ARP go through the TAP)", p.name));
     }
     if exists(iface) {
@@ -80,17 +85,18 @@ mod tests {
     use super::*;
 
     fn ports() -> Vec<Port> {
-        let t: toml::Table = "[[port]]\nname = 'wan'\nvdev = 'x'\nkernel_tap = 'tap-wan'\n[[port]]\nname = 'lan'\nvdev = 'y'\n".parse().unwrap();
+        let t: toml::Table = "[[port]]\nname = 'wan'\nvdev = 'net_af_packet0,iface=wan0'\nkernel_tap = 'tap-wan'\n[[port]]\nname = 'lan'\nvdev = 'y'\n".parse().unwrap();
         ports_from_lbd_toml(&t)
     }
 
     #[test]
     fn interface_names_map_to_taps() {
         let p = ports();
-        assert_eq!(p, [Port { name: "wan".into(), tap: Some("tap-wan".into()) }, Port { name: "lan".into(), tap: None }]);
+        assert_eq!(p, [Port { name: "wan".into(), tap: Some("tap-wan".into()), device: Some("wan0".into()) }, Port { name: "lan".into(), tap: None, device: None }]);
         let none = |_: &str| false;
         assert_eq!(resolve("wan", &p, &none), Ok("tap-wan".into()));
         assert_eq!(resolve("tap-wan", &p, &none), Ok("tap-wan".into()));
+        assert_eq!(resolve("wan0", &p, &|_| true), Ok("tap-wan".into()), "the port's own device means its TAP");
         assert_eq!(resolve("eth9", &p, &|i| i == "eth9"), Ok("eth9".into()));
         assert_eq!(resolve("lan", &p, &none), Err("interface lan: lbd's port lan has no kernel_tap (VRRP and ARP go through the TAP)".into()));
         assert_eq!(resolve("bond0", &p, &none), Err("interface bond0 is none of lbd's ports (wan=tap-wan, lan=no tap) and no interface of this namespace".into()));
