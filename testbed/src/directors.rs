@@ -177,6 +177,9 @@ pub(crate) fn launch(
                 director::wait_taps_gone(&ctx.ns, &ctx.spec, TAPS_GONE_TIMEOUT)?;
                 // Ready means the new lbd wrote stats: an old file must not count.
                 state::remove_file(&ctx.paths.stats())?;
+                // The killed lbd's DPDK runtime files are stale: the new lbd gets fresh ones
+                // (seen under load: "Cannot allocate memzone list" on the old locked files).
+                state::remove_tree(&std::path::Path::new("/var/run/dpdk").join(state::eal_file_prefix(&record.name, ctx.n)))?;
                 procs.lbd = Some(director::start(&bin, &ctx.ns, &ctx.paths, mode)?);
                 save_pids(ctx, procs, record)?;
                 if let Some(lbd) = procs.lbd.as_mut() {

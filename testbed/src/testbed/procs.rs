@@ -209,6 +209,8 @@ impl Testbed {
         director::wait_taps_gone(&ns, &self.spec, TAPS_GONE_TIMEOUT)?;
         // Ready means the new lbd wrote stats: the old file must not count.
         state::remove_file(&self.paths.stats())?;
+        // The killed lbd's DPDK runtime files are stale: the new lbd gets fresh ones.
+        state::remove_tree(&state::dpdk_runtime_dir(&self.name))?;
         let lbd = live
             .lbd
             .insert(director::start(&bin, &ns, &self.paths, LogMode::Append)?);
