@@ -447,8 +447,12 @@ impl Instance {
                 let ours = self.effective_priority();
                 let higher_ip = u32::from(src) > u32::from(self.spec.src);
                 if adv.priority < ours || (adv.priority == ours && !higher_ip) {
-                    // Force a new election (keepalived without lower_prio_no_advert).
+                    // Force a new election (keepalived without lower_prio_no_advert), and
+                    // announce our addresses again (keepalived's garp_lower_prio_repeat, which
+                    // defaults to garp_master_repeat): a master that was frozen or cut off
+                    // comes back to a segment whose ARP caches point at the other director.
                     self.adverts(ours, out);
+                    self.garps(self.spec.garp_repeat, out);
                     None
                 } else {
                     if self.spec.version == Version::V3 {

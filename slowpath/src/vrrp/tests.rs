@@ -499,3 +499,34 @@ fn construction_errors_are_clear() {
     let e = Vrrp::new(&conf(&inst("")), 0, &|_| None).unwrap_err();
     assert!(e.contains("eth0 has no IPv4 address"), "{e}");
 }
+
+/// A master that hears a lower-priority master (it was frozen, or the link was cut, and the
+/// other director took over) answers with an advert and announces its addresses again, so the
+/// segment's ARP caches stop pointing at the other director.
+#[test]
+fn a_master_hearing_a_lower_master_adverts_and_announces_again() {
+    let high = inst(" state MASTER\n priority 150\n garp_master_repeat 2");
+    let low = inst(" state BACKUP\n priority 100");
+    let mut a = engine(&high, B_IP, 0);
+    let mut b = engine(&low, A_IP, 0);
+    // Both end up master on their own (never heard each other).
+    let till = 5000;
+    let mut b_advert = None;
+    for t in 0..till {
+        a.tick(t);
+        if let Some((_, _, bytes)) = b.tick(t).into_iter().find_map(|x| match x {
+            Action::Send { src, dst, bytes, .. } => Some((src, dst, bytes)),
+            _ => None,
+        }) {
+            b_advert = Some(bytes);
+        }
+    }
+    assert_eq!((state(&a), state(&b)), (State::Master, State::Master));
+    let out = a.received(till, "eth0", A_IP, GROUP, 255, &b_advert.expect("b adverts as master"));
+    let sent = adverts(&out);
+    assert_eq!(sent.len(), 1, "one advert at once: {out:?}");
+    assert_eq!(sent[0].2.priority, 150);
+    let garps: Vec<_> = out.iter().filter(|x| matches!(x, Action::Garp { .. })).collect();
+    assert_eq!(garps.len(), 2, "garp_master_repeat gratuitous ARPs: {out:?}");
+    assert_eq!(state(&a), State::Master);
+}
