@@ -92,7 +92,18 @@ impl VrrpShell {
             })
             .collect();
         let links = kernel.values().map(|k| (k.clone(), netif::link_up(k))).collect();
-        Ok(Some(VrrpShell { engine, kernel, sockets, links, owned: BTreeMap::new(), dirty: true, meta }))
+        // Until an instance is MASTER its addresses are not ours: say so at once, or a
+        // restarted backup's lbd (which owns everything by default) would answer ARP for them.
+        let mut owned = BTreeMap::new();
+        let moving = crate::vrrp::group::moving_local_addresses(cfg)?;
+        for vi in &cfg.vrrp_instances {
+            let vips = vi.virtual_ipaddress.iter().chain(&vi.virtual_ipaddress_excluded).map(|v| v.addr.ip());
+            let lips = moving.get(&vi.name).into_iter().flatten().map(|(_, a)| *a);
+            for a in vips.chain(lips) {
+                owned.insert(a, (false, vi.name.clone()));
+            }
+        }
+        Ok(Some(VrrpShell { engine, kernel, sockets, links, owned, dirty: true, meta }))
     }
 
     /// The engine's next timer.

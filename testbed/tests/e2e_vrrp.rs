@@ -170,3 +170,25 @@ fn dual_vip_pair_fails_over_and_back() {
     wait("both VIPs served again", Duration::from_secs(5), &tb, || curl_vip(&tb, "10.70.1.100") && curl_vip(&tb, "10.70.1.101"));
     tb.down().expect("teardown");
 }
+
+/// The same pair with VI_1 under `nopreempt`: director-1 (priority 150) masters it first, dies,
+/// director-2 takes it, and director-1 comes back as BACKUP and leaves it there.
+#[test]
+fn nopreempt_pair_does_not_take_the_vip_back() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let opts = UpOptions::new(unique_name("vrn")).with_pair(PeerKind::Lbd, PeerConfig::File(dir.join("vrrp-nopreempt-peer.conf")));
+    let tb = Testbed::up_from_keepalived(&dir.join("vrrp-nopreempt.conf"), &opts).unwrap_or_else(|e| panic!("testbed up: {e}"));
+    let m = |s: &str| s.to_owned();
+    wait("director-1 masters VI_1 (higher priority, shorter timer)", Duration::from_secs(8), &tb, || states(&tb, 1).0 == "MASTER");
+    wait("director-2 masters VI_2", Duration::from_secs(8), &tb, || states(&tb, 2) == (m("BACKUP"), m("MASTER")));
+    tb.stop_director(1, false).expect("kill director-1");
+    wait("VIP 1 served from director-2", Duration::from_millis(3000 + 532 + 1000), &tb, || curl_vip(&tb, "10.70.1.100"));
+    tb.start_director(1).expect("restart director-1");
+    wait("director-1 reports its state", Duration::from_secs(8), &tb, || !states(&tb, 1).0.is_empty());
+    // Well past a master-down interval: with nopreempt it stays BACKUP.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(states(&tb, 1), (m("BACKUP"), m("BACKUP")), "nopreempt: director-1 does not take VI_1 back");
+    assert_eq!(states(&tb, 2), (m("MASTER"), m("MASTER")));
+    assert!(curl_vip(&tb, "10.70.1.100") && curl_vip(&tb, "10.70.1.101"), "both VIPs served by director-2");
+    tb.down().expect("teardown");
+}
