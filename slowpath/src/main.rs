@@ -42,9 +42,12 @@ struct Cli {
     seed: Option<u64>,
 }
 
-/// Where lbd's services file and API socket are, from lbd.toml (only those two keys are read;
-/// lbd itself validates the rest).
-fn from_lbd_toml(path: &Path) -> Result<(Option<PathBuf>, Option<PathBuf>, Vec<lb_slowpath::netif::Port>), String> {
+/// What lb-slowpath takes from lbd.toml: the services file, the API socket, the data ports.
+type FromLbdToml = (Option<PathBuf>, Option<PathBuf>, Vec<lb_slowpath::netif::Port>);
+
+/// Where lbd's services file and API socket are, and its ports, from lbd.toml (only those keys
+/// are read; lbd itself validates the rest).
+fn from_lbd_toml(path: &Path) -> Result<FromLbdToml, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let v: toml::Table = text.parse().map_err(|e: toml::de::Error| format!("{}: {}", path.display(), e.to_string().lines().next().unwrap_or_default()))?;
     let dir = path.parent().unwrap_or(Path::new("."));

@@ -131,6 +131,29 @@ impl Daemon {
 
     /// [`Error::Exited`] for this daemon, which exited with `status` before
     /// it was ready.
+    /// Waits (bounded by `timeout`) until the daemon's log, from byte `since` on, has a line
+    /// containing `needle`; fails at once with the log's tail if the daemon exits first, or
+    /// with `what` ("lb-slowpath (pid 7) did not connect to lbd") when time runs out.
+    pub(crate) fn wait_log(&mut self, log: &std::path::Path, since: u64, needle: &str, what: impl Fn(u32) -> String, timeout: std::time::Duration) -> Result<()> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if crate::slowpath::log_since(log, since)?.contains(needle) {
+                return Ok(());
+            }
+            if let Some(status) = self.exited() {
+                return Err(self.exited_error(status));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: what(self.pid()),
+                    timeout,
+                    detail: format!("; no {needle:?} in {}; its last lines:\n{}", log.display(), self.log_tail()),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     pub(crate) fn exited_error(&self, status: String) -> Error {
         Error::Exited {
             what: self.what.to_owned(),

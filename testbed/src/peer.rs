@@ -5,11 +5,11 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::daemon::{self, Daemon, LogMode};
 use crate::error::{Error, Result};
-use crate::slowpath::{log_len, log_since};
+use crate::slowpath::log_len;
 use crate::state::{self, StatePaths};
 
 /// How long keepalived gets to start its VRRP instances.
@@ -86,36 +86,13 @@ pub(crate) fn from_pid_file(paths: &StatePaths) -> Option<Daemon> {
     )
 }
 
-/// Waits (bounded) until keepalived's log from `since` shows [`STARTED`];
-/// fails at once with its log's tail if it exits first.
+/// Waits (bounded by `timeout`) until the log, from offset `since` on, shows
+/// [`STARTED`]; fails at once with the log's tail if it exits first.
 pub(crate) fn wait_started(
     d: &mut Daemon,
     paths: &StatePaths,
     since: u64,
     timeout: Duration,
 ) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if log_since(&paths.keepalived_log(), since)?.contains(STARTED) {
-            return Ok(());
-        }
-        if let Some(status) = d.exited() {
-            return Err(d.exited_error(status));
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::Timeout {
-                what: format!(
-                    "keepalived (pid {}) did not start its VRRP instances",
-                    d.pid()
-                ),
-                timeout,
-                detail: format!(
-                    "; no {STARTED:?} in {}; its last lines:\n{}",
-                    paths.keepalived_log().display(),
-                    d.log_tail()
-                ),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    d.wait_log(&paths.keepalived_log(), since, STARTED, |pid| format!("keepalived (pid {pid}) did not start its VRRP instances"), timeout)
 }

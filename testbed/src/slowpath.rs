@@ -12,7 +12,7 @@
 use std::ffi::OsString;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::daemon::{self, Daemon, LogMode};
 use crate::error::{Error, Result};
@@ -89,27 +89,7 @@ pub(crate) fn wait_connected(
     since: u64,
     timeout: Duration,
 ) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if log_since(&paths.slowpath_log(), since)?.contains(CONNECTED) {
-            return Ok(());
-        }
-        if let Some(status) = sp.exited() {
-            return Err(sp.exited_error(status));
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::Timeout {
-                what: format!("lb-slowpath (pid {}) did not connect to lbd", sp.pid()),
-                timeout,
-                detail: format!(
-                    "; no {CONNECTED:?} in {}; its last lines:\n{}",
-                    paths.slowpath_log().display(),
-                    sp.log_tail()
-                ),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    sp.wait_log(&paths.slowpath_log(), since, CONNECTED, |pid| format!("lb-slowpath (pid {pid}) did not connect to lbd"), timeout)
 }
 
 /// The length of a log in bytes; 0 if it does not exist yet.
