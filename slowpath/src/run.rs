@@ -54,8 +54,6 @@ struct Shell {
     need_full: bool,
     flush_at: Option<Instant>,
     lbd_down_logged: bool,
-    /// lbd restarted: VRRP ownership must be sent whole again.
-    need_vrrp_full: bool,
     start_unix_ms: i64,
 }
 
@@ -96,7 +94,6 @@ pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
         need_full: true,
         flush_at: None,
         lbd_down_logged: false,
-        need_vrrp_full: false,
         start_unix_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0)),
     };
     sh.refresh_kinds();
@@ -163,7 +160,6 @@ pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
                     // Instance states (master heard, counters) go to lbd every second; an
                     // unchanged batch publishes nothing there.
                     v.set_dirty(true);
-                    sh.need_vrrp_full = false;
                     sh.push_ownership(v).await;
                 }
             }
@@ -330,10 +326,8 @@ impl Shell {
         }
         match self.lbd.set_ownership(v.request(self.start_unix_ms)).await {
             Ok(_) => v.set_dirty(false),
-            Err(e) => {
-                self.need_vrrp_full = true;
-                self.lbd_lost(&e);
-            }
+            // Still dirty: sent again on the next tick.
+            Err(e) => self.lbd_lost(&e),
         }
     }
 
@@ -363,7 +357,6 @@ impl Shell {
         if restarted {
             log("lbd restarted: sending it the whole health state");
             self.need_full = true;
-            self.need_vrrp_full = true;
         }
         self.instance = Some(inst);
         if changed {

@@ -49,7 +49,7 @@ impl VrrpSocket {
         s.set_multicast_loop_v4(false)?;
         s.set_nonblocking(true)?;
         // A raw socket is a datagram socket to the reactor: tokio drives it with sendto/recv
-        // (no `unsafe` registration of a bare descriptor).
+        // through its safe API (no registration of a bare descriptor).
         let sock = UdpSocket::from_std(std::net::UdpSocket::from(s))?;
         Ok(VrrpSocket { iface: iface.to_owned(), sock })
     }

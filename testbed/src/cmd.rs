@@ -1,6 +1,6 @@
 //! Running external commands with a bound on their run time, and small
 //! process helpers (signals through `kill(1)`, liveness through `/proc`), so
-//! the crate needs no `unsafe` and no libc.
+//! the crate needs no libc calls of its own.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Read;

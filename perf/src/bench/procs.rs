@@ -111,7 +111,7 @@ impl Proc {
         self.child.try_wait().ok().flatten()
     }
 
-    /// Sends SIGTERM (through kill(1): this crate has no unsafe code).
+    /// Sends SIGTERM (through kill(1), so this crate needs no libc calls of its own).
     pub fn term(&self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])

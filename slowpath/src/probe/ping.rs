@@ -56,7 +56,7 @@ async fn exchange(target: Ipv4Addr, bind: Option<Ipv4Addr>, ident: u16, seq: u16
         sock.bind(&SockAddr::from(SocketAddrV4::new(b, 0)))?;
     }
     // A raw socket is a datagram socket to the reactor: tokio's UdpSocket drives it with
-    // sendto(2)/recv(2) (without `unsafe` registration of a bare descriptor).
+    // sendto(2)/recv(2) through its safe API (no registration of a bare descriptor).
     let sock = tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(sock))?;
     sock.send_to(&request(ident, seq), SocketAddr::V4(SocketAddrV4::new(target, 0))).await?;
     let mut buf = [0u8; 1500];
