@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use crate::error::{Error, ErrorKind, Pos, Warning, IGNORED, NOT_ACTED_ON};
 use crate::model::{Config, GlobalDefs, LocalAddr, LocalAddressGroup, Protocol};
 use crate::tree::{Arg, Node, Tree};
-use crate::{value, vrrp, vs};
+use crate::{sync, value, vrrp, vs};
 
 /// Health checks are run by the slowpath (`lb-slowpath`), so check blocks load without a
 /// warning; every check keyword is either modelled or refused.
@@ -42,7 +42,8 @@ const TOP_IGNORED: &[&str] = &[
     "tunnel_group",
 ];
 
-/// `global_defs` keywords of keepalived 2.2 other than `router_id`: accepted and skipped.
+/// `global_defs` keywords of keepalived 2.2 other than `router_id` and `lvs_sync_daemon`:
+/// accepted and skipped.
 const GLOBAL_IGNORED: &[&str] = &[
     "notification_email",
     "notification_email_from",
@@ -68,7 +69,6 @@ const GLOBAL_IGNORED: &[&str] = &[
     "lvs_timeouts",
     "lvs_flush",
     "lvs_flush_on_stop",
-    "lvs_sync_daemon",
     "vrrp_mcast_group4",
     "vrrp_mcast_group6",
     "vrrp_garp_master_delay",
@@ -338,11 +338,12 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
     let mut instances: HashMap<String, Pos> = HashMap::new();
     let mut routers: HashMap<(String, u8), Pos> = HashMap::new();
     let mut sync_groups = Vec::new();
+    let mut sync_daemon_at = None;
     for n in &tree.nodes {
         match n.keyword.as_str() {
             "global_defs" => {
                 seen.once(n, "global_defs")?;
-                config.global = global_defs(n, &mut cx)?;
+                (config.global, sync_daemon_at) = global_defs(n, &mut cx)?;
             }
             "local_address_group" => {
                 let group = local_address_group(n)?;
@@ -408,14 +409,20 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
         }
     }
     vrrp::check_sync_groups(&config.vrrp_instances, &sync_groups)?;
+    if let (Some(d), Some(at)) = (&config.global.lvs_sync_daemon, &sync_daemon_at) {
+        sync::check_instance(d, at, &config.vrrp_instances)?;
+    }
     config.vrrp_sync_groups = sync_groups.into_iter().map(|(g, _)| g).collect();
     config.warnings = cx.warnings;
     Ok(config)
 }
 
-fn global_defs(n: &Node, cx: &mut Cx) -> Result<GlobalDefs, Error> {
+/// `global_defs { ... }`, and where its `lvs_sync_daemon` names its VRRP instance (checked
+/// once the instances are read).
+fn global_defs(n: &Node, cx: &mut Cx) -> Result<(GlobalDefs, Option<Pos>), Error> {
     n.arity(0, 0, &[])?;
     let mut global = GlobalDefs::default();
+    let mut sync_daemon_at = None;
     let mut seen = Seen::default();
     for c in n.block()? {
         match c.keyword.as_str() {
@@ -423,11 +430,18 @@ fn global_defs(n: &Node, cx: &mut Cx) -> Result<GlobalDefs, Error> {
                 seen.once(c, "router_id")?;
                 global.router_id = Some(single(c, "router id", value::name)?);
             }
+            "lvs_sync_daemon" => {
+                seen.once(c, "lvs_sync_daemon")?;
+                let (daemon, at) = sync::lvs_sync_daemon(c)?;
+                global.lvs_sync_daemon = Some(daemon);
+                sync_daemon_at = Some(at);
+            }
+            "lvs_sync_daemon_interface" => return Err(sync::deprecated_interface(c)),
             kw if GLOBAL_IGNORED.contains(&kw) => cx.ignore(c),
             _ => return Err(unknown(c, "global_defs")),
         }
     }
-    Ok(global)
+    Ok((global, sync_daemon_at))
 }
 
 /// `local_address_group <name> { <ip>|<a.b.c.d-e> [<ifname>] ... }`.

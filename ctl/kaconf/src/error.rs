@@ -67,6 +67,22 @@ pub enum ErrorKind {
     NotUtf8,
     #[error("not supported yet: {what}")]
     NotSupported { what: String },
+    /// An option of a one-line statement (`lvs_sync_daemon eth0 VI_1 id 300`) with a bad
+    /// value: `id 300 is not in 0..=255`.
+    #[error("{option} {value} {why}")]
+    BadOption {
+        option: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("unknown option {option:?} (the options are {expected})")]
+    UnknownOption { option: String, expected: String },
+    #[error("option {option} is given twice")]
+    DuplicateOption { option: String },
+    #[error("names vrrp_instance {name}, which is not defined")]
+    UndefinedVrrpInstance { name: String },
+    #[error("deprecated; write {instead}")]
+    Deprecated { instead: String },
 }
 
 /// Where a word sits: the file holding it, 1-based line and column.

@@ -24,6 +24,7 @@ mod convert;
 mod error;
 mod lexer;
 mod model;
+mod sync;
 pub mod tree;
 mod value;
 mod vrrp;

@@ -25,10 +25,59 @@ pub struct Config {
     pub warnings: Vec<Warning>,
 }
 
-/// `global_defs { ... }`: only `router_id` is modelled.
+/// `global_defs { ... }`: `router_id` and `lvs_sync_daemon` are modelled.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GlobalDefs {
     pub router_id: Option<String>,
+    /// LVS session sync; its `vrrp_instance` is defined in the same configuration.
+    pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+}
+
+/// LVS's sync id when none is given.
+pub const DEFAULT_SYNCID: u8 = 255;
+/// LVS's largest sync message (UDP payload) when none is given: a 1500-byte MTU less the IPv4
+/// and UDP headers.
+pub const DEFAULT_SYNC_MAXLEN: u16 = 1472;
+/// LVS's sync port.
+pub const DEFAULT_SYNC_PORT: u16 = 8848;
+/// LVS's multicast TTL for sync messages.
+pub const DEFAULT_SYNC_TTL: u8 = 1;
+/// LVS's sync multicast group.
+pub const DEFAULT_SYNC_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 81);
+
+/// `lvs_sync_daemon INTERFACE VRRP_INSTANCE [id N] [maxlen N] [port N] [ttl N] [group ADDR]`
+/// (keepalived 2.2, in `global_defs`): replicate sessions to the peer director. The daemon is
+/// master (sends) while the VRRP instance is MASTER and backup (receives) otherwise. Options
+/// left out are `None` and take LVS's defaults ([`LvsSyncDaemon::effective`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LvsSyncDaemon {
+    /// Where sync messages leave and arrive.
+    pub interface: String,
+    /// The `vrrp_instance` whose state decides master or backup.
+    pub vrrp_instance: String,
+    /// `id`, 0..=255; default [`DEFAULT_SYNCID`]. A backup with 0 accepts every sync id.
+    pub syncid: Option<u8>,
+    /// `maxlen`, 64..=65507 bytes of UDP payload; default [`DEFAULT_SYNC_MAXLEN`].
+    pub maxlen: Option<u16>,
+    /// `port`, 1..=65535; default [`DEFAULT_SYNC_PORT`].
+    pub port: Option<u16>,
+    /// `ttl`, 1..=255; default [`DEFAULT_SYNC_TTL`].
+    pub ttl: Option<u8>,
+    /// `group`, an IPv4 multicast address; default [`DEFAULT_SYNC_GROUP`].
+    pub group: Option<Ipv4Addr>,
+}
+
+impl LvsSyncDaemon {
+    /// `(syncid, maxlen, port, ttl, group)` with LVS's defaults in place of what was left out.
+    pub fn effective(&self) -> (u8, u16, u16, u8, Ipv4Addr) {
+        (
+            self.syncid.unwrap_or(DEFAULT_SYNCID),
+            self.maxlen.unwrap_or(DEFAULT_SYNC_MAXLEN),
+            self.port.unwrap_or(DEFAULT_SYNC_PORT),
+            self.ttl.unwrap_or(DEFAULT_SYNC_TTL),
+            self.group.unwrap_or(DEFAULT_SYNC_GROUP),
+        )
+    }
 }
 
 /// `local_address_group <name> { <ip> [<ifname>] ... }`: FNAT source addresses (DPVS).
@@ -487,8 +536,6 @@ pub struct VrrpInstance {
     pub garp_master_refresh: Option<Duration>,
     /// Gratuitous ARPs per refresh burst, >= 1; `None`: [`DEFAULT_GARP_MASTER_REFRESH_REPEAT`].
     pub garp_master_refresh_repeat: Option<u32>,
-    /// keepalived's deprecated per-instance name for the LVS sync daemon's interface.
-    pub lvs_sync_daemon_interface: Option<String>,
     pub notify_master: Option<String>,
     pub notify_backup: Option<String>,
     pub notify_fault: Option<String>,

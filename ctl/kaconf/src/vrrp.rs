@@ -150,7 +150,6 @@ pub(crate) fn instance(n: &Node, cx: &mut Cx) -> Result<VrrpInstance, Error> {
         garp_master_repeat: None,
         garp_master_refresh: None,
         garp_master_refresh_repeat: None,
-        lvs_sync_daemon_interface: None,
         notify_master: None,
         notify_backup: None,
         notify_fault: None,
@@ -242,10 +241,7 @@ pub(crate) fn instance(n: &Node, cx: &mut Cx) -> Result<VrrpInstance, Error> {
                 once("garp_master_refresh_repeat")?;
                 vi.garp_master_refresh_repeat = Some(single(c, "count", repeat)?);
             }
-            "lvs_sync_daemon_interface" => {
-                once("lvs_sync_daemon_interface")?;
-                vi.lvs_sync_daemon_interface = Some(single(c, "interface name", value::name)?);
-            }
+            "lvs_sync_daemon_interface" => return Err(crate::sync::deprecated_interface(c)),
             "notify_master" => script(c, &mut once, &mut vi.notify_master)?,
             "notify_backup" => script(c, &mut once, &mut vi.notify_backup)?,
             "notify_fault" => script(c, &mut once, &mut vi.notify_fault)?,

@@ -11,8 +11,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::model::{
-    CheckCommon, Config, ConnectOpts, HealthCheck, HttpProtocol, Track, Url, VirtualIp,
-    VirtualServer, VrrpInstance, VrrpSyncGroup,
+    CheckCommon, Config, ConnectOpts, HealthCheck, HttpProtocol, LvsSyncDaemon, Track, Url,
+    VirtualIp, VirtualServer, VrrpInstance, VrrpSyncGroup,
 };
 use crate::value::fmt_seconds;
 use crate::vrrp::{auth_type_name, state_name};
@@ -21,9 +21,13 @@ impl Config {
     /// This configuration in keepalived.conf syntax.
     pub fn to_keepalived_string(&self) -> String {
         let mut w = Writer::default();
-        if let Some(id) = &self.global.router_id {
+        let global = &self.global;
+        if global.router_id.is_some() || global.lvs_sync_daemon.is_some() {
             w.open(&["global_defs"]);
-            w.line(&["router_id", &quote(id)]);
+            w.opt("router_id", global.router_id.as_ref());
+            if let Some(d) = &global.lvs_sync_daemon {
+                lvs_sync_daemon(&mut w, d);
+            }
             w.close();
         }
         for g in &self.local_address_groups {
@@ -273,16 +277,36 @@ fn vrrp_instance(w: &mut Writer, vi: &VrrpInstance) {
     w.opt("garp_master_repeat", vi.garp_master_repeat);
     w.opt("garp_master_refresh", secs(vi.garp_master_refresh));
     w.opt("garp_master_refresh_repeat", vi.garp_master_refresh_repeat);
-    w.opt(
-        "lvs_sync_daemon_interface",
-        vi.lvs_sync_daemon_interface.as_ref(),
-    );
     w.opt("notify_master", vi.notify_master.as_ref());
     w.opt("notify_backup", vi.notify_backup.as_ref());
     w.opt("notify_fault", vi.notify_fault.as_ref());
     w.opt("notify_stop", vi.notify_stop.as_ref());
     w.opt("notify", vi.notify.as_ref());
     w.close();
+}
+
+/// One line, only the options that were given (a default written out would stay written).
+fn lvs_sync_daemon(w: &mut Writer, d: &LvsSyncDaemon) {
+    let (interface, instance) = (quote(&d.interface), quote(&d.vrrp_instance));
+    let mut words = vec![
+        "lvs_sync_daemon".to_owned(),
+        interface.into(),
+        instance.into(),
+    ];
+    let options = [
+        ("id", d.syncid.map(|v| v.to_string())),
+        ("maxlen", d.maxlen.map(|v| v.to_string())),
+        ("port", d.port.map(|v| v.to_string())),
+        ("ttl", d.ttl.map(|v| v.to_string())),
+        ("group", d.group.map(|v| v.to_string())),
+    ];
+    for (name, value) in options {
+        if let Some(value) = value {
+            words.extend([name.to_owned(), value]);
+        }
+    }
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    w.line(&words);
 }
 
 fn vrrp_sync_group(w: &mut Writer, g: &VrrpSyncGroup) {

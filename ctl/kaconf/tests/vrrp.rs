@@ -56,7 +56,6 @@ const FULL: &str = r#"vrrp_instance VI_1 {
     garp_master_repeat 2
     garp_master_refresh 60
     garp_master_refresh_repeat 4
-    lvs_sync_daemon_interface eth3
     smtp_alert
     notify_master "/bin/m x"
     notify_backup /bin/b
@@ -103,7 +102,6 @@ fn every_modelled_keyword_is_stored() {
     assert_eq!(v.garp_master_repeat, Some(2));
     assert_eq!(v.garp_master_refresh, Some(Duration::from_secs(60)));
     assert_eq!(v.garp_master_refresh_repeat, Some(4));
-    assert_eq!(v.lvs_sync_daemon_interface.as_deref(), Some("eth3"));
     assert_eq!(v.notify_master.as_deref(), Some("/bin/m x"));
     assert_eq!(v.notify.as_deref(), Some("/bin/n"));
     // The instance is acted on (lb-slowpath); smtp_alert is accepted with a warning.
@@ -125,7 +123,6 @@ fn save_writes_every_modelled_keyword_back() {
         "garp_master_repeat 2",
         "garp_master_refresh 60",
         "garp_master_refresh_repeat 4",
-        "lvs_sync_daemon_interface eth3",
         "notify_stop /bin/s",
     ] {
         assert!(written.contains(kw), "{kw} missing from\n{written}");
