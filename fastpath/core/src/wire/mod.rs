@@ -12,6 +12,7 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
 pub mod ipv4;
+pub mod lvsync;
 pub mod tcp;
 pub mod toa;
 pub mod udp;
