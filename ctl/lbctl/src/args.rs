@@ -102,6 +102,12 @@ pub enum Command {
     Info,
     /// `vrrp`: VRRP instances and address ownership.
     Vrrp,
+    /// `--start-daemon`: options left out (0, empty, no syncid) take LVS's defaults in lbd.
+    StartDaemon(pb::SyncDaemon),
+    /// `--stop-daemon`; `Unspecified` (`sync stop` without a role) stops both.
+    StopDaemon(pb::SyncRole),
+    /// `-L --daemon`.
+    ListDaemons,
     /// keepalived.conf text of the running configuration.
     SaveConf,
     Top { once: bool, interval_s: u32 },
@@ -178,6 +184,8 @@ fn ipvs_command(a: &str) -> Option<&'static str> {
         "-S" | "--save" => "-S",
         "-R" | "--restore" => "-R",
         "--set" => "--set",
+        "--start-daemon" => "--start-daemon",
+        "--stop-daemon" => "--stop-daemon",
         "-h" | "--help" => "-h",
         "-V" | "--version" => "-V",
         _ => return None,
@@ -199,6 +207,26 @@ struct Seen {
     once: bool,
     interval: Option<u32>,
     services: bool,
+    /// `--daemon`: `-L` lists the sync daemons.
+    daemon: bool,
+    role: Option<pb::SyncRole>,
+    sync: pb::SyncDaemon,
+    /// The first `--start-daemon` option given, to refuse it elsewhere.
+    sync_opt: Option<String>,
+}
+
+/// `--start-daemon`'s and `--stop-daemon`'s value.
+fn role(opt: &str, v: &str) -> Result<pb::SyncRole, UsageError> {
+    crate::sync::role_from_name(v).ok_or_else(|| UsageError(format!("{opt} {v:?}: the roles are master and backup")))
+}
+
+/// A `--start-daemon` number option, checked against LVS's range.
+fn sync_number(t: &mut Tokens, opt: &str, min: u32, max: u32) -> Result<u32, UsageError> {
+    let n = t.number(opt)?;
+    if !(min..=max).contains(&n) {
+        return usage(format!("{opt} {n}: not in {min}..={max}"));
+    }
+    Ok(n)
 }
 
 /// Parses the arguments after the program name.
@@ -215,6 +243,9 @@ pub fn parse(args: &[String]) -> Result<(Globals, Command), UsageError> {
             s.cmd = Some(c);
             if c == "--set" {
                 s.set = Some((t.number("--set")?, t.number("--set")?, t.number("--set")?));
+            }
+            if c == "--start-daemon" || c == "--stop-daemon" {
+                s.role = Some(role(c, &t.value(c)?)?);
             }
             t.i += 1;
             continue;
@@ -281,6 +312,24 @@ pub fn parse(args: &[String]) -> Result<(Globals, Command), UsageError> {
             "--once" => s.once = true,
             "--interval" => s.interval = Some(t.number(&a)?),
             "--services" => s.services = true,
+            "--daemon" => s.daemon = true,
+            "--mcast-interface" | "--syncid" | "--sync-maxlen" | "--mcast-group" | "--mcast-port" | "--mcast-ttl" => {
+                s.sync_opt.get_or_insert_with(|| a.clone());
+                match a.as_str() {
+                    "--mcast-interface" => s.sync.mcast_interface = t.value(&a)?,
+                    "--syncid" => s.sync.syncid = Some(sync_number(&mut t, &a, 0, 255)?),
+                    "--sync-maxlen" => s.sync.maxlen = sync_number(&mut t, &a, 64, 65_507)?,
+                    "--mcast-port" => s.sync.port = sync_number(&mut t, &a, 1, 65_535)?,
+                    "--mcast-ttl" => s.sync.ttl = sync_number(&mut t, &a, 1, 255)?,
+                    _ => {
+                        let v = t.value(&a)?;
+                        if !v.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_multicast()) {
+                            return usage(format!("{a} {v}: not an IPv4 multicast address"));
+                        }
+                        s.sync.group = v;
+                    }
+                }
+            }
             _ if a.starts_with('-') && a.len() > 1 && a.parse::<f64>().is_err() => return usage(format!("unknown option {a}")),
             _ => s.words.push(a.clone()),
         }
@@ -315,6 +364,12 @@ fn no_words(s: &Seen, what: &str) -> Result<(), UsageError> {
 
 fn ipvsadm(c: &str, mut s: Seen) -> Result<Command, UsageError> {
     no_words(&s, c)?;
+    if s.daemon && c != "-L" {
+        return usage(format!("{c}: --daemon goes with -L (lbctl -L --daemon)"));
+    }
+    if let Some(o) = s.sync_opt.as_ref().filter(|_| c != "--start-daemon") {
+        return usage(format!("{o} goes with --start-daemon"));
+    }
     Ok(match c {
         "-A" | "-E" => {
             let mut so = std::mem::take(&mut s.so);
@@ -332,6 +387,7 @@ fn ipvsadm(c: &str, mut s: Seen) -> Result<Command, UsageError> {
         "-a" => Command::AddRs(rs_opts(&s, c, true)?),
         "-e" => Command::EditRs(rs_opts(&s, c, false)?),
         "-d" => Command::DeleteRs(rs_opts(&s, c, false)?),
+        "-L" if s.daemon => Command::ListDaemons,
         "-L" => match s.view.unwrap_or_default() {
             ListView::Connections => Command::Sessions(pb::ListSessionsRequest { service: s.svc, ..s.sessions }, true),
             view => Command::List { view, service: s.svc },
@@ -343,6 +399,13 @@ fn ipvsadm(c: &str, mut s: Seen) -> Result<Command, UsageError> {
             let (a, b, d) = s.set.unwrap_or_default();
             Command::SetTimeouts(a, b, d)
         }
+        "--start-daemon" => {
+            if s.sync.mcast_interface.is_empty() {
+                return usage("--start-daemon needs --mcast-interface IF");
+            }
+            Command::StartDaemon(pb::SyncDaemon { role: s.role.unwrap_or_default() as i32, ..s.sync })
+        }
+        "--stop-daemon" => Command::StopDaemon(s.role.unwrap_or_default()),
         "-V" => Command::Version,
         _ => Command::Help,
     })
@@ -423,6 +486,20 @@ fn noun_verb(mut s: Seen) -> Result<Command, UsageError> {
         ("vrrp", Some("list" | "ls" | "show") | None) => {
             only(2, "vrrp")?;
             Command::Vrrp
+        }
+        ("sync", Some("list" | "ls" | "show") | None) => {
+            only(2, "sync list")?;
+            s.daemon = true;
+            ipvs("-L", s)?
+        }
+        ("sync", Some(v @ ("start" | "stop"))) => {
+            only(3, &format!("sync {v}"))?;
+            s.role = match (rest.first(), v) {
+                (Some(r), _) => Some(role(&format!("sync {v}"), r)?),
+                (None, "stop") => Some(pb::SyncRole::Unspecified),
+                (None, _) => return usage("sync start master|backup --mcast-interface IF [...]"),
+            };
+            ipvs(if v == "start" { "--start-daemon" } else { "--stop-daemon" }, s)?
         }
         ("save", None) => Command::SaveConf,
         ("restore", None) => Command::Restore,

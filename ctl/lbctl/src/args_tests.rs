@@ -120,3 +120,69 @@ fn usage_errors_say_what_is_wrong() {
     assert_eq!(err("-L extra"), "-L: unexpected argument \"extra\"");
     assert_eq!(err("vrrp list VI_1"), "vrrp: unexpected argument \"VI_1\"");
 }
+
+fn sync_daemon(role: pb::SyncRole, ifname: &str) -> pb::SyncDaemon {
+    pb::SyncDaemon { role: role as i32, mcast_interface: ifname.into(), ..Default::default() }
+}
+
+#[test]
+fn sync_daemons_as_ipvsadm_spells_them() {
+    // Options left out are sent as 0 or empty: lbd applies LVS's defaults.
+    assert_eq!(cmd("--start-daemon master --mcast-interface eth0"), Command::StartDaemon(sync_daemon(pb::SyncRole::Master, "eth0")));
+    assert_eq!(cmd("--start-daemon=backup --mcast-interface=lan"), Command::StartDaemon(sync_daemon(pb::SyncRole::Backup, "lan")));
+    let want = pb::SyncDaemon { syncid: Some(7), maxlen: 1400, group: "239.1.1.1".into(), port: 8849, ttl: 2, ..sync_daemon(pb::SyncRole::Backup, "eth1") };
+    let line = "--start-daemon backup --mcast-interface eth1 --syncid 7 --sync-maxlen 1400 --mcast-group 239.1.1.1 --mcast-port 8849 --mcast-ttl 2";
+    assert_eq!(cmd(line), Command::StartDaemon(want.clone()));
+    assert_eq!(cmd("--syncid=7 --mcast-ttl=2 --mcast-port=8849 --sync-maxlen=1400 --mcast-group=239.1.1.1 --mcast-interface=eth1 --start-daemon=backup"), Command::StartDaemon(want.clone()));
+    assert_eq!(cmd("sync start backup --mcast-interface eth1 --syncid 7 --sync-maxlen 1400 --mcast-group 239.1.1.1 --mcast-port 8849 --mcast-ttl 2"), Command::StartDaemon(want));
+    // The range ends are accepted; syncid 0 is LVS's "any" on a backup.
+    let Command::StartDaemon(d) = cmd("--start-daemon backup --mcast-interface eth0 --syncid 0 --sync-maxlen 65507 --mcast-port 65535 --mcast-ttl 255") else { panic!() };
+    assert_eq!((d.syncid, d.maxlen, d.port, d.ttl), (Some(0), 65_507, 65_535, 255));
+    assert_eq!(cmd("--stop-daemon master"), Command::StopDaemon(pb::SyncRole::Master));
+    assert_eq!(cmd("--stop-daemon=backup"), Command::StopDaemon(pb::SyncRole::Backup));
+    assert_eq!(cmd("sync stop backup"), Command::StopDaemon(pb::SyncRole::Backup));
+    assert_eq!(cmd("sync stop"), Command::StopDaemon(pb::SyncRole::Unspecified));
+    for l in ["-L --daemon", "-l --daemon", "--list --daemon", "-Ln --daemon", "--daemon -L", "sync", "sync list", "sync show"] {
+        assert_eq!(cmd(l), Command::ListDaemons, "{l}");
+    }
+    assert!(p("-L --daemon -o json").unwrap().0.json);
+}
+
+#[test]
+fn sync_daemon_errors() {
+    assert_eq!(err("--start-daemon master"), "--start-daemon needs --mcast-interface IF");
+    assert_eq!(err("sync start backup"), "--start-daemon needs --mcast-interface IF");
+    assert_eq!(err("--start-daemon primary --mcast-interface eth0"), "--start-daemon \"primary\": the roles are master and backup");
+    assert_eq!(err("--start-daemon MASTER --mcast-interface eth0"), "--start-daemon \"MASTER\": the roles are master and backup");
+    assert_eq!(err("--stop-daemon both"), "--stop-daemon \"both\": the roles are master and backup");
+    assert_eq!(err("sync stop all"), "sync stop \"all\": the roles are master and backup");
+    assert_eq!(err("sync start --mcast-interface eth0"), "sync start master|backup --mcast-interface IF [...]");
+    assert_eq!(err("sync start master backup"), "sync start: unexpected argument \"backup\"");
+    assert_eq!(err("sync list x"), "sync list: unexpected argument \"x\"");
+    assert_eq!(err("--start-daemon"), "option --start-daemon needs a value");
+    assert_eq!(err("--stop-daemon"), "option --stop-daemon needs a value");
+    assert_eq!(err("--start-daemon master --mcast-interface"), "option --mcast-interface needs a value");
+    assert_eq!(err("--start-daemon master --stop-daemon backup"), "--start-daemon and --stop-daemon cannot be combined");
+    let start = "--start-daemon master --mcast-interface eth0";
+    for (opt, msg) in [
+        ("--syncid 256", "--syncid 256: not in 0..=255"),
+        ("--syncid x", "option --syncid: \"x\" is not a number"),
+        ("--sync-maxlen 63", "--sync-maxlen 63: not in 64..=65507"),
+        ("--sync-maxlen 65508", "--sync-maxlen 65508: not in 64..=65507"),
+        ("--mcast-port 0", "--mcast-port 0: not in 1..=65535"),
+        ("--mcast-port 65536", "--mcast-port 65536: not in 1..=65535"),
+        ("--mcast-ttl 0", "--mcast-ttl 0: not in 1..=255"),
+        ("--mcast-ttl 256", "--mcast-ttl 256: not in 1..=255"),
+        ("--mcast-group 10.0.0.1", "--mcast-group 10.0.0.1: not an IPv4 multicast address"),
+        ("--mcast-group ff02::1", "--mcast-group ff02::1: not an IPv4 multicast address"),
+        ("--mcast-group", "option --mcast-group needs a value"),
+    ] {
+        assert_eq!(err(&format!("{start} {opt}")), msg, "{opt}");
+    }
+    // Daemon options belong to --start-daemon, --daemon to -L.
+    assert_eq!(err("--stop-daemon master --mcast-interface eth0"), "--mcast-interface goes with --start-daemon");
+    assert_eq!(err("-L --daemon --syncid 3"), "--syncid goes with --start-daemon");
+    assert_eq!(err("-A -t 10.0.0.1:80 --mcast-ttl 2"), "--mcast-ttl goes with --start-daemon");
+    assert_eq!(err("--start-daemon master --mcast-interface eth0 --daemon"), "--start-daemon: --daemon goes with -L (lbctl -L --daemon)");
+    assert_eq!(err("-Z --daemon"), "-Z: --daemon goes with -L (lbctl -L --daemon)");
+}

@@ -6,6 +6,7 @@ mod json;
 mod names;
 mod rules;
 mod run;
+mod sync;
 mod table;
 mod top;
 mod vrrp;
@@ -31,6 +32,11 @@ ipvsadm spellings:
   lbctl -R               rules from stdin; replaces the running services atomically
                          (ipvsadm adds line by line: there, run -C first)
   lbctl --set tcp tcpfin udp   (0 keeps a value)
+  lbctl --start-daemon master|backup --mcast-interface IF [--syncid ID] [--sync-maxlen N]
+        [--mcast-group ADDR] [--mcast-port P] [--mcast-ttl T]   (left out: LVS's defaults)
+  lbctl --stop-daemon master|backup
+  lbctl -L|-l --daemon   sync daemons as ipvsadm lists them, then bulk sync, sent, received
+                         and dropped counters (nothing when no daemon runs)
   -b is FNAT (FullNat, as DPVS spells it), -g DR (Route), -m NAT (Masq); forwarding is per
   service: the first real server's mode sets it. -A defaults to -s wlc, as ipvsadm.
   -E changes only the options given (ipvsadm resets the others); --no-persistent clears -p.
@@ -54,6 +60,9 @@ Commands:
   info                                 version, workers, ports, uptime
   vrrp [list]                          VRRP instances (state, priority, master, since) and the
                                        VIPs and local addresses this director owns or not
+  sync [list]                          as -L --daemon
+  sync start master|backup --mcast-interface IF [--syncid ID] ...   as --start-daemon
+  sync stop [master|backup]            as --stop-daemon (no role: both)
   top [--once] [--interval S]          live per-service view
   zero | restore                       as -Z / -R
 

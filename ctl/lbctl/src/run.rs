@@ -8,7 +8,7 @@ use tonic::Code;
 
 use crate::args::{AccessList, Command, Globals, ListView, Op, UsageError};
 use crate::table::Rate;
-use crate::{json, rules, table, top, vrrp};
+use crate::{json, rules, sync, table, top, vrrp};
 
 /// Why a command failed; each kind has its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -303,6 +303,27 @@ pub async fn run(g: &Globals, cmd: Command, c: &mut Client) -> Result<(), CliErr
             }
             let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
             emit(&vrrp::table(&r, now_ms))
+        }
+        Command::StartDaemon(daemon) => {
+            let st = c.start_daemon(pb::StartDaemonRequest { daemon: Some(daemon) }).await?.into_inner();
+            if g.json {
+                return emit_json(&sync::to_json(&st));
+            }
+            Ok(())
+        }
+        Command::StopDaemon(role) => {
+            let st = c.stop_daemon(pb::StopDaemonRequest { role: role as i32 }).await?.into_inner();
+            if g.json {
+                return emit_json(&sync::to_json(&st));
+            }
+            Ok(())
+        }
+        Command::ListDaemons => {
+            let st = c.list_daemons(pb::ListDaemonsRequest {}).await?.into_inner();
+            if g.json {
+                return emit_json(&sync::to_json(&st));
+            }
+            emit(&sync::table(&st))
         }
         Command::SaveConf => {
             let s = c.save(pb::SaveRequest {}).await?.into_inner();
