@@ -26,6 +26,8 @@ pub struct Instance {
     pub generation: u64,
     /// Changes with every change of lbd's running configuration (what is checked).
     pub revision: u64,
+    /// False while lbd's backup sync daemon waits for its bulk sync: no preemption until then.
+    pub sync_ready: bool,
 }
 
 /// A connection to lbd.
@@ -80,7 +82,7 @@ impl Lbd {
     /// lbd's instance and generation.
     pub async fn instance(&mut self) -> Result<Instance, String> {
         let i = self.call("GetInfo", |mut c| async move { c.get_info(pb::GetInfoRequest {}).await }).await?;
-        Ok(Instance { id: i.instance_id, generation: i.generation, revision: i.config_revision })
+        Ok(Instance { id: i.instance_id, generation: i.generation, revision: i.config_revision, sync_ready: i.sync_ready })
     }
 
     /// The running services as keepalived.conf text (what `lbctl save` prints): file, reloads

@@ -57,7 +57,7 @@ struct Shell {
     start_unix_ms: i64,
 }
 
-fn log(msg: &str) {
+pub(crate) fn log(msg: &str) {
     eprintln!("lb-slowpath: {msg}");
 }
 
@@ -155,6 +155,8 @@ pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
             _ = tick.tick() => {
                 sh.sync().await;
                 if let Some(v) = &mut vrrp {
+                    // A backup still receiving its bulk session sync does not preempt yet.
+                    v.hold_preemption(sh.instance.is_some_and(|i| !i.sync_ready));
                     let todo = v.poll_links(sh.now()).await;
                     sh.todo(todo);
                     // Instance states (master heard, counters) go to lbd every second; an

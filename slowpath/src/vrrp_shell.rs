@@ -106,6 +106,14 @@ impl VrrpShell {
         Ok(Some(VrrpShell { engine, kernel, sockets, links, owned, dirty: true, meta }))
     }
 
+    /// Holds (or allows again) preemption of a lower-priority master, as lbd's session sync
+    /// asks: a director whose bulk sync has not finished must not take the addresses.
+    pub fn hold_preemption(&mut self, hold: bool) {
+        if self.engine.hold_preemption(hold) {
+            crate::run::log(if hold { "vrrp: preemption held until lbd's bulk session sync is done" } else { "vrrp: lbd's bulk session sync is done: preemption allowed" });
+        }
+    }
+
     /// The engine's next timer.
     pub fn next_deadline(&self) -> Option<Millis> {
         self.engine.next_deadline()

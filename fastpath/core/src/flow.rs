@@ -19,6 +19,25 @@ impl fmt::Display for L4Proto {
     }
 }
 
+impl L4Proto {
+    /// The IP protocol number.
+    pub const fn ip_protocol(self) -> u8 {
+        match self {
+            L4Proto::Tcp => 6,
+            L4Proto::Udp => 17,
+        }
+    }
+
+    /// From an IP protocol number (TCP and UDP only).
+    pub const fn from_ip_protocol(p: u8) -> Option<L4Proto> {
+        match p {
+            6 => Some(L4Proto::Tcp),
+            17 => Some(L4Proto::Udp),
+            _ => None,
+        }
+    }
+}
+
 /// A directed 5-tuple, as seen on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {

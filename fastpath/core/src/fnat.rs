@@ -70,11 +70,26 @@ pub(crate) fn forward<B: PacketBuf>(buf: &mut B, in_port: u8, kind: AddrKind, ct
     }
     let id = match st.sessions.find_client(&key) {
         Some(id) => id,
-        None => match new_session(buf, in_port, &key, &l4, ctx, st) {
-            Ok(id) => id,
-            Err(v) => return v,
-        },
+        None => {
+            // A session synced from another director lives on the worker its local port (or
+            // its client tuple) names here, which may not be the one the NIC picked.
+            if let Some(w) = ctx.owners.and_then(|o| o.synced.get(&key)) {
+                if w != ctx.worker {
+                    return Verdict::Redirect(w);
+                }
+            }
+            match new_session(buf, in_port, &key, &l4, ctx, st) {
+                Ok(id) => id,
+                Err(v) => return v,
+            }
+        }
     };
+    let s = st.sessions.get_mut(id);
+    if s.adopted && crate::sync::unknown_client_mac(s.client_mac) {
+        // First packet of a synced session here: replies go back the way it came.
+        s.client_port = in_port;
+        s.client_mac = EthernetFrame::new_unchecked(buf.data()).src_addr();
+    }
     to_rs(buf, id, &l4, ctx, st)
 }
 
@@ -206,8 +221,8 @@ fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, c
                 }
             }
             if svc.mode == ForwardMode::Nat {
-                if let Some(o) = ctx.nat_owners {
-                    o.insert(st.sessions.get(id).rs_key(), ctx.worker);
+                if let Some(o) = ctx.owners {
+                    o.nat.insert(st.sessions.get(id).rs_key(), ctx.worker);
                 }
             }
             st.counters.sessions_created += 1;
@@ -273,7 +288,7 @@ fn still_allowed(id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> bool {
 
 fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
     if !still_allowed(id, ctx, st) {
-        st.kill(id, ctx.nat_owners);
+        st.kill(id, ctx.owners);
         return Verdict::Drop(DropReason::DrainTimeout);
     }
     let s = st.sessions.get(id);
@@ -290,6 +305,9 @@ fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut Wo
     };
     if mode == ForwardMode::Dr {
         // The real server holds the VIP itself: only the MAC changes.
+        if ctx.sync.is_some() {
+            st.maybe_sync(id, true, ctx);
+        }
         return set_l2(buf.data_mut(), port, next_hop, ctx);
     }
     nat::rewrite(&mut buf.data_mut()[L2..], l4.proto, laddr, rs);
@@ -320,6 +338,9 @@ fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut Wo
             Err(ToaSkip::Headroom) => c.toa_skipped_headroom += 1,
         }
     }
+    if ctx.sync.is_some() {
+        st.maybe_sync(id, true, ctx);
+    }
     set_l2(buf.data_mut(), port, next_hop, ctx)
 }
 
@@ -336,7 +357,7 @@ fn set_l2(frame: &mut [u8], port: u8, next_hop: Ipv4Addr, ctx: &Ctx<'_>) -> Verd
 
 fn from_rs(frame: &mut [u8], id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
     if !still_allowed(id, ctx, st) {
-        st.kill(id, ctx.nat_owners);
+        st.kill(id, ctx.owners);
         return Verdict::Drop(DropReason::DrainTimeout);
     }
     let s = st.sessions.get(id);
@@ -349,17 +370,27 @@ fn from_rs(frame: &mut [u8], id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerSta
         nat::lower_mss(&mut frame[L2..], TOA_OPTION_LEN);
     }
     nat::rewrite(&mut frame[L2..], l4.proto, vip, client);
-    let Some(iface) = ctx.ports.get(usize::from(port)) else {
-        return Verdict::Drop(DropReason::NoRoute);
-    };
+    if ctx.sync.is_some() {
+        st.maybe_sync(id, false, ctx);
+    }
     let frame_len = u64::try_from(frame.len()).unwrap_or(0);
-    let mut eth = EthernetFrame::new_unchecked(frame);
-    eth.set_dst_addr(mac);
-    eth.set_src_addr(iface.mac);
     let s = st.sessions.get_mut(id);
     s.pkts_out += 1;
     s.bytes_out += frame_len;
     st.counters.fnat_out += 1;
+    if crate::sync::unknown_client_mac(mac) {
+        // A synced session whose client has not been seen here yet: route toward it.
+        let Some((port, next_hop)) = route(ctx.ports, client.0) else {
+            return Verdict::Drop(DropReason::NoRoute);
+        };
+        return set_l2(frame, port, next_hop, ctx);
+    }
+    let Some(iface) = ctx.ports.get(usize::from(port)) else {
+        return Verdict::Drop(DropReason::NoRoute);
+    };
+    let mut eth = EthernetFrame::new_unchecked(frame);
+    eth.set_dst_addr(mac);
+    eth.set_src_addr(iface.mac);
     Verdict::Tx(port)
 }
 
@@ -373,7 +404,7 @@ pub(crate) fn nat_reply(frame: &mut [u8], ctx: &Ctx<'_>, st: &mut WorkerState) -
         Some(id) if st.sessions.get(id).mode == ForwardMode::Nat && ctx.services.addr(st.sessions.get(id).vip.0).is_some_and(|a| !a.owned) => Some(Verdict::Drop(DropReason::NotOwner)),
         Some(id) if st.sessions.get(id).mode == ForwardMode::Nat => Some(from_rs(frame, id, &l4, ctx, st)),
         Some(_) => None,
-        None => match ctx.nat_owners.and_then(|o| o.get(&key)) {
+        None => match ctx.owners.and_then(|o| o.nat.get(&key)) {
             Some(w) if w != ctx.worker => Some(Verdict::Redirect(w)),
             _ => None,
         },

@@ -14,12 +14,77 @@ pub fn owner_of(port: u16, workers: u16) -> u16 {
     port % workers.max(1)
 }
 
+/// Why a given local port could not be reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReserveError {
+    /// The address is not one of this director's local addresses.
+    NoAddr,
+    /// Another worker owns the port here (`owner_of`), or it is below `MIN_PORT`.
+    NotMine,
+    /// The port is in use.
+    Busy,
+}
+
+/// Marks a port that is not free in `PortSet::pos`.
+const TAKEN: u16 = u16::MAX;
+
+/// The free ports a worker owns on one address: a stack (allocation pops) plus each port's
+/// position in it, so a given port can be taken out in O(1) (`reserve`). Ports are indexed by
+/// `port / workers`: about 4 bytes per port this worker owns.
+#[derive(Debug, Clone)]
+struct PortSet {
+    stack: Vec<u16>,
+    pos: Vec<u16>,
+}
+
+impl PortSet {
+    fn new(worker: u16, workers: u16) -> PortSet {
+        // Stack order: hand out low ports first.
+        let stack: Vec<u16> = (MIN_PORT..=u16::MAX).rev().filter(|p| owner_of(*p, workers) == worker).collect();
+        let mut pos = vec![TAKEN; usize::from(u16::MAX / workers) + 1];
+        for (i, p) in stack.iter().enumerate() {
+            pos[usize::from(*p / workers)] = u16::try_from(i).unwrap_or(TAKEN);
+        }
+        PortSet { stack, pos }
+    }
+
+    fn pop(&mut self, workers: u16) -> Option<u16> {
+        let p = self.stack.pop()?;
+        self.pos[usize::from(p / workers)] = TAKEN;
+        Some(p)
+    }
+
+    fn push(&mut self, port: u16, workers: u16) {
+        let slot = usize::from(port / workers);
+        if self.pos.get(slot) != Some(&TAKEN) {
+            return; // already free: a double release changes nothing
+        }
+        self.pos[slot] = u16::try_from(self.stack.len()).unwrap_or(TAKEN);
+        self.stack.push(port);
+    }
+
+    fn take(&mut self, port: u16, workers: u16) -> Result<(), ReserveError> {
+        let slot = usize::from(port / workers);
+        let i = match self.pos.get(slot) {
+            Some(&TAKEN) | None => return Err(ReserveError::Busy),
+            Some(&i) => usize::from(i),
+        };
+        let last = self.stack.len() - 1;
+        self.stack.swap(i, last);
+        let moved = self.stack[i];
+        self.pos[usize::from(moved / workers)] = u16::try_from(i).unwrap_or(TAKEN);
+        self.stack.pop();
+        self.pos[slot] = TAKEN;
+        Ok(())
+    }
+}
+
 /// One worker's free local ports, per local address.
 #[derive(Debug, Clone)]
 pub struct LaddrPool {
     worker: u16,
     workers: u16,
-    free: HashMap<Ipv4Addr, Vec<u16>, ahash::RandomState>,
+    free: HashMap<Ipv4Addr, PortSet, ahash::RandomState>,
     /// Round-robin position over a service's local addresses.
     next: usize,
 }
@@ -37,18 +102,16 @@ impl LaddrPool {
     /// Adds an address (idempotent).
     pub fn add_addr(&mut self, addr: Ipv4Addr) {
         let (w, n) = (self.worker, self.workers);
-        self.free.entry(addr).or_insert_with(|| {
-            // Stack order: hand out low ports first.
-            (MIN_PORT..=u16::MAX).rev().filter(|p| owner_of(*p, n) == w).collect()
-        });
+        self.free.entry(addr).or_insert_with(|| PortSet::new(w, n));
     }
 
     /// Takes a free `(lip, lport)` from one of `addrs`, rotating between them; `None` when all
     /// of them are exhausted.
     pub fn alloc(&mut self, addrs: &[Ipv4Addr]) -> Option<(Ipv4Addr, u16)> {
+        let n = self.workers;
         for k in 0..addrs.len() {
             let a = addrs[(self.next + k) % addrs.len()];
-            if let Some(port) = self.free.get_mut(&a).and_then(Vec::pop) {
+            if let Some(port) = self.free.get_mut(&a).and_then(|s| s.pop(n)) {
                 self.next = (self.next + k + 1) % addrs.len();
                 return Some((a, port));
             }
@@ -56,19 +119,29 @@ impl LaddrPool {
         None
     }
 
-    /// Returns a port to the pool.
+    /// Takes the given port (a session synced from another director keeps its local port).
+    pub fn reserve(&mut self, addr: Ipv4Addr, port: u16) -> Result<(), ReserveError> {
+        if port < MIN_PORT || owner_of(port, self.workers) != self.worker {
+            return Err(ReserveError::NotMine);
+        }
+        let n = self.workers;
+        self.free.get_mut(&addr).ok_or(ReserveError::NoAddr)?.take(port, n)
+    }
+
+    /// Returns a port to the pool (a port that is already free, or not this worker's, is ignored).
     pub fn release(&mut self, addr: Ipv4Addr, port: u16) {
-        if owner_of(port, self.workers) != self.worker {
+        if port < MIN_PORT || owner_of(port, self.workers) != self.worker {
             return;
         }
+        let n = self.workers;
         if let Some(v) = self.free.get_mut(&addr) {
-            v.push(port);
+            v.push(port, n);
         }
     }
 
     /// Free ports left on `addr`.
     pub fn available(&self, addr: Ipv4Addr) -> usize {
-        self.free.get(&addr).map_or(0, Vec::len)
+        self.free.get(&addr).map_or(0, |s| s.stack.len())
     }
 }
 
@@ -106,5 +179,33 @@ mod tests {
         p.release(x.0, x.1);
         assert_eq!(p.alloc(&[a, b]), Some(x));
         assert!(p.alloc(&[Ipv4Addr::new(9, 9, 9, 9)]).is_none());
+    }
+
+    #[test]
+    fn a_given_port_can_be_reserved_once_and_is_never_handed_out() {
+        let a = Ipv4Addr::new(10, 0, 0, 1);
+        let mut p = LaddrPool::new(1, 3, &[a]);
+        let before = p.available(a);
+        assert_eq!(p.reserve(a, 40_001), Err(ReserveError::NotMine), "40001 % 3 == 2: worker 2 owns it");
+        let mine = (MIN_PORT..).find(|q| owner_of(*q, 3) == 1 && *q > 30_000).unwrap();
+        assert_eq!(p.reserve(a, mine), Ok(()));
+        assert_eq!(p.reserve(a, mine), Err(ReserveError::Busy));
+        assert_eq!(p.available(a), before - 1);
+        assert_eq!(p.reserve(Ipv4Addr::new(9, 9, 9, 9), mine), Err(ReserveError::NoAddr));
+        assert_eq!(p.reserve(a, 1000), Err(ReserveError::NotMine), "below MIN_PORT");
+        let mut seen = Vec::new();
+        while let Some((_, q)) = p.alloc(&[a]) {
+            assert_ne!(q, mine, "a reserved port is not allocated");
+            seen.push(q);
+        }
+        assert_eq!(seen.len(), before - 1);
+        p.release(a, mine);
+        p.release(a, mine);
+        assert_eq!(p.available(a), 1, "a double release frees it once");
+        assert_eq!(p.alloc(&[a]), Some((a, mine)));
+        // An allocated port cannot be reserved; released, it can.
+        assert_eq!(p.reserve(a, mine), Err(ReserveError::Busy));
+        p.release(a, seen[10]);
+        assert_eq!(p.reserve(a, seen[10]), Ok(()));
     }
 }

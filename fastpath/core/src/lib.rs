@@ -15,13 +15,14 @@ mod icmp;
 pub mod iface;
 pub mod laddr;
 pub mod nat;
-pub mod natown;
+pub mod owners;
 pub mod neigh;
 pub mod persist;
 pub mod pipeline;
 pub mod sched;
 pub mod service;
 pub mod session;
+pub mod sync;
 pub mod verdict;
 pub mod wire;
 

@@ -13,7 +13,7 @@ use crate::fnat;
 use crate::flow::L4Proto;
 use crate::iface::Interface;
 use crate::laddr::LaddrPool;
-use crate::natown::NatOwners;
+use crate::owners::Owners;
 use crate::neigh::NeighTable;
 use crate::persist::PersistTable;
 use crate::sched::SchedState;
@@ -40,8 +40,11 @@ pub struct Ctx<'a> {
     pub workers: u16,
     /// Worker clock in milliseconds.
     pub now_ms: u64,
-    /// Owners of NAT sessions (shared by all workers), when any NAT service exists.
-    pub nat_owners: Option<&'a NatOwners>,
+    /// Owners of NAT sessions and synced sessions (shared by all workers).
+    pub owners: Option<&'a Owners>,
+    /// Session sync as a master: when set, sessions are queued for the sync thread as LVS's
+    /// thresholds say (`sync::needs_sync`).
+    pub sync: Option<crate::sync::SyncParams>,
 }
 
 /// What a worker owns and the pipeline changes.
@@ -62,6 +65,8 @@ pub struct WorkerState {
     /// Totals of the sessions that ended, per (protocol, VIP, real server); live sessions
     /// carry their own counts until they end.
     pub totals: HashMap<TotalsKey, Totals, ahash::RandomState>,
+    /// Session records for the sync thread (master), at most `sync::SYNC_OUT_MAX`.
+    pub sync_out: Vec<crate::wire::lvsync::SyncConn>,
 }
 
 /// A service and real server, by value (indexes change with every snapshot).
@@ -98,8 +103,8 @@ impl Totals {
 }
 
 /// Gives back what a session held: its local port, its scheduler count, its service-wide
-/// connection count, its NAT owner entry.
-fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_generation: u64, nat_owners: Option<&NatOwners>, totals: &mut HashMap<TotalsKey, Totals, ahash::RandomState>) {
+/// connection count, its NAT and sync owner entries.
+fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_generation: u64, owners: Option<&Owners>, totals: &mut HashMap<TotalsKey, Totals, ahash::RandomState>) {
     totals.entry((s.proto, s.vip, s.rs)).or_default().add_session(s);
     if s.mode == ForwardMode::Fnat {
         laddrs.release(s.laddr.0, s.laddr.1);
@@ -112,9 +117,12 @@ fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_
     if let Some(shared) = &s.shared {
         shared.closed();
     }
-    if s.mode == ForwardMode::Nat {
-        if let Some(o) = nat_owners {
-            o.remove(&s.rs_key());
+    if let Some(o) = owners {
+        if s.mode == ForwardMode::Nat {
+            o.nat.remove(&s.rs_key());
+        }
+        if s.adopted {
+            o.synced.remove(&s.client_key());
         }
     }
 }
@@ -132,13 +140,14 @@ impl WorkerState {
             learned: Vec::with_capacity(MAX_LEARNED),
             persist: PersistTable::new(max_sessions),
             totals: HashMap::with_hasher(ahash::RandomState::new()),
+            sync_out: Vec::new(),
         }
     }
 
     /// Expires sessions and templates due at `now_ms`, giving back what they held.
-    pub fn expire(&mut self, now_ms: u64, nat_owners: Option<&NatOwners>) {
+    pub fn expire(&mut self, now_ms: u64, owners: Option<&Owners>) {
         let WorkerState { sessions, laddrs, sched, sched_generation, counters, persist, totals, .. } = self;
-        let n = sessions.expire(now_ms, |s| release(s, laddrs, sched, *sched_generation, nat_owners, totals));
+        let n = sessions.expire(now_ms, |s| release(s, laddrs, sched, *sched_generation, owners, totals));
         counters.sessions_expired += n as u64;
         persist.sweep(now_ms);
     }
@@ -176,9 +185,9 @@ impl WorkerState {
     }
 
     /// Ends a session at once (draining deadline, refusal after creation).
-    pub fn kill(&mut self, id: u32, nat_owners: Option<&NatOwners>) {
+    pub fn kill(&mut self, id: u32, owners: Option<&Owners>) {
         let s = self.sessions.get(id);
-        release(s, &mut self.laddrs, &mut self.sched, self.sched_generation, nat_owners, &mut self.totals);
+        release(s, &mut self.laddrs, &mut self.sched, self.sched_generation, owners, &mut self.totals);
         self.sessions.remove(id);
     }
 }

@@ -98,6 +98,11 @@ pub struct Session {
     pub pkts_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Installed from a sync record (listed in `Owners::synced` by its client tuple).
+    pub adopted: bool,
+    /// The state last sent to backups, and when (session sync; see `sync`).
+    pub synced_state: Option<ConnState>,
+    pub synced_ms: u64,
     /// Slab bookkeeping: bumped on free so stale timer entries are ignored.
     stamp: u32,
     live: bool,
@@ -228,6 +233,29 @@ impl SessionTable {
         self.slab.iter().filter(|s| s.live)
     }
 
+    /// Live sessions from slab position `from` on, with their ids (a cursor for paged walks:
+    /// the next page starts after the last id returned).
+    pub fn iter_from(&self, from: u32) -> impl Iterator<Item = (u32, &Session)> {
+        self.slab.iter().enumerate().skip(from as usize).filter(|(_, s)| s.live).map(|(i, s)| (u32::try_from(i).unwrap_or(u32::MAX), s))
+    }
+
+    /// The timeout of `state`, in seconds.
+    pub fn state_timeout_s(&self, state: ConnState) -> u32 {
+        self.timeout_s(state)
+    }
+
+    /// Sets a session's state and expiry as given (a synced session keeps the master's
+    /// remaining time).
+    pub fn restore(&mut self, id: u32, state: ConnState, expires_ms: u64) {
+        let s = &mut self.slab[id as usize];
+        s.state = state;
+        let old = s.expires_ms;
+        s.expires_ms = expires_ms;
+        if expires_ms / TICK_MS < old / TICK_MS {
+            self.schedule(id, expires_ms);
+        }
+    }
+
     fn timeout_s(&self, state: ConnState) -> u32 {
         let t = &self.timeouts;
         match state {
@@ -269,6 +297,9 @@ impl SessionTable {
             pkts_out: 0,
             bytes_in: 0,
             bytes_out: 0,
+            adopted: false,
+            synced_state: None,
+            synced_ms: 0,
             stamp,
             live: true,
         };

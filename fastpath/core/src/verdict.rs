@@ -186,6 +186,24 @@ scalar_counters! {
     neigh_released,
     /// TCP resets sent to refuse new connections (lists, flow control).
     rst_sent,
+    /// Session states handed to the sync thread (master).
+    sync_queued,
+    /// Session states not synced: the worker's sync buffer was full.
+    sync_queue_full,
+    /// Sessions created from sync records (backup).
+    sync_adopted,
+    /// Sessions updated from sync records.
+    sync_updated,
+    /// Sync records dropped: no such virtual service here, or its mode differs.
+    sync_no_service,
+    /// Sync records dropped: the local address is not one of this director's.
+    sync_no_laddr,
+    /// Sync records dropped: the local port is held by another session here.
+    sync_port_busy,
+    /// Sync records dropped: the session table is full.
+    sync_table_full,
+    /// Sync records dropped: protocol or state this director does not handle.
+    sync_bad_record,
     /// Connections sent to the sorry server.
     sorry_served,
     /// Sessions found draining after a configuration change.

@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use fastpath::natown::NatOwners;
+use fastpath::owners::Owners;
 use fastpath::neigh::NeighTable;
 use fastpath::service::{FlowControl, ForwardMode, Persistence, RealServer, RefuseMode, Scheduler, Service, ServiceKey, ServiceTable};
 use fastpath::session::Timeouts;
@@ -38,7 +38,7 @@ struct Lab {
     ports: Vec<Interface>,
     services: ServiceTable,
     neigh: NeighTable,
-    owners: NatOwners,
+    owners: Owners,
     now: u64,
 }
 
@@ -51,13 +51,13 @@ impl Lab {
             ports: vec![wan, lan],
             services: ServiceTable::new(vec![svc], 1).unwrap(),
             neigh: NeighTable::default().with_updates(&updates).unwrap(),
-            owners: NatOwners::default(),
+            owners: Owners::default(),
             now: 100_000,
         }
     }
 
     fn ctx(&self, worker: u16, workers: u16) -> Ctx<'_> {
-        Ctx { ports: &self.ports, services: &self.services, neigh: &self.neigh, worker, workers, now_ms: self.now, nat_owners: Some(&self.owners) }
+        Ctx { ports: &self.ports, services: &self.services, neigh: &self.neigh, worker, workers, now_ms: self.now, owners: Some(&self.owners), sync: None }
     }
 
     fn state(&self) -> WorkerState {

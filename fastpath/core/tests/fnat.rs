@@ -7,7 +7,10 @@ use std::net::Ipv4Addr;
 
 use fastpath::neigh::NeighTable;
 use fastpath::service::{ForwardMode, RealServer, Scheduler, Service, ServiceKey, ServiceTable, ToaMode};
+use fastpath::owners::Owners;
 use fastpath::session::Timeouts;
+use fastpath::sync::SyncParams;
+use fastpath::wire::lvsync;
 use fastpath::wire::{checksum, EthernetAddress, Ipv4Packet, TcpPacket, UdpPacket};
 use fastpath::{pipeline, Ctx, DropReason, Interface, L4Proto, PacketBuf, TestBuf, Verdict, WorkerState};
 
@@ -43,7 +46,7 @@ fn lab(toa: ToaMode) -> Lab {
 
 impl Lab {
     fn ctx(&self, worker: u16, workers: u16) -> Ctx<'_> {
-        Ctx { ports: &self.ports, services: &self.services, neigh: &self.neigh, worker, workers, now_ms: 10_000, nat_owners: None }
+        Ctx { ports: &self.ports, services: &self.services, neigh: &self.neigh, worker, workers, now_ms: 10_000, owners: None, sync: None }
     }
     fn state(&self, worker: u16, workers: u16) -> WorkerState {
         WorkerState::new(worker, workers, &self.services, 1000, Timeouts::default())
@@ -301,4 +304,115 @@ fn udp_both_directions_and_icmp_port_unreachable_relay() {
     let iu = UdpPacket::new_checked(inner.payload()).unwrap();
     assert_eq!((iu.src_port(), iu.dst_port()), (5353, 80));
     assert!(iu.verify_checksum(inner.src_addr(), inner.dst_addr()));
+}
+
+/// Runs a frame through worker `worker` of `workers` with the shared owner maps, and with
+/// session sync on when `sync` is set.
+fn run_synced(frame: &[u8], port: u8, lab: &Lab, st: &mut WorkerState, worker: u16, workers: u16, owners: &Owners, sync: bool, now_ms: u64) -> (Verdict, Vec<u8>) {
+    let mut b = TestBuf::new(frame);
+    let ctx = Ctx { owners: Some(owners), sync: sync.then(SyncParams::default), now_ms, ..lab.ctx(worker, workers) };
+    let v = pipeline::process(&mut b, port, &ctx, st);
+    (v, b.data().to_vec())
+}
+
+#[test]
+fn a_synced_session_is_forwarded_by_a_backup_with_another_worker_count() {
+    let lab = lab(ToaMode::FirstAck);
+    // The master: two workers, sync on; the connection lands on worker 0.
+    let m_owners = Owners::default();
+    let mut master = lab.state(0, 2);
+    let syn = tcp_frame(WAN_MAC, CLIENT_MAC, (CLIENT, 40000), (VIP, 80), SYN, &MSS_1460, &[]);
+    let (_, out) = run_synced(&syn, 0, &lab, &mut master, 0, 2, &m_owners, true, 10_000);
+    let (_, lport, _, _, _) = tcp_of(&out);
+    assert_eq!(lport % 2, 0, "worker 0 of 2 hands out even local ports");
+    assert!(master.sync_out.is_empty(), "SYN_RECV is not synced");
+    let ack = tcp_frame(WAN_MAC, CLIENT_MAC, (CLIENT, 40000), (VIP, 80), ACK, &[], &[]);
+    run_synced(&ack, 0, &lab, &mut master, 0, 2, &m_owners, true, 10_000);
+    assert_eq!(master.sync_out.len(), 1, "ESTABLISHED is synced at once");
+    assert_eq!(master.counters.sync_queued, 1);
+
+    // Over the wire and back.
+    let mut msg = vec![0u8; lvsync::DEFAULT_MAXLEN];
+    let mut w = lvsync::MessageWriter::new(&mut msg, 255).unwrap();
+    assert!(w.push(&master.sync_out[0]));
+    let n = w.finish();
+    let (_, lvsync::Message::Conns(mut entries)) = lvsync::parse(&msg[..n], 255).unwrap() else { panic!("a conns message") };
+    let rec = entries.next().unwrap().unwrap();
+    assert_eq!(rec, master.sync_out[0]);
+    assert_eq!(rec.fnat, Some(lvsync::FnatOption { laddr: LIP, lport, toa_sent: true, draining: false, persistent: false }));
+
+    // The backup: three workers. The record's home is the owner of its local port there.
+    let owners = Owners::default();
+    let home = fastpath::sync::home_worker(&rec, 3);
+    assert_eq!(home, lport % 3);
+    let mut states: Vec<WorkerState> = (0..3).map(|w| lab.state(w, 3)).collect();
+    let ctx = Ctx { owners: Some(&owners), now_ms: 20_000, ..lab.ctx(home, 3) };
+    assert_eq!(states[usize::from(home)].adopt(&rec, &ctx), Ok(fastpath::sync::Adopted::Created));
+    assert_eq!(states[usize::from(home)].adopt(&rec, &ctx), Ok(fastpath::sync::Adopted::Updated));
+    assert_eq!(states[usize::from(home)].laddrs.reserve(LIP, lport), Err(fastpath::laddr::ReserveError::Busy), "the local port is reserved");
+    assert_eq!(owners.synced.len(), 1);
+    let other = (home + 1) % 3;
+    assert_eq!(states[usize::from(other)].adopt(&rec, &Ctx { owners: Some(&owners), now_ms: 20_000, ..lab.ctx(other, 3) }), Err(fastpath::sync::AdoptError::PortBusy), "only the port's owner can hold it");
+
+    // The client's next segment reaches another worker: handed to the home worker, which
+    // forwards it with the same local address and port, without TOA (already delivered).
+    let data = tcp_frame(WAN_MAC, CLIENT_MAC, (CLIENT, 40000), (VIP, 80), ACK | 0x08, &[], b"GET / HTTP/1.0\r\n\r\n");
+    let (v, _) = run_synced(&data, 0, &lab, &mut states[usize::from(other)], other, 3, &owners, false, 20_100);
+    assert_eq!(v, Verdict::Redirect(home));
+    let (v, out) = run_synced(&data, 0, &lab, &mut states[usize::from(home)], home, 3, &owners, false, 20_100);
+    assert_eq!(v, Verdict::Tx(1));
+    assert_eq!(out.len(), data.len(), "no second TOA");
+    let (s, sp, d, dp, _) = tcp_of(&out);
+    assert_eq!((s, sp, d, dp), (LIP, lport, RS1, 8080));
+
+    // The server's answer: steered by the local port, back to the client it came from.
+    let reply = tcp_frame(LAN_MAC, RS1_MAC, (RS1, 8080), (LIP, lport), ACK | 0x08, &[], b"HTTP/1.0 200 OK\r\n\r\n");
+    let (v, _) = run_synced(&reply, 1, &lab, &mut states[usize::from(other)], other, 3, &owners, false, 20_200);
+    assert_eq!(v, Verdict::Redirect(home));
+    let (v, out) = run_synced(&reply, 1, &lab, &mut states[usize::from(home)], home, 3, &owners, false, 20_200);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(&out[0..6], &CLIENT_MAC, "learned from the client's segment");
+    let (s, sp, d, dp, _) = tcp_of(&out);
+    assert_eq!((s, sp, d, dp), (VIP, 80, CLIENT, 40000));
+
+    // When it expires, the port and the owner entry are given back.
+    states[usize::from(home)].expire(20_200 + 901_000, Some(&owners));
+    assert!(states[usize::from(home)].sessions.is_empty());
+    assert!(owners.synced.is_empty());
+    assert_eq!(states[usize::from(home)].laddrs.reserve(LIP, lport), Ok(()));
+}
+
+#[test]
+fn sync_records_for_unknown_services_or_addresses_are_counted_drops() {
+    let lab = lab(ToaMode::Off);
+    let owners = Owners::default();
+    let mut st = lab.state(0, 1);
+    let ctx = Ctx { owners: Some(&owners), ..lab.ctx(0, 1) };
+    let rec = lvsync::SyncConn {
+        protocol: 6,
+        flags: lvsync::flags::FWD_MASQ,
+        state: lvsync::tcp_state::ESTABLISHED,
+        cport: 5555,
+        vport: 80,
+        dport: 8080,
+        fwmark: 0,
+        timeout_s: 100,
+        caddr: CLIENT,
+        vaddr: VIP,
+        daddr: RS1,
+        seq: None,
+        fnat: Some(lvsync::FnatOption { laddr: LIP, lport: 3000, toa_sent: false, draining: false, persistent: false }),
+    };
+    use fastpath::sync::AdoptError;
+    assert_eq!(st.adopt(&lvsync::SyncConn { vport: 81, ..rec }, &ctx), Err(AdoptError::NoService));
+    assert_eq!(st.adopt(&lvsync::SyncConn { fnat: None, ..rec }, &ctx), Err(AdoptError::NoService), "a NAT record for an FNAT service");
+    let other_lip = lvsync::FnatOption { laddr: Ipv4Addr::new(9, 9, 9, 9), ..rec.fnat.unwrap() };
+    assert_eq!(st.adopt(&lvsync::SyncConn { fnat: Some(other_lip), ..rec }, &ctx), Err(AdoptError::NoLaddr));
+    assert_eq!(st.adopt(&lvsync::SyncConn { protocol: 1, ..rec }, &ctx), Err(AdoptError::BadRecord));
+    assert_eq!(st.adopt(&lvsync::SyncConn { state: 9, ..rec }, &ctx), Err(AdoptError::BadRecord), "LISTEN is no session state");
+    assert_eq!(st.adopt(&lvsync::SyncConn { timeout_s: u32::MAX, ..rec }, &ctx), Ok(fastpath::sync::Adopted::Created));
+    let s = st.sessions.iter().next().unwrap();
+    assert_eq!(s.expires_ms, 10_000 + u64::from(fastpath::sync::MAX_SYNCED_TIMEOUT_S) * 1000, "a hostile timeout is capped");
+    let c = &st.counters;
+    assert_eq!((c.sync_no_service, c.sync_no_laddr, c.sync_bad_record, c.sync_adopted), (2, 1, 2, 1));
 }

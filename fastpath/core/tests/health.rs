@@ -50,7 +50,7 @@ struct Lab {
 impl Lab {
     fn run(&self, st: &mut WorkerState, frame: &[u8]) -> (Verdict, u8) {
         let mut b = TestBuf::new(frame);
-        let ctx = Ctx { ports: &self.ports, services: &self.services, neigh: &self.neigh, worker: 0, workers: 1, now_ms: self.now, nat_owners: None };
+        let ctx = Ctx { ports: &self.ports, services: &self.services, neigh: &self.neigh, worker: 0, workers: 1, now_ms: self.now, owners: None, sync: None };
         let v = pipeline::process(&mut b, 0, &ctx, st);
         (v, b.data().get(5).copied().unwrap_or(0))
     }

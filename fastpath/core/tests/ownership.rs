@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use fastpath::natown::NatOwners;
+use fastpath::owners::Owners;
 use fastpath::neigh::NeighTable;
 use fastpath::service::{AddrKind, AddrState, ForwardMode, RealServer, Scheduler, Service, ServiceKey, ServiceTable};
 use fastpath::session::Timeouts;
@@ -28,7 +28,7 @@ struct Lab {
     ports: Vec<Interface>,
     services: ServiceTable,
     neigh: NeighTable,
-    owners: NatOwners,
+    owners: Owners,
     /// What the control side was told, by address (absent: owned).
     owned: HashMap<Ipv4Addr, bool>,
 }
@@ -52,7 +52,7 @@ impl Lab {
             ports: vec![wan, lan],
             services: ServiceTable::new(services(), 1).unwrap(),
             neigh: NeighTable::default().with_updates(&updates).unwrap(),
-            owners: NatOwners::default(),
+            owners: Owners::default(),
             owned: HashMap::new(),
         }
     }
@@ -71,7 +71,7 @@ impl Lab {
     }
 
     fn run(&self, st: &mut WorkerState, frame: &[u8], port: u8) -> (Verdict, Vec<u8>) {
-        let ctx = Ctx { ports: &self.ports, services: &self.services, neigh: &self.neigh, worker: 0, workers: 1, now_ms: 100_000, nat_owners: Some(&self.owners) };
+        let ctx = Ctx { ports: &self.ports, services: &self.services, neigh: &self.neigh, worker: 0, workers: 1, now_ms: 100_000, owners: Some(&self.owners), sync: None };
         let mut b = TestBuf::new(frame);
         let v = pipeline::process(&mut b, port, &ctx, st);
         (v, b.data().to_vec())

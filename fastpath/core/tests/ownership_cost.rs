@@ -100,7 +100,7 @@ fn established_fnat_packets_per_second() {
         Interface::new(EthernetAddress(LAN), vec![(Ipv4Addr::new(10, 70, 2, 1), 24), (lip, 32)], true),
     ];
     let neigh = NeighTable::default().with_updates(&[(rs, EthernetAddress([2, 0, 0, 0, 1, 1])), (client, EthernetAddress([2, 0, 0, 0, 0, 1]))]).unwrap();
-    let ctx = Ctx { ports: &ports, services: &table, neigh: &neigh, worker: 0, workers: 1, now_ms: 100_000, nat_owners: None };
+    let ctx = Ctx { ports: &ports, services: &table, neigh: &neigh, worker: 0, workers: 1, now_ms: 100_000, owners: None, sync: None };
     let mut st = WorkerState::new(0, 1, &table, 4096, Timeouts::default());
     let mut b = Buf { bytes: [0; 256], start: 0, end: 0 };
     let mut ack = Vec::new();

@@ -81,7 +81,7 @@ fn run(frame: &[u8], kernel: bool) -> (Verdict, Vec<u8>, Counters) {
     let services = ServiceTable::default();
     let neigh = NeighTable::default();
     let ports = [iface(kernel)];
-    let ctx = Ctx { ports: &ports, services: &services, neigh: &neigh, worker: 0, workers: 1, now_ms: 1000, nat_owners: None };
+    let ctx = Ctx { ports: &ports, services: &services, neigh: &neigh, worker: 0, workers: 1, now_ms: 1000, owners: None, sync: None };
     let mut st = WorkerState::new(0, 1, &services, 16, Timeouts::default());
     let v = pipeline::process(&mut buf, 0, &ctx, &mut st);
     (v, buf.data().to_vec(), st.counters)

@@ -66,6 +66,20 @@ fn default_max_sessions() -> usize {
     1 << 20
 }
 
+/// Session sync tuning, named as LVS's sysctls (`net.ipv4.vs.sync_threshold` and
+/// `sync_refresh_period`). The daemons themselves come from keepalived.conf's
+/// `lvs_sync_daemon` or `lbctl --start-daemon`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncSection {
+    /// `[threshold, period]`, LVS's default `[3, 50]`: a session syncs at its `threshold`-th
+    /// client packet and every `period` packets after (period 0: once).
+    pub sync_threshold: Option<[u32; 2]>,
+    /// Seconds; 0 (the default) off. When set, a session whose state did not change syncs at
+    /// most once per period.
+    pub sync_refresh_period: Option<u32>,
+}
+
 /// Session timeouts in seconds, named as `ipvsadm --set tcp tcpfin udp`.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,6 +152,8 @@ struct RawConfig {
     #[serde(default = "default_max_sessions")]
     max_sessions: usize,
     timeouts: Option<TimeoutSection>,
+    #[serde(default)]
+    sync: Option<SyncSection>,
     toa: Option<ToaSetting>,
     flow_refuse: Option<RefuseSetting>,
     max_client_list: Option<usize>,
@@ -188,6 +204,8 @@ pub struct Config {
     pub api_token: Option<String>,
     /// Prometheus text endpoint (`GET /metrics`).
     pub metrics_listen: Option<SocketAddr>,
+    /// When workers sync sessions (`[sync]`).
+    pub sync: fastpath::sync::SyncParams,
 }
 
 /// Where the control API listens unless `api_socket` says otherwise.
@@ -335,6 +353,26 @@ impl Config {
         if api_socket.as_os_str().is_empty() || api_socket.file_name().is_none() {
             return Err(invalid("api_socket".into(), format!("{:?} is not a socket path", api_socket.display().to_string())));
         }
+        let mut sync = fastpath::sync::SyncParams::default();
+        if let Some(sec) = &raw.sync {
+            if let Some([threshold, period]) = sec.sync_threshold {
+                // As LVS: the threshold must be below the period (when there is one).
+                if period > 0 && threshold >= period {
+                    return Err(invalid("sync.sync_threshold".into(), format!("[{threshold}, {period}]: the threshold must be below the period")));
+                }
+                if period > 0 && threshold == 0 {
+                    return Err(invalid("sync.sync_threshold".into(), format!("[{threshold}, {period}]: the threshold must be at least 1")));
+                }
+                sync.threshold = threshold;
+                sync.period = period;
+            }
+            if let Some(r) = sec.sync_refresh_period {
+                if r > 31 * 24 * 3600 {
+                    return Err(invalid("sync.sync_refresh_period".into(), format!("{r} s is out of range 0..=2678400")));
+                }
+                sync.refresh_period_ms = u64::from(r) * 1000;
+            }
+        }
         let services = raw.services.map(|s| if s.is_relative() { path.parent().unwrap_or(Path::new(".")).join(s) } else { s });
         Ok(Config {
             services,
@@ -352,6 +390,7 @@ impl Config {
             api_listen,
             api_token: raw.api_token,
             metrics_listen,
+            sync,
             workers: raw.workers,
             idle_sleep_us: raw.idle_sleep_us,
             stats_file: raw.stats_file,

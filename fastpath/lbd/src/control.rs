@@ -192,6 +192,30 @@ impl Control {
         &self.env
     }
 
+    /// keepalived.conf's `lvs_sync_daemon`, as running now.
+    pub fn lvs_sync_daemon(&self) -> Option<kaconf::LvsSyncDaemon> {
+        self.lock().conf.global.lvs_sync_daemon.clone()
+    }
+
+    /// The state lb-slowpath last reported for a VRRP instance.
+    pub fn vrrp_state(&self, instance: &str) -> Option<ownership::VrrpState> {
+        self.lock().owner.instances.get(instance).map(|i| i.state)
+    }
+
+    /// The kernel interface (exception TAP) of an lbd port named by its name or its TAP's.
+    pub fn tap_of(&self, name: &str) -> Result<String, String> {
+        let p = self.env.port_cfgs.iter().find(|p| p.name == name || p.kernel_tap.as_deref() == Some(name)).ok_or_else(|| {
+            let names: Vec<&str> = self.env.port_cfgs.iter().map(|p| p.name.as_str()).collect();
+            format!("{name:?} is not one of lbd's ports ({})", names.join(", "))
+        })?;
+        p.kernel_tap.clone().ok_or_else(|| format!("port {} has no kernel_tap: sync messages go through the exception path", p.name))
+    }
+
+    /// The shared state (sync daemons, owner maps).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// The published service table.
     pub fn table(&self) -> Arc<ServiceTable> {
         self.shared.services.load_full()
@@ -483,7 +507,8 @@ impl Control {
 
 /// A random id: std's hasher keys come from the OS's random source; the pid and the clock are
 /// mixed in too.
-fn random_id() -> u64 {
+/// A random nonzero id.
+pub(crate) fn random_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());

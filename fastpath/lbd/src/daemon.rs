@@ -37,6 +37,8 @@ pub enum DaemonError {
     Services(#[from] ServicesError),
     #[error("{0}")]
     Api(#[from] ApiError),
+    #[error("cannot start the sync thread: {0}")]
+    SyncThread(std::io::Error),
 }
 
 /// A data port after set-up.
@@ -128,7 +130,8 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         mailboxes: (0..workers).map(|_| Mailbox::default()).collect(),
         learned: ArrayQueue::new(4096),
         rings,
-        nat_owners: Default::default(),
+        owners: Default::default(),
+        sync: crate::sync::SyncShared::new(workers, cfg.sync),
         stop: AtomicBool::new(false),
     });
 
@@ -158,6 +161,8 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     };
     let control = Arc::new(Control::new(Arc::clone(&shared), env, running, cfg.timeouts, 1));
     let api = api::start(cfg, Arc::clone(&control))?;
+    let sync_stop = Arc::new(AtomicBool::new(false));
+    let sync_thread = crate::sync::thread::start(Arc::clone(&control), Arc::clone(&shared), Arc::clone(&sync_stop)).map_err(DaemonError::SyncThread)?;
 
     let epoch = Instant::now();
     let mut handles = Vec::new();
@@ -218,6 +223,8 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         std::thread::sleep(Duration::from_millis(10));
     }
     api.stop();
+    sync_stop.store(true, Ordering::Relaxed);
+    let _ = sync_thread.join();
     shared.stop.store(true, Ordering::Relaxed);
     for h in handles {
         h.wait();

@@ -11,6 +11,7 @@ mod metrics;
 mod services;
 mod shared;
 mod stats;
+mod sync;
 mod worker;
 
 use std::path::PathBuf;

@@ -218,7 +218,40 @@ pub fn render(control: &Control) -> String {
         o.sample("lbd_real_server_up", &[("vip", &l[0]), ("port", &l[1]), ("proto", &l[2]), ("rs", &l[3]), ("rs_port", &l[4])], *up);
     }
     vrrp(&mut o, control);
+    sync(&mut o, control);
     o.0
+}
+
+/// Session sync (the sync thread's side; the workers' adoption counters are
+/// `lbd_worker_sync_*_total`).
+fn sync(o: &mut Out, control: &Control) {
+    let v = control.shared().sync.view();
+    o.family("lbd_sync_daemon", "gauge", "1 per running sync daemon (role master or backup).");
+    for d in &v.daemons {
+        o.sample("lbd_sync_daemon", &[("role", d.role.name()), ("mcast_interface", &d.spec.interface), ("syncid", &d.spec.syncid.to_string())], 1);
+    }
+    let c = &v.counters;
+    for (name, help, n) in [
+        ("lbd_sync_sent_messages_total", "Sync messages multicast (master).", c.sent_messages),
+        ("lbd_sync_sent_conns_total", "Session records in them.", c.sent_conns),
+        ("lbd_sync_send_dropped_total", "Session records not sent (no master daemon, send errors).", c.send_dropped),
+        ("lbd_sync_received_messages_total", "Sync messages received (backup).", c.received_messages),
+        ("lbd_sync_received_conns_total", "Session records received.", c.received_conns),
+        ("lbd_sync_bulk_received_conns", "Records received since this backup asked for a bulk sync.", v.bulk_received),
+        ("lbd_sync_bulk_served_total", "Bulk syncs served as a master.", v.bulk_served),
+        ("lbd_sync_ready", "1 unless a backup daemon waits for its bulk sync (lb-slowpath does not preempt until then).", u64::from(v.ready)),
+    ] {
+        o.family(name, if name.ends_with("_total") { "counter" } else { "gauge" }, help);
+        o.sample(name, &[], n);
+    }
+    o.family("lbd_sync_dropped_total", "counter", "Sync messages and records dropped by the sync thread, by reason.");
+    for (reason, n) in &c.dropped {
+        o.sample("lbd_sync_dropped_total", &[("reason", reason)], *n);
+    }
+    o.family("lbd_sync_bulk_state", "gauge", "1 for this backup's bulk sync state (none, waiting, receiving, done, timed_out).");
+    for st in ["none", "waiting", "receiving", "done", "timed_out"] {
+        o.sample("lbd_sync_bulk_state", &[("state", st)], u64::from(v.bulk.name() == st));
+    }
 }
 
 /// Address ownership and VRRP instance states.

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
 use dpdk::MbufRing;
-use fastpath::natown::NatOwners;
+use fastpath::owners::Owners;
 use fastpath::neigh::NeighTable;
 use fastpath::service::ServiceTable;
 use fastpath::wire::EthernetAddress;
@@ -27,8 +27,10 @@ pub struct Shared {
     pub learned: ArrayQueue<(Ipv4Addr, EthernetAddress)>,
     /// One multi-producer ring per worker, drained by that worker only.
     pub rings: Vec<MbufRing>,
-    /// Owners of NAT-mode sessions, for replies that reach another worker.
-    pub nat_owners: NatOwners,
+    /// Owners of NAT-mode sessions and synced sessions, for packets that reach another worker.
+    pub owners: Owners,
+    /// Session sync: the workers' record queues and the daemons' state.
+    pub sync: crate::sync::SyncShared,
     pub stop: AtomicBool,
     /// One control mailbox per worker, popped once per poll-loop pass.
     pub mailboxes: Vec<Mailbox>,

@@ -145,9 +145,10 @@ impl Worker {
             } else {
                 idle = idle.saturating_add(1);
             }
-            self.state.expire(now, Some(&self.plan.shared.nat_owners));
+            self.state.expire(now, Some(&self.plan.shared.owners));
             if let Some(mail) = self.plan.shared.mailboxes.get(usize::from(self.plan.index)).and_then(Mailbox::pop) {
-                let reply = mailbox::serve(self.plan.index, &mut self.state, &mail.req, now);
+                let services = self.plan.shared.services.load();
+                let reply = mailbox::serve(self.plan.index, &mut self.state, &mail.req, now, &services);
                 let zeroed = matches!(mail.req, Request::ZeroCounters);
                 mail.answer(self.plan.index, reply);
                 if zeroed {
@@ -201,7 +202,8 @@ impl Worker {
             worker: self.plan.index,
             workers: self.plan.workers,
             now_ms: now,
-            nat_owners: services.has_nat().then_some(&shared.nat_owners),
+            owners: Some(&shared.owners),
+            sync: shared.sync.worker_params(),
         };
         let mut handled = 0;
         let mut rx = Burst::new();
@@ -225,8 +227,36 @@ impl Worker {
         if !self.held.is_empty() {
             self.release_held(&ctx, now);
         }
+        self.exchange_sync(&ctx);
         self.flush();
         handled + self.poll_kernel()
+    }
+
+    /// Session sync: installs one batch of records from the sync thread, and hands this pass's
+    /// records to it (one queue operation each, only when there is something to move).
+    fn exchange_sync(&mut self, ctx: &Ctx<'_>) {
+        let w = usize::from(self.plan.index);
+        let sync = &self.plan.shared.sync;
+        if let Some(batch) = sync.inbound.get(w).and_then(|q| q.pop()) {
+            for rec in &batch {
+                // Outcomes are counted by `adopt`.
+                let _ = self.state.adopt(rec, ctx);
+            }
+        }
+        if self.state.sync_out.is_empty() {
+            return;
+        }
+        let fresh = sync.spare.get(w).and_then(|q| q.pop()).unwrap_or_default();
+        let full = std::mem::replace(&mut self.state.sync_out, fresh);
+        if let Some(q) = sync.out.get(w) {
+            if let Err(mut full) = q.push(full) {
+                // The sync thread is behind: these records are lost (the next sync of each
+                // session carries it again).
+                self.state.counters.sync_queue_full += full.len() as u64;
+                full.clear();
+                self.state.sync_out = full;
+            }
+        }
     }
 
     fn handle(&mut self, mut m: Mbuf, in_port: u8, ctx: &Ctx<'_>, now: u64) {

@@ -111,6 +111,9 @@ pub(crate) struct Instance {
     refresh_at: Option<Micros>,
     /// keepalived's preempt_time: set by the first lower-priority advert.
     preempt_at: Option<Micros>,
+    /// Preemption held from outside (lbd's bulk session sync not finished): lower-priority
+    /// adverts are obeyed as if `nopreempt`; a master that goes silent is still taken over.
+    hold_preempt: bool,
 }
 
 impl Instance {
@@ -130,9 +133,17 @@ impl Instance {
             garp_at: None,
             refresh_at: None,
             preempt_at: None,
+            hold_preempt: false,
         };
         i.down_at = Some(now + i.master_down());
         i
+    }
+
+    /// Holds preemption (or allows it again); returns whether that changed.
+    pub fn set_hold_preempt(&mut self, hold: bool) -> bool {
+        let changed = self.hold_preempt != hold;
+        self.hold_preempt = hold;
+        changed
     }
 
     /// Makes the master-down timer due at `now` (the address owner's start).
@@ -417,7 +428,7 @@ impl Instance {
                     _ => false,
                 };
                 self.master_ip = Some(src);
-                if self.spec.nopreempt || adv.priority >= ours || hold {
+                if self.spec.nopreempt || adv.priority >= ours || hold || self.hold_preempt {
                     if self.spec.version == Version::V3 {
                         self.master_centis = adv.advert_centis;
                     }

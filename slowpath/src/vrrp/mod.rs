@@ -183,6 +183,16 @@ impl Vrrp {
         })
     }
 
+    /// Holds preemption in every instance (see `Instance::set_hold_preempt`); returns whether
+    /// that changed anything.
+    pub fn hold_preemption(&mut self, hold: bool) -> bool {
+        let mut changed = false;
+        for i in &mut self.instances {
+            changed |= i.set_hold_preempt(hold);
+        }
+        changed
+    }
+
     /// A VRRP message heard on `iface` from `src` to `dst` with `ttl`.
     pub fn received(
         &mut self,

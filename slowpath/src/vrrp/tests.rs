@@ -214,6 +214,31 @@ fn a_higher_priority_backup_preempts_when_its_timer_runs_out() {
 }
 
 #[test]
+fn a_held_backup_preempts_only_once_released_but_takes_over_a_silent_master() {
+    let b = engine(&inst(" priority 100"), B_IP, 0);
+    let mut seg = Segment::new(vec![(b, B_IP)]);
+    seg.run(0, 20_000);
+    let mut a = engine(&inst(" priority 150"), A_IP, 20_000);
+    assert!(a.hold_preemption(true), "holding is a change");
+    assert!(!a.hold_preemption(true), "holding again is not");
+    seg.nodes.push((a, A_IP));
+    seg.cut.push(false);
+    seg.log.push(Vec::new());
+    seg.run(20_000, 40_000);
+    assert!(seg.became_master(1).is_empty(), "bulk sync not done: the lower master stays");
+    assert_eq!(state(&seg.nodes[0].0), State::Master);
+    assert!(seg.nodes[1].0.hold_preemption(false));
+    seg.run(40_000, 50_000);
+    assert_eq!(state(&seg.nodes[1].0), State::Master, "released: it preempts");
+    assert_eq!(state(&seg.nodes[0].0), State::Backup);
+    // Held again, a master that goes silent is still taken over (failover is never held).
+    seg.nodes[0].0.hold_preemption(true);
+    seg.cut[1] = true;
+    seg.run(50_000, 60_000);
+    assert_eq!(state(&seg.nodes[0].0), State::Master);
+}
+
+#[test]
 fn nopreempt_keeps_the_lower_master() {
     let b = engine(&inst(" priority 100"), B_IP, 0);
     let mut seg = Segment::new(vec![(b, B_IP)]);

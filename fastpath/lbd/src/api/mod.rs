@@ -6,6 +6,7 @@
 pub(crate) mod convert;
 mod ownership;
 mod service;
+mod sync;
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;

@@ -150,6 +150,7 @@ impl lb_api::LoadBalancer for Api {
             metrics_listen: env.metrics_listen.map(|a| a.to_string()).unwrap_or_default(),
             config_revision,
             instance_id: c.instance_id(),
+            sync_ready: c.shared().sync.ready(),
         }))
     }
 
@@ -393,6 +394,18 @@ impl lb_api::LoadBalancer for Api {
 
     async fn list_vrrp(&self, _: Request<pb::ListVrrpRequest>) -> Res<pb::ListVrrpResponse> {
         Ok(Response::new(self.list_vrrp_impl()))
+    }
+
+    async fn start_daemon(&self, req: Request<pb::StartDaemonRequest>) -> Res<pb::SyncStatus> {
+        self.start_daemon_impl(req.into_inner())
+    }
+
+    async fn stop_daemon(&self, req: Request<pb::StopDaemonRequest>) -> Res<pb::SyncStatus> {
+        self.stop_daemon_impl(req.into_inner())
+    }
+
+    async fn list_daemons(&self, _: Request<pb::ListDaemonsRequest>) -> Res<pb::SyncStatus> {
+        Ok(Response::new(self.sync_status()))
     }
 }
 

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 use fastpath::session::{ConnState, Session, Timeouts};
+use fastpath::service::ServiceTable;
+use fastpath::wire::lvsync::SyncConn;
 use fastpath::{Counters, L4Proto, WorkerState};
 
 /// Requests waiting per worker; more are refused (the control side reports the worker busy).
@@ -100,6 +102,8 @@ pub enum Request {
     SetTimeouts(Timeouts),
     /// Zero the worker's counters.
     ZeroCounters,
+    /// Sync records of up to `max` live sessions from slab position `cursor` on (bulk sync).
+    ExportSessions { cursor: u32, max: usize },
 }
 
 /// A worker's answer.
@@ -107,6 +111,8 @@ pub enum Request {
 pub enum Reply {
     Sessions { sessions: Vec<SessionInfo>, matched: u64 },
     ConnCounts(HashMap<ConnKey, ConnCount>),
+    /// A page of sync records and where the next page starts (`None`: the walk is done).
+    Export { records: Vec<SyncConn>, next: Option<u32> },
     Done,
 }
 
@@ -184,9 +190,22 @@ pub fn ask_all(boxes: &[Mailbox], req: &Request, timeout: Duration) -> Result<Ve
     Ok(replies.into_iter().map(|r| r.unwrap_or(Reply::Done)).collect())
 }
 
+/// Sends `req` to worker `worker` alone and waits at most `timeout` for its answer.
+pub fn ask_one(boxes: &[Mailbox], worker: usize, req: Request, timeout: Duration) -> Result<Reply, MailError> {
+    let b = boxes.get(worker).ok_or(MailError::Busy(worker))?;
+    let (tx, rx) = sync_channel::<(u16, Reply)>(1);
+    b.queue.push(Mail { req, reply: tx }).map_err(|_| MailError::Busy(worker))?;
+    rx.recv_timeout(timeout).map(|(_, r)| r).map_err(|_| MailError::Timeout { worker, ms: timeout.as_millis() })
+}
+
 /// Serves one request on the worker (called from the poll loop; `now_ms` is the worker clock).
-pub fn serve(worker: u16, state: &mut WorkerState, req: &Request, now_ms: u64) -> Reply {
+pub fn serve(worker: u16, state: &mut WorkerState, req: &Request, now_ms: u64, services: &ServiceTable) -> Reply {
     match req {
+        Request::ExportSessions { cursor, max } => {
+            let mut records = Vec::with_capacity((*max).min(4096));
+            let next = state.export_page(*cursor, *max, now_ms, services, &mut records);
+            Reply::Export { records, next }
+        }
         Request::Sessions { filter, limit } => {
             let mut sessions = Vec::new();
             let mut matched = 0u64;
@@ -244,7 +263,6 @@ pub fn serve(worker: u16, state: &mut WorkerState, req: &Request, now_ms: u64) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fastpath::service::ServiceTable;
     use fastpath::session::NewSession;
     use fastpath::wire::EthernetAddress;
 
@@ -277,20 +295,20 @@ mod tests {
     fn sessions_are_filtered_and_limited() {
         let mut st = state();
         let f = SessionFilter { rs: Some(Ipv4Addr::new(4, 4, 4, 0)), ..Default::default() };
-        let Reply::Sessions { sessions, matched } = serve(3, &mut st, &Request::Sessions { filter: f, limit: 1 }, 1000) else { panic!() };
+        let Reply::Sessions { sessions, matched } = serve(3, &mut st, &Request::Sessions { filter: f, limit: 1 }, 1000, &ServiceTable::default()) else { panic!() };
         assert_eq!(matched, 2);
         assert_eq!(sessions.len(), 1);
         assert_eq!(sessions[0].worker, 3);
         assert_eq!(sessions[0].expires_in_s, 900);
         let f = SessionFilter { state: Some(ConnState::SynRecv), vport: 81, ..Default::default() };
-        let Reply::Sessions { matched, .. } = serve(0, &mut st, &Request::Sessions { filter: f, limit: 10 }, 1000) else { panic!() };
+        let Reply::Sessions { matched, .. } = serve(0, &mut st, &Request::Sessions { filter: f, limit: 10 }, 1000, &ServiceTable::default()) else { panic!() };
         assert_eq!(matched, 0);
     }
 
     #[test]
     fn conn_counts_split_active_and_inactive() {
         let mut st = state();
-        let Reply::ConnCounts(m) = serve(0, &mut st, &Request::ConnCounts, 1000) else { panic!() };
+        let Reply::ConnCounts(m) = serve(0, &mut st, &Request::ConnCounts, 1000, &ServiceTable::default()) else { panic!() };
         let k0 = (L4Proto::Tcp, (Ipv4Addr::new(2, 2, 2, 2), 80), (Ipv4Addr::new(4, 4, 4, 0), 80));
         assert_eq!(m[&k0], ConnCount { active: 1, inactive: 1, conns: 2, ..ConnCount::default() });
         // A session that ends keeps counting in the totals, no longer in active/inactive.
@@ -298,15 +316,15 @@ mod tests {
         st.sessions.get_mut(id).pkts_in = 3;
         st.sessions.get_mut(id).bytes_in = 300;
         st.kill(id, None);
-        let Reply::ConnCounts(m) = serve(0, &mut st, &Request::ConnCounts, 1000) else { panic!() };
+        let Reply::ConnCounts(m) = serve(0, &mut st, &Request::ConnCounts, 1000, &ServiceTable::default()) else { panic!() };
         assert_eq!(m[&k0].conns, 2);
         assert_eq!(m[&k0].active + m[&k0].inactive, 1);
         assert_eq!((m[&k0].pkts_in, m[&k0].bytes_in), (3, 300));
         st.counters.rx = 5;
-        serve(0, &mut st, &Request::ZeroCounters, 0);
+        serve(0, &mut st, &Request::ZeroCounters, 0, &ServiceTable::default());
         assert_eq!(st.counters.rx, 0);
         let t = Timeouts { udp: 7, ..Timeouts::default() };
-        serve(0, &mut st, &Request::SetTimeouts(t), 0);
+        serve(0, &mut st, &Request::SetTimeouts(t), 0, &ServiceTable::default());
         assert_eq!(st.sessions.timeouts.udp, 7);
     }
 

@@ -46,7 +46,8 @@ pub(crate) fn control_with(text: &str, file: Option<&Path>) -> Control {
         ifaces: ArcSwap::from_pointee(base.clone()),
         learned: ArrayQueue::new(4),
         rings: Vec::new(),
-        nat_owners: Default::default(),
+        owners: Default::default(),
+        sync: crate::sync::SyncShared::new(1, Default::default()),
         stop: AtomicBool::new(false),
         mailboxes: Vec::new(),
     });
