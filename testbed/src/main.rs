@@ -233,6 +233,9 @@ struct UpArgs {
     /// lbd worker lcores (`workers` in lbd.toml)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     workers: u32,
+    /// Director 2's worker lcores in a pair (default: --workers)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    peer_workers: Option<u32>,
     /// keepalived.conf: backends follow its real servers and lbd loads its virtual services
     /// (replaces --backends/--backend; see below)
     #[arg(long, value_name = "KEEPALIVED_CONF", conflicts_with_all = ["backends", "backend"])]
@@ -433,6 +436,7 @@ fn up(name: &str, a: UpArgs) -> lb_testbed::Result<ExitCode> {
                 reason,
             })?,
         workers: a.workers,
+        peer_workers: a.peer_workers,
         idle_sleep_us: a.idle_sleep_us,
         memory_mb: a.memory_mb,
         lbd_path: a.lbd,

@@ -57,7 +57,7 @@ pub struct LvsSyncDaemon {
     pub vrrp_instance: String,
     /// `id`, 0..=255; default [`DEFAULT_SYNCID`]. A backup with 0 accepts every sync id.
     pub syncid: Option<u8>,
-    /// `maxlen`, 64..=65507 bytes of UDP payload; default [`DEFAULT_SYNC_MAXLEN`].
+    /// `maxlen`, 80..=65507 bytes of UDP payload (80: the largest sync record and the header); default [`DEFAULT_SYNC_MAXLEN`].
     pub maxlen: Option<u16>,
     /// `port`, 1..=65535; default [`DEFAULT_SYNC_PORT`].
     pub port: Option<u16>,

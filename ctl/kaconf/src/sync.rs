@@ -69,7 +69,7 @@ pub(crate) fn lvs_sync_daemon(n: &Node) -> Result<(LvsSyncDaemon, Pos), Error> {
         };
         match name {
             "id" => d.syncid = Some(number(arg, 0, 255).map_err(bad)?),
-            "maxlen" => d.maxlen = Some(number(arg, 64, 65_507).map_err(bad)?),
+            "maxlen" => d.maxlen = Some(number(arg, 80, 65_507).map_err(bad)?),
             "port" => d.port = Some(number(arg, 1, 65_535).map_err(bad)?),
             "ttl" => d.ttl = Some(number(arg, 1, 255).map_err(bad)?),
             _ => d.group = Some(multicast(&arg.text).map_err(bad)?),

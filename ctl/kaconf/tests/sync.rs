@@ -85,10 +85,10 @@ fn every_option_in_any_order() {
         );
     }
     // Some given, the others defaulted; the range ends are accepted.
-    let d = daemon("lvs_sync_daemon eth1 VI_1 id 0 maxlen 64");
+    let d = daemon("lvs_sync_daemon eth1 VI_1 id 0 maxlen 80");
     assert_eq!(
         d.effective(),
-        (0, 64, 8848, 1, Ipv4Addr::new(224, 0, 0, 81))
+        (0, 80, 8848, 1, Ipv4Addr::new(224, 0, 0, 81))
     );
     let d = daemon("lvs_sync_daemon eth1 VI_1 id 255 maxlen 65507 port 65535 ttl 255");
     assert_eq!(
@@ -119,14 +119,14 @@ fn bad_values_name_the_option_and_its_range() {
             "id x is not in 0..=255",
         ),
         (
-            "lvs_sync_daemon eth1 VI_1 maxlen 63",
+            "lvs_sync_daemon eth1 VI_1 maxlen 79",
             36,
-            "maxlen 63 is not in 64..=65507",
+            "maxlen 79 is not in 80..=65507",
         ),
         (
             "lvs_sync_daemon eth1 VI_1 maxlen 65508",
             36,
-            "maxlen 65508 is not in 64..=65507",
+            "maxlen 65508 is not in 80..=65507",
         ),
         (
             "lvs_sync_daemon eth1 VI_1 port 0",

@@ -318,7 +318,7 @@ pub fn parse(args: &[String]) -> Result<(Globals, Command), UsageError> {
                 match a.as_str() {
                     "--mcast-interface" => s.sync.mcast_interface = t.value(&a)?,
                     "--syncid" => s.sync.syncid = Some(sync_number(&mut t, &a, 0, 255)?),
-                    "--sync-maxlen" => s.sync.maxlen = sync_number(&mut t, &a, 64, 65_507)?,
+                    "--sync-maxlen" => s.sync.maxlen = sync_number(&mut t, &a, 80, 65_507)?,
                     "--mcast-port" => s.sync.port = sync_number(&mut t, &a, 1, 65_535)?,
                     "--mcast-ttl" => s.sync.ttl = sync_number(&mut t, &a, 1, 255)?,
                     _ => {

@@ -167,8 +167,8 @@ fn sync_daemon_errors() {
     for (opt, msg) in [
         ("--syncid 256", "--syncid 256: not in 0..=255"),
         ("--syncid x", "option --syncid: \"x\" is not a number"),
-        ("--sync-maxlen 63", "--sync-maxlen 63: not in 64..=65507"),
-        ("--sync-maxlen 65508", "--sync-maxlen 65508: not in 64..=65507"),
+        ("--sync-maxlen 79", "--sync-maxlen 79: not in 80..=65507"),
+        ("--sync-maxlen 65508", "--sync-maxlen 65508: not in 80..=65507"),
         ("--mcast-port 0", "--mcast-port 0: not in 1..=65535"),
         ("--mcast-port 65536", "--mcast-port 65536: not in 1..=65535"),
         ("--mcast-ttl 0", "--mcast-ttl 0: not in 1..=255"),

@@ -18,6 +18,9 @@ pub struct UpOptions {
     pub driver: Driver,
     /// lbd worker lcores.
     pub workers: u32,
+    /// Director 2's worker lcores in a pair, when not `workers` (session sync between
+    /// directors with different worker counts).
+    pub peer_workers: Option<u32>,
     /// lbd's `idle_sleep_us`.
     pub idle_sleep_us: u32,
     /// lbd's EAL memory in MiB.
@@ -62,6 +65,7 @@ impl Default for UpOptions {
             name: "lb".into(),
             driver: Driver::AfPacket,
             workers: 1,
+            peer_workers: None,
             idle_sleep_us: 50,
             memory_mb: 512,
             lbd_path: None,

@@ -206,6 +206,9 @@ pub(super) fn start_peer(live: &mut Live, opts: &UpOptions, settings: &LbdSettin
     if pair.peer == PeerKind::Lbd {
         let mut settings = settings.clone();
         settings.services = src.as_ref().map(|_| ctx.paths.keepalived_conf());
+        if let Some(w) = opts.peer_workers {
+            settings.workers = w;
+        }
         let toml = director::lbd_config_for(&opts.name, 2, &ctx.spec, &settings, &ctx.paths);
         state::write(&ctx.paths.lbd_toml(), toml.as_bytes())?;
     }

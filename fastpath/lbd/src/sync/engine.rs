@@ -72,9 +72,13 @@ impl BulkClient {
         nonce
     }
 
-    /// The backup daemon stopped (or became a master): nothing to wait for.
+    /// The backup daemon stopped (or became a master): nothing to wait for. A finished bulk
+    /// stays listed (`done` with its counts) until the next one starts; an unfinished one is
+    /// abandoned.
     pub fn stop(&mut self) {
-        *self = BulkClient::default();
+        if matches!(self.state, BulkState::Waiting | BulkState::Receiving) {
+            *self = BulkClient::default();
+        }
     }
 
     /// `n` records arrived.
@@ -227,6 +231,13 @@ mod tests {
         assert_eq!(c.tick(now + 100_000), None, "done stays done");
         c.on_records(5, now + 100_001);
         assert_eq!(c.received, 50, "live records after the bulk are not bulk progress");
+        c.stop();
+        assert_eq!((c.state, c.received, c.expected), (BulkState::Done, 50, 50), "the last bulk stays listed");
+        assert!(c.ready());
+        c.start(now + 200_000, 78);
+        c.stop();
+        assert_eq!(c.state, BulkState::None, "an unfinished bulk is abandoned");
+        assert!(c.ready());
     }
 
     #[test]
