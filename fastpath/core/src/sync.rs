@@ -142,8 +142,11 @@ pub fn home_worker(c: &SyncConn, workers: u16) -> u16 {
 pub enum AdoptError {
     /// No virtual service for it here, or one with another forwarding mode.
     NoService,
-    /// FNAT: the local address is not this director's.
+    /// FNAT: the local address is not one of the service's here.
     NoLaddr,
+    /// The real server is neither one of the service's nor its sorry server here (a record
+    /// must not send a client anywhere the configuration does not).
+    UnknownRealServer,
     /// FNAT: the local port is held by another session here (or belongs to another worker).
     PortBusy,
     /// The session table is full.
@@ -170,6 +173,7 @@ impl WorkerState {
             Ok(Adopted::Updated) => k.sync_updated += 1,
             Err(AdoptError::NoService) => k.sync_no_service += 1,
             Err(AdoptError::NoLaddr) => k.sync_no_laddr += 1,
+            Err(AdoptError::UnknownRealServer) => k.sync_unknown_rs += 1,
             Err(AdoptError::PortBusy) => k.sync_port_busy += 1,
             Err(AdoptError::TableFull) => k.sync_table_full += 1,
             Err(AdoptError::BadRecord) => k.sync_bad_record += 1,
@@ -199,7 +203,14 @@ impl WorkerState {
         let left_s = c.timeout_s.min(MAX_SYNCED_TIMEOUT_S);
         let expires_ms = ctx.now_ms + u64::from(left_s) * 1000;
         let found = svc.real_servers.iter().position(|r| (r.addr, r.port) == rs);
-        let draining = c.fnat.is_some_and(|f| f.draining) || (found.is_none() && svc.sorry_server != Some(rs));
+        if found.is_none() && svc.sorry_server != Some(rs) {
+            return Err(AdoptError::UnknownRealServer);
+        }
+        if mode == ForwardMode::Fnat && !svc.laddrs.contains(&laddr.0) {
+            return Err(AdoptError::NoLaddr);
+        }
+        // A server that is down here drains, as it would after a health flip.
+        let draining = c.fnat.is_some_and(|f| f.draining) || found.is_some_and(|i| !svc.real_servers[i].available());
         let rs_idx = found.and_then(|i| u32::try_from(i).ok()).unwrap_or(u32::MAX);
         let key = FlowKey { src: client.0, dst: c.vaddr, sport: client.1, dport: c.vport, proto };
 

@@ -198,6 +198,8 @@ scalar_counters! {
     sync_no_service,
     /// Sync records dropped: the local address is not one of this director's.
     sync_no_laddr,
+    /// Sync records dropped: the real server is not one of the service's here.
+    sync_unknown_rs,
     /// Sync records dropped: the local port is held by another session here.
     sync_port_busy,
     /// Sync records dropped: the session table is full.

@@ -87,6 +87,7 @@ impl Api {
             totals.sync_updated += c.sync_updated;
             totals.sync_no_service += c.sync_no_service;
             totals.sync_no_laddr += c.sync_no_laddr;
+            totals.sync_unknown_rs += c.sync_unknown_rs;
             totals.sync_port_busy += c.sync_port_busy;
             totals.sync_table_full += c.sync_table_full;
             totals.sync_bad_record += c.sync_bad_record;
@@ -95,6 +96,7 @@ impl Api {
         let drops = [
             ("no_service", totals.sync_no_service),
             ("no_laddr", totals.sync_no_laddr),
+            ("unknown_rs", totals.sync_unknown_rs),
             ("port_busy", totals.sync_port_busy),
             ("table_full", totals.sync_table_full),
             ("bad_record", totals.sync_bad_record),
