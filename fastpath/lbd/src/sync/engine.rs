@@ -153,27 +153,42 @@ struct Job {
     sent: u64,
 }
 
-/// The master's side: one walk over every worker's table at a time.
+/// Shortest time between the starts of two walks: a request cannot make the master flood the
+/// segment with its table more than once a second.
+pub const MIN_WALK_INTERVAL_MS: u64 = 1000;
+
+/// The master's side: one walk over every worker's table at a time; a request that arrives
+/// during a walk is served by the next one (at most one waits).
 #[derive(Debug, Clone, Default)]
 pub struct BulkServer {
     job: Option<Job>,
+    pending: Option<u32>,
+    last_start_ms: Option<u64>,
     /// Bulk syncs finished, and the records sent in them.
     pub served: u64,
     pub sent_total: u64,
 }
 
 impl BulkServer {
-    /// A bulk request arrived. A request for the walk already running changes nothing (a
-    /// retry); another one restarts the walk for the new requester.
+    /// A bulk request arrived. A retry of the running walk's request changes nothing; another
+    /// one waits for the next walk (the latest one wins).
     pub fn on_request(&mut self, nonce: u32) {
         if self.job.is_some_and(|j| j.nonce == nonce) {
             return;
         }
-        self.job = Some(Job { nonce, page: Page { worker: 0, cursor: 0 }, sent: 0 });
+        self.pending = Some(nonce);
     }
 
-    /// The page to ask for next, if a walk is running.
-    pub fn next_page(&self) -> Option<Page> {
+    /// The page to ask for next, if a walk is running or may start now.
+    pub fn next_page(&mut self, now_ms: u64) -> Option<Page> {
+        if self.job.is_none() {
+            let may = self.last_start_ms.is_none_or(|t| now_ms.saturating_sub(t) >= MIN_WALK_INTERVAL_MS);
+            if let (true, Some(nonce)) = (may, self.pending) {
+                self.pending = None;
+                self.last_start_ms = Some(now_ms);
+                self.job = Some(Job { nonce, page: Page { worker: 0, cursor: 0 }, sent: 0 });
+            }
+        }
         self.job.map(|j| j.page)
     }
 
@@ -198,9 +213,10 @@ impl BulkServer {
         None
     }
 
-    /// The master role ended: drop the walk.
+    /// The master role ended: drop the walk and what waited.
     pub fn stop(&mut self) {
         self.job = None;
+        self.pending = None;
     }
 }
 
@@ -273,25 +289,29 @@ mod tests {
     }
 
     #[test]
-    fn the_master_walks_every_worker_page_by_page() {
+    fn the_master_walks_every_worker_page_by_page_one_walk_at_a_time() {
         let mut s = BulkServer::default();
-        assert_eq!(s.next_page(), None);
+        assert_eq!(s.next_page(0), None);
         s.on_request(5);
-        assert_eq!(s.next_page(), Some(Page { worker: 0, cursor: 0 }));
+        assert_eq!(s.next_page(0), Some(Page { worker: 0, cursor: 0 }));
         assert_eq!(s.on_page(100, Some(130), 3), None);
-        assert_eq!(s.next_page(), Some(Page { worker: 0, cursor: 130 }));
+        assert_eq!(s.next_page(1), Some(Page { worker: 0, cursor: 130 }));
         s.on_request(5);
-        assert_eq!(s.next_page(), Some(Page { worker: 0, cursor: 130 }), "a retry does not restart the walk");
+        assert_eq!(s.next_page(2), Some(Page { worker: 0, cursor: 130 }), "a retry does not restart the walk");
+        s.on_request(6);
+        s.on_request(7);
+        assert_eq!(s.next_page(3), Some(Page { worker: 0, cursor: 130 }), "another request waits for this walk");
         assert_eq!(s.on_page(7, None, 3), None);
-        assert_eq!(s.next_page(), Some(Page { worker: 1, cursor: 0 }));
+        assert_eq!(s.next_page(4), Some(Page { worker: 1, cursor: 0 }));
         assert_eq!(s.on_page(0, None, 3), None);
         assert_eq!(s.on_page(3, None, 3), Some((5, 110)));
-        assert_eq!(s.next_page(), None, "the walk is over");
         assert_eq!((s.served, s.sent_total), (1, 110));
-        s.on_request(6);
-        s.on_page(1, Some(2), 1);
+        assert_eq!(s.next_page(500), None, "the next walk waits for a second since the last start");
+        assert_eq!(s.next_page(1000), Some(Page { worker: 0, cursor: 0 }));
+        assert_eq!(s.on_page(4, None, 1), Some((7, 4)), "the latest waiting request is served");
+        assert_eq!(s.next_page(5000), None, "nothing waits");
         s.on_request(8);
-        assert_eq!(s.next_page(), Some(Page { worker: 0, cursor: 0 }), "a new requester restarts the walk");
-        assert_eq!(s.on_page(4, None, 1), Some((8, 4)));
+        s.stop();
+        assert_eq!(s.next_page(9000), None, "a stopped master serves nothing");
     }
 }

@@ -381,7 +381,7 @@ impl SyncThread {
 
     /// One page of a bulk sync, if one is being served; returns whether it did one.
     fn serve_bulk(&mut self) -> bool {
-        let Some(page) = self.server.next_page() else { return false };
+        let Some(page) = self.server.next_page(self.now_ms()) else { return false };
         if self.master.is_none() {
             self.server.stop();
             return false;
