@@ -161,3 +161,57 @@ fn failover_and_restart_keep_every_connection() {
 fn failover_and_restart_keep_every_connection_with_other_worker_counts() {
     failover_and_back_lose_nothing("sw", 1, 2);
 }
+
+/// `lbctl` on director `n`, plain output; panics with its stderr when it fails.
+fn lbctl(tb: &Testbed, n: u8, args: &[&str]) -> String {
+    let sock = tb.director_paths(n).api_socket().display().to_string();
+    let mut cmd = vec![lbctl_bin(), "--socket".into(), sock];
+    cmd.extend(args.iter().map(|a| (*a).to_owned()));
+    let out = tb.exec(node(n), &cmd).unwrap_or_else(|e| panic!("lbctl {args:?} on {}: {e}", node(n)));
+    assert!(out.status.success(), "lbctl {args:?} on {}: {}", node(n), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The dual-VIP pair, daemons started with ipvsadm's options on both directors (a master and
+/// a backup each): sessions sync both ways; director-1 dies and the connections to its VIP go
+/// on through director-2, those to director-2's VIP are untouched.
+#[test]
+fn dual_vip_pair_syncs_both_ways_with_lbctl_daemons() {
+    let mut opts = UpOptions::new(unique_name("sd")).with_pair(PeerKind::Lbd, PeerConfig::Priority(120));
+    opts.ready_timeout = Duration::from_secs(60);
+    let conf = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs/sync-dual.conf");
+    let mut tb = Testbed::up_from_keepalived(&conf, &opts).unwrap_or_else(|e| panic!("testbed up: {e}"));
+    for n in [1, 2] {
+        for role in ["master", "backup"] {
+            lbctl(&tb, n, &["--start-daemon", role, "--mcast-interface", "lan", "--syncid", "7"]);
+        }
+    }
+    let listing = lbctl(&tb, 1, &["-L", "--daemon"]);
+    assert!(
+        listing.starts_with("master sync daemon (mcast=lan, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\nbackup sync daemon (mcast=lan, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"),
+        "ipvsadm's daemon lines first:\n{listing}"
+    );
+    wait("each director MASTER of its VIP", Duration::from_secs(15), &tb, || {
+        let st = |n: u8| lbctl_json(&tb, n, &["vrrp"])["instances"].as_array().into_iter().flatten().map(|i| format!("{}={}", i["name"].as_str().unwrap_or(""), i["state"].as_str().unwrap_or(""))).collect::<Vec<_>>().join(",");
+        st(1) == "VI_1=MASTER,VI_2=BACKUP" && st(2) == "VI_1=BACKUP,VI_2=MASTER"
+    });
+    let hold = |tb: &mut Testbed, vip: &str| tb.spawn("client", [env!("CARGO_BIN_EXE_lb-hold"), "--vip", vip, "--tcp", "50", "--every-ms", "200", "--secs", "20"]).expect("lb-hold starts");
+    let h1 = hold(&mut tb, "10.70.1.100");
+    let h2 = hold(&mut tb, "10.70.1.101");
+    // Both ways: each director installs the other's 50 connections.
+    wait("sessions synced both ways", Duration::from_secs(10), &tb, || [1, 2].iter().all(|n| sync_status(&tb, *n)["applied_conns"].as_u64().unwrap_or(0) >= 50));
+    std::thread::sleep(Duration::from_secs(3));
+    tb.stop_director(1, false).expect("kill -9 director-1");
+    wait("director-2 MASTER of both", Duration::from_secs(5), &tb, || lbctl_json(&tb, 2, &["vrrp"])["instances"].as_array().into_iter().flatten().all(|i| i["state"] == "MASTER"));
+    for (h, vip) in [(h1, "10.70.1.100"), (h2, "10.70.1.101")] {
+        let out = finish(h, Duration::from_secs(50), "lb-hold");
+        let r: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("lb-hold output {out:?}: {e}\n{}", logs(&tb)));
+        eprintln!("{vip}: flows {} broken {} max_gap_ms {}", r["flows"], r["broken"], r["max_gap_ms"]);
+        assert_eq!((r["flows"].as_u64(), r["broken"].as_u64()), (Some(50), Some(0)), "{vip}: {r}\n{}", logs(&tb));
+        assert!(r["max_gap_ms"].as_u64().unwrap_or(u64::MAX) < 5000, "{vip}: {r}");
+    }
+    let stopped = lbctl(&tb, 2, &["--stop-daemon", "backup"]);
+    assert!(stopped.is_empty(), "{stopped}");
+    wait("director-2's backup daemon gone", Duration::from_secs(3), &tb, || !lbctl(&tb, 2, &["-L", "--daemon"]).contains("backup sync daemon"));
+    tb.down().expect("teardown");
+}
