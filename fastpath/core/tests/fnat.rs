@@ -306,11 +306,19 @@ fn udp_both_directions_and_icmp_port_unreachable_relay() {
     assert!(iu.verify_checksum(inner.src_addr(), inner.dst_addr()));
 }
 
-/// Runs a frame through worker `worker` of `workers` with the shared owner maps, and with
-/// session sync on when `sync` is set.
-fn run_synced(frame: &[u8], port: u8, lab: &Lab, st: &mut WorkerState, worker: u16, workers: u16, owners: &Owners, sync: bool, now_ms: u64) -> (Verdict, Vec<u8>) {
+/// Where and when a frame is run: worker `worker` of `workers`, at `now_ms`, session sync on or
+/// off.
+struct At {
+    worker: u16,
+    workers: u16,
+    now_ms: u64,
+    sync: bool,
+}
+
+/// Runs a frame through a worker with the shared owner maps.
+fn run_synced(frame: &[u8], port: u8, lab: &Lab, st: &mut WorkerState, at: At, owners: &Owners) -> (Verdict, Vec<u8>) {
     let mut b = TestBuf::new(frame);
-    let ctx = Ctx { owners: Some(owners), sync: sync.then(SyncParams::default), now_ms, ..lab.ctx(worker, workers) };
+    let ctx = Ctx { owners: Some(owners), sync: at.sync.then(SyncParams::default), now_ms: at.now_ms, ..lab.ctx(at.worker, at.workers) };
     let v = pipeline::process(&mut b, port, &ctx, st);
     (v, b.data().to_vec())
 }
@@ -322,12 +330,12 @@ fn a_synced_session_is_forwarded_by_a_backup_with_another_worker_count() {
     let m_owners = Owners::default();
     let mut master = lab.state(0, 2);
     let syn = tcp_frame(WAN_MAC, CLIENT_MAC, (CLIENT, 40000), (VIP, 80), SYN, &MSS_1460, &[]);
-    let (_, out) = run_synced(&syn, 0, &lab, &mut master, 0, 2, &m_owners, true, 10_000);
+    let (_, out) = run_synced(&syn, 0, &lab, &mut master, At { worker: 0, workers: 2, now_ms: 10_000, sync: true }, &m_owners);
     let (_, lport, _, _, _) = tcp_of(&out);
     assert_eq!(lport % 2, 0, "worker 0 of 2 hands out even local ports");
     assert!(master.sync_out.is_empty(), "SYN_RECV is not synced");
     let ack = tcp_frame(WAN_MAC, CLIENT_MAC, (CLIENT, 40000), (VIP, 80), ACK, &[], &[]);
-    run_synced(&ack, 0, &lab, &mut master, 0, 2, &m_owners, true, 10_000);
+    run_synced(&ack, 0, &lab, &mut master, At { worker: 0, workers: 2, now_ms: 10_000, sync: true }, &m_owners);
     assert_eq!(master.sync_out.len(), 1, "ESTABLISHED is synced at once");
     assert_eq!(master.counters.sync_queued, 1);
 
@@ -357,9 +365,9 @@ fn a_synced_session_is_forwarded_by_a_backup_with_another_worker_count() {
     // The client's next segment reaches another worker: handed to the home worker, which
     // forwards it with the same local address and port, without TOA (already delivered).
     let data = tcp_frame(WAN_MAC, CLIENT_MAC, (CLIENT, 40000), (VIP, 80), ACK | 0x08, &[], b"GET / HTTP/1.0\r\n\r\n");
-    let (v, _) = run_synced(&data, 0, &lab, &mut states[usize::from(other)], other, 3, &owners, false, 20_100);
+    let (v, _) = run_synced(&data, 0, &lab, &mut states[usize::from(other)], At { worker: other, workers: 3, now_ms: 20_100, sync: false }, &owners);
     assert_eq!(v, Verdict::Redirect(home));
-    let (v, out) = run_synced(&data, 0, &lab, &mut states[usize::from(home)], home, 3, &owners, false, 20_100);
+    let (v, out) = run_synced(&data, 0, &lab, &mut states[usize::from(home)], At { worker: home, workers: 3, now_ms: 20_100, sync: false }, &owners);
     assert_eq!(v, Verdict::Tx(1));
     assert_eq!(out.len(), data.len(), "no second TOA");
     let (s, sp, d, dp, _) = tcp_of(&out);
@@ -367,9 +375,9 @@ fn a_synced_session_is_forwarded_by_a_backup_with_another_worker_count() {
 
     // The server's answer: steered by the local port, back to the client it came from.
     let reply = tcp_frame(LAN_MAC, RS1_MAC, (RS1, 8080), (LIP, lport), ACK | 0x08, &[], b"HTTP/1.0 200 OK\r\n\r\n");
-    let (v, _) = run_synced(&reply, 1, &lab, &mut states[usize::from(other)], other, 3, &owners, false, 20_200);
+    let (v, _) = run_synced(&reply, 1, &lab, &mut states[usize::from(other)], At { worker: other, workers: 3, now_ms: 20_200, sync: false }, &owners);
     assert_eq!(v, Verdict::Redirect(home));
-    let (v, out) = run_synced(&reply, 1, &lab, &mut states[usize::from(home)], home, 3, &owners, false, 20_200);
+    let (v, out) = run_synced(&reply, 1, &lab, &mut states[usize::from(home)], At { worker: home, workers: 3, now_ms: 20_200, sync: false }, &owners);
     assert_eq!(v, Verdict::Tx(0));
     assert_eq!(&out[0..6], &CLIENT_MAC, "learned from the client's segment");
     let (s, sp, d, dp, _) = tcp_of(&out);

@@ -397,11 +397,11 @@ impl lb_api::LoadBalancer for Api {
     }
 
     async fn start_daemon(&self, req: Request<pb::StartDaemonRequest>) -> Res<pb::SyncStatus> {
-        self.start_daemon_impl(req.into_inner())
+        self.start_daemon_impl(req.into_inner()).await
     }
 
     async fn stop_daemon(&self, req: Request<pb::StopDaemonRequest>) -> Res<pb::SyncStatus> {
-        self.stop_daemon_impl(req.into_inner())
+        self.stop_daemon_impl(req.into_inner()).await
     }
 
     async fn list_daemons(&self, _: Request<pb::ListDaemonsRequest>) -> Res<pb::SyncStatus> {

@@ -105,7 +105,7 @@ impl Api {
         status_pb(&shared.sync.view(), totals.sync_adopted + totals.sync_updated, &drops)
     }
 
-    pub(crate) fn start_daemon_impl(&self, r: pb::StartDaemonRequest) -> Result<Response<pb::SyncStatus>, Status> {
+    pub(crate) async fn start_daemon_impl(&self, r: pb::StartDaemonRequest) -> Result<Response<pb::SyncStatus>, Status> {
         let d = r.daemon.ok_or_else(|| invalid("daemon", "is required"))?;
         let role = role_of(d.role).ok_or_else(|| invalid("daemon.role", format!("{} is not master or backup", d.role)))?;
         let input = SpecInput { interface: d.mcast_interface, syncid: d.syncid, maxlen: d.maxlen, group: d.group, port: d.port, ttl: d.ttl };
@@ -124,7 +124,7 @@ impl Api {
         Ok(Response::new(self.sync_status()))
     }
 
-    pub(crate) fn stop_daemon_impl(&self, r: pb::StopDaemonRequest) -> Result<Response<pb::SyncStatus>, Status> {
+    pub(crate) async fn stop_daemon_impl(&self, r: pb::StopDaemonRequest) -> Result<Response<pb::SyncStatus>, Status> {
         let roles: Vec<Role> = match pb::SyncRole::try_from(r.role) {
             Ok(pb::SyncRole::Unspecified) => vec![Role::Master, Role::Backup],
             _ => vec![role_of(r.role).ok_or_else(|| invalid("role", format!("{} is not master or backup", r.role)))?],

@@ -102,7 +102,7 @@ impl DaemonSpec {
         };
         let maxlen = match i.maxlen {
             0 => u16::try_from(lvsync::DEFAULT_MAXLEN).unwrap_or(1472),
-            m if (lvsync::MIN_MAXLEN as u32..=65_507).contains(&m) => u16::try_from(m).unwrap_or(1472),
+            m if (u32::try_from(lvsync::MIN_MAXLEN).unwrap_or(80)..=65_507).contains(&m) => u16::try_from(m).unwrap_or(1472),
             m => return Err(err("maxlen", format!("{m} is not in {}..=65507", lvsync::MIN_MAXLEN))),
         };
         let group = if i.group.is_empty() {
