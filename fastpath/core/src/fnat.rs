@@ -138,6 +138,11 @@ fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, c
     if l4.proto == L4Proto::Tcp && !is_syn {
         return Err(Verdict::Drop(DropReason::NoSession));
     }
+    // Nobody outside may open a connection as one of our own addresses (a SYN from LIP:port
+    // would own that port's replies). Checked once per new connection only.
+    if ctx.services.addr(key.src).is_some() || ctx.ports.iter().any(|p| p.addrs.iter().any(|(a, _)| *a == key.src)) {
+        return Err(Verdict::Drop(DropReason::SpoofedSource));
+    }
     let compiled = ctx.services.compiled(svc_idx);
     if !compiled.acl.is_open() {
         match compiled.acl.check(key.src) {

@@ -119,11 +119,20 @@ pub fn build_buckets(backends: &[Backend]) -> HashTable {
     HashTable::Buckets(out)
 }
 
-/// The consh ring: `weight * RING_VNODES` points per backend.
+/// Most points on a consh ring (4 MiB of 16-byte points): many heavy servers share it in
+/// proportion to their weights instead of growing it without bound.
+pub const RING_MAX_POINTS: u64 = 1 << 18;
+
+/// The consh ring: `weight * RING_VNODES` points per backend, scaled down in proportion when
+/// that would exceed `RING_MAX_POINTS` (each backend keeps at least one).
 pub fn build_ring(backends: &[Backend]) -> HashTable {
-    let mut ring = Vec::new();
-    for b in backends.iter().filter(|b| b.weight > 0) {
-        for v in 0..u64::from(b.weight.min(1000) * RING_VNODES) {
+    let live = || backends.iter().filter(|b| b.weight > 0);
+    let want = |b: &Backend| u64::from(b.weight.min(1000) * RING_VNODES);
+    let total: u64 = live().map(want).sum();
+    let mut ring = Vec::with_capacity(usize::try_from(total.min(RING_MAX_POINTS)).unwrap_or(0));
+    for b in live() {
+        let points = if total <= RING_MAX_POINTS { want(b) } else { (want(b) * RING_MAX_POINTS / total).max(1) };
+        for v in 0..points {
             ring.push((b.id(v), b.index));
         }
     }
@@ -240,6 +249,18 @@ mod tests {
             assert_eq!(collateral, 0.0, "consh n={n}: clients of other backends moved");
             assert!(r <= 1.0 / f64::from(n) * 1.3, "consh n={n}: moved {r}");
         }
+    }
+
+    #[test]
+    fn a_ring_of_many_heavy_servers_stays_bounded_and_proportional() {
+        let many = backends(200, |i| if i < 100 { 1000 } else { 500 });
+        let HashTable::Ring(r) = build_ring(&many) else { panic!("a ring") };
+        assert!(r.len() as u64 <= RING_MAX_POINTS, "{} points", r.len());
+        let heavy = r.iter().filter(|(_, i)| *i < 100).count() as f64;
+        let light = r.len() as f64 - heavy;
+        assert!((heavy / light - 2.0).abs() < 0.05, "weights 1000:500 keep their 2:1 share: {heavy} / {light}");
+        let HashTable::Ring(small) = build_ring(&backends(3, |_| 1)) else { panic!("a ring") };
+        assert_eq!(small.len() as u32, 3 * RING_VNODES, "small rings are unchanged");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Local-address (LIP) port pools. The local port space is partitioned between workers: worker
 //! `w` of `n` owns the ports `p` with `p % n == w`, so return traffic to `lip:p` can be steered
-//! (by hash or in software) to the worker that owns the session.
+//! (by hash or in software) to the worker that owns the session. Free ports are handed out in a
+//! random order, so the next one cannot be predicted.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -35,17 +36,34 @@ const TAKEN: u16 = u16::MAX;
 struct PortSet {
     stack: Vec<u16>,
     pos: Vec<u16>,
+    /// Ports this worker owns on the address (all free when `stack` holds them all).
+    total: usize,
 }
 
 impl PortSet {
     fn new(worker: u16, workers: u16) -> PortSet {
-        // Stack order: hand out low ports first.
-        let stack: Vec<u16> = (MIN_PORT..=u16::MAX).rev().filter(|p| owner_of(*p, workers) == worker).collect();
+        // Handed out in a random order (a new one per pool): a port cannot be guessed from the
+        // ones seen before, so a spoofed packet cannot aim at the next connection's port.
+        let mut stack: Vec<u16> = (MIN_PORT..=u16::MAX).filter(|p| owner_of(*p, workers) == worker).collect();
+        let mut x = ahash::RandomState::new().hash_one(worker) | 1;
+        for i in (1..stack.len()).rev() {
+            // xorshift64*: plenty for shuffling, seeded from the process's random state.
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let j = usize::try_from(x.wrapping_mul(0x2545_f491_4f6c_dd1d) % (i as u64 + 1)).unwrap_or(0);
+            stack.swap(i, j);
+        }
         let mut pos = vec![TAKEN; usize::from(u16::MAX / workers) + 1];
         for (i, p) in stack.iter().enumerate() {
             pos[usize::from(*p / workers)] = u16::try_from(i).unwrap_or(TAKEN);
         }
-        PortSet { stack, pos }
+        let total = stack.len();
+        PortSet { stack, pos, total }
+    }
+
+    fn all_free(&self) -> bool {
+        self.stack.len() == self.total
     }
 
     fn pop(&mut self, workers: u16) -> Option<u16> {
@@ -85,6 +103,9 @@ pub struct LaddrPool {
     worker: u16,
     workers: u16,
     free: HashMap<Ipv4Addr, PortSet, ahash::RandomState>,
+    /// Addresses no longer configured whose ports are still in use: dropped when the last one
+    /// comes back (until then a port of theirs is never handed out twice).
+    retired: Vec<Ipv4Addr>,
     /// Round-robin position over a service's local addresses.
     next: usize,
 }
@@ -92,17 +113,36 @@ pub struct LaddrPool {
 impl LaddrPool {
     /// A pool for worker `worker` of `workers`, with every port it owns on each address free.
     pub fn new(worker: u16, workers: u16, addrs: &[Ipv4Addr]) -> LaddrPool {
-        let mut p = LaddrPool { worker, workers: workers.max(1), free: HashMap::with_hasher(ahash::RandomState::new()), next: 0 };
+        let mut p = LaddrPool { worker, workers: workers.max(1), free: HashMap::with_hasher(ahash::RandomState::new()), retired: Vec::new(), next: 0 };
         for a in addrs {
             p.add_addr(*a);
         }
         p
     }
 
-    /// Adds an address (idempotent).
+    /// Adds an address (idempotent; a retired address with ports in use comes back as it was).
     pub fn add_addr(&mut self, addr: Ipv4Addr) {
         let (w, n) = (self.worker, self.workers);
+        self.retired.retain(|a| *a != addr);
         self.free.entry(addr).or_insert_with(|| PortSet::new(w, n));
+    }
+
+    /// Keeps only the addresses in `keep`: the others are dropped now when none of their ports
+    /// is in use, else when the last one is released. Memory follows the configuration.
+    pub fn retain_addrs(&mut self, keep: &[Ipv4Addr]) {
+        let gone: Vec<Ipv4Addr> = self.free.keys().filter(|a| !keep.contains(a)).copied().collect();
+        for a in gone {
+            if self.free.get(&a).is_some_and(PortSet::all_free) {
+                self.free.remove(&a);
+            } else if !self.retired.contains(&a) {
+                self.retired.push(a);
+            }
+        }
+    }
+
+    /// Addresses with a port pool (configured, or retired with ports in use).
+    pub fn addr_count(&self) -> usize {
+        self.free.len()
     }
 
     /// Takes a free `(lip, lport)` from one of `addrs`, rotating between them; `None` when all
@@ -136,6 +176,10 @@ impl LaddrPool {
         let n = self.workers;
         if let Some(v) = self.free.get_mut(&addr) {
             v.push(port, n);
+            if v.all_free() && self.retired.contains(&addr) {
+                self.free.remove(&addr);
+                self.retired.retain(|a| *a != addr);
+            }
         }
     }
 
@@ -207,5 +251,40 @@ mod tests {
         assert_eq!(p.reserve(a, mine), Err(ReserveError::Busy));
         p.release(a, seen[10]);
         assert_eq!(p.reserve(a, seen[10]), Ok(()));
+    }
+
+    #[test]
+    fn ports_are_not_handed_out_in_order() {
+        let a = Ipv4Addr::new(10, 0, 0, 1);
+        let mut p = LaddrPool::new(0, 1, &[a]);
+        let first: Vec<u16> = (0..64).map(|_| p.alloc(&[a]).unwrap().1).collect();
+        let ascending = first.windows(2).filter(|w| w[1] == w[0] + 1).count();
+        assert!(ascending < 8, "consecutive ports follow each other {ascending} times in 64: {first:?}");
+        let q = LaddrPool::new(0, 1, &[a]).alloc(&[a]).unwrap().1;
+        let r = LaddrPool::new(0, 1, &[a]).alloc(&[a]).unwrap().1;
+        let s = LaddrPool::new(0, 1, &[a]).alloc(&[a]).unwrap().1;
+        assert!(q != r || r != s, "each pool has its own order: {q} {r} {s}");
+    }
+
+    #[test]
+    fn removed_addresses_free_their_pools_once_their_ports_are_back() {
+        let mut p = LaddrPool::new(0, 1, &[]);
+        for round in 0..50u32 {
+            let a = Ipv4Addr::from(0x0a00_0000 + round);
+            p.add_addr(a);
+            p.retain_addrs(&[a]);
+        }
+        assert_eq!(p.addr_count(), 1, "adding and removing addresses does not pile up pools");
+        let (a, b) = (Ipv4Addr::new(10, 1, 0, 1), Ipv4Addr::new(10, 1, 0, 2));
+        p.add_addr(a);
+        p.add_addr(b);
+        let used = p.alloc(&[a]).unwrap();
+        p.retain_addrs(&[b]);
+        assert_eq!(p.addr_count(), 2, "a's port is still in use: its pool stays");
+        p.add_addr(a);
+        assert_eq!(p.reserve(a, used.1), Err(ReserveError::Busy), "re-added, the used port is still taken");
+        p.retain_addrs(&[b]);
+        p.release(used.0, used.1);
+        assert_eq!(p.addr_count(), 1, "its last port back: a's pool is gone");
     }
 }

@@ -24,7 +24,9 @@ pub struct Template {
     pub expires_ms: u64,
 }
 
-/// A worker's templates, aged lazily: an expiry queue is swept a few entries per call.
+/// A worker's templates, aged lazily: an expiry queue is swept a few entries per call. Each
+/// template has exactly one queue entry (a refresh moves its expiry, not the queue), so the
+/// queue is as long as the table at most, whatever the connection rate.
 #[derive(Debug)]
 pub struct PersistTable {
     map: HashMap<TemplateKey, Template, ahash::RandomState>,
@@ -57,8 +59,9 @@ impl PersistTable {
             return false;
         }
         let expires_ms = now_ms + u64::from(timeout_s) * 1000;
-        self.map.insert(key, Template { rs, expires_ms });
-        self.queue.push_back((key, expires_ms));
+        if self.map.insert(key, Template { rs, expires_ms }).is_none() {
+            self.queue.push_back((key, expires_ms));
+        }
         true
     }
 
@@ -70,8 +73,13 @@ impl PersistTable {
                 _ => return,
             }
             let Some((key, _)) = self.queue.pop_front() else { return };
-            if self.map.get(&key).is_some_and(|t| t.expires_ms <= now_ms) {
-                self.map.remove(&key);
+            match self.map.get(&key) {
+                Some(t) if t.expires_ms <= now_ms => {
+                    self.map.remove(&key);
+                }
+                // Refreshed since it was queued: back in the queue with its new expiry.
+                Some(t) => self.queue.push_back((key, t.expires_ms)),
+                None => {}
             }
         }
     }
@@ -108,6 +116,22 @@ mod tests {
         t.sweep(111_000);
         assert_eq!(t.get(&key([9, 9, 9, 1]), 111_000), None);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn refreshing_one_template_does_not_grow_the_queue() {
+        let mut t = PersistTable::new(10);
+        let rs = (Ipv4Addr::new(10, 0, 0, 1), 80);
+        for i in 0..100_000u64 {
+            t.put(key([9, 9, 9, (i % 200) as u8]), rs, i, 60);
+            t.sweep(i);
+        }
+        assert_eq!(t.len(), 1, "one /24");
+        assert_eq!(t.queue.len(), 1, "one queue entry per template, not per connection");
+        t.sweep(100_000 + 59_000);
+        assert_eq!(t.len(), 1, "refreshed at 99.999 s: alive until 159.999 s");
+        t.sweep(100_000 + 61_000);
+        assert!(t.is_empty() && t.queue.is_empty());
     }
 
     #[test]

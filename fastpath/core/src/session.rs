@@ -103,6 +103,9 @@ pub struct Session {
     /// The state last sent to backups, and when (session sync; see `sync`).
     pub synced_state: Option<ConnState>,
     pub synced_ms: u64,
+    /// The tick of this session's earliest timer-wheel entry (`u64::MAX`: none known): a
+    /// shorter timeout needs a new entry only when it falls before it.
+    wheel_at: u64,
     /// Slab bookkeeping: bumped on free so stale timer entries are ignored.
     stamp: u32,
     live: bool,
@@ -249,9 +252,8 @@ impl SessionTable {
     pub fn restore(&mut self, id: u32, state: ConnState, expires_ms: u64) {
         let s = &mut self.slab[id as usize];
         s.state = state;
-        let old = s.expires_ms;
         s.expires_ms = expires_ms;
-        if expires_ms / TICK_MS < old / TICK_MS {
+        if expires_ms / TICK_MS < s.wheel_at {
             self.schedule(id, expires_ms);
         }
     }
@@ -300,6 +302,7 @@ impl SessionTable {
             adopted: false,
             synced_state: None,
             synced_ms: 0,
+            wheel_at: u64::MAX,
             stamp,
             live: true,
         };
@@ -336,7 +339,9 @@ impl SessionTable {
         let tick = (expires_ms / TICK_MS).max(first);
         // Beyond the wheel's horizon: park in the farthest slot and re-check when it fires.
         let tick = tick.min(cur + WHEEL_SLOTS as u64 - 1);
-        let stamp = self.slab[id as usize].stamp;
+        let s = &mut self.slab[id as usize];
+        s.wheel_at = s.wheel_at.min(tick);
+        let stamp = s.stamp;
         self.wheel[wheel_slot(tick)].push((id, stamp));
     }
 
@@ -346,11 +351,12 @@ impl SessionTable {
         let t = u64::from(self.timeout_s(state)) * 1000;
         let s = &mut self.slab[id as usize];
         s.state = state;
-        let (old, new) = (s.expires_ms, now_ms + t);
+        let new = now_ms + t;
         s.expires_ms = new;
         // The wheel entry is checked lazily and re-armed for later expiries; a shorter timeout
-        // (a state change) needs an earlier entry of its own.
-        if new / TICK_MS < old / TICK_MS {
+        // (a state change) needs an earlier entry of its own, once: a client alternating FIN and
+        // RST does not add one per packet.
+        if new / TICK_MS < s.wheel_at {
             self.schedule(id, new);
         }
     }
@@ -369,8 +375,13 @@ impl SessionTable {
             self.draining_tick = Some(tick);
             while let Some((id, stamp)) = self.wheel[slot].pop() {
                 work += 1;
-                let s = &self.slab[id as usize];
+                let s = &mut self.slab[id as usize];
                 if s.live && s.stamp == stamp {
+                    // Entries fire in tick order: none of this session's is earlier any more.
+                    if s.wheel_at <= tick {
+                        s.wheel_at = u64::MAX;
+                    }
+                    let s = &self.slab[id as usize];
                     if s.expires_ms <= now_ms {
                         on_expire(s);
                         self.remove(id);
@@ -516,6 +527,27 @@ mod tests {
         }
         assert_eq!(total, n);
         assert!(calls >= 4, "spread over several calls: {calls}");
+    }
+
+    #[test]
+    fn alternating_fin_and_rst_does_not_grow_the_wheel() {
+        let to = Timeouts { tcp_fin_wait: 120, tcp_close: 10, ..Timeouts::default() };
+        let mut t = SessionTable::new(10, 10, to);
+        let mut now = 1_000_000u64;
+        t.expire(now, |_| {});
+        let id = t.insert(new(1), now).unwrap();
+        for i in 0..20_000u64 {
+            now += 5;
+            let state = if i % 2 == 0 { ConnState::FinWait } else { ConnState::Close };
+            t.touch(id, state, now);
+            t.expire(now, |_| {});
+        }
+        let entries: usize = t.wheel.iter().map(Vec::len).sum();
+        assert!(entries <= 4, "{entries} wheel entries for one session");
+        assert_eq!(t.len(), 1);
+        now += 10_001;
+        t.expire(now, |_| {});
+        assert!(t.is_empty(), "it still expires on time (CLOSE, 10 s)");
     }
 
     #[test]

@@ -110,6 +110,9 @@ drop_reasons! {
     /// Addressed to a VIP or local address this director does not own now (VRRP backup), or a
     /// NAT reply for a session whose VIP it does not own; ARP requests for such an address too.
     NotOwner => "not_owner",
+    /// A new connection from a source this director owns (a VIP, a local address, a port
+    /// address): spoofed, it could capture replies meant for another session.
+    SpoofedSource => "spoofed_source",
 }
 
 macro_rules! scalar_counters {

@@ -425,3 +425,18 @@ fn sync_records_for_unknown_services_or_addresses_are_counted_drops() {
     let c = &st.counters;
     assert_eq!((c.sync_no_service, c.sync_no_laddr, c.sync_bad_record, c.sync_unknown_rs, c.sync_adopted), (2, 1, 2, 1, 1));
 }
+
+#[test]
+fn a_new_connection_from_one_of_our_own_addresses_is_dropped() {
+    let lab = lab(ToaMode::Off);
+    let mut st = lab.state(0, 1);
+    for src in [LIP, VIP, Ipv4Addr::new(10, 70, 1, 1), Ipv4Addr::new(10, 70, 2, 1)] {
+        let syn = tcp_frame(WAN_MAC, CLIENT_MAC, (src, 1025), (VIP, 80), SYN, &[], &[]);
+        assert_eq!(run(&syn, 0, &lab, &mut st, 0, 1).0, Verdict::Drop(DropReason::SpoofedSource), "SYN from {src}");
+        let dgram = udp_frame(WAN_MAC, (src, 1025), (VIP, 80), b"x");
+        assert_eq!(run(&dgram, 0, &lab, &mut st, 0, 1).0, Verdict::Drop(DropReason::SpoofedSource), "datagram from {src}");
+    }
+    assert!(st.sessions.is_empty());
+    let syn = tcp_frame(WAN_MAC, CLIENT_MAC, (CLIENT, 1025), (VIP, 80), SYN, &[], &[]);
+    assert_eq!(run(&syn, 0, &lab, &mut st, 0, 1).0, Verdict::Tx(1), "a client is still served");
+}

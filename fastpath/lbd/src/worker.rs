@@ -28,6 +28,9 @@ const MAX_HELD: usize = 256;
 const HOLD_MS: u64 = 1000;
 /// Minimum interval between ARP requests for one address from one worker.
 const ARP_RETRY_MS: u64 = 300;
+/// Addresses `arp_sent` remembers before entries older than `ARP_RETRY_MS` are pruned (they
+/// no longer hold anything back).
+const ARP_SENT_PRUNE_AT: usize = 1024;
 
 /// One data port as a worker sees it: its own queue pair, and its own queue pair on the
 /// port's exception TAP.
@@ -103,6 +106,12 @@ impl PacketBuf for MbufBuf<'_> {
     fn trim(&mut self, n: usize) -> bool {
         self.0.trim(n).is_ok()
     }
+}
+
+/// Forgets ARP requests older than the retry interval: the map stays as small as the number of
+/// next hops asked for within `ARP_RETRY_MS`, whatever the traffic.
+fn prune_arp_sent(m: &mut HashMap<Ipv4Addr, u64>, now: u64) {
+    m.retain(|_, t| now < *t + ARP_RETRY_MS);
 }
 
 /// Runs a worker until the stop flag is raised; returns 0.
@@ -193,6 +202,7 @@ impl Worker {
             for l in services.laddrs() {
                 self.state.laddrs.add_addr(*l);
             }
+            self.state.laddrs.retain_addrs(services.laddrs());
             self.laddr_generation = services.generation();
         }
         let ctx = Ctx {
@@ -325,6 +335,9 @@ impl Worker {
             return;
         };
         emit_arp_request(buf, iface.mac, src, next_hop);
+        if self.arp_sent.len() >= ARP_SENT_PRUNE_AT {
+            prune_arp_sent(&mut self.arp_sent, now);
+        }
         self.arp_sent.insert(next_hop, now);
         self.state.counters.arp_requests += 1;
         self.push_out(port, m);
@@ -416,5 +429,24 @@ impl Worker {
             self.state.counters.add_drops(DropReason::FromKernelTxFull, r.dropped as u64);
         }
         total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arp_sent_is_pruned_of_expired_entries() {
+        let mut m = HashMap::new();
+        for i in 0..10_000u32 {
+            let now = u64::from(i);
+            if m.len() >= ARP_SENT_PRUNE_AT {
+                prune_arp_sent(&mut m, now);
+            }
+            m.insert(Ipv4Addr::from(0x0a00_0000 + i), now);
+        }
+        assert!(m.len() <= ARP_SENT_PRUNE_AT, "{} entries", m.len());
+        assert!(m.values().all(|t| *t + ARP_RETRY_MS + ARP_SENT_PRUNE_AT as u64 > 10_000), "only recent ones stay");
     }
 }
