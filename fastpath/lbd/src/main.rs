@@ -62,6 +62,10 @@ use clap::Parser;
 ///   udp = 300
 ///   tcp_syn_recv = 60
 ///   tcp_close = 10
+///   [sync]                   # session sync (daemons: keepalived.conf's lvs_sync_daemon
+///                            # or lbctl --start-daemon; messages go through kernel_tap)
+///   sync_threshold = [3, 50] # LVS's: sync at the 3rd client packet, then every 50
+///   sync_refresh_period = 0  # seconds; >0: an unchanged session syncs at most this often
 ///
 /// Signals: SIGTERM/SIGINT stop the workers, write final stats and exit 0. SIGHUP re-reads
 /// the services file and applies the difference (an invalid file keeps the running services).
