@@ -334,7 +334,7 @@ pub(crate) fn parse_check(n: &Node, cx: &mut Cx) -> Result<Pending, Error> {
             }
             (_, "connect_port") => {
                 seen.once(c, "connect_port")?;
-                f.connect.connect_port = Some(single(c, "port", nonzero_port)?);
+                f.connect.connect_port = Some(single(c, "port", value::nonzero_port)?);
             }
             (_, "bindto") => {
                 seen.once(c, "bindto")?;
@@ -342,7 +342,7 @@ pub(crate) fn parse_check(n: &Node, cx: &mut Cx) -> Result<Pending, Error> {
             }
             (_, "bind_port") => {
                 seen.once(c, "bind_port")?;
-                f.connect.bind_port = Some(single(c, "port", nonzero_port)?);
+                f.connect.bind_port = Some(single(c, "port", value::nonzero_port)?);
             }
             (_, "connect_timeout" | "nb_get_retry" | "nb_sock_retry") => {
                 check_default(c, &mut seen, &mut given)?
@@ -417,10 +417,6 @@ pub(crate) fn parse_check(n: &Node, cx: &mut Cx) -> Result<Pending, Error> {
         }),
     };
     Ok(Pending { check, given })
-}
-
-fn nonzero_port(s: &str) -> Result<u16, String> {
-    value::port(s).and_then(|p| if p == 0 { Err("port 0".into()) } else { Ok(p) })
 }
 
 /// keepalived's hex string (`payload 01 02ab ff`): pairs of hex digits, blanks between

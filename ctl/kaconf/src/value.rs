@@ -47,6 +47,14 @@ pub(crate) fn port(text: &str) -> Result<u16, String> {
         .and_then(|n| u16::try_from(n).map_err(|_| "port out of range 0..=65535".into()))
 }
 
+/// A TCP/UDP port a connection can be made to, 1..=65535.
+pub(crate) fn nonzero_port(text: &str) -> Result<u16, String> {
+    match port(text)? {
+        0 => Err("port out of range 1..=65535 (port 0 cannot be connected to)".into()),
+        p => Ok(p),
+    }
+}
+
 /// Seconds as `N` or `N.F` with up to 6 fractional digits, at least `min`.
 pub(crate) fn seconds(text: &str, min: Duration) -> Result<Duration, String> {
     const WHY: &str = "not a number of seconds (like 3 or 0.5)";

@@ -174,12 +174,12 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
             "flow_control_cps" => {
                 number(c, &mut seen, "flow_control_cps", &mut vs.flow_control_cps)?
             }
-            "flow_control_interval" => number(
-                c,
-                &mut seen,
-                "flow_control_interval",
-                &mut vs.flow_control_interval,
-            )?,
+            "flow_control_interval" => {
+                // 0 is refused, not read as 1: nothing is defaulted in place of a bad value.
+                seen.once(c, "flow_control_interval")?;
+                vs.flow_control_interval =
+                    Some(single(c, "seconds", |s| value::u32_in(s, 1, u32::MAX))?);
+            }
             "flow_control_pc" => number(c, &mut seen, "flow_control_pc", &mut vs.flow_control_pc)?,
             "client_ipaddr_allow" => vs.client_ipaddr_allow.extend(networks(c)?),
             "client_ipaddr_exclude" => vs.client_ipaddr_exclude.extend(networks(c)?),
@@ -189,7 +189,7 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
                 c.arity(2, 2, &["IP address", "port"])?;
                 vs.sorry_server = Some((
                     parse(c, &c.args[0], value::ipv4)?,
-                    parse(c, &c.args[1], value::port)?,
+                    parse(c, &c.args[1], value::nonzero_port)?,
                 ));
             }
             "inhibit_on_failure" => {

@@ -299,6 +299,28 @@ fn bad_values_are_never_defaulted() {
     }
 }
 
+/// Hardening: a sorry server on port 0 and a flow-control window of 0 seconds were accepted
+/// (the window silently became 1 s).
+#[test]
+fn sorry_server_port_0_and_flow_control_interval_0_are_refused() {
+    let e = err(&vs("    sorry_server 10.0.0.9 0"));
+    assert_eq!(
+        e.to_string(),
+        "e.conf:4:27: sorry_server: bad value \"0\": port out of range 1..=65535 (port 0 cannot be connected to)"
+    );
+    let e = err(&vs("    flow_control_cps 10\n    flow_control_interval 0"));
+    assert_eq!(
+        e.to_string(),
+        "e.conf:5:27: flow_control_interval: bad value \"0\": out of range 1..=4294967295"
+    );
+    let c = parse_str(
+        &vs("    sorry_server 10.0.0.9 1\n    flow_control_interval 1"),
+        Path::new("e.conf"),
+    )
+    .unwrap();
+    assert_eq!(c.virtual_servers[0].flow_control_interval, Some(1));
+}
+
 #[test]
 fn lexical_errors() {
     let e = err("global_defs {\n  router_id \"unterminated\n}");
