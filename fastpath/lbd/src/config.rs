@@ -277,6 +277,9 @@ impl Config {
                 if net.ip().is_unspecified() || net.ip().is_multicast() || net.ip() == Ipv4Addr::BROADCAST {
                     return Err(invalid(field("addresses"), format!("{a:?} cannot be a host address")));
                 }
+                if let Some(q) = ports.iter().find(|q| q.addresses.iter().any(|n| n.ip() == net.ip())) {
+                    return Err(invalid(field("addresses"), format!("{} is also an address of port {} (an address belongs to one port)", net.ip(), q.name)));
+                }
                 addresses.push(net);
             }
             if let Some(t) = &p.kernel_tap {
@@ -477,5 +480,12 @@ kernel_tap = "tap-wan"
         assert_eq!(c.api_listen, Some("127.0.0.1:7000".parse().unwrap()));
         assert_eq!(c.api_socket, PathBuf::from(DEFAULT_API_SOCKET));
         assert!(!c.api_socket_configured);
+    }
+
+    /// Hardening: one IPv4 address on two ports was accepted (ARP for it answered on both).
+    #[test]
+    fn one_address_on_two_ports_is_refused() {
+        let e = err("[[port]]\nname='wan'\nvdev='net_ring0'\naddresses=['10.0.0.1/24']\n[[port]]\nname='lan'\nvdev='net_ring1'\naddresses=['10.0.1.1/24', '10.0.0.1/32']");
+        assert_eq!(e, "t.toml: port[1] (lan).addresses: 10.0.0.1 is also an address of port wan (an address belongs to one port)");
     }
 }
