@@ -252,12 +252,9 @@ impl Control {
     /// every service keeps its flow-control state ([`ServiceTable::rebuild`]).
     fn publish(&self, run: &mut Running, conf: &kaconf::Config, health: &Health) -> Result<Change, ControlError> {
         let generation = run.generation + 1;
-        let path = self.env.services_file.clone().unwrap_or_else(|| PathBuf::from(API_ORIGIN));
         let old = self.shared.services.load_full();
-        let mut loaded = services::convert_with(conf, self.env.opts, generation, &path, Some(&old), health).map_err(|e| {
-            let m = e.to_string();
-            ControlError::Rejected(m.strip_prefix(&format!("{API_ORIGIN}:0: ")).map_or(m.clone(), str::to_owned))
-        })?;
+        // Objects made through the API have no file: their refusals name them without one.
+        let mut loaded = services::convert_with(conf, self.env.opts, &self.env.port_cfgs, generation, Some(&old), health).map_err(|e| ControlError::Rejected(e.to_string()))?;
         loaded.table.set_ownership(|ip| run.owner.owned(ip));
         let mut ifaces = self.env.base_ifaces.clone();
         services::assign_addresses(&mut ifaces, &self.env.port_cfgs, &loaded);

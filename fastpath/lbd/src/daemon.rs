@@ -80,7 +80,7 @@ pub fn eal_builder(cfg: &Config) -> EalBuilder {
 /// Loads the configured services (an empty table when none are configured).
 pub fn load_services(cfg: &Config) -> Result<Loaded, ServicesError> {
     match &cfg.services {
-        Some(path) => services::load(path, cfg.service_options(), 1),
+        Some(path) => services::load(path, cfg.service_options(), &cfg.ports, 1),
         None => Ok(Loaded { table: ServiceTable::default(), notes: Vec::new(), laddrs: Vec::new() }),
     }
 }
@@ -91,7 +91,7 @@ fn load_running(cfg: &Config) -> Result<(kaconf::Config, Loaded), ServicesError>
     match &cfg.services {
         Some(path) => {
             let conf = kaconf::load(path)?;
-            let loaded = services::convert(&conf, cfg.service_options(), 1, path)?;
+            let loaded = services::convert(&conf, cfg.service_options(), &cfg.ports, 1)?;
             Ok((conf, loaded))
         }
         None => Ok((kaconf::Config::default(), Loaded { table: ServiceTable::default(), notes: Vec::new(), laddrs: Vec::new() })),

@@ -1,25 +1,68 @@
 //! Turns a keepalived.conf into the fast path's service table, and decides which port answers
 //! ARP for each VIP and local address.
+//!
+//! This is the one place where a configuration is checked as a whole, for lbd's start, every
+//! reload and every API change alike: what a single keyword's value may be is kaconf's (or
+//! the API's) to check; what services, local addresses and lbd.toml's ports may be together
+//! is checked here ([`checks`]) and by the fast path's table, and every refusal names the
+//! object at its file:line (objects made through the API have no file, and no position).
+
+mod checks;
+#[cfg(test)]
+mod tests;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use fastpath::service::{FlowControl, ForwardMode, Persistence, RealServer, RefuseMode, Scheduler, Service, ServiceKey, ServiceTable, ToaMode};
+use fastpath::service::{FlowControl, ForwardMode, Persistence, RealServer, RefuseMode, Scheduler, Service, ServiceError, ServiceKey, ServiceTable, ToaMode};
 use fastpath::{route, Interface, L4Proto};
-use kaconf::{LbAlgo, LbKind, Protocol};
+use kaconf::{LbAlgo, LbKind, Protocol, VirtualServer};
 
 use crate::config::{PortConfig, ToaSetting};
 use crate::control::health::Health;
+use crate::control::API_ORIGIN;
 
 /// Why the services could not be loaded. The message carries file:line where it has one.
 #[derive(Debug, thiserror::Error)]
 pub enum ServicesError {
     #[error("{0}")]
     Parse(#[from] kaconf::Error),
-    #[error("{file}:{line}: virtual_server {vip} {port}: {msg}")]
-    Unsupported { file: String, line: u32, vip: Ipv4Addr, port: u16, msg: String },
-    #[error("{file}: {0}", file = .1)]
-    Table(fastpath::service::ServiceError, String),
+    /// An object the director cannot serve: `file:line: object: why` (no position for an
+    /// object made through the API).
+    #[error("{}{object}: {msg}", prefix(at))]
+    Refused { at: Option<String>, object: String, msg: String },
+    /// Refused by the fast path's table, at the object the refusal names.
+    #[error("{}{source}", prefix(at))]
+    Table { at: Option<String>, source: ServiceError },
+}
+
+fn prefix(at: &Option<String>) -> String {
+    at.as_ref().map(|a| format!("{a}: ")).unwrap_or_default()
+}
+
+/// `file:line` of a keepalived object; `None` for one made through the API (it has no file).
+fn position(file: &Path, line: u32) -> Option<String> {
+    (line != 0 || file != Path::new(API_ORIGIN)).then(|| format!("{}:{line}", file.display()))
+}
+
+/// ` (file:line)` after the name of another object, or nothing for an API-made one.
+fn place(file: &Path, line: u32) -> String {
+    position(file, line).map(|p| format!(" ({p})")).unwrap_or_default()
+}
+
+/// A virtual server as keepalived.conf writes it.
+fn vs_name(vs: &VirtualServer) -> String {
+    format!("virtual_server {} {}", vs.vip, vs.port)
+}
+
+/// The refusal of the object `object` defined at `file:line`.
+fn refused(file: &Path, line: u32, object: String, msg: String) -> ServicesError {
+    ServicesError::Refused { at: position(file, line), object, msg }
+}
+
+/// A note about `object` defined at `file:line`.
+fn note(file: &Path, line: u32, object: &str, msg: &str) -> String {
+    format!("{}{object}: {msg}", prefix(&position(file, line)))
 }
 
 /// Services plus what was parsed but is not acted on yet.
@@ -47,22 +90,24 @@ impl Default for Options {
     }
 }
 
-/// Loads and converts `path`.
-pub fn load(path: &Path, opts: Options, generation: u64) -> Result<Loaded, ServicesError> {
+/// Loads and converts `path` for a director with `ports`.
+pub fn load(path: &Path, opts: Options, ports: &[PortConfig], generation: u64) -> Result<Loaded, ServicesError> {
     let cfg = kaconf::load(path)?;
-    convert(&cfg, opts, generation, path)
+    convert(&cfg, opts, ports, generation)
 }
 
-/// Converts a parsed keepalived.conf (`path` names it in messages), with every checked real
-/// server in its initial health state (down under `alpha`, else up) and fresh shared state.
-pub fn convert(cfg: &kaconf::Config, opts: Options, generation: u64, path: &Path) -> Result<Loaded, ServicesError> {
-    convert_with(cfg, opts, generation, path, None, &Health::default())
+/// Converts a parsed keepalived.conf for a director with `ports`
+/// (lbd.toml's: their addresses are the director's own, their prefixes its connected
+/// subnets), with every checked real server in its initial health state (down under `alpha`,
+/// else up) and fresh shared state.
+pub fn convert(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], generation: u64) -> Result<Loaded, ServicesError> {
+    convert_with(cfg, opts, ports, generation, None, &Health::default())
 }
 
 /// Converts with real servers' health and services' quorum from `health`; services whose
 /// value `prev` already holds keep their compiled tables, and every service keeps its shared
 /// flow-control state ([`ServiceTable::rebuild`]).
-pub fn convert_with(cfg: &kaconf::Config, opts: Options, generation: u64, path: &Path, prev: Option<&ServiceTable>, health: &Health) -> Result<Loaded, ServicesError> {
+pub fn convert_with(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], generation: u64, prev: Option<&ServiceTable>, health: &Health) -> Result<Loaded, ServicesError> {
     let Options { toa, refuse, max_client_list } = opts;
     let mut notes: Vec<String> = cfg.warnings.iter().map(ToString::to_string).collect();
     let toa = match toa {
@@ -73,8 +118,7 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, generation: u64, path: 
     let mut services = Vec::new();
     let mut laddrs: Vec<(Ipv4Addr, Option<String>)> = Vec::new();
     for vs in &cfg.virtual_servers {
-        let file = vs.file.display().to_string();
-        let unsupported = |msg: String| ServicesError::Unsupported { file: file.clone(), line: vs.line, vip: vs.vip, port: vs.port, msg };
+        let unsupported = |msg: String| refused(&vs.file, vs.line, vs_name(vs), msg);
         let mode = match vs.lb_kind {
             LbKind::Fnat => ForwardMode::Fnat,
             LbKind::Dr => ForwardMode::Dr,
@@ -91,7 +135,6 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, generation: u64, path: 
             LbAlgo::Consh => Scheduler::Consh,
             LbAlgo::Mh => Scheduler::Mh,
         };
-        let at = format!("{file}:{}: virtual_server {} {}", vs.line, vs.vip, vs.port);
         let mut laddr_ips = Vec::new();
         match (&vs.laddr_group_name, mode) {
             (None, ForwardMode::Fnat) => {
@@ -109,20 +152,15 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, generation: u64, path: 
                         laddr_ips.push(a.ip);
                     }
                 } else {
-                    notes.push(format!("{at}: laddr_group_name is only used by FNAT; ignored for lb_kind {:?}", vs.lb_kind));
+                    notes.push(note(&vs.file, vs.line, &vs_name(vs), &format!("laddr_group_name is only used by FNAT; ignored for lb_kind {:?}", vs.lb_kind)));
                 }
             }
             (None, _) => {}
         }
         if mode == ForwardMode::Dr {
             if let Some(r) = vs.real_servers.iter().find(|r| r.port != vs.port) {
-                return Err(ServicesError::Unsupported {
-                    file: r.file.display().to_string(),
-                    line: r.line,
-                    vip: vs.vip,
-                    port: vs.port,
-                    msg: format!("real_server {} {}: direct routing cannot change the port (the VIP's is {})", r.ip, r.port, vs.port),
-                });
+                let msg = format!("real_server {} {}: direct routing cannot change the port (the VIP's is {})", r.ip, r.port, vs.port);
+                return Err(refused(&r.file, r.line, vs_name(vs), msg));
             }
         }
         for (name, list) in [("client_ipaddr_allow", &vs.client_ipaddr_allow), ("client_ipaddr_exclude", &vs.client_ipaddr_exclude)] {
@@ -157,7 +195,8 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, generation: u64, path: 
             sorry_server: vs.sorry_server,
             flow: FlowControl {
                 cps: vs.flow_control_cps.unwrap_or(0),
-                interval_s: vs.flow_control_interval.unwrap_or(1).max(1),
+                // kaconf and the API refuse 0: a window is at least 1 s.
+                interval_s: vs.flow_control_interval.unwrap_or(1),
                 max_conns: vs.flow_control_pc.unwrap_or(0),
                 refuse,
             },
@@ -166,8 +205,29 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, generation: u64, path: 
             ..Service::new(key, sched, mode)
         });
     }
-    let table = ServiceTable::rebuild(prev, services, generation).map_err(|e| ServicesError::Table(e, path.display().to_string()))?;
+    checks::addresses(cfg, ports, &mut notes)?;
+    let table = ServiceTable::rebuild(prev, services, generation).map_err(|source| ServicesError::Table { at: locate(cfg, &source), source })?;
     Ok(Loaded { table, notes, laddrs })
+}
+
+/// `file:line` of the object a table refusal names (`None` when it was made through the API).
+fn locate(cfg: &kaconf::Config, e: &ServiceError) -> Option<String> {
+    let of = |k: ServiceKey| {
+        let proto = if k.proto == L4Proto::Tcp { Protocol::Tcp } else { Protocol::Udp };
+        cfg.virtual_servers.iter().filter(move |v| (v.vip, v.port, v.protocol) == (k.vip, k.port, proto))
+    };
+    let at_vs = |v: &VirtualServer| position(&v.file, v.line);
+    let at_rs = |r: &kaconf::RealServer| position(&r.file, r.line);
+    match *e {
+        // The second definition of a service.
+        ServiceError::Duplicate(k) => of(k).next_back().and_then(at_vs),
+        ServiceError::NoLaddr(k) | ServiceError::PortZero { key: k, what: "virtual" } => of(k).next().and_then(at_vs),
+        ServiceError::PortZero { key, .. } => of(key).flat_map(|v| &v.real_servers).find(|r| r.port == 0).and_then(at_rs),
+        ServiceError::Weight { key, addr, port, .. } => of(key).flat_map(|v| &v.real_servers).find(|r| (r.ip, r.port) == (addr, port)).and_then(at_rs),
+        // The second one listed.
+        ServiceError::DuplicateRs { key, addr, port } => of(key).flat_map(|v| &v.real_servers).rfind(|r| (r.ip, r.port) == (addr, port)).and_then(at_rs),
+        ServiceError::LaddrIsVip(ip) => cfg.local_address_groups.iter().find(|g| g.addrs.iter().any(|a| a.ip == ip)).and_then(|g| position(&g.file, g.line)),
+    }
 }
 
 /// Adds to each port's owned addresses the VIPs and local addresses it must answer ARP for:

@@ -38,7 +38,8 @@ virtual_server 10.0.1.100 53 {
 /// A control over `text` (a keepalived.conf), with no workers.
 pub(crate) fn control_with(text: &str, file: Option<&Path>) -> Control {
     let conf = kaconf::parse_str(text, Path::new("test.conf")).unwrap();
-    let loaded = services::convert(&conf, services::Options::default(), 1, Path::new("test.conf")).unwrap();
+    let port_cfgs = crate::config::Config::parse("[[port]]\nname = 'wan'\nvdev = 'net_ring0'\naddresses = ['10.0.1.1/24']\n", Path::new("lbd.toml")).unwrap().ports;
+    let loaded = services::convert(&conf, services::Options::default(), &port_cfgs, 1).unwrap();
     let base = vec![Interface::new(EthernetAddress([2, 0, 0, 0, 0, 1]), vec![(Ipv4Addr::new(10, 0, 1, 1), 24)], false)];
     let shared = Arc::new(Shared {
         services: ArcSwap::from_pointee(loaded.table),
@@ -54,7 +55,7 @@ pub(crate) fn control_with(text: &str, file: Option<&Path>) -> Control {
     let env = Env {
         services_file: file.map(Path::to_path_buf),
         opts: services::Options::default(),
-        port_cfgs: Vec::new(),
+        port_cfgs,
         base_ifaces: base,
         workers: Vec::new(),
         ports: Vec::new(),
@@ -191,4 +192,38 @@ fn apply_replaces_everything_and_keeps_unchanged_services() {
     let ch = c.apply(conf.local_address_groups, vec![conf.virtual_servers[1].clone()]).unwrap();
     assert_eq!(ch.removed.len(), 1);
     assert_eq!(c.clear_services().unwrap().removed.len(), 1);
+}
+
+/// Hardening: API changes and reloads go through the same whole-configuration checks as the
+/// start. An object made through the API has no file: its refusal names it without one.
+#[test]
+fn api_changes_and_reloads_are_checked_as_the_start_is() {
+    let c = control_with(CONF, None);
+    let mut v = vs(8080);
+    v.real_servers.push(crate::api::convert::new_rs(Ipv4Addr::new(10, 0, 1, 100), 8080, 1));
+    assert_eq!(c.add_service(v).unwrap_err(), ControlError::Rejected("virtual_server 10.0.1.100 8080: real_server 10.0.1.100 8080 is the virtual server itself".into()));
+    let mut v = vs(80);
+    v.vip = Ipv4Addr::new(10, 0, 1, 1);
+    assert_eq!(c.add_service(v).unwrap_err(), ControlError::Rejected("virtual_server 10.0.1.1 80: the virtual IP 10.0.1.1 is port wan's own address (lbd.toml addresses)".into()));
+    // The group comes from the file, the address from the API.
+    let e = c.add_laddrs("lg", vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 2, 11), ifname: None }]).unwrap_err();
+    assert_eq!(e, ControlError::Rejected("test.conf:2: local_address_group lg: local address 10.0.2.11 is real_server 10.0.2.11 80 of virtual_server 10.0.1.100 80 (test.conf:9)".into()));
+    let e = c.add_laddrs("lg2", vec![LocalAddr { ip: Ipv4Addr::UNSPECIFIED, ifname: None }]).unwrap_err();
+    assert_eq!(e, ControlError::Rejected("local_address_group lg2: local address 0.0.0.0 is the unspecified address, not a host address".into()));
+    assert_eq!(c.table().generation(), 1, "nothing was published");
+    // A new service without real servers is taken, with a note.
+    let ch = c.add_service(vs(8080)).unwrap();
+    assert_eq!(ch.notes, ["virtual_server 10.0.1.100 8080: no real_server: new connections are dropped (no_real_server) until one is added"]);
+
+    let dir = std::env::temp_dir().join(format!("lbd-control-checks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("keepalived.conf");
+    std::fs::write(&file, CONF).unwrap();
+    let c = control_with(CONF, Some(&file));
+    std::fs::write(&file, CONF.replace("real_server 10.0.2.11 53", "real_server 10.0.1.100 53")).unwrap();
+    let e = c.reload().unwrap_err();
+    let msg = format!("{}:21: virtual_server 10.0.1.100 53: real_server 10.0.1.100 53 is the virtual server itself", file.display());
+    assert_eq!(e, ControlError::Reload(msg));
+    assert_eq!(c.table().generation(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
 }
