@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipnetwork::Ipv4Network;
 use serde::Deserialize;
@@ -161,6 +162,8 @@ struct RawConfig {
     api_listen: Option<String>,
     api_token: Option<String>,
     metrics_listen: Option<String>,
+    api_max_connections: Option<u32>,
+    api_idle_timeout_s: Option<u32>,
 }
 
 /// A validated port.
@@ -204,12 +207,25 @@ pub struct Config {
     pub api_token: Option<String>,
     /// Prometheus text endpoint (`GET /metrics`).
     pub metrics_listen: Option<SocketAddr>,
+    /// Most connections open at once on `api_listen`, and on `metrics_listen`; one more is
+    /// accepted and closed at once.
+    pub api_max_connections: usize,
+    /// Close a connection to `api_listen` or `metrics_listen` after this long without a byte
+    /// read or written.
+    pub api_idle_timeout: Duration,
     /// When workers sync sessions (`[sync]`).
     pub sync: fastpath::sync::SyncParams,
 }
 
 /// Where the control API listens unless `api_socket` says otherwise.
 pub const DEFAULT_API_SOCKET: &str = "/run/lbd/lbd.sock";
+
+/// `api_max_connections` unless configured, and its range.
+pub const DEFAULT_API_MAX_CONNECTIONS: u32 = 256;
+const MAX_API_CONNECTIONS: u32 = 65536;
+/// `api_idle_timeout_s` unless configured, and its upper bound (a day).
+pub const DEFAULT_API_IDLE_TIMEOUT_S: u32 = 60;
+const MAX_API_IDLE_TIMEOUT_S: u32 = 86400;
 
 /// Largest worker count: 2 vCPUs here, but real appliances have many cores.
 const MAX_WORKERS: u16 = 64;
@@ -351,6 +367,14 @@ impl Config {
         if api_listen.is_some() && raw.api_token.is_none() {
             return Err(invalid("api_listen".into(), "needs api_token: TCP callers must present a bearer token".into()));
         }
+        let api_max_connections = raw.api_max_connections.unwrap_or(DEFAULT_API_MAX_CONNECTIONS);
+        if !(1..=MAX_API_CONNECTIONS).contains(&api_max_connections) {
+            return Err(invalid("api_max_connections".into(), format!("{api_max_connections} is out of range 1..={MAX_API_CONNECTIONS}")));
+        }
+        let api_idle_timeout_s = raw.api_idle_timeout_s.unwrap_or(DEFAULT_API_IDLE_TIMEOUT_S);
+        if !(1..=MAX_API_IDLE_TIMEOUT_S).contains(&api_idle_timeout_s) {
+            return Err(invalid("api_idle_timeout_s".into(), format!("{api_idle_timeout_s} s is out of range 1..={MAX_API_IDLE_TIMEOUT_S}")));
+        }
         let api_socket_configured = raw.api_socket.is_some();
         let api_socket = raw.api_socket.unwrap_or_else(|| PathBuf::from(DEFAULT_API_SOCKET));
         if api_socket.as_os_str().is_empty() || api_socket.file_name().is_none() {
@@ -393,6 +417,8 @@ impl Config {
             api_listen,
             api_token: raw.api_token,
             metrics_listen,
+            api_max_connections: api_max_connections as usize,
+            api_idle_timeout: Duration::from_secs(u64::from(api_idle_timeout_s)),
             sync,
             workers: raw.workers,
             idle_sleep_us: raw.idle_sleep_us,
@@ -480,6 +506,17 @@ kernel_tap = "tap-wan"
         assert_eq!(c.api_listen, Some("127.0.0.1:7000".parse().unwrap()));
         assert_eq!(c.api_socket, PathBuf::from(DEFAULT_API_SOCKET));
         assert!(!c.api_socket_configured);
+        assert_eq!((c.api_max_connections, c.api_idle_timeout), (256, Duration::from_secs(60)));
+        let c = parse(&format!("api_max_connections = 16\napi_idle_timeout_s = 2\n{port}")).unwrap();
+        assert_eq!((c.api_max_connections, c.api_idle_timeout), (16, Duration::from_secs(2)));
+        let e = err(&format!("api_max_connections = 0\n{port}"));
+        assert!(e.contains("api_max_connections: 0 is out of range 1..=65536"), "{e}");
+        let e = err(&format!("api_max_connections = 70000\n{port}"));
+        assert!(e.contains("api_max_connections: 70000 is out of range"), "{e}");
+        let e = err(&format!("api_idle_timeout_s = 0\n{port}"));
+        assert!(e.contains("api_idle_timeout_s: 0 s is out of range 1..=86400"), "{e}");
+        let e = err(&format!("api_idle_timeout_s = -1\n{port}"));
+        assert!(e.contains("api_idle_timeout_s"), "{e}");
     }
 
     /// Hardening: one IPv4 address on two ports was accepted (ARP for it answered on both).

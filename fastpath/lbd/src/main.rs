@@ -53,9 +53,15 @@ use clap::Parser;
 ///                            # socket removed on exit. Only when configured is a socket in
 ///                            # use by another process an error (else: a warning, no socket)
 ///   api_listen = "127.0.0.1:7443"      # optional TCP listener for the API (plaintext
-///                            # HTTP/2); needs api_token
+///                            # HTTP/2, no TLS yet: keep it on loopback or a management
+///                            # network); needs api_token
 ///   api_token = "..."        # callers on api_listen send `authorization: Bearer <token>`
 ///   metrics_listen = "127.0.0.1:9100"  # optional Prometheus endpoint, GET /metrics
+///   api_max_connections = 256  # most connections open at once on api_listen, and on
+///                            # metrics_listen; one more is accepted and closed at once
+///   api_idle_timeout_s = 60  # close an api_listen or metrics_listen connection after this
+///                            # long without a byte either way (also one that never sends a
+///                            # request); keep it above the longest call (a few seconds)
 ///   [timeouts]               # seconds, as ipvsadm --set tcp tcpfin udp
 ///   tcp = 900
 ///   tcpfin = 120

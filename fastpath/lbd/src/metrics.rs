@@ -9,7 +9,13 @@
 //! when this director serves the VIP or local address, 0 when another does) and
 //! `lbd_vrrp_state{instance,state}`, one sample per state with 1 on the instance's current one
 //! (`lbd_vrrp_state{state="MASTER"} == 1` selects the masters), as lb-slowpath last reported. New connections per second: `rate(lbd_worker_sessions_created_total)`
-//! (per-service cumulative counters are not kept by the fast path yet).
+//! (per-service cumulative counters are not kept by the fast path yet). Listeners:
+//! `lbd_listener_*{listener}` for `api_socket`, `api_listen` and `metrics_listen` (connections
+//! open and accepted, refused over `api_max_connections`, closed idle, accept errors).
+//!
+//! The endpoint needs no token, so a scrape is bounded: connections are capped and closed
+//! when idle like the API's (see `api::listen`), the request head must arrive within
+//! [`HEAD_TIMEOUT`] and the answer be taken within [`WRITE_TIMEOUT`].
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -20,34 +26,36 @@ use std::time::Duration;
 use fastpath::DropReason;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_stream::StreamExt;
 
+use crate::api::listen::{Conn, Incoming, ListenerStats};
 use crate::control::health::Status;
 use crate::control::ownership::VrrpState;
 use crate::control::{service_key, vs_key, Control};
 
 /// Largest request head read.
 const MAX_HEAD: usize = 8192;
+/// The request head must be complete this long after the connection is accepted.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// The answer must be written (taken by the client) within this.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accepts scrapes until `stop` completes.
-pub async fn serve(l: TcpListener, control: Arc<Control>, stop: impl Future<Output = ()>) {
+/// Accepts scrapes until `stop` completes. `listeners` are the counters exported.
+pub async fn serve(mut incoming: Incoming<TcpListener>, control: Arc<Control>, listeners: Vec<Arc<ListenerStats>>, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
+    let listeners: Arc<[Arc<ListenerStats>]> = listeners.into();
     loop {
         tokio::select! {
             () = &mut stop => break,
-            acc = l.accept() => match acc {
-                Ok((s, _)) => {
-                    tokio::spawn(respond(s, Arc::clone(&control)));
-                }
-                Err(e) => {
-                    eprintln!("lbd: metrics: accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
+            // The stream never ends or fails: accept errors are logged and retried in it.
+            Some(Ok(s)) = incoming.next() => {
+                tokio::spawn(respond(s, Arc::clone(&control), Arc::clone(&listeners)));
+            }
         }
     }
 }
 
-async fn respond(mut s: TcpStream, control: Arc<Control>) {
+async fn respond(mut s: Conn<TcpStream>, control: Arc<Control>, listeners: Arc<[Arc<ListenerStats>]>) {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
     let read = async {
@@ -59,7 +67,7 @@ async fn respond(mut s: TcpStream, control: Arc<Control>) {
         }
         true
     };
-    if !matches!(tokio::time::timeout(Duration::from_secs(5), read).await, Ok(true)) {
+    if !matches!(tokio::time::timeout(HEAD_TIMEOUT, read).await, Ok(true)) {
         return;
     }
     let line = String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or_default()).into_owned();
@@ -68,7 +76,7 @@ async fn respond(mut s: TcpStream, control: Arc<Control>) {
     let (status, body) = if method != "GET" {
         ("405 Method Not Allowed", "only GET\n".to_owned())
     } else if path == "/metrics" || path.starts_with("/metrics?") {
-        match tokio::task::spawn_blocking(move || render(&control)).await {
+        match tokio::task::spawn_blocking(move || render(&control) + &render_listeners(&listeners)).await {
             Ok(b) => ("200 OK", b),
             Err(e) => ("500 Internal Server Error", format!("{e}\n")),
         }
@@ -79,8 +87,11 @@ async fn respond(mut s: TcpStream, control: Arc<Control>) {
         "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let _ = s.write_all(resp.as_bytes()).await;
-    let _ = s.shutdown().await;
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+        s.write_all(resp.as_bytes()).await?;
+        s.shutdown().await
+    })
+    .await;
 }
 
 struct Out(String);
@@ -219,6 +230,32 @@ pub fn render(control: &Control) -> String {
     }
     vrrp(&mut o, control);
     sync(&mut o, control);
+    o.0
+}
+
+/// The listeners' connection counters.
+pub fn render_listeners(listeners: &[Arc<ListenerStats>]) -> String {
+    let mut o = Out(String::with_capacity(2048));
+    type Field = fn(&ListenerStats) -> u64;
+    let fields: [(&str, &str, &str, Field); 5] = [
+        ("lbd_listener_connections", "gauge", "Connections open on the listener.", |l| l.open.load(Ordering::Relaxed) as u64),
+        ("lbd_listener_connections_total", "counter", "Connections accepted and served.", |l| l.accepted.load(Ordering::Relaxed)),
+        ("lbd_listener_rejected_total", "counter", "Connections closed at once because api_max_connections were open.", |l| {
+            l.rejected.load(Ordering::Relaxed)
+        }),
+        ("lbd_listener_idle_closed_total", "counter", "Connections closed after api_idle_timeout_s without traffic.", |l| {
+            l.idle_closed.load(Ordering::Relaxed)
+        }),
+        ("lbd_listener_accept_errors_total", "counter", "Accept failures (such as running out of file descriptors); the listener retries.", |l| {
+            l.accept_errors.load(Ordering::Relaxed)
+        }),
+    ];
+    for (name, kind, help, get) in fields {
+        o.family(name, kind, help);
+        for l in listeners {
+            o.sample(name, &[("listener", l.name)], get(l));
+        }
+    }
     o.0
 }
 

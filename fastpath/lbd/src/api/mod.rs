@@ -2,8 +2,14 @@
 //! Unix socket, optionally on TCP for callers with the bearer token, and the Prometheus
 //! endpoint, all on one dedicated thread with a single-threaded tokio runtime (not an EAL
 //! lcore; the workers never see it).
+//!
+//! Every listener keeps accepting through accept errors (see [`listen`]); the TCP ones also
+//! cap their open connections (`api_max_connections`) and close idle ones
+//! (`api_idle_timeout_s`), so that connections nobody authenticates cannot use up lbd's file
+//! descriptors. Per connection, gRPC calls are bounded in number and in time.
 
 pub(crate) mod convert;
+pub(crate) mod listen;
 mod ownership;
 mod service;
 mod sync;
@@ -14,19 +20,31 @@ use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixS
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use lb_api::pb::load_balancer_server::LoadBalancerServer;
 use tokio::sync::watch;
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tonic::transport::Server;
 
 use crate::config::Config;
 use crate::control::Control;
 use crate::metrics;
+use listen::{Incoming, Limits, ListenerStats};
 pub use service::Api;
 
 /// How long in-flight calls and open connections get once lbd stops.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// Calls served at once per connection (more wait, HTTP/2 flow control holding the client).
+const CALLS_PER_CONNECTION: u32 = 32;
+/// A call that has not answered by then is cancelled (a call waits for workers at most
+/// `control::WORKER_TIMEOUT` per question).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP/2 pings on the Unix socket after this long without a frame from the client; no
+/// acknowledgement within [`HTTP2_KEEPALIVE_TIMEOUT`] closes the connection (a stopped or
+/// hung local client). Not on `api_listen`: the idle timeout does that job there, and pings
+/// would count as traffic and keep an idle connection open for ever.
+const HTTP2_KEEPALIVE: Duration = Duration::from_secs(30);
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +104,25 @@ fn check_token(token: &Arc<str>, req: &tonic::Request<()>) -> Result<(), tonic::
     }
 }
 
+/// The gRPC server with the per-connection bounds both listeners share.
+fn server() -> Server {
+    Server::builder()
+        .concurrency_limit_per_connection(CALLS_PER_CONNECTION as usize)
+        .max_concurrent_streams(CALLS_PER_CONNECTION)
+        .timeout(CALL_TIMEOUT)
+}
+
+/// The warning for an `api_listen` that is not on loopback.
+fn exposed_warning(addr: std::net::SocketAddr) -> Option<String> {
+    (!addr.ip().is_loopback()).then(|| {
+        format!(
+            "lbd: warning: api_listen {addr} is not a loopback address: the control API is reachable from the network, \
+             protected only by api_token, and TLS is not implemented yet (the token and every call cross the network in \
+             clear text); prefer 127.0.0.1 with an SSH tunnel, or a firewalled management network"
+        )
+    })
+}
+
 /// Starts the API (and metrics) thread. Sockets are bound before this returns, so a bad
 /// address is reported at start-up. When the default socket is in use by another process
 /// (several directors on one test host), the Unix listener is skipped with a warning; a
@@ -103,6 +140,10 @@ pub fn start(cfg: &Config, control: Arc<Control>) -> Result<ApiHandle, ApiError>
     let tcp = cfg.api_listen.map(|a| bind_tcp("api_listen", a)).transpose()?;
     let metrics_l = cfg.metrics_listen.map(|a| bind_tcp("metrics_listen", a)).transpose()?;
     let token: Option<Arc<str>> = cfg.api_token.as_deref().map(Arc::from);
+    if let Some(w) = cfg.api_listen.and_then(exposed_warning) {
+        eprintln!("{w}");
+    }
+    let limits = Limits { max_connections: cfg.api_max_connections, idle_timeout: Some(cfg.api_idle_timeout) };
     let (stop_tx, stop_rx) = watch::channel(false);
     let thread = std::thread::Builder::new()
         .name("lbd-api".into())
@@ -114,7 +155,7 @@ pub fn start(cfg: &Config, control: Arc<Control>) -> Result<ApiHandle, ApiError>
                     return;
                 }
             };
-            rt.block_on(serve(control, uds, tcp, token, metrics_l, stop_rx));
+            rt.block_on(serve(control, uds, tcp, token, metrics_l, limits, stop_rx));
             // Calls still waiting on workers end within their own bound; do not wait longer.
             rt.shutdown_timeout(SHUTDOWN_GRACE);
         })
@@ -128,6 +169,7 @@ async fn serve(
     tcp: Option<std::net::TcpListener>,
     token: Option<Arc<str>>,
     metrics_l: Option<std::net::TcpListener>,
+    limits: Limits,
     stop: watch::Receiver<bool>,
 ) {
     let (mut reporter, health) = tonic_health::server::health_reporter();
@@ -137,11 +179,18 @@ async fn serve(
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let mut listeners = Vec::new();
     if let Some(l) = uds {
         match tokio::net::UnixListener::from_std(l) {
             Ok(l) => {
-                let router = Server::builder().add_service(health.clone()).add_service(LoadBalancerServer::new(api.clone()));
-                tasks.spawn(router.serve_with_incoming_shutdown(UnixListenerStream::new(l), stopped(stop.clone())));
+                let stats = ListenerStats::new("api_socket");
+                listeners.push(Arc::clone(&stats));
+                let router = server()
+                    .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
+                    .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+                    .add_service(health.clone())
+                    .add_service(LoadBalancerServer::new(api.clone()));
+                tasks.spawn(router.serve_with_incoming_shutdown(Incoming::new(l, Limits::NONE, stats), stopped(stop.clone())));
             }
             Err(e) => eprintln!("lbd: API socket: {e}"),
         }
@@ -149,13 +198,15 @@ async fn serve(
     if let (Some(l), Some(token)) = (tcp, token) {
         match tokio::net::TcpListener::from_std(l) {
             Ok(l) => {
+                let stats = ListenerStats::new("api_listen");
+                listeners.push(Arc::clone(&stats));
                 #[allow(clippy::result_large_err)] // tonic's interceptors return `Status`.
                 let auth = move |r: tonic::Request<()>| check_token(&token, &r).and(Ok(r));
-                let router = Server::builder()
+                let router = server()
                     .layer(tonic::service::interceptor(auth))
                     .add_service(health.clone())
                     .add_service(LoadBalancerServer::new(api.clone()));
-                tasks.spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(l), stopped(stop.clone())));
+                tasks.spawn(router.serve_with_incoming_shutdown(Incoming::new(l, limits, stats), stopped(stop.clone())));
             }
             Err(e) => eprintln!("lbd: api_listen: {e}"),
         }
@@ -163,10 +214,14 @@ async fn serve(
     if let Some(l) = metrics_l {
         match tokio::net::TcpListener::from_std(l) {
             Ok(l) => {
+                let stats = ListenerStats::new("metrics_listen");
+                listeners.push(Arc::clone(&stats));
+                let incoming = Incoming::new(l, limits, stats);
                 let c = Arc::clone(&control);
                 let s = stop.clone();
+                let listeners = listeners.clone();
                 tasks.spawn(async move {
-                    metrics::serve(l, c, stopped(s)).await;
+                    metrics::serve(incoming, c, listeners, stopped(s)).await;
                     Ok(())
                 });
             }
@@ -177,8 +232,12 @@ async fn serve(
     tokio::select! {
         () = async {
             while let Some(r) = tasks.join_next().await {
-                if let Ok(Err(e)) = r {
-                    eprintln!("lbd: API server: {e}");
+                match r {
+                    Ok(Err(e)) => eprintln!("lbd: API server: {e}"),
+                    // Listeners do not end before the stop signal; say so if one ever does.
+                    Ok(Ok(())) if !*stop.borrow() => eprintln!("lbd: API server: a listener stopped serving"),
+                    Err(e) => eprintln!("lbd: API server: {e}"),
+                    Ok(Ok(())) => {}
                 }
             }
         } => {}
