@@ -117,6 +117,7 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], g
     };
     let mut services = Vec::new();
     let mut laddrs: Vec<(Ipv4Addr, Option<String>)> = Vec::new();
+    let mut laddr_seen: std::collections::HashSet<Ipv4Addr> = std::collections::HashSet::new();
     for vs in &cfg.virtual_servers {
         let unsupported = |msg: String| refused(&vs.file, vs.line, vs_name(vs), msg);
         let mode = match vs.lb_kind {
@@ -146,7 +147,7 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], g
                 };
                 if mode == ForwardMode::Fnat {
                     for a in &g.addrs {
-                        if !laddrs.iter().any(|(ip, _)| *ip == a.ip) {
+                        if laddr_seen.insert(a.ip) {
                             laddrs.push((a.ip, a.ifname.clone()));
                         }
                         laddr_ips.push(a.ip);
