@@ -152,14 +152,6 @@ impl WorkerState {
         persist.sweep(now_ms);
     }
 
-    /// Cumulative totals per (service, real server): ended sessions plus the live ones.
-    pub fn totals_now(&self) -> HashMap<TotalsKey, Totals> {
-        let mut m: HashMap<TotalsKey, Totals> = self.totals.iter().map(|(k, v)| (*k, *v)).collect();
-        for s in self.sessions.iter() {
-            m.entry((s.proto, s.vip, s.rs)).or_default().add_session(s);
-        }
-        m
-    }
 
     /// Lines scheduler state up with `services` after a table change: each surviving service
     /// keeps its round-robin position, and its connection counts when its real-server list

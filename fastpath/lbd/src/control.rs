@@ -166,6 +166,8 @@ pub struct Control {
     run: Mutex<Running>,
     /// Random, chosen at start: tells lb-slowpath that lbd restarted (and lost health state).
     instance_id: u64,
+    /// The last connection counts fetched for metrics, and when.
+    counts_cache: Mutex<Option<(Instant, HashMap<ConnKey, ConnCount>)>>,
 }
 
 impl Control {
@@ -175,7 +177,7 @@ impl Control {
     pub fn new(shared: Arc<Shared>, env: Env, conf: kaconf::Config, timeouts: Timeouts, generation: u64) -> Control {
         let mut health = Health::default();
         health.sync(&conf, now_unix_ms());
-        Control { shared, env, run: Mutex::new(Running { conf, health, owner: Ownership::default(), timeouts, generation, revision: 1 }), instance_id: random_id() }
+        Control { shared, env, run: Mutex::new(Running { conf, health, owner: Ownership::default(), timeouts, generation, revision: 1 }), instance_id: random_id(), counts_cache: Mutex::new(None) }
     }
 
     /// This lbd's instance id (random, chosen at start).
@@ -481,6 +483,21 @@ impl Control {
             }
         }
         Ok(total)
+    }
+
+    /// Connection counts no older than `max_age`: the last ones fetched if they are fresh
+    /// enough, else fetched now. Callers at the same time wait for one fetch and share it, so
+    /// however many scrapes arrive, the workers walk their tables at most once per `max_age`.
+    pub fn conn_counts_cached(&self, max_age: Duration) -> Result<HashMap<ConnKey, ConnCount>, ControlError> {
+        let mut cache = self.counts_cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, m)) = cache.as_ref() {
+            if at.elapsed() < max_age {
+                return Ok(m.clone());
+            }
+        }
+        let m = self.conn_counts()?;
+        *cache = Some((Instant::now(), m.clone()));
+        Ok(m)
     }
 
     /// Zeroes every worker's counters and the ports' statistics.

@@ -229,6 +229,8 @@ pub fn serve(worker: u16, state: &mut WorkerState, req: &Request, now_ms: u64, s
             Reply::Sessions { sessions, matched }
         }
         Request::ConnCounts => {
+            // One pass over the live sessions (state and traffic together), then the totals
+            // of the ended ones.
             let mut m: HashMap<ConnKey, ConnCount> = HashMap::new();
             for s in state.sessions.iter() {
                 let c = m.entry((s.proto, s.vip, s.rs)).or_default();
@@ -237,14 +239,19 @@ pub fn serve(worker: u16, state: &mut WorkerState, req: &Request, now_ms: u64, s
                 } else {
                     c.inactive += 1;
                 }
+                c.conns += 1;
+                c.pkts_in += s.pkts_in;
+                c.pkts_out += s.pkts_out;
+                c.bytes_in += s.bytes_in;
+                c.bytes_out += s.bytes_out;
             }
-            for (k, t) in state.totals_now() {
-                let c = m.entry(k).or_default();
-                c.conns = t.conns;
-                c.pkts_in = t.pkts_in;
-                c.pkts_out = t.pkts_out;
-                c.bytes_in = t.bytes_in;
-                c.bytes_out = t.bytes_out;
+            for (k, t) in &state.totals {
+                let c = m.entry(*k).or_default();
+                c.conns += t.conns;
+                c.pkts_in += t.pkts_in;
+                c.pkts_out += t.pkts_out;
+                c.bytes_in += t.bytes_in;
+                c.bytes_out += t.bytes_out;
             }
             Reply::ConnCounts(m)
         }

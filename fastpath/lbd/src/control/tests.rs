@@ -37,6 +37,11 @@ virtual_server 10.0.1.100 53 {
 
 /// A control over `text` (a keepalived.conf), with no workers.
 pub(crate) fn control_with(text: &str, file: Option<&Path>) -> Control {
+    control_with_mailboxes(text, file, 0)
+}
+
+/// The same with `mailboxes` worker mailboxes (nobody serves them unless the test does).
+fn control_with_mailboxes(text: &str, file: Option<&Path>, mailboxes: usize) -> Control {
     let conf = kaconf::parse_str(text, Path::new("test.conf")).unwrap();
     let port_cfgs = crate::config::Config::parse("[[port]]\nname = 'wan'\nvdev = 'net_ring0'\naddresses = ['10.0.1.1/24']\n", Path::new("lbd.toml")).unwrap().ports;
     let loaded = services::convert(&conf, services::Options::default(), &port_cfgs, 1).unwrap();
@@ -50,7 +55,7 @@ pub(crate) fn control_with(text: &str, file: Option<&Path>) -> Control {
         owners: Default::default(),
         sync: crate::sync::SyncShared::new(1, Default::default()),
         stop: AtomicBool::new(false),
-        mailboxes: Vec::new(),
+        mailboxes: (0..mailboxes).map(|_| crate::control::mailbox::Mailbox::default()).collect(),
     });
     let env = Env {
         services_file: file.map(Path::to_path_buf),
@@ -226,4 +231,36 @@ fn api_changes_and_reloads_are_checked_as_the_start_is() {
     assert_eq!(e, ControlError::Reload(msg));
     assert_eq!(c.table().generation(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Metrics scrapes share one walk of the session tables per interval, however many arrive.
+#[test]
+fn concurrent_scrapes_share_one_walk_of_the_workers_tables() {
+    let c = Arc::new(control_with_mailboxes(CONF, None, 1));
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (c, asked, done) = (Arc::clone(&c), Arc::clone(&asked), Arc::clone(&done));
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(m) = c.shared().mailboxes[0].pop() {
+                    asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    m.answer(0, crate::control::mailbox::Reply::ConnCounts(HashMap::new()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let scrapes: Vec<_> = (0..40)
+        .map(|_| {
+            let c = Arc::clone(&c);
+            std::thread::spawn(move || c.conn_counts_cached(std::time::Duration::from_secs(60)).is_ok())
+        })
+        .collect();
+    assert!(scrapes.into_iter().all(|t| t.join().unwrap_or(false)), "every scrape answered");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 1, "40 concurrent scrapes, one walk");
+    assert!(c.conn_counts().is_ok());
+    assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 2, "the API's own listing is always fresh");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    worker.join().unwrap();
 }
