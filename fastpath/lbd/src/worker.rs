@@ -143,11 +143,14 @@ impl Worker {
     }
 
     fn poll_loop(&mut self) {
+        // One reference for the whole loop: cloning the `Arc` per pass would write its count,
+        // a cache line every worker shares, on every pass.
+        let shared = Arc::clone(&self.plan.shared);
         let (mut loops, mut busy, mut idle) = (0u64, 0u64, 0u32);
         while !self.plan.shared.stop.load(Ordering::Relaxed) {
             loops += 1;
             let now = self.now_ms();
-            let got = self.iteration(now);
+            let got = self.iteration(&shared, now);
             if got > 0 {
                 busy += 1;
                 idle = 0;
@@ -188,9 +191,7 @@ impl Worker {
     }
 
     /// One pass over every queue; returns how many frames were handled.
-    fn iteration(&mut self, now: u64) -> usize {
-        // Local handles, so `self` stays free for mutation while the context is alive.
-        let shared = Arc::clone(&self.plan.shared);
+    fn iteration(&mut self, shared: &Shared, now: u64) -> usize {
         // The ports' addresses change with VIPs and local addresses (control API). Loaded
         // before the service table, which the control side stores first: a VIP seen on a port
         // is in the table too, with its ownership (no ARP reply for a VIP we do not own).
