@@ -306,15 +306,24 @@ pub(crate) fn list_lines(block: &Node) -> Result<Vec<Vec<Word<'_>>>, Error> {
     Ok(lines)
 }
 
-/// A list of networks written as arguments, as lines of a block, or both.
-pub(crate) fn networks(n: &Node) -> Result<Vec<ipnetwork::Ipv4Network>, Error> {
+/// A list of networks written as arguments, as lines of a block, or both. An address with
+/// host bits under its prefix (`192.168.0.1/24`) means its network, as EulerOS documents its
+/// own client-list example: masked, with a warning naming the network it became.
+pub(crate) fn networks(n: &Node, cx: &mut Cx) -> Result<Vec<ipnetwork::Ipv4Network>, Error> {
     let mut out = Vec::new();
     for arg in &n.args {
-        out.push(parse(n, arg, value::ipv4_network)?);
+        out.push(parse(n, arg, value::ipv4_prefix)?);
     }
     if n.children.is_some() {
         for word in list_lines(n)?.iter().flatten() {
-            out.push(word.parse(&n.keyword, value::ipv4_network)?);
+            out.push(word.parse(&n.keyword, value::ipv4_prefix)?);
+        }
+    }
+    for net in &mut out {
+        if net.ip() != net.network() {
+            let masked = ipnetwork::Ipv4Network::new(net.network(), net.prefix()).unwrap_or(*net);
+            cx.warnings.push(n.warning(format!("{net} has host bits set: taken as {masked} ({}-{})", masked.network(), masked.broadcast())));
+            *net = masked;
         }
     }
     if out.is_empty() {

@@ -115,19 +115,6 @@ pub(crate) fn ipv4_prefix(text: &str) -> Result<Ipv4Network, String> {
     Ipv4Network::new(ip, len).map_err(|e| e.to_string())
 }
 
-/// A network (`10.0.0.0/8`, or an address meaning /32) with no host bits set.
-pub(crate) fn ipv4_network(text: &str) -> Result<Ipv4Network, String> {
-    let net = ipv4_prefix(text)?;
-    if net.ip() != net.network() {
-        return Err(format!(
-            "host bits set (did you mean {}/{}?)",
-            net.network(),
-            net.prefix()
-        ));
-    }
-    Ok(net)
-}
-
 /// A contiguous netmask in dotted quad form (`255.255.255.0`).
 pub(crate) fn netmask(text: &str) -> Result<Ipv4Addr, String> {
     let mask = ipv4(text).map_err(|_| "not a dotted netmask like 255.255.255.0".to_owned())?;
@@ -202,9 +189,6 @@ mod tests {
             Ipv4Addr::new(10, 0, 0, 1)
         );
         assert!(ipv4_prefix("10.0.0.1/33").is_err());
-        assert!(ipv4_network("10.0.0.1/8")
-            .unwrap_err()
-            .contains("10.0.0.0/8"));
         assert_eq!(
             netmask("255.255.255.0"),
             Ok(Ipv4Addr::new(255, 255, 255, 0))

@@ -181,8 +181,8 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
                     Some(single(c, "seconds", |s| value::u32_in(s, 1, u32::MAX))?);
             }
             "flow_control_pc" => number(c, &mut seen, "flow_control_pc", &mut vs.flow_control_pc)?,
-            "client_ipaddr_allow" => vs.client_ipaddr_allow.extend(networks(c)?),
-            "client_ipaddr_exclude" => vs.client_ipaddr_exclude.extend(networks(c)?),
+            "client_ipaddr_allow" => vs.client_ipaddr_allow.extend(networks(c, cx)?),
+            "client_ipaddr_exclude" => vs.client_ipaddr_exclude.extend(networks(c, cx)?),
             "sorry_server" => {
                 seen.once(c, "sorry_server")?;
                 c.no_block()?;

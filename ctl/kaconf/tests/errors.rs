@@ -90,15 +90,21 @@ fn bad_ip() {
     assert_eq!(at(&e), (1, 16, "virtual_server"));
     let e = err("local_address_group g {\n  10.0.0.1 dpdk0\n  10.0.0.x dpdk0\n}");
     assert_eq!(at(&e), (3, 3, "local_address_group"));
-    let e = err(&vs(
-        "    client_ipaddr_allow {\n        10.0.0.0/8 10.1.0.1/16\n    }",
-    ));
-    assert_eq!(at(&e), (5, 20, "client_ipaddr_allow"));
-    assert!(
-        e.to_string()
-            .contains("host bits set (did you mean 10.1.0.0/16?)"),
-        "{e}"
-    );
+}
+
+/// EulerOS's own example, `client_ipaddr_allow { 192.168.0.1/24 193.168.201.18/8 }`, means
+/// 192.168.0.0/24 and 193.0.0.0/8: accepted, masked, with a warning.
+#[test]
+fn client_lists_with_host_bits_are_masked_as_euleros_documents() {
+    let text = vs("    client_ipaddr_allow {\n        192.168.0.1/24 193.168.201.18/8\n    }\n    client_ipaddr_exclude 10.1.0.1/16");
+    let c = parse_str(&text, Path::new("e.conf")).expect("accepted");
+    let v = &c.virtual_servers[0];
+    let nets: Vec<String> = v.client_ipaddr_allow.iter().map(ToString::to_string).collect();
+    assert_eq!(nets, ["192.168.0.0/24", "193.0.0.0/8"]);
+    assert_eq!(v.client_ipaddr_exclude[0].to_string(), "10.1.0.0/16");
+    let w: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    assert!(w.iter().any(|w| w.contains("client_ipaddr_allow: 192.168.0.1/24 has host bits set: taken as 192.168.0.0/24 (192.168.0.0-192.168.0.255)")), "{w:?}");
+    assert!(w.iter().any(|w| w.contains("193.168.201.18/8 has host bits set: taken as 193.0.0.0/8")), "{w:?}");
 }
 
 #[test]
