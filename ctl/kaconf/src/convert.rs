@@ -222,6 +222,11 @@ pub(crate) fn command(n: &Node) -> Result<String, Error> {
     n.arity(1, usize::MAX, &["command"])?;
     let words: Vec<&str> = n.args.iter().map(|a| a.text.as_str()).collect();
     let cmd = words.join(" ");
+    if let Some(a) = n.args.iter().find(|a| a.text.contains('"')) {
+        // keepalived.conf has no escape for a quote inside a quoted string: such a command
+        // could not be saved back (`lbctl save`) as it was read.
+        return Err(n.bad(a, "a command cannot contain a double quote (keepalived.conf has no way to write one inside a quoted command)"));
+    }
     if cmd.trim().is_empty() {
         return Err(n.err(ErrorKind::MissingArgument {
             what: "command".into(),

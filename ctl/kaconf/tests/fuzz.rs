@@ -37,12 +37,6 @@ fn fuzz_kaconf() {
             text.insert_str(at, WORDS[(h >> 16) % WORDS.len()]);
         }
         let Ok(first) = kaconf::parse_str(&text, path) else { return false };
-        // Known: a command (quorum_up, misc_path, notify...) with a quote inside is written
-        // back unparseable or with other settings (fuzz_found.rs, ignored there until the
-        // writer is fixed); not checked, so long runs find other bugs.
-        if format!("{first:?}").contains("\\\"") {
-            return true;
-        }
         let written = first.to_keepalived_string();
         let second = kaconf::parse_str(&written, Path::new("saved.conf")).unwrap_or_else(|e| panic!("written form does not parse: {e}\n{written}"));
         assert!(second.same_settings(&first), "written form has other settings:\n{written}");

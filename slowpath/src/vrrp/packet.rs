@@ -185,11 +185,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ipv4Addr::new(a[0], a[1], a[2], a[3])
     }
 
-    /// VRRPv2 only: the 8 bytes after the addresses.
+    /// VRRPv2 only: the 8 bytes after the addresses (zeros for a VRRPv3 packet, which has
+    /// none; a checked packet never makes this panic).
     pub fn auth_data(&self) -> [u8; 8] {
         let at = field::ADDRS + 4 * usize::from(self.count_ip());
         let mut out = [0; 8];
-        out.copy_from_slice(&self.b()[at..at + field::AUTH_LEN]);
+        if let Some(a) = self.b().get(at..at + field::AUTH_LEN) {
+            out.copy_from_slice(a);
+        }
         out
     }
 
