@@ -103,6 +103,8 @@ pub struct Session {
     /// The state last sent to backups, and when (session sync; see `sync`).
     pub synced_state: Option<ConnState>,
     pub synced_ms: u64,
+    /// `pkts_in` when it was last synced.
+    pub synced_pkts: u64,
     /// The tick of this session's earliest timer-wheel entry (`u64::MAX`: none known): a
     /// shorter timeout needs a new entry only when it falls before it.
     wheel_at: u64,
@@ -302,6 +304,7 @@ impl SessionTable {
             adopted: false,
             synced_state: None,
             synced_ms: 0,
+            synced_pkts: 0,
             wheel_at: u64::MAX,
             stamp,
             live: true,

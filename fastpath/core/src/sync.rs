@@ -68,6 +68,11 @@ pub fn needs_sync(p: &SyncParams, s: &Session, from_client: bool, now_ms: u64) -
         return false;
     }
     let pkts = s.pkts_in;
+    // A count-triggered sync right after another one (the state change into ESTABLISHED is
+    // usually the packet before the threshold's third) would carry nothing new: skipped.
+    if s.synced_state.is_some() && pkts.saturating_sub(s.synced_pkts) < u64::from(p.threshold.max(1)) {
+        return false;
+    }
     if p.period > 0 {
         pkts % u64::from(p.period) == u64::from(p.threshold)
     } else {
@@ -262,6 +267,7 @@ impl WorkerState {
         // Already known to the backups: do not echo it back at the first packet.
         s.synced_state = Some(state);
         s.synced_ms = ctx.now_ms;
+        s.synced_pkts = s.pkts_in;
         self.sync_sched(ctx.services);
         if self.sched_generation == ctx.services.generation() && found.is_some() {
             if let Some(st) = self.sched.get_mut(svc_idx as usize) {
@@ -304,6 +310,7 @@ impl WorkerState {
         let s = self.sessions.get_mut(id);
         s.synced_state = Some(s.state);
         s.synced_ms = ctx.now_ms;
+        s.synced_pkts = s.pkts_in;
     }
 
     /// Up to `max` records of this worker's live sessions from slab position `cursor` on (bulk
@@ -365,6 +372,7 @@ mod tests {
             if needs_sync(p, s, true, now) {
                 s.synced_state = Some(s.state);
                 s.synced_ms = now;
+                s.synced_pkts = k;
                 out.push(k);
             }
         }
@@ -396,6 +404,21 @@ mod tests {
             assert!(!needs_sync(&p, s, false, 0), "an unchanged state from the server side does not");
             assert!(!needs_sync(&p, s, true, 0), "nor a client packet off the threshold");
         }
+    }
+
+    #[test]
+    fn the_threshold_sync_right_after_entering_established_is_skipped() {
+        let p = SyncParams::default();
+        let (mut t, id) = table(L4Proto::Tcp);
+        let s = t.get_mut(id);
+        s.state = ConnState::Established;
+        s.pkts_in = 2;
+        assert!(needs_sync(&p, s, true, 0), "the handshake's ACK: ESTABLISHED");
+        (s.synced_state, s.synced_pkts) = (Some(ConnState::Established), 2);
+        s.pkts_in = 3;
+        assert!(!needs_sync(&p, s, true, 0), "packet 3, one after the last sync: nothing new");
+        s.pkts_in = 53;
+        assert!(needs_sync(&p, s, true, 0), "packet 53: the period's next");
     }
 
     #[test]

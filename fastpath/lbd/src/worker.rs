@@ -31,6 +31,9 @@ const ARP_RETRY_MS: u64 = 300;
 /// Addresses `arp_sent` remembers before entries older than `ARP_RETRY_MS` are pruned (they
 /// no longer hold anything back).
 const ARP_SENT_PRUNE_AT: usize = 1024;
+/// Sync records a worker collects before it hands them over at once; fewer wait at most until
+/// the next millisecond (a few large batches rather than one per pass).
+const SYNC_HANDOVER_AT: usize = 256;
 
 /// One data port as a worker sees it: its own queue pair, and its own queue pair on the
 /// port's exception TAP.
@@ -80,6 +83,8 @@ struct Worker {
     port_index: HashMap<u16, u8>,
     /// Generation of the service table whose local addresses the port pools cover.
     laddr_generation: u64,
+    /// When sync records were last handed to the sync thread (worker clock, ms).
+    sync_handover_ms: u64,
     epoch: Instant,
     _not_send: PhantomData<*const ()>,
 }
@@ -129,6 +134,7 @@ pub fn run(plan: WorkerPlan) -> i32 {
         arp_sent: HashMap::new(),
         port_index,
         laddr_generation: services.generation(),
+        sync_handover_ms: 0,
         epoch: plan.epoch,
         plan,
         _not_send: PhantomData,
@@ -254,9 +260,11 @@ impl Worker {
                 let _ = self.state.adopt(rec, ctx);
             }
         }
-        if self.state.sync_out.is_empty() {
+        let n = self.state.sync_out.len();
+        if n == 0 || (n < SYNC_HANDOVER_AT && ctx.now_ms <= self.sync_handover_ms) {
             return;
         }
+        self.sync_handover_ms = ctx.now_ms;
         let fresh = sync.spare.get(w).and_then(|q| q.pop()).unwrap_or_default();
         let full = std::mem::replace(&mut self.state.sync_out, fresh);
         if let Some(q) = sync.out.get(w) {
