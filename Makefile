@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all setup build build-release test unit-test e2e-test demo bench bench-health bench-takeover clippy fmt clean
+.PHONY: all setup build build-release test unit-test e2e-test demo bench bench-health bench-takeover bench-sync clippy fmt clean
 
 all: build
 
@@ -46,6 +46,15 @@ bench-health:
 # perf/results/YYYY-MM-DD-takeover.{md,json}. About 3 minutes.
 bench-takeover: build-release
 	scripts/bench-takeover.sh
+
+# Session sync's cost (perf/README.md): new connections per second with sync off vs on (memif lab,
+# alternating rounds), records per second a backup absorbs and sessions on the backup vs the master
+# after a wrk burst (testbed pair of configs/sync-pair.conf): writes
+# perf/results/YYYY-MM-DD-sync.{md,json}. About 4 minutes; options in BENCH_SYNC_ARGS.
+bench-sync:
+	scripts/setup.sh --bench
+	$(CARGO) build --release -p lbd -p lb-slowpath -p lbctl -p lb-perf
+	target/release/lb-bench-sync $(BENCH_SYNC_ARGS)
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets

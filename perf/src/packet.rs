@@ -344,6 +344,12 @@ pub fn parse(frame: &[u8]) -> Rx {
                 return Rx::Other;
             };
             let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            if dst.is_multicast() || dst.is_broadcast() {
+                // Nothing the generator plays is a group: e.g. a director's session-sync
+                // multicast (224.0.0.81) or IGMP reports leaving its LAN port. Counted as
+                // other, never as data (conn accounting and latency see only unicast).
+                return Rx::Other;
+            }
             let (proto, sport, dport, flags, seq, ack, payload) = match ip.protocol() {
                 IpProtocol::Tcp => {
                     let Ok(t) = TcpPacket::new_checked(ip.payload()) else {
@@ -581,6 +587,31 @@ mod tests {
             (A, Ipv4Addr::new(10, 0, 0, 1))
         );
         assert_eq!(EthernetFrame::new_checked(&f[..]).unwrap().dst_addr(), A);
+    }
+
+    #[test]
+    fn multicast_is_other() {
+        // A director's LVS sync message (UDP to 224.0.0.81:8848) is not generator traffic.
+        let mut f = vec![0xa5; 42 + 8];
+        write_l2_l3(
+            &mut f,
+            (A, EthernetAddress([0x01, 0x00, 0x5e, 0, 0, 0x51])),
+            Ipv4Addr::new(10, 99, 2, 250),
+            Ipv4Addr::new(224, 0, 0, 81),
+            IpProtocol::Udp,
+            8 + 8,
+        );
+        let mut u = UdpPacket::new_unchecked(&mut f[34..]);
+        u.set_src_port(8848);
+        u.set_dst_port(8848);
+        u.set_len(16);
+        u.set_checksum(0);
+        assert!(matches!(parse(&f), Rx::Other));
+        // The same datagram to a unicast address is data.
+        let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
+        ip.set_dst_addr(Ipv4Addr::new(10, 99, 2, 11));
+        ip.fill_checksum();
+        assert!(matches!(parse(&f), Rx::Data(p) if p.proto == Proto::Udp));
     }
 
     #[test]

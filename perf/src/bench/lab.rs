@@ -48,14 +48,35 @@ pub fn keepalived_conf() -> String {
     s
 }
 
-/// lbd.toml for the memif lab: one worker, busy polling, two memif client ports.
-pub fn lbd_toml(dir: &Path, no_huge: bool, file_prefix: &str, max_sessions: u64) -> String {
+/// What a scenario adds to the lab's lbd.toml.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LbdExtras {
+    /// An exception TAP on the LAN port (`kernel_tap`; at most 15 characters): session sync
+    /// multicasts through it.
+    pub lan_tap: Option<String>,
+}
+
+/// lbd.toml for the memif lab: one worker, busy polling, two memif client ports; the API
+/// socket in `dir` (`lbd.sock`).
+pub fn lbd_toml(
+    dir: &Path,
+    no_huge: bool,
+    file_prefix: &str,
+    max_sessions: u64,
+    extras: &LbdExtras,
+) -> String {
     let d = dir.display();
+    let lan_tap = extras
+        .lan_tap
+        .as_ref()
+        .map(|t| format!("kernel_tap = \"{t}\"\n"))
+        .unwrap_or_default();
     format!(
         "# lb-bench memif lab (written by lb-bench)\n\
 workers = 1\n\
 idle_sleep_us = 0\n\
 stats_file = \"{d}/stats.json\"\n\
+api_socket = \"{d}/lbd.sock\"\n\
 mbufs = 32767\n\
 max_sessions = {max_sessions}\n\
 services = \"{d}/keepalived.conf\"\n\
@@ -74,6 +95,7 @@ tx_desc = 1024\n\
 name = \"lan\"\n\
 vdev = \"net_memif1,role=client,socket={d}/lan.sock,socket-abstract=no,mac={DUT_LAN_MAC}\"\n\
 addresses = [\"10.99.2.1/24\"]\n\
+{lan_tap}\
 rx_desc = 1024\n\
 tx_desc = 1024\n\
 [timeouts]\n\
@@ -110,8 +132,15 @@ mod tests {
         let cfg = kaconf::load(&ka).map(|c| c.virtual_servers.len());
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(cfg.map_err(|e| e.to_string()), Ok(2));
-        let toml = lbd_toml(Path::new("/run/x"), true, "p", 100);
+        let toml = lbd_toml(Path::new("/run/x"), true, "p", 100, &LbdExtras::default());
         assert!(toml.contains("socket=/run/x/wan.sock") && toml.contains("no_huge = true"));
+        assert!(toml.contains("api_socket = \"/run/x/lbd.sock\"") && !toml.contains("kernel_tap"));
+        let tap = LbdExtras {
+            lan_tap: Some("lbs1".into()),
+        };
+        let toml = lbd_toml(Path::new("/run/x"), true, "p", 100, &tap);
+        let lan = toml.split("name = \"lan\"").nth(1).unwrap_or("");
+        assert!(lan.contains("kernel_tap = \"lbs1\"\nrx_desc"), "{toml}");
         let w = wrk_keepalived_conf("10.70.1.100", "10.70.2.11", &["10.70.2.100"]);
         assert!(w.contains("real_server 10.70.2.11 80"));
     }

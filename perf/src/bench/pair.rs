@@ -58,6 +58,28 @@ pub struct Outcome {
     pub profile: Option<String>,
 }
 
+/// What a scenario does around an lbd run (the sync bench: a TAP, a sync daemon, counters).
+/// Every method has a do-nothing default.
+pub trait LbdHooks {
+    /// Additions to the lab's lbd.toml.
+    fn extras(&self) -> lab::LbdExtras {
+        lab::LbdExtras::default()
+    }
+    /// Once lbd is ready (its stats file exists), while the generator runs. An error ends the
+    /// run (lbd, then the generator, are stopped).
+    fn ready(&mut self, _dir: &Path, _lbd_pid: u32) -> Result<()> {
+        Ok(())
+    }
+    /// After the generator's report and before lbd's stats are read, while lbd still runs.
+    fn done(&mut self, _dir: &Path, _lbd_pid: u32) {}
+}
+
+/// No additions: the plain lab.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHooks;
+
+impl LbdHooks for NoHooks {}
+
 fn vdev(n: u8, role: &str, sock: &Path, mac: &str) -> String {
     // Filesystem sockets (DPDK 22.11 defaults to abstract ones): the harness waits for them.
     format!(
@@ -76,6 +98,18 @@ fn eal_mem_args(no_huge: bool, mb: u32) -> [String; 3] {
 
 /// Runs the generator with `args` against `dut` once, in a fresh directory `dir`.
 pub fn run(t: &Tools, dut: Dut, dir: &Path, args: &[String], max_sessions: u64) -> Result<Outcome> {
+    run_with(t, dut, dir, args, max_sessions, &mut NoHooks)
+}
+
+/// [`run`] with `hooks` around lbd (ignored for other forwarders).
+pub fn run_with(
+    t: &Tools,
+    dut: Dut,
+    dir: &Path,
+    args: &[String],
+    max_sessions: u64,
+    hooks: &mut dyn LbdHooks,
+) -> Result<Outcome> {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).map_err(|source| BenchError::Io {
         path: dir.into(),
@@ -181,6 +215,7 @@ pub fn run(t: &Tools, dut: Dut, dir: &Path, args: &[String], max_sessions: u64) 
                     t.no_huge,
                     &format!("lbperf-lbd-{tag}-{}", std::process::id()),
                     max_sessions,
+                    &hooks.extras(),
                 );
                 std::fs::write(dir.join("lbd.toml"), toml).map_err(|source| BenchError::Io {
                     path: dir.join("lbd.toml"),
@@ -201,6 +236,8 @@ pub fn run(t: &Tools, dut: Dut, dir: &Path, args: &[String], max_sessions: u64) 
             procs::rss_kb(pid).is_some()
         });
         out.rss_ready_kb = d.rss_kb();
+        // On error, `dut_proc` (lbd) is dropped before `gen`: the stop order holds.
+        hooks.ready(dir, pid)?;
         if let Some(len) = t.perf_record {
             // Let the generator open its flows and warm up, then sample the worker.
             std::thread::sleep(Duration::from_millis(1200));
@@ -230,6 +267,7 @@ pub fn run(t: &Tools, dut: Dut, dir: &Path, args: &[String], max_sessions: u64) 
     }
     if let Some(d) = dut_proc.as_mut() {
         if d.name == "lbd" {
+            hooks.done(dir, d.pid());
             // Stats are rewritten every 200 ms: read them once traffic has settled.
             std::thread::sleep(Duration::from_millis(450));
             out.rss_after_kb = d.rss_kb();
@@ -277,7 +315,11 @@ fn perf_report(data: &Path) -> String {
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
     };
-    let (Ok(dsos), Ok(syms)) = (report("dso", "0.5"), report("dso,symbol", "0.7")) else {
+    let (Ok(dsos), Ok(syms), Ok(threads)) = (
+        report("dso", "0.5"),
+        report("dso,symbol", "0.7"),
+        report("comm,dso", "0.5"),
+    ) else {
         return "perf report failed".into();
     };
     // Lines are "  12.34%  dso  [.] symbol  ..." padded with blank columns: keep the words.
@@ -295,6 +337,8 @@ fn perf_report(data: &Path) -> String {
     };
     let mut out = vec!["by shared object:".to_owned()];
     out.extend(tidy(&dsos, 8).into_iter().map(|l| format!("  {l}")));
+    out.push("by thread and shared object:".into());
+    out.extend(tidy(&threads, 10).into_iter().map(|l| format!("  {l}")));
     out.push("top symbols (memif PMD symbols are stripped: addresses):".into());
     out.extend(tidy(&syms, 25).into_iter().map(|l| format!("  {l}")));
     out.join("\n")
