@@ -58,7 +58,7 @@ struct Cli {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "20000,50000,100000,200000,0"
+        default_value = "20000,50000,100000,200000,300000,400000,0"
     )]
     rates: Vec<u64>,
     /// Records per absorption run (one local port each: at most 8 x 64510).
