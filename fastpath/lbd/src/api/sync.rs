@@ -121,6 +121,10 @@ impl Api {
             *slot = Some(spec.clone());
         }
         eprintln!("lbd: sync: start {} daemon (mcast={}, syncid={}) [api]", role.name(), spec.interface, spec.syncid);
+        // The sync thread opens the socket within ~100 ms: answer once it has, so a listing
+        // right after shows the daemon (as ipvsadm's does). A socket that cannot be opened yet
+        // (no address on the TAP) keeps being retried; the answer then lists it not running.
+        self.settle(|v| v.daemons.iter().any(|d| d.role == role)).await;
         Ok(Response::new(self.sync_status()))
     }
 
@@ -144,6 +148,17 @@ impl Api {
             return Err(Status::not_found(format!("no {which} started through the API is running (keepalived.conf's lvs_sync_daemon is stopped by removing it and reloading)")));
         }
         eprintln!("lbd: sync: stop {} [api]", roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(" and "));
+        self.settle(|v| !v.daemons.iter().any(|d| roles.contains(&d.role) && matches!(d.source, Source::Api(_)))).await;
         Ok(Response::new(self.sync_status()))
+    }
+
+    /// Waits (at most a second) until the sync thread's view satisfies `done`.
+    async fn settle(&self, done: impl Fn(&SyncView) -> bool) {
+        for _ in 0..100 {
+            if done(&self.control().shared().sync.view()) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 }
