@@ -50,7 +50,7 @@ bench-takeover: build-release
 # Session sync's cost (perf/README.md): new connections per second with sync off vs on (memif lab,
 # alternating rounds), records per second a backup absorbs and sessions on the backup vs the master
 # after a wrk burst (testbed pair of configs/sync-pair.conf): writes
-# perf/results/YYYY-MM-DD-sync.{md,json}. About 3 minutes after the build (more while other
+# perf/results/YYYY-MM-DD-sync.{md,json}. About 5 minutes after the build (more while other
 # processes load the CPUs: it waits up to 10 minutes for quiet). Options in BENCH_SYNC_ARGS.
 bench-sync:
 	scripts/setup.sh --bench

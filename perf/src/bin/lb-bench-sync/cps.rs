@@ -19,6 +19,8 @@ use crate::host::{self, Accounting, CpuSample};
 
 /// The TAP's kernel address (the sync socket's source) in the lab's LAN subnet.
 const TAP_ADDR: &str = "10.99.2.250/24";
+/// The CPU of lbd's one worker (lcore 1; lbd's main lcore and the generator are on CPU 0).
+const WORKER_CPU: usize = 1;
 
 /// One variant of lbd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +31,9 @@ pub enum Variant {
     Off,
     /// TAP and a master sync daemon.
     On,
+    /// As `On`, with lbd's sync thread moved onto the worker's CPU (1): what sync costs when
+    /// its thread has no core of its own and takes the worker's time, not the generator's.
+    OnWorkerCpu,
 }
 
 impl Variant {
@@ -37,7 +42,12 @@ impl Variant {
             Variant::NoTap => "no_tap",
             Variant::Off => "off",
             Variant::On => "on",
+            Variant::OnWorkerCpu => "on_worker_cpu",
         }
+    }
+
+    fn syncs(self) -> bool {
+        matches!(self, Variant::On | Variant::OnWorkerCpu)
     }
 }
 
@@ -59,6 +69,8 @@ pub struct CpsOptions {
     /// is repeated (at most `attempts` in all).
     pub during_pct: f64,
     pub attempts: usize,
+    /// Also run `OnWorkerCpu` in every round.
+    pub worker_cpu_variant: bool,
     /// After the rounds, one more off and on run each with `perf record` on lbd.
     pub profile: bool,
     /// Before the rounds, one testpmd io-fwd run (UDP 64 B): how fast this machine forwards
@@ -79,7 +91,21 @@ struct SyncHooks {
     sync0: Option<(u32, u64)>,
     lbd0: Option<u64>,
     acct0: Accounting,
+    /// The worker's (loops, busy loops, rx) when the window began.
+    worker0: Option<(u64, u64, u64)>,
     out: Value,
+}
+
+/// The first worker's loops, busy loops (that handled a packet) and received packets, from
+/// lbd's stats file (rewritten every 200 ms).
+fn worker_counts(dir: &Path) -> Option<(u64, u64, u64)> {
+    let s: Value = serde_json::from_slice(&std::fs::read(dir.join("stats.json")).ok()?).ok()?;
+    let w = &s["workers"][0];
+    Some((
+        w["loops"].as_u64()?,
+        w["busy_loops"].as_u64()?,
+        w["rx"].as_u64()?,
+    ))
 }
 
 fn sock(dir: &Path) -> String {
@@ -120,7 +146,12 @@ impl LbdHooks for SyncHooks {
             host::run(ip, &["addr", "add", TAP_ADDR, "dev", &self.tap]).map_err(failed)?;
             host::run(ip, &["link", "set", &self.tap, "up"]).map_err(failed)?;
         }
-        if let Some(cpu) = self.sync_cpu {
+        let cpu = if self.variant == Variant::OnWorkerCpu {
+            Some(WORKER_CPU)
+        } else {
+            self.sync_cpu
+        };
+        if let Some(cpu) = cpu {
             let (tid, _) = host::thread_ticks(lbd_pid, "lbd-sync")
                 .ok_or_else(|| failed("lbd has no lbd-sync thread"))?;
             host::run(
@@ -129,7 +160,7 @@ impl LbdHooks for SyncHooks {
             )
             .map_err(failed)?;
         }
-        if self.variant == Variant::On {
+        if self.variant.syncs() {
             self.lbctl(
                 dir,
                 &["--start-daemon", "master", "--mcast-interface", "lan"],
@@ -160,6 +191,7 @@ impl LbdHooks for SyncHooks {
             .map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX));
         self.cpu0 = CpuSample::now();
         self.acct0 = Accounting::now();
+        self.worker0 = worker_counts(dir);
         self.t0 = Some(Instant::now());
         self.sync0 = host::thread_ticks(lbd_pid, "lbd-sync");
         self.lbd0 = host::process_ticks(lbd_pid);
@@ -177,6 +209,17 @@ impl LbdHooks for SyncHooks {
             _ => Value::Null,
         };
         let sync1 = host::thread_ticks(lbd_pid, "lbd-sync");
+        // How busy the worker was from the daemon's start to the report: the share of its poll
+        // passes that found packets, and packets per such pass (two ports of 32 at most, plus
+        // the TAP). A saturated worker finds packets on nearly every pass, in full bursts.
+        let worker = match (self.worker0, worker_counts(dir)) {
+            (Some(a), Some(b)) if b.0 > a.0 && b.1 > a.1 => json!({
+                "loops": b.0 - a.0,
+                "busy_share": ((b.1 - a.1) as f64 / (b.0 - a.0) as f64 * 1000.0).round() / 1000.0,
+                "rx_per_busy_loop": ((b.2 - a.2) as f64 / (b.1 - a.1) as f64 * 10.0).round() / 10.0,
+            }),
+            _ => Value::Null,
+        };
         self.out = json!({
             "setup_ms": self.daemon_ms,
             "cpu": cpu,
@@ -185,6 +228,7 @@ impl LbdHooks for SyncHooks {
             "lbd_cpu_pct": pct(self.lbd0, host::process_ticks(lbd_pid)),
             "sync_thread_cpu_pct": pct(self.sync0.map(|s| s.1), sync1.map(|s| s.1)),
             "sync": self.sync_status(dir),
+            "worker": worker,
         });
     }
 }
@@ -267,6 +311,7 @@ fn run_on(
         sync0: None,
         lbd0: None,
         acct0: Accounting::default(),
+        worker0: None,
         out: Value::Null,
     };
     let dir = tools.work.join(format!("cps-{}-{}", round + 1, v.key()));
@@ -335,12 +380,6 @@ fn summarize(variant: Variant, o: &pair::Outcome, hooks: &SyncHooks) -> Value {
         })
         .unwrap_or_default();
     let created = t["sessions_created"].as_u64().unwrap_or(0);
-    let w = o
-        .lbd_stats
-        .as_ref()
-        .map(|s| s["workers"][0].clone())
-        .unwrap_or(Value::Null);
-    let loops = w["loops"].as_u64().unwrap_or(0);
     let queued = t["sync_queued"].as_u64().unwrap_or(0);
     let s = &hooks.out["sync"];
     json!({
@@ -355,9 +394,6 @@ fn summarize(variant: Variant, o: &pair::Outcome, hooks: &SyncHooks) -> Value {
             "sync_queued": queued,
             "sync_queue_full": t["sync_queue_full"],
             "records_per_connection": if created > 0 { json!(((queued as f64 / created as f64) * 100.0).round() / 100.0) } else { Value::Null },
-            "worker_loops": loops,
-            "worker_busy_loops": w["busy_loops"],
-            "rx_per_loop": if loops > 0 { json!((w["rx"].as_u64().unwrap_or(0) as f64 / loops as f64 * 100.0).round() / 100.0) } else { Value::Null },
             "from_kernel": t["from_kernel"],
             "to_kernel": t["to_kernel"],
             "drops": drops,
@@ -371,6 +407,7 @@ fn summarize(variant: Variant, o: &pair::Outcome, hooks: &SyncHooks) -> Value {
         "others_during_pct": hooks.out["others_during_pct"],
         "lbd_cpu_pct": hooks.out["lbd_cpu_pct"],
         "sync_thread_cpu_pct": hooks.out["sync_thread_cpu_pct"],
+        "worker_window": hooks.out["worker"],
         "load": o.load,
         "dut_exit": o.dut_exit,
     })
@@ -388,12 +425,13 @@ pub fn run(o: &CpsOptions, budget: &mut Duration) -> Value {
         if host::stopped() {
             break;
         }
-        // Alternate which goes first, so drift in the machine hits both alike.
-        let mut order = if round % 2 == 0 {
-            vec![Variant::Off, Variant::On]
-        } else {
-            vec![Variant::On, Variant::Off]
-        };
+        // Rotate which goes first, so drift in the machine hits every variant alike.
+        let mut order = vec![Variant::Off, Variant::On];
+        if o.worker_cpu_variant {
+            order.push(Variant::OnWorkerCpu);
+        }
+        let first = round % order.len();
+        order.rotate_left(first);
         if o.reference {
             order.push(Variant::NoTap);
         }
@@ -459,7 +497,12 @@ pub fn run(o: &CpsOptions, budget: &mut Duration) -> Value {
             .collect()
     };
     let mut summary = json!({});
-    for v in [Variant::Off, Variant::On, Variant::NoTap] {
+    for v in [
+        Variant::Off,
+        Variant::On,
+        Variant::OnWorkerCpu,
+        Variant::NoTap,
+    ] {
         let c = cps_of(v.key());
         if !c.is_empty() {
             summary[v.key()] = json!({
@@ -471,28 +514,34 @@ pub fn run(o: &CpsOptions, budget: &mut Duration) -> Value {
         }
     }
     // Per-round ratios (each round's on ÷ its off) and the ratio of the medians.
-    let per_round: Vec<f64> = (1..=o.rounds)
-        .filter_map(|r| {
-            let get = |k: &str| {
-                runs.iter()
-                    .find(|x| x["round"] == r && x["variant"] == k)
-                    .and_then(|x| x["cps"].as_f64())
-            };
-            Some(get("on")? / get("off")?)
-        })
-        .collect();
-    if let (Some(on), Some(off)) = (
-        summary["on"]["median"].as_f64(),
-        summary["off"]["median"].as_f64(),
-    ) {
-        summary["ratio_of_medians"] = json!((on / off * 1000.0).round() / 1000.0);
+    let ratios = |key: &str| -> Vec<f64> {
+        (1..=o.rounds)
+            .filter_map(|r| {
+                let get = |k: &str| {
+                    runs.iter()
+                        .find(|x| x["round"] == r && x["variant"] == k)
+                        .and_then(|x| x["cps"].as_f64())
+                };
+                Some(get(key)? / get("off")?)
+            })
+            .collect()
+    };
+    let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    for (key, prefix) in [("on", ""), ("on_worker_cpu", "worker_cpu_")] {
+        let per_round = ratios(key);
+        if per_round.is_empty() {
+            continue;
+        }
+        if let (Some(on), Some(off)) = (
+            summary[key]["median"].as_f64(),
+            summary["off"]["median"].as_f64(),
+        ) {
+            summary[format!("{prefix}ratio_of_medians")] = json!(r3(on / off));
+        }
+        summary[format!("{prefix}round_ratios")] =
+            json!(per_round.iter().map(|x| r3(*x)).collect::<Vec<_>>());
+        summary[format!("{prefix}median_round_ratio")] = json!(host::median(&per_round).map(r3));
     }
-    summary["round_ratios"] = json!(per_round
-        .iter()
-        .map(|x| (x * 1000.0).round() / 1000.0)
-        .collect::<Vec<_>>());
-    summary["median_round_ratio"] =
-        json!(host::median(&per_round).map(|x| (x * 1000.0).round() / 1000.0));
     json!({
         "settings": {
             "rounds": o.rounds, "warmup_s": o.warmup, "duration_s": o.duration, "concurrency": o.concurrency,

@@ -35,8 +35,9 @@ struct Cli {
     /// Parts to run (cps, absorb, burst), comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "cps,absorb,burst")]
     only: Vec<String>,
-    /// Rounds of the connection runs (each one run off and one on, alternating first).
-    #[arg(long, default_value_t = 5)]
+    /// Rounds of the connection runs (each runs off, on and on with the sync thread on the
+    /// worker's CPU, rotating which goes first).
+    #[arg(long, default_value_t = 7)]
     rounds: usize,
     /// Seconds of connections before each measured window.
     #[arg(long, default_value_t = 2.0)]
@@ -47,9 +48,9 @@ struct Cli {
     /// Most unfinished connections.
     #[arg(long, default_value_t = 4096)]
     concurrency: u64,
-    /// Skip the reference run without a TAP in each round.
+    /// Also run a reference without the LAN TAP in each round (what lb-bench's lbd-conn runs).
     #[arg(long)]
-    no_reference: bool,
+    tap_reference: bool,
     /// Move lbd's sync thread to this CPU in the connection runs (default: it stays with
     /// lbd's main thread on CPU 0, beside the generator).
     #[arg(long)]
@@ -86,6 +87,9 @@ struct Cli {
     /// CPUs (percent; builds starting mid-run).
     #[arg(long, default_value_t = 5.0)]
     during_pct: f64,
+    /// Skip the variant with lbd's sync thread on the worker's CPU in each round.
+    #[arg(long)]
+    no_worker_cpu: bool,
     /// Skip the `perf record` profiles of lbd (one more off and on run each).
     #[arg(long)]
     no_profile: bool,
@@ -178,11 +182,12 @@ fn main() -> ExitCode {
             warmup: cli.warmup,
             duration: cli.duration,
             concurrency: cli.concurrency,
-            reference: !cli.no_reference,
+            reference: cli.tap_reference,
             sync_cpu: cli.sync_cpu,
             quiet_pct: cli.quiet_pct,
             during_pct: cli.during_pct,
             attempts: cli.attempts,
+            worker_cpu_variant: !cli.no_worker_cpu,
             profile: !cli.no_profile,
             testpmd: !cli.no_testpmd,
         };

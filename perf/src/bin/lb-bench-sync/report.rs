@@ -75,6 +75,17 @@ fn summary(rec: &Value, s: &mut String) {
             k(&sm["off"]["median"]),
             verdict(ratio.map(|r| r >= 0.8))
         );
+        if !sm["worker_cpu_median_round_ratio"].is_null() {
+            let _ = writeln!(
+                s,
+                "| the same, lbd's sync thread on the worker's CPU (no core of its own) | **{}** (median of {} round ratios; ratio of medians {}: {} conn/s) | ≥ 0.8 | {} |",
+                c(&sm["worker_cpu_median_round_ratio"]),
+                sm["worker_cpu_round_ratios"].as_array().map_or(0, Vec::len),
+                c(&sm["worker_cpu_ratio_of_medians"]),
+                k(&sm["on_worker_cpu"]["median"]),
+                verdict(sm["worker_cpu_median_round_ratio"].as_f64().map(|r| r >= 0.8))
+            );
+        }
     }
     if let Some(runs) = rec["pair"]["absorb"]["runs"].as_array() {
         let best = best_rate(runs);
@@ -113,14 +124,20 @@ fn cps(rec: &Value, s: &mut String) {
         s,
         "## New connections per second, sync off vs on (memif lab)\n\n\
          `lb-pktgen --mode conn` through one lbd worker (busy polling, CPU 1; the generator on CPU 0), \
-         {} rounds; each round runs *off* and *on* (alternating which goes first){}; each run restarts both \
+         {} rounds; each round runs *off*, *on*{} (rotating which goes first){}; each run restarts both \
          processes, warms up {} s and measures {} s; at most {} unfinished connections. Both variants \
          run the same lbd.toml: the LAN port has an exception TAP with {} (the sync socket's source); \
          *on* also runs `lbctl --start-daemon master --mcast-interface lan` once lbd is ready (sync id 255, \
          LVS thresholds [3, 50]), so the messages leave through the LAN memif port; the generator counts \
          them as `rx_other`. lbd's sync thread: {}. CPU shares are of both CPUs from the daemon's start \
-         to the generator's report; *sync thread* is lbd-sync's utime+stime over that time (100 % = one core).\n\n",
+         to the generator's report; *sync thread* is lbd-sync's utime+stime over that time (100 % = one core); \
+         *worker* counts its poll passes in that time from lbd's stats (a pass takes at most 32 frames per port).\n\n",
         c(&st["rounds"]),
+        if v["summary"]["on_worker_cpu"].is_null() {
+            ""
+        } else {
+            " and *on_worker_cpu* (as *on*, lbd's sync thread moved onto the worker's CPU 1 with taskset)"
+        },
         if v["summary"]["no_tap"].is_null() { "" } else { ", then a reference without the TAP" },
         c(&st["warmup_s"]),
         c(&st["duration_s"]),
@@ -139,7 +156,7 @@ fn cps(rec: &Value, s: &mut String) {
     }
     let sm = &v["summary"];
     s.push_str("| variant | median conn/s | min – max | runs |\n|---|---|---|---|\n");
-    for key in ["off", "on", "no_tap"] {
+    for key in ["off", "on", "on_worker_cpu", "no_tap"] {
         let x = &sm[key];
         if !x.is_null() {
             let _ = writeln!(
@@ -163,8 +180,17 @@ fn cps(rec: &Value, s: &mut String) {
         c(&sm["median_round_ratio"]),
         c(&sm["ratio_of_medians"])
     );
+    if let Some(r) = sm["worker_cpu_round_ratios"].as_array() {
+        let _ = writeln!(
+            s,
+            "On with the sync thread on the worker's CPU ÷ off per round: {}; median **{}**; ratio of the medians {}.\n",
+            r.iter().map(c).collect::<Vec<_>>().join(", "),
+            c(&sm["worker_cpu_median_round_ratio"]),
+            c(&sm["worker_cpu_ratio_of_medians"])
+        );
+    }
     s.push_str(
-        "| round | variant | conn/s | stalls > 10 ms / longest (ms) | sync records sent (messages) | send dropped | worker sync_queued / sync_queue_full | records per connection | generator rx_other | worker rx per loop | sync thread CPU % | lbd CPU % (all threads) | both CPUs busy / softirq / steal % | others' CPU before / during % | load | daemon up after (ms) |\n\
+        "| round | variant | conn/s | stalls > 10 ms / longest (ms) | sync records sent (messages) | send dropped | worker sync_queued / sync_queue_full | records per connection | generator rx_other | worker: passes with packets / packets per such pass | sync thread CPU % | lbd CPU % (all threads) | both CPUs busy / softirq / steal % | others' CPU before / during % | load | daemon up after (ms) |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in v["runs"].as_array().into_iter().flatten() {
@@ -181,7 +207,7 @@ fn cps(rec: &Value, s: &mut String) {
         let w = &r["window"];
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} / {:.1} | {} ({}) | {} | {} / {} | {} | {} | {} | {} | {} | {} / {} / {} | {} / {} | {} | {} |",
+            "| {} | {} | {} | {} / {:.1} | {} ({}) | {} | {} / {} | {} | {} | {} / {} | {} | {} | {} / {} / {} | {} / {} | {} | {} |",
             c(&r["round"]),
             c(&r["variant"]),
             k(&r["cps"]),
@@ -194,7 +220,8 @@ fn cps(rec: &Value, s: &mut String) {
             c(&r["lbd"]["sync_queue_full"]),
             c(&r["lbd"]["records_per_connection"]),
             c(&r["gen_server_rx_other"]),
-            c(&r["lbd"]["rx_per_loop"]),
+            r["worker_window"]["busy_share"].as_f64().map_or("—".into(), |x| format!("{:.1} %", x * 100.0)),
+            c(&r["worker_window"]["rx_per_busy_loop"]),
             c(&r["sync_thread_cpu_pct"]),
             c(&r["lbd_cpu_pct"]),
             c(&r["cpu"]["busy_pct"]),
