@@ -72,8 +72,10 @@ pub(crate) fn forward<B: PacketBuf>(buf: &mut B, in_port: u8, kind: AddrKind, ct
         Some(id) => id,
         None => {
             // A session synced from another director lives on the worker its local port (or
-            // its client tuple) names here, which may not be the one the NIC picked.
-            if let Some(w) = ctx.owners.and_then(|o| o.synced.get(&key)) {
+            // its client tuple) names here, which may not be the one the NIC picked. A SYN is
+            // never one of them (SYN_RECV is not synced): new connections skip the lookup.
+            let syn = l4.flags.contains(TcpFlags::SYN) && !l4.flags.contains(TcpFlags::ACK);
+            if let Some(w) = ctx.owners.filter(|_| !syn).and_then(|o| o.synced.get(&key)) {
                 if w != ctx.worker {
                     return Verdict::Redirect(w);
                 }
@@ -140,7 +142,7 @@ fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, c
     }
     // Nobody outside may open a connection as one of our own addresses (a SYN from LIP:port
     // would own that port's replies). Checked once per new connection only.
-    if ctx.services.addr(key.src).is_some() || ctx.ports.iter().any(|p| p.addrs.iter().any(|(a, _)| *a == key.src)) {
+    if ctx.services.addr(key.src).is_some() || ctx.ports.iter().any(|p| p.owns(key.src)) {
         return Err(Verdict::Drop(DropReason::SpoofedSource));
     }
     let compiled = ctx.services.compiled(svc_idx);

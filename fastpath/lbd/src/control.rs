@@ -520,8 +520,7 @@ impl Control {
 }
 
 /// A random id: std's hasher keys come from the OS's random source; the pid and the clock are
-/// mixed in too.
-/// A random nonzero id.
+/// mixed in too. Never zero.
 pub(crate) fn random_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

@@ -227,6 +227,14 @@ pub fn output(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// A program next to the running one (the other binaries of the same build).
+pub fn sibling(name: &str) -> std::path::PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .unwrap_or_else(|| std::path::PathBuf::from(name))
+}
+
 /// Whether a program is on PATH (or is an existing path).
 pub fn have(program: &str) -> bool {
     if program.contains('/') {

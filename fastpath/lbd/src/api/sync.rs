@@ -81,17 +81,8 @@ impl Api {
     pub(crate) fn sync_status(&self) -> pb::SyncStatus {
         let shared = self.control().shared();
         let mut totals = fastpath::Counters::default();
-        for w in &self.control().env().workers {
-            let c = w.read();
-            totals.sync_adopted += c.sync_adopted;
-            totals.sync_updated += c.sync_updated;
-            totals.sync_no_service += c.sync_no_service;
-            totals.sync_no_laddr += c.sync_no_laddr;
-            totals.sync_unknown_rs += c.sync_unknown_rs;
-            totals.sync_port_busy += c.sync_port_busy;
-            totals.sync_table_full += c.sync_table_full;
-            totals.sync_bad_record += c.sync_bad_record;
-            totals.sync_queue_full += c.sync_queue_full;
+        for (_, c) in self.control().worker_counters() {
+            totals.merge(&c);
         }
         let drops = [
             ("no_service", totals.sync_no_service),

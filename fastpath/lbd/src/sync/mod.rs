@@ -34,9 +34,6 @@ pub const IN_BATCHES: usize = 256;
 /// Records per inbound batch.
 pub const IN_BATCH_LEN: usize = 256;
 
-/// The sync id a daemon uses when none is given. A backup with sync id 0 accepts every id.
-pub const DEFAULT_SYNCID: u8 = 255;
-
 /// A daemon's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -97,16 +94,16 @@ impl DaemonSpec {
         }
         let tap = tap_of(&i.interface).map_err(|m| err("mcast_interface", m))?;
         let syncid = match i.syncid {
-            None => DEFAULT_SYNCID,
+            None => kaconf::DEFAULT_SYNCID,
             Some(id) => u8::try_from(id).map_err(|_| err("syncid", format!("{id} is not in 0..=255")))?,
         };
         let maxlen = match i.maxlen {
-            0 => u16::try_from(lvsync::DEFAULT_MAXLEN).unwrap_or(1472),
-            m if (u32::try_from(lvsync::MIN_MAXLEN).unwrap_or(80)..=65_507).contains(&m) => u16::try_from(m).unwrap_or(1472),
+            0 => kaconf::DEFAULT_SYNC_MAXLEN,
+            m if (u32::try_from(lvsync::MIN_MAXLEN).unwrap_or(80)..=65_507).contains(&m) => u16::try_from(m).unwrap_or(kaconf::DEFAULT_SYNC_MAXLEN),
             m => return Err(err("maxlen", format!("{m} is not in {}..=65507", lvsync::MIN_MAXLEN))),
         };
         let group = if i.group.is_empty() {
-            lvsync::GROUP
+            kaconf::DEFAULT_SYNC_GROUP
         } else {
             let g: Ipv4Addr = i.group.parse().map_err(|e| err("group", format!("{:?} is not an IPv4 address: {e}", i.group)))?;
             if !g.is_multicast() {
@@ -115,11 +112,11 @@ impl DaemonSpec {
             g
         };
         let port = match i.port {
-            0 => lvsync::PORT,
+            0 => kaconf::DEFAULT_SYNC_PORT,
             p => u16::try_from(p).map_err(|_| err("port", format!("{p} is not in 1..=65535")))?,
         };
         let ttl = match i.ttl {
-            0 => 1,
+            0 => kaconf::DEFAULT_SYNC_TTL,
             t => u8::try_from(t).map_err(|_| err("ttl", format!("{t} is not in 1..=255")))?,
         };
         Ok(DaemonSpec { interface: i.interface.clone(), tap, syncid, maxlen, group, port, ttl })
@@ -243,7 +240,7 @@ impl SyncShared {
 
     /// Whether this director may preempt a master (see `engine`).
     pub fn ready(&self) -> bool {
-        self.view().ready
+        self.view.lock().unwrap_or_else(std::sync::PoisonError::into_inner).ready
     }
 }
 

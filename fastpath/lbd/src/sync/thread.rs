@@ -248,8 +248,9 @@ impl SyncThread {
                 };
                 any = true;
                 let syncid = live.view.spec.syncid;
-                let data = self.buf.get(..n).unwrap_or(&[]).to_vec();
-                self.handle(role, syncid, &data, now);
+                let buf = std::mem::take(&mut self.buf);
+                self.handle(role, syncid, buf.get(..n).unwrap_or(&[]), now);
+                self.buf = buf;
             }
         }
         any

@@ -77,13 +77,6 @@ struct Cli {
     no_write: bool,
 }
 
-fn sibling(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut checks = Vec::new();
@@ -108,7 +101,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let lbctl = sibling("lbctl");
+    let lbctl = procs::sibling("lbctl");
     // SIGINT/SIGTERM end the run through the normal path (namespaces removed on drop).
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -121,8 +114,8 @@ fn main() -> ExitCode {
         window: Duration::from_secs(cli.window),
         lag_samples: cli.lag_samples,
         nofile: cli.nofile,
-        lbd: cli.lbd.unwrap_or_else(|| sibling("lbd")),
-        slowpath: cli.slowpath.unwrap_or_else(|| sibling("lb-slowpath")),
+        lbd: cli.lbd.unwrap_or_else(|| procs::sibling("lbd")),
+        slowpath: cli.slowpath.unwrap_or_else(|| procs::sibling("lb-slowpath")),
         lbctl: lbctl.exists().then_some(lbctl),
         work: cli.work.unwrap_or_else(|| {
             std::env::temp_dir().join(format!("lb-bench-health-{}", std::process::id()))

@@ -116,13 +116,6 @@ struct Cli {
     no_write: bool,
 }
 
-fn sibling(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // SIGINT/SIGTERM end the bench through the normal path: lbd and the generator stopped in
@@ -137,7 +130,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let bins =
-        ["lbd", "lb-slowpath", "lbctl", "lb-pktgen", "lb-sync-blast"].map(|b| (b, sibling(b)));
+        ["lbd", "lb-slowpath", "lbctl", "lb-pktgen", "lb-sync-blast"].map(|b| (b, procs::sibling(b)));
     for (name, p) in &bins {
         if !p.exists() {
             eprintln!("lb-bench-sync: {name} not found at {} (cargo build --release -p lbd -p lb-slowpath -p lbctl -p lb-perf)", p.display());
