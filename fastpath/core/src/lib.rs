@@ -23,6 +23,7 @@ pub mod sched;
 pub mod service;
 pub mod session;
 pub mod sync;
+pub mod synproxy;
 pub mod verdict;
 pub mod wire;
 

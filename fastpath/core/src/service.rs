@@ -177,6 +177,9 @@ pub struct Service {
     pub deny: Vec<(Ipv4Addr, u8)>,
     /// consh: hash the source port too.
     pub hash_port: bool,
+    /// SYN proxy (TCP, FNAT and NAT): SYNs are answered with cookies, the real server sees
+    /// only clients that completed the handshake.
+    pub syn_proxy: Option<crate::synproxy::SynProxyConf>,
 }
 
 impl Service {
@@ -196,6 +199,7 @@ impl Service {
             allow: Vec::new(),
             deny: Vec::new(),
             hash_port: false,
+            syn_proxy: None,
         }
     }
 }
@@ -215,6 +219,8 @@ pub enum ServiceError {
     PortZero { key: ServiceKey, what: &'static str },
     #[error("local address {0} is also a virtual IP")]
     LaddrIsVip(Ipv4Addr),
+    #[error("virtual service {key}: syn_proxy {why}")]
+    SynProxy { key: ServiceKey, why: String },
 }
 
 /// What a destination address is to the director.
@@ -310,6 +316,19 @@ impl ServiceTable {
             }
             if s.mode == ForwardMode::Fnat && s.laddrs.is_empty() {
                 return Err(ServiceError::NoLaddr(s.key));
+            }
+            if let Some(sp) = &s.syn_proxy {
+                let why = if s.key.proto != L4Proto::Tcp {
+                    Some("needs a TCP service".to_string())
+                } else if s.mode == ForwardMode::Dr {
+                    // Replies bypass the director in DR: it could not splice their sequence numbers.
+                    Some("needs FNAT or NAT (DR replies bypass the director)".to_string())
+                } else {
+                    sp.validate().err().map(|e| e.to_string())
+                };
+                if let Some(why) = why {
+                    return Err(ServiceError::SynProxy { key: s.key, why });
+                }
             }
             seen_rs.clear();
             for rs in &s.real_servers {
