@@ -30,6 +30,8 @@ pkgs=(
   # testbed: namespaces, real clients, servers and peers
   iproute2 ethtool iputils-ping arping tcpdump tshark nginx-light curl wrk keepalived
   python3 socat netcat-openbsd procps psmisc
+  # SYN-proxy e2e test: spoofed SYN floods from the client namespace
+  hping3
 )
 if [ -n "$bench" ]; then
   # perf/plot.py draws the benchmark PNGs with Debian's matplotlib (for /usr/bin/python3).
