@@ -15,7 +15,7 @@
 use crate::flow::{FlowKey, L4Proto};
 use crate::laddr::{owner_of, ReserveError};
 use crate::persist::{PersistTable, TemplateKey};
-use crate::pipeline::{Ctx, WorkerState};
+use crate::worker::{Ctx, WorkerState};
 use crate::service::{ForwardMode, ServiceKey};
 use crate::session::{ConnState, NewSession, Session};
 use crate::wire::lvsync::{flags, tcp_state, FnatOption, SyncConn};

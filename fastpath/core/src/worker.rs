@@ -1,0 +1,180 @@
+//! What a worker reads ([`Ctx`], shared and immutable for a burst) and what it owns and the
+//! pipeline changes ([`WorkerState`]): sessions, local ports, scheduler state, templates,
+//! totals of ended sessions, records for the sync thread, frames to originate.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use crate::flow::L4Proto;
+use crate::iface::Interface;
+use crate::laddr::LaddrPool;
+use crate::neigh::NeighTable;
+use crate::owners::Owners;
+use crate::persist::PersistTable;
+use crate::sched::SchedState;
+use crate::service::{ForwardMode, ServiceKey, ServiceTable};
+use crate::session::{Session, SessionTable, Timeouts};
+use crate::verdict::Counters;
+use crate::wire::EthernetAddress;
+
+/// TTL the director puts on packets it originates.
+pub const DEFAULT_TTL: u8 = 64;
+
+/// Most neighbour updates a worker collects between two hand-overs to the control thread.
+pub const MAX_LEARNED: usize = 64;
+
+/// What a worker reads, shared and immutable for the duration of a burst.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The worker's data ports, by index.
+    pub ports: &'a [Interface],
+    pub services: &'a ServiceTable,
+    pub neigh: &'a NeighTable,
+    /// This worker's index and the number of workers.
+    pub worker: u16,
+    pub workers: u16,
+    /// Worker clock in milliseconds.
+    pub now_ms: u64,
+    /// Owners of NAT sessions and synced sessions (shared by all workers).
+    pub owners: Option<&'a Owners>,
+    /// Session sync as a master: when set, sessions are queued for the sync thread as LVS's
+    /// thresholds say (`sync::needs_sync`).
+    pub sync: Option<crate::sync::SyncParams>,
+}
+
+/// What a worker owns and the pipeline changes.
+#[derive(Debug)]
+pub struct WorkerState {
+    pub sessions: SessionTable,
+    pub laddrs: LaddrPool,
+    /// Scheduler state per service index, for `sched_generation`'s service table.
+    pub sched: Vec<SchedState>,
+    pub sched_generation: u64,
+    /// The service each `sched` entry belongs to, to carry state across table changes.
+    sched_keys: Vec<ServiceKey>,
+    pub counters: Counters,
+    /// Neighbours seen in ARP since the last hand-over (bounded by `MAX_LEARNED`).
+    pub learned: Vec<(Ipv4Addr, EthernetAddress)>,
+    /// Persistence templates.
+    pub persist: PersistTable,
+    /// Totals of the sessions that ended, per (protocol, VIP, real server); live sessions
+    /// carry their own counts until they end.
+    pub totals: HashMap<TotalsKey, Totals, ahash::RandomState>,
+    /// Session records for the sync thread (master), at most `sync::SYNC_OUT_MAX`.
+    pub sync_out: Vec<crate::wire::lvsync::SyncConn>,
+}
+
+/// A service and real server, by value (indexes change with every snapshot).
+pub type TotalsKey = (L4Proto, (Ipv4Addr, u16), (Ipv4Addr, u16));
+
+/// Cumulative traffic of one (service, real server) pair on one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub conns: u64,
+    pub pkts_in: u64,
+    pub pkts_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Totals {
+    /// Adds a session's counts (one connection).
+    pub fn add_session(&mut self, s: &Session) {
+        self.conns += 1;
+        self.pkts_in += s.pkts_in;
+        self.pkts_out += s.pkts_out;
+        self.bytes_in += s.bytes_in;
+        self.bytes_out += s.bytes_out;
+    }
+
+    /// Adds another total.
+    pub fn add(&mut self, o: &Totals) {
+        self.conns += o.conns;
+        self.pkts_in += o.pkts_in;
+        self.pkts_out += o.pkts_out;
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+    }
+}
+
+/// Gives back what a session held: its local port, its scheduler count, its service-wide
+/// connection count, its NAT and sync owner entries.
+fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_generation: u64, owners: Option<&Owners>, totals: &mut HashMap<TotalsKey, Totals, ahash::RandomState>) {
+    totals.entry((s.proto, s.vip, s.rs)).or_default().add_session(s);
+    if s.mode == ForwardMode::Fnat {
+        laddrs.release(s.laddr.0, s.laddr.1);
+    }
+    if s.generation == sched_generation {
+        if let Some(st) = sched.get_mut(s.svc as usize) {
+            st.closed(s.rs_idx as usize);
+        }
+    }
+    if let Some(shared) = &s.shared {
+        shared.closed();
+    }
+    if let Some(o) = owners {
+        if s.mode == ForwardMode::Nat {
+            o.nat.remove(&s.rs_key());
+        }
+        if s.adopted {
+            o.synced.remove(&s.client_key());
+        }
+    }
+}
+
+impl WorkerState {
+    /// Fresh state for worker `worker` of `workers`.
+    pub fn new(worker: u16, workers: u16, services: &ServiceTable, max_sessions: usize, timeouts: Timeouts) -> WorkerState {
+        WorkerState {
+            sessions: SessionTable::new(max_sessions, max_sessions.min(1 << 16), timeouts),
+            laddrs: LaddrPool::new(worker, workers, services.laddrs()),
+            sched: vec![SchedState::default(); services.services().len()],
+            sched_generation: services.generation(),
+            sched_keys: services.services().iter().map(|s| s.key).collect(),
+            counters: Counters::default(),
+            learned: Vec::with_capacity(MAX_LEARNED),
+            persist: PersistTable::new(max_sessions),
+            totals: HashMap::with_hasher(ahash::RandomState::new()),
+            sync_out: Vec::new(),
+        }
+    }
+
+    /// Expires sessions and templates due at `now_ms`, giving back what they held.
+    pub fn expire(&mut self, now_ms: u64, owners: Option<&Owners>) {
+        let WorkerState { sessions, laddrs, sched, sched_generation, counters, persist, totals, .. } = self;
+        let n = sessions.expire(now_ms, |s| release(s, laddrs, sched, *sched_generation, owners, totals));
+        counters.sessions_expired += n as u64;
+        persist.sweep(now_ms);
+    }
+
+
+    /// Lines scheduler state up with `services` after a table change: each surviving service
+    /// keeps its round-robin position, and its connection counts when its real-server list
+    /// kept its length (counts are indexed by position).
+    pub fn sync_sched(&mut self, services: &ServiceTable) {
+        if self.sched_generation == services.generation() && self.sched.len() == services.services().len() {
+            return;
+        }
+        let mut old: std::collections::HashMap<ServiceKey, SchedState> = self.sched_keys.drain(..).zip(self.sched.drain(..)).collect();
+        self.sched = services
+            .services()
+            .iter()
+            .map(|s| {
+                let mut st = old.remove(&s.key).unwrap_or_default();
+                if st.conns.len() != s.real_servers.len() {
+                    st.conns = vec![0; s.real_servers.len()];
+                }
+                st
+            })
+            .collect();
+        self.sched_keys = services.services().iter().map(|s| s.key).collect();
+        self.sched_generation = services.generation();
+    }
+
+    /// Ends a session at once (draining deadline, refusal after creation).
+    pub fn kill(&mut self, id: u32, owners: Option<&Owners>) {
+        let s = self.sessions.get(id);
+        release(s, &mut self.laddrs, &mut self.sched, self.sched_generation, owners, &mut self.totals);
+        self.sessions.remove(id);
+    }
+}
