@@ -81,6 +81,9 @@ pub enum ErrorKind {
     DuplicateOption { option: String },
     #[error("names vrrp_instance {name}, which is not defined")]
     UndefinedVrrpInstance { name: String },
+    /// A keyword that the block's other settings rule out: `syn_proxy` with `protocol UDP`.
+    #[error("cannot be used with {with}: {why}")]
+    Incompatible { with: String, why: String },
     #[error("deprecated; write {instead}")]
     Deprecated { instead: String },
 }

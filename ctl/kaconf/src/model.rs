@@ -217,6 +217,10 @@ pub struct VirtualServer {
     pub checker_off: bool,
     pub checker_merge: bool,
     pub sorry_server: Option<(Ipv4Addr, u16)>,
+    /// `syn_proxy` (Alibaba's LVS and DPVS): the director answers SYNs with cookies and opens
+    /// the real server's connection only for clients that complete the handshake. TCP with
+    /// FNAT or NAT only (checked when parsing).
+    pub syn_proxy: bool,
     pub real_servers: Vec<RealServer>,
     pub file: PathBuf,
     pub line: u32,

@@ -42,7 +42,6 @@ const VS_IGNORED: &[&str] = &[
     "sorry_server_inhibit",
     "sorry_server_lvs_method",
     // DPVS's keepalived
-    "syn_proxy",
     "vip_bind_dev",
     "daddr_group_name",
     "blklst_group_name",
@@ -93,6 +92,9 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
 
     let mut seen = Seen::default();
     let mut protocol = Protocol::Tcp;
+    let mut protocol_line = None;
+    let mut lb_kind_line = None;
+    let mut syn_proxy_at: Option<&Node> = None;
     let mut lb_algo: Option<LbAlgo> = None;
     let mut lb_kind: Option<LbKind> = None;
     let mut vs = VsFields::default();
@@ -106,6 +108,7 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
             "protocol" => {
                 seen.once(c, "protocol")?;
                 protocol = choice(c, PROTOCOLS, PROTOCOLS_UNSUPPORTED)?;
+                protocol_line = Some(c.line);
             }
             "lb_algo" | "lvs_sched" => {
                 seen.once(c, "lb_algo")?;
@@ -114,6 +117,7 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
             "lb_kind" | "lvs_method" => {
                 seen.once(c, "lb_kind")?;
                 lb_kind = Some(choice(c, LB_KINDS, KINDS_UNSUPPORTED)?);
+                lb_kind_line = Some(c.line);
             }
             "ip_family" => {
                 seen.once(c, "ip_family")?;
@@ -149,6 +153,10 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
             "omega" => flag(c, &mut seen, "omega", &mut vs.omega)?,
             "checker_off" => flag(c, &mut seen, "checker_off", &mut vs.checker_off)?,
             "checker_merge" => flag(c, &mut seen, "checker_merge", &mut vs.checker_merge)?,
+            "syn_proxy" => {
+                flag(c, &mut seen, "syn_proxy", &mut vs.syn_proxy)?;
+                syn_proxy_at = Some(c);
+            }
             "quorum" => {
                 seen.once(c, "quorum")?;
                 vs.quorum = Some(single(c, "number", |s| value::u32_in(s, 1, u32::MAX))?);
@@ -220,6 +228,9 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
     let missing = |what: &str| n.err(ErrorKind::Missing { what: what.into() });
     let lb_algo = lb_algo.ok_or_else(|| missing("lb_algo (the scheduler: rr, wrr, ...)"))?;
     let lb_kind = lb_kind.ok_or_else(|| missing("lb_kind (FNAT, DR, NAT or TUN)"))?;
+    if let Some(c) = syn_proxy_at {
+        syn_proxy_fits(c, protocol, protocol_line, lb_kind, lb_kind_line)?;
+    }
     let delay_loop = vs.delay_loop.unwrap_or(DEFAULT_DELAY_LOOP);
     defaults.delay_loop = Some(delay_loop);
     defaults.alpha = Some(vs.alpha);
@@ -252,6 +263,7 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
         checker_off: vs.checker_off,
         checker_merge: vs.checker_merge,
         sorry_server: vs.sorry_server,
+        syn_proxy: vs.syn_proxy,
         real_servers,
         file: n.file.to_path_buf(),
         line: n.line,
@@ -284,6 +296,35 @@ struct VsFields {
     checker_off: bool,
     checker_merge: bool,
     sorry_server: Option<(Ipv4Addr, u16)>,
+    syn_proxy: bool,
+}
+
+/// Refuses `syn_proxy` (the node `c`) on a service it cannot work for: the director must see
+/// both directions of a TCP connection to splice the sequence numbers of the handshake it
+/// answered. Lines are those of the `protocol` and `lb_kind` statements.
+fn syn_proxy_fits(
+    c: &Node,
+    protocol: Protocol,
+    protocol_line: Option<u32>,
+    lb_kind: LbKind,
+    lb_kind_line: Option<u32>,
+) -> Result<(), Error> {
+    let at = |line: Option<u32>| line.map(|l| format!(" (line {l})")).unwrap_or_default();
+    if protocol != Protocol::Tcp {
+        return Err(c.err(ErrorKind::Incompatible {
+            with: format!("protocol {protocol}{}", at(protocol_line)),
+            why: "SYN proxy answers TCP handshakes; it needs protocol TCP".into(),
+        }));
+    }
+    if matches!(lb_kind, LbKind::Dr | LbKind::Tun) {
+        return Err(c.err(ErrorKind::Incompatible {
+            with: format!("lb_kind {lb_kind}{}", at(lb_kind_line)),
+            why: "real servers' replies bypass the director, which could not splice their \
+                  sequence numbers; SYN proxy needs lb_kind FNAT or NAT"
+                .into(),
+        }));
+    }
+    Ok(())
 }
 
 fn flag(c: &Node, seen: &mut Seen, name: &'static str, out: &mut bool) -> Result<(), Error> {

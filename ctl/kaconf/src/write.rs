@@ -128,6 +128,7 @@ fn virtual_server(w: &mut Writer, vs: &VirtualServer) {
     w.opt("persistence_timeout", vs.persistence_timeout);
     w.opt("persistence_granularity", vs.persistence_granularity);
     w.opt("laddr_group_name", vs.laddr_group_name.as_ref());
+    w.flag("syn_proxy", vs.syn_proxy);
     w.flag("alpha", vs.alpha);
     w.flag("omega", vs.omega);
     if vs.quorum != 1 {

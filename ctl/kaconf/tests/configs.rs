@@ -96,6 +96,7 @@ fn dpvs_fnat() {
         checker_off: false,
         checker_merge: false,
         sorry_server: None,
+        syn_proxy: true,
         real_servers: vec![rs(2, 23), rs(3, 33)],
         file: file.clone(),
         line: 15,
@@ -468,11 +469,11 @@ fn include_of_a_missing_file_is_an_error_at_the_include() {
 fn ignored_keywords_are_warnings_not_errors() {
     let c = parse(
         "vrrp_script chk { script \"/bin/true\" }\n\
-         virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind FNAT\n syn_proxy\n ops\n\
+         virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind FNAT\n hashed\n ops\n\
          real_server 10.0.1.1 80 { uthreshold 100 }\n}",
     );
     let warned: Vec<&str> = c.warnings.iter().map(|w| w.keyword.as_str()).collect();
-    assert_eq!(warned, ["vrrp_script", "syn_proxy", "ops", "uthreshold"]);
+    assert_eq!(warned, ["vrrp_script", "hashed", "ops", "uthreshold"]);
     assert!(c
         .warnings
         .iter()

@@ -335,3 +335,38 @@ fn lexical_errors() {
         "e.conf:2:13: router_id: quoted string is not closed on this line"
     );
 }
+
+#[test]
+fn syn_proxy_is_refused_for_udp_dr_and_tun_at_its_position() {
+    // vs() is DR: the reason names lb_kind's line.
+    let e = err(&vs("    protocol TCP\n    syn_proxy"));
+    assert_eq!(at(&e), (5, 5, "syn_proxy"));
+    assert_eq!(
+        e.to_string(),
+        "e.conf:5:5: syn_proxy: cannot be used with lb_kind DR (line 3): real servers' replies \
+         bypass the director, which could not splice their sequence numbers; SYN proxy needs \
+         lb_kind FNAT or NAT"
+    );
+    let fnat = |body: &str| vs(body).replace("lb_kind DR", "lb_kind NAT");
+    // protocol after syn_proxy: the block is judged as a whole.
+    let e = err(&fnat("    syn_proxy\n    protocol UDP"));
+    assert_eq!(
+        e.to_string(),
+        "e.conf:4:5: syn_proxy: cannot be used with protocol UDP (line 5): SYN proxy answers \
+         TCP handshakes; it needs protocol TCP"
+    );
+    assert!(matches!(e.kind, ErrorKind::Incompatible { .. }));
+    let e = err(&vs("    syn_proxy").replace("lb_kind DR", "lb_kind TUN"));
+    assert_eq!(at(&e), (4, 5, "syn_proxy"));
+    assert!(e.to_string().contains("lb_kind TUN (line 3)"), "{e}");
+    // A flag: no value, no block, once.
+    let e = err(&fnat("    syn_proxy on"));
+    assert_eq!(at(&e), (4, 15, "syn_proxy"));
+    let e = err(&fnat("    syn_proxy\n    syn_proxy"));
+    assert_eq!(e.to_string(), "e.conf:5:5: syn_proxy: given twice in one block (first at line 4)");
+    // NAT and FNAT (TCP, the default protocol) take it.
+    let c = parse_str(&fnat("    syn_proxy"), Path::new("ok.conf")).unwrap();
+    assert!(c.virtual_servers[0].syn_proxy && c.warnings.is_empty());
+    let c = parse_str(&fnat(""), Path::new("ok.conf")).unwrap();
+    assert!(!c.virtual_servers[0].syn_proxy);
+}

@@ -100,3 +100,18 @@ fn vrrp_round_trip_keeps_odd_values() {
         parse_str(&written, Path::new("w.conf")).unwrap_or_else(|e| panic!("{e}\n{written}"));
     assert!(again.same_settings(&c), "{written}");
 }
+
+#[test]
+fn syn_proxy_is_written_after_the_local_addresses() {
+    let c = parse_str(common::DPVS_FNAT, Path::new("fnat.conf")).unwrap();
+    let written = c.to_keepalived_string();
+    assert!(
+        written.contains("    laddr_group_name laddr_g1\n    syn_proxy\n"),
+        "{written}"
+    );
+    let again = parse_str(&written, Path::new("w.conf")).unwrap();
+    assert!(again.virtual_servers[0].syn_proxy);
+    // Off: not written at all (keepalived without DPVS's patches would not know it).
+    let off = parse_str(common::FLOW, Path::new("flow.conf")).unwrap();
+    assert!(!off.to_keepalived_string().contains("syn_proxy"));
+}

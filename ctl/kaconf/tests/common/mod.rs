@@ -46,6 +46,7 @@ virtual_server 192.168.100.254 80 {
             connect_port 80
         }
     }
+    syn_proxy          # answer SYNs with cookies (DPVS, Alibaba LVS)
 }
 "#;
 
