@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use fastpath::wire::checksum::{update16, update32, update_addr};
 use fastpath::wire::{
     ethernet, ipv4, tcp, udp, ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetAddress,
-    EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags, TcpPacket, TcpRepr,
-    UdpPacket,
+    EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr, TcpFlags, TcpOption,
+    TcpOptionsIter, TcpPacket, TcpRepr, ToaRepr, UdpPacket,
 };
 
 /// Bytes of the transmit timestamp at the start of every payload.
@@ -21,7 +21,7 @@ pub const MAX_FRAME: usize = 1514;
 /// TTL of generated packets.
 const TTL: u8 = 64;
 /// Window advertised in generated TCP segments.
-const WINDOW: u16 = 64240;
+pub const WINDOW: u16 = 64240;
 /// MSS announced in SYN and SYN-ACK.
 pub const MSS: u16 = 1460;
 
@@ -254,6 +254,8 @@ pub struct Segment {
     pub payload_len: usize,
     /// Announce the MSS option (SYN, SYN-ACK).
     pub mss: bool,
+    /// Advertised window ([`WINDOW`] in everything the generator sends).
+    pub window: u16,
 }
 
 impl Segment {
@@ -283,7 +285,7 @@ pub fn write_segment(
         seq_number: seg.seq,
         ack_number: seg.ack,
         flags: seg.flags,
-        window_len: WINDOW,
+        window_len: seg.window,
         max_seg_size: seg.mss.then_some(MSS),
         window_scale: None,
         sack_permitted: false,
@@ -317,6 +319,30 @@ pub struct Parsed {
     pub stamp: Option<u64>,
     pub src_mac: EthernetAddress,
     pub dst_mac: EthernetAddress,
+    /// TCP: the advertised window (unscaled, as on the wire).
+    pub window: u16,
+    /// TCP: the MSS option, if any.
+    pub mss: Option<u16>,
+    /// TCP: the client address of a TOA option (kind 254), if any.
+    pub toa: Option<Ipv4Addr>,
+}
+
+/// The MSS and TOA address among TCP options (malformed options end the search).
+fn tcp_options(options: &[u8]) -> (Option<u16>, Option<Ipv4Addr>) {
+    let (mut mss, mut toa) = (None, None);
+    for o in TcpOptionsIter::new(options) {
+        match o {
+            Ok(TcpOption::Mss(m)) => mss = Some(m),
+            Ok(ref o @ TcpOption::Unknown { .. }) => {
+                if let Ok(Some(t)) = ToaRepr::from_tcp_option(o) {
+                    toa = Some(t.addr);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    (mss, toa)
 }
 
 /// A received frame, classified.
@@ -350,12 +376,17 @@ pub fn parse(frame: &[u8]) -> Rx {
                 // other, never as data (conn accounting and latency see only unicast).
                 return Rx::Other;
             }
+            let (mut window, mut mss, mut toa) = (0, None, None);
             let (proto, sport, dport, flags, seq, ack, payload) = match ip.protocol() {
                 IpProtocol::Tcp => {
                     let Ok(t) = TcpPacket::new_checked(ip.payload()) else {
                         return Rx::Other;
                     };
                     let hl = t.header_len();
+                    window = t.window_len();
+                    if hl > tcp::HEADER_LEN {
+                        (mss, toa) = tcp_options(t.options());
+                    }
                     (
                         Proto::Tcp,
                         t.src_port(),
@@ -401,6 +432,9 @@ pub fn parse(frame: &[u8]) -> Rx {
                 stamp,
                 src_mac: eth.src_addr(),
                 dst_mac: eth.dst_addr(),
+                window,
+                mss,
+                toa,
             })
         }
         _ => Rx::Other,
@@ -450,6 +484,39 @@ pub fn arp_request(frame: &mut [u8], mac: EthernetAddress, src: Ipv4Addr, target
         target_protocol_addr: target,
     };
     req.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
+}
+
+/// Frame surgery for tests (here and in the generator's state machines).
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::*;
+
+    /// `frame` (an IPv4 TCP frame) with a TOA option for `addr:port` appended to its TCP
+    /// options, lengths and checksums fixed, padded to the Ethernet minimum.
+    pub(crate) fn with_toa(frame: &[u8], addr: Ipv4Addr, port: u16) -> Vec<u8> {
+        let ip = Ipv4Packet::new_checked(&frame[off::IP..]).unwrap();
+        let l4 = ip.payload();
+        let hl = TcpPacket::new_checked(l4).unwrap().header_len();
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let mut seg = l4[..hl].to_vec();
+        seg.extend_from_slice(&ToaRepr { port, addr }.to_bytes());
+        seg.extend_from_slice(&l4[hl..]);
+        let mut out = frame[..off::L4].to_vec();
+        out.extend_from_slice(&seg);
+        let ip_len = out.len() - off::IP;
+        {
+            let mut t = TcpPacket::new_unchecked(&mut out[off::L4..]);
+            t.set_header_len(hl + 8);
+            t.fill_checksum(src, dst);
+        }
+        let mut ip = Ipv4Packet::new_unchecked(&mut out[off::IP..]);
+        ip.set_total_len(u16::try_from(ip_len).unwrap());
+        ip.fill_checksum();
+        if out.len() < MIN_FRAME {
+            out.resize(MIN_FRAME, 0);
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -533,6 +600,7 @@ mod tests {
             flags: TcpFlags::SYN,
             payload_len: 0,
             mss: true,
+            window: 0,
         };
         let mut f = vec![0xa5; seg.frame_len()];
         write_segment(&mut f, (A, B), &seg, 42);
@@ -543,10 +611,12 @@ mod tests {
             (p.flags, p.seq, p.ack, p.payload_len, p.stamp),
             (TcpFlags::SYN, 0xffff_fff0, 5, 0, None)
         );
+        assert_eq!((p.window, p.mss, p.toa), (0, Some(MSS), None));
         let seg = Segment {
             payload_len: 100,
             flags: TcpFlags::PSH | TcpFlags::ACK | TcpFlags::FIN,
             mss: false,
+            window: WINDOW,
             ..seg
         };
         let mut f = vec![0xa5; seg.frame_len()];
@@ -554,6 +624,35 @@ mod tests {
         assert!(checks_out(&f));
         let Rx::Data(p) = parse(&f) else { panic!() };
         assert_eq!((p.payload_len, p.stamp), (100, Some(77)));
+        assert_eq!((p.window, p.mss, p.toa), (WINDOW, None, None));
+    }
+
+    #[test]
+    fn toa_is_read_from_options() {
+        let seg = Segment {
+            tuple: tuple(4),
+            seq: 1,
+            ack: 0,
+            flags: TcpFlags::SYN,
+            payload_len: 0,
+            mss: true,
+            window: WINDOW,
+        };
+        let mut f = vec![0; seg.frame_len()];
+        write_segment(&mut f, (A, B), &seg, 0);
+        let client = Ipv4Addr::new(198, 18, 7, 9);
+        let f = test_util::with_toa(&f, client, 4321);
+        assert!(checks_out(&f));
+        let Rx::Data(p) = parse(&f) else { panic!() };
+        assert_eq!(
+            (p.mss, p.toa, p.flags),
+            (Some(MSS), Some(client), TcpFlags::SYN)
+        );
+        // A malformed option list ends the search without a panic.
+        let mut bad = f.clone();
+        bad[14 + 20 + 20 + 1] = 0; // the MSS option's length byte
+        let Rx::Data(p) = parse(&bad) else { panic!() };
+        assert_eq!((p.mss, p.toa), (None, None));
     }
 
     #[test]

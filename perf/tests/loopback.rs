@@ -134,3 +134,40 @@ fn connections_complete_without_a_director() {
     assert!(syn.abs_diff(closed) <= 64 * 2, "{r}");
     assert!(r["connect_latency_ns"]["samples"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn a_flood_without_a_director_reaches_the_servers_and_stays_half_open() {
+    // With no director in between, every flood SYN reaches the server side, which answers it;
+    // its SYN-ACK goes to a spoofed source that never answers: each stays half-open. This is
+    // what the synflood bench expects *not* to see behind a SYN proxy.
+    let r = pktgen(
+        "flood",
+        &[
+            "--mode",
+            "conn",
+            "--concurrency",
+            "64",
+            "--flood-pps",
+            "20000",
+            "--flood-sources",
+            "198.18.0.0/15",
+        ],
+    );
+    let f = &r["flood"];
+    let flood_sent = f["totals"]["sent"].as_u64().unwrap();
+    assert!(flood_sent > 5_000, "20 kpps for about 0.7 s: {r}");
+    assert_eq!(f["totals"]["refused"], 0, "{r}");
+    // Every flood SYN came back as a SYN-ACK to its spoofed source, none was answered.
+    assert_eq!(f["totals"]["synacks"].as_u64().unwrap(), flood_sent, "{r}");
+    let t = &r["totals"];
+    assert_eq!(t["srv_flood_seen"].as_u64().unwrap(), flood_sent, "{r}");
+    let half = r["server_half_open"]["at_end"].as_u64().unwrap();
+    assert_eq!(
+        half, flood_sent,
+        "flood SYNs half-open, real connections not: {r}"
+    );
+    // The real connections went on beside it.
+    assert!(r["window"]["closed"].as_u64().unwrap() > 1000, "{r}");
+    assert_eq!(t["lost"], 0, "{r}");
+    assert_eq!(t["proxied"], 0, "no SYN proxy here: {r}");
+}

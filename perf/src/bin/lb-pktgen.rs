@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 use fastpath::wire::EthernetAddress;
 use lb_perf::flows::{FlowSet, IpRange, PortRange};
+use lb_perf::gen::flood::{FloodConfig, IpPrefix};
 use lb_perf::gen::{self, DpdkSetup, GenConfig, Mode};
 
 /// Traffic generator for the director (and any forwarder between two ports).
@@ -21,7 +22,13 @@ use lb_perf::gen::{self, DpdkSetup, GenConfig, Mode};
 ///
 /// Modes: udp / tcp (established flows: opened first, then measured), conn (TCP connections:
 /// handshake, request, response, close; connections per second), syn (one SYN per flow:
-/// opens sessions for session-scale tests).
+/// opens sessions for session-scale tests), flood (a SYN flood alone).
+///
+/// conn works through a SYN proxy too: a SYN-ACK with window 0 is ACKed and the request waits
+/// for the director's window update. --flood / --flood-pps add a SYN flood from random
+/// sources in --flood-sources (random ports and ISNs) beside the connections; SYN-ACKs to
+/// those sources are counted, never answered, and the server side counts segments from them
+/// (IPv4 source or TOA) and its half-open connections (SYNs never followed by the ACK).
 ///
 /// Prints one JSON object on stdout (rates, counters, latency percentiles in ns); progress
 /// and errors go to stderr. Exit codes: 0 ok, 1 run failed, 2 bad arguments.
@@ -94,6 +101,25 @@ struct Cli {
     /// conn: most unfinished connections at once.
     #[arg(long, default_value_t = 2048)]
     concurrency: u64,
+    /// conn: add a SYN flood at the highest rate the port takes (--flood-pps 0).
+    #[arg(long)]
+    flood: bool,
+    /// conn: add a SYN flood of this many SYNs per second (0: the highest rate the port takes).
+    #[arg(long, value_name = "PPS")]
+    flood_pps: Option<u64>,
+    /// Source addresses of the flood (a prefix no one plays; outside --src-ip, --dst-ip and
+    /// --server-ip). The director needs a route back: a gateway the client port answers ARP
+    /// for (--arp-ip), or replies to the sender's MAC.
+    #[arg(long, default_value = "198.18.0.0/15")]
+    flood_sources: IpPrefix,
+    /// More addresses the client port answers ARP for (e.g. the director's gateway toward the
+    /// flood sources).
+    #[arg(long, value_name = "RANGE")]
+    arp_ip: Vec<IpRange>,
+    /// conn: track the real servers' half-open connections (SYNs never followed by another
+    /// segment); always on with a flood.
+    #[arg(long)]
+    track_half_open: bool,
     /// Seconds to wait for both links.
     #[arg(long, default_value_t = 20.0)]
     link_timeout: f64,
@@ -143,12 +169,42 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    let flood_pps = cli
+        .flood_pps
+        .or((cli.flood || cli.mode == Mode::Flood).then_some(0));
+    if flood_pps.is_some() && !matches!(cli.mode, Mode::Conn | Mode::Flood) {
+        eprintln!("lb-pktgen: --flood and --flood-pps go with --mode conn or flood");
+        return ExitCode::from(2);
+    }
+    let p = cli.flood_sources;
+    if flood_pps.is_some() {
+        for (what, r) in [
+            ("--src-ip", cli.src_ip),
+            ("--dst-ip", cli.dst_ip),
+            ("--server-ip", cli.server_ip),
+        ] {
+            if p.overlaps(r.first, r.last) {
+                eprintln!("lb-pktgen: --flood-sources {p} overlaps {what} {r}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let flood = flood_pps.map(|pps| FloodConfig {
+        sources: p,
+        pps,
+        dst: cli.dst_ip.first,
+        dport: cli.dst_port.first,
+    });
     let flows = FlowSet::new(
         cli.src_ip,
         cli.src_port,
         cli.dst_ip,
         cli.dst_port,
-        if cli.mode == Mode::Conn { 0 } else { cli.flows },
+        if matches!(cli.mode, Mode::Conn | Mode::Flood) {
+            0
+        } else {
+            cli.flows
+        },
     );
     let cfg = GenConfig {
         mode: cli.mode,
@@ -160,12 +216,14 @@ fn main() -> ExitCode {
         warmup: secs(cli.warmup),
         duration: secs(cli.duration),
         dut_mac: cli.dut_mac,
-        req_size: cli.req_size.max(lb_perf::packet::STAMP_LEN),
+        req_size: gen::peers::request_size(cli.req_size.max(lb_perf::packet::STAMP_LEN)),
         resp_size: cli.resp_size.clamp(1, 1400),
         concurrency: cli.concurrency.max(1),
         udp_checksum: cli.udp_checksum,
         skip_open: cli.skip_open,
         link_timeout: secs(cli.link_timeout),
+        flood,
+        track_half_open: cli.track_half_open,
     };
     let d = DpdkSetup {
         client_vdev: cli.client_vdev.clone(),
@@ -187,6 +245,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    engine.ports[gen::engine::CLIENT]
+        .owns
+        .extend(cli.arp_ip.iter().copied());
     eprintln!(
         "lb-pktgen: ports up ({} client, {} server); waiting for links",
         engine.ports[0].mac, engine.ports[1].mac

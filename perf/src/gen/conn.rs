@@ -1,17 +1,7 @@
-//! TCP connections through the director, both ends played here, statelessly:
-//!
-//! ```text
-//! client                          director                         server
-//! SYN  seq=isn (TSC)        ->    new session, TOA/MSS       ->   SYN-ACK seq=f(isn) ack=isn+1
-//! ACK+request seq=isn+1     <-  ... SYN-ACK                         <-
-//!                           ->    first ACK (TOA inserted)   ->   FIN+response
-//! FIN-ACK                   <-  ... (connection time recorded)      <-
-//!                           ->                               ->   ACK (closed)
-//! ```
-//!
-//! Every reply is the received frame rewritten in place; the client recovers the SYN's TSC
-//! from the acknowledgment numbers, so no per-connection state is kept. Connections per
-//! second count fully closed connections (the server's last ACK reached the client).
+//! TCP connections through the director, both ends played here (the state machines are in
+//! [`super::peers`]), optionally beside a SYN flood from spoofed sources ([`super::flood`]).
+//! Connections per second count fully closed connections (the server's last ACK reached the
+//! client).
 
 use std::time::Duration;
 
@@ -19,34 +9,13 @@ use dpdk::Mbuf;
 use fastpath::wire::{EthernetAddress, TcpFlags};
 
 use super::engine::{Action, Engine, Pacer, PortCounters, CLIENT, SERVER};
-use super::{GenConfig, Stop};
+use super::flood::{FloodCounters, Rng};
+use super::peers::{isn_at, Client, ConnCounters, Server};
+use super::track::HalfOpen;
+use super::{GenConfig, Mode, Stop};
 use crate::flows::FlowCursor;
 use crate::hist::Histogram;
-use crate::packet::{write_segment, Parsed, Proto, Segment};
-
-/// Connection counters (client side unless named otherwise).
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct ConnCounters {
-    pub syn_sent: u64,
-    /// SYN-ACKs received.
-    pub established: u64,
-    /// Responses (with FIN) received.
-    pub completed: u64,
-    /// Final ACKs received: connections fully closed.
-    pub closed: u64,
-    /// Resets received on either side.
-    pub resets: u64,
-    /// Connections given up on (nothing closed for `STALL` while some were unfinished).
-    pub lost: u64,
-    /// Times nothing closed for more than 10 ms while connections were unfinished (the
-    /// director stalled), and the longest such gap in microseconds.
-    pub gaps_over_10ms: u64,
-    pub max_gap_us: u64,
-    /// Server side: SYNs, requests and FINs received.
-    pub srv_syn: u64,
-    pub srv_req: u64,
-    pub srv_fin: u64,
-}
+use crate::packet::{write_segment, Parsed, Segment, WINDOW};
 
 /// What a connection run measured.
 #[derive(Debug, Clone)]
@@ -60,17 +29,32 @@ pub struct ConnResult {
     pub connect_latency: Histogram,
     /// SYN sent to SYN-ACK received.
     pub handshake_latency: Histogram,
+    /// SYN sent to a SYN proxy's window update received.
+    pub window_update_latency: Histogram,
     pub end: ConnCounters,
+    /// The flood's counters at the start and end of the window, and after the drain.
+    pub flood_before: FloodCounters,
+    pub flood_after: FloodCounters,
+    pub flood_end: FloodCounters,
+    /// Half-open connections at the servers after the drain, the most at once, SYNs not
+    /// tracked (table full) and repeated SYNs; `None` without tracking.
+    pub half_open: Option<HalfOpenReport>,
+}
+
+/// The server side's SYN queue at the end.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct HalfOpenReport {
+    pub at_end: usize,
+    pub peak: usize,
+    pub untracked: u64,
+    pub dup_syns: u64,
 }
 
 /// Connections made one at a time before opening the window (the director's scheduler
 /// reaches every real server and ARP-resolves it; packets it holds meanwhile are bounded).
 const PRIMING: u64 = 16;
-
-/// Server's initial sequence number for a client ISN (any bijection works).
-fn server_isn(client_isn: u32) -> u32 {
-    client_isn ^ 0x5eed_cafe
-}
+/// Most half-open connections tracked.
+const HALF_OPEN_CAP: usize = 1 << 21;
 
 /// Rewrites `m` into `seg` from `macs`; false (and the frame is freed) if it cannot grow.
 fn rewrite(
@@ -92,148 +76,39 @@ fn rewrite(
     ok
 }
 
-fn u32_of(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-struct Client<'a> {
-    c: &'a mut ConnCounters,
-    connect: &'a mut Histogram,
-    handshake: &'a mut Histogram,
-    mac: EthernetAddress,
-    req: usize,
-    measuring: bool,
-}
-
-impl Client<'_> {
-    fn on_frame(&mut self, m: &mut Mbuf, d: &Parsed, now: u64) -> Action {
-        if d.proto != Proto::Tcp {
-            return Action::Free;
-        }
-        let f = d.flags;
-        let macs = (self.mac, d.src_mac);
-        let back = d.tuple.reversed();
-        let now32 = crate::low32(now);
-        if f.contains(TcpFlags::RST) {
-            self.c.resets += 1;
-            Action::Free
-        } else if f.contains(TcpFlags::SYN | TcpFlags::ACK) {
-            self.c.established += 1;
-            if self.measuring {
-                self.handshake
-                    .record(u64::from(now32.wrapping_sub(d.ack.wrapping_sub(1))));
-            }
-            let seg = Segment {
-                tuple: back,
-                seq: d.ack,
-                ack: d.seq.wrapping_add(1),
-                flags: TcpFlags::ACK | TcpFlags::PSH,
-                payload_len: self.req,
-                mss: false,
-            };
-            if rewrite(m, macs, &seg, now) {
-                Action::Reply
-            } else {
-                Action::Free
-            }
-        } else if f.contains(TcpFlags::FIN) && d.payload_len > 0 {
-            self.c.completed += 1;
-            let isn = d.ack.wrapping_sub(1).wrapping_sub(u32_of(self.req));
-            if self.measuring {
-                self.connect.record(u64::from(now32.wrapping_sub(isn)));
-            }
-            let ack = d.seq.wrapping_add(u32_of(d.payload_len)).wrapping_add(1);
-            let seg = Segment {
-                tuple: back,
-                seq: d.ack,
-                ack,
-                flags: TcpFlags::FIN | TcpFlags::ACK,
-                payload_len: 0,
-                mss: false,
-            };
-            if rewrite(m, macs, &seg, now) {
-                Action::Reply
-            } else {
-                Action::Free
-            }
-        } else if f.contains(TcpFlags::ACK) && d.payload_len == 0 && !f.contains(TcpFlags::FIN) {
-            self.c.closed += 1;
-            Action::Free
-        } else {
-            Action::Free
-        }
-    }
-}
-
-fn server_frame(
-    c: &mut ConnCounters,
-    mac: EthernetAddress,
-    resp: usize,
+/// Sends `reply` back out of the port `m` came in on (from `mac` to the sender).
+fn answer(
     m: &mut Mbuf,
+    mac: EthernetAddress,
     d: &Parsed,
+    reply: Option<Segment>,
     now: u64,
 ) -> Action {
-    if d.proto != Proto::Tcp {
-        return Action::Free;
-    }
-    let f = d.flags;
-    let macs = (mac, d.src_mac);
-    let back = d.tuple.reversed();
-    let seg = if f.contains(TcpFlags::RST) {
-        c.resets += 1;
-        return Action::Free;
-    } else if f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK) {
-        c.srv_syn += 1;
-        Segment {
-            tuple: back,
-            seq: server_isn(d.seq),
-            ack: d.seq.wrapping_add(1),
-            flags: TcpFlags::SYN | TcpFlags::ACK,
-            payload_len: 0,
-            mss: true,
-        }
-    } else if d.payload_len > 0 {
-        c.srv_req += 1;
-        let ack = d.seq.wrapping_add(u32_of(d.payload_len));
-        Segment {
-            tuple: back,
-            seq: d.ack,
-            ack,
-            flags: TcpFlags::FIN | TcpFlags::PSH | TcpFlags::ACK,
-            payload_len: resp,
-            mss: false,
-        }
-    } else if f.contains(TcpFlags::FIN) {
-        c.srv_fin += 1;
-        Segment {
-            tuple: back,
-            seq: d.ack,
-            ack: d.seq.wrapping_add(1),
-            flags: TcpFlags::ACK,
-            payload_len: 0,
-            mss: false,
-        }
-    } else {
-        return Action::Free;
-    };
-    if rewrite(m, macs, &seg, now) {
-        Action::Reply
-    } else {
-        Action::Free
+    match reply {
+        Some(seg) if rewrite(m, (mac, d.src_mac), &seg, now) => Action::Reply,
+        _ => Action::Free,
     }
 }
 
 /// Opens connections at `cfg.rate_pps` per second (0: as fast as the window allows) with at
-/// most `cfg.concurrency` unfinished, for `warmup + duration`; measures the last `duration`.
+/// most `cfg.concurrency` unfinished, for `warmup + duration`, beside `cfg.flood` if set;
+/// measures the last `duration`. `Mode::Flood` opens no connections (the flood alone).
 pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Stop) -> ConnResult {
     let cmac = e.ports[CLIENT].mac;
     let smac = e.ports[SERVER].mac;
     let set = cfg.flows;
+    let legit = cfg.mode != Mode::Flood;
+    let flood = cfg.flood;
+    let prefix = flood.map(|f| f.sources);
     let mut cursor = FlowCursor::new(set);
     let mut c = ConnCounters::default();
+    let mut fc = FloodCounters::default();
+    let mut half = (cfg.track_half_open || flood.is_some()).then(|| HalfOpen::new(HALF_OPEN_CAP));
     let mut connect = Histogram::new();
     let mut handshake = Histogram::new();
+    let mut opened = Histogram::new();
     let start = dpdk::tsc();
+    let mut rng = Rng::new(start);
     // A first connection alone lets the director resolve the real servers' MACs.
     let measure_at = start + e.cycles(cfg.warmup);
     let end_at = measure_at + e.cycles(cfg.duration);
@@ -242,18 +117,22 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
     let gap_10ms = e.cycles(Duration::from_millis(10));
     let mut in_gap = false;
     let mut pacer = Pacer::new(cfg.rate_pps, e.hz, start);
+    let mut flood_pacer = Pacer::new(flood.map_or(0, |f| f.pps), e.hz, start);
+    // The generator's own replies wait behind the flood instead of being dropped.
+    e.retain_replies = flood.is_some();
     let (mut measuring, mut t_measure) = (false, measure_at);
-    let (mut before, mut ports_before) = (c, e.counters);
+    let (mut before, mut ports_before, mut flood_before) = (c, e.counters, fc);
     let (mut last_closed, mut last_progress) = (0u64, start);
-    let syn_len = Segment {
-        tuple: set.tuple(0),
-        seq: 0,
+    let syn = |tuple, seq| Segment {
+        tuple,
+        seq,
         ack: 0,
         flags: TcpFlags::SYN,
         payload_len: 0,
         mss: true,
-    }
-    .frame_len();
+        window: WINDOW,
+    };
+    let syn_len = syn(set.tuple(0), 0).frame_len();
     loop {
         let now = dpdk::tsc();
         if !measuring && now >= measure_at {
@@ -261,8 +140,10 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
             c.max_gap_us = 0;
             before = c;
             ports_before = e.counters;
+            flood_before = fc;
             connect.clear();
             handshake.clear();
+            opened.clear();
             t_measure = now;
         }
         if measuring && now >= end_at || stop() {
@@ -289,7 +170,7 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
         }
         if e.has_pending(CLIENT) {
             e.push_pending(CLIENT);
-        } else {
+        } else if legit {
             // One connection at a time at first: the director resolves the servers' MACs.
             let cap = if c.closed < PRIMING {
                 1
@@ -303,54 +184,89 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
             if want > 0 {
                 let n = e.send_new(CLIENT, want, syn_len, |_, f| {
                     let (_, t) = cursor.next_flow();
-                    let seg = Segment {
-                        tuple: t,
-                        seq: crate::low32(now),
-                        ack: 0,
-                        flags: TcpFlags::SYN,
-                        payload_len: 0,
-                        mss: true,
-                    };
-                    write_segment(f, (cmac, dut_mac), &seg, now);
+                    write_segment(f, (cmac, dut_mac), &syn(t, isn_at(now)), now);
                 });
                 pacer.issued(n);
                 c.syn_sent += n as u64;
             }
         }
-        let resp = cfg.resp_size;
+        // The flood takes what room the generator's own traffic leaves on the port, and
+        // starts once the connections are primed (the director has resolved the servers).
+        if let Some(f) = flood
+            .as_ref()
+            .filter(|_| !e.has_pending(CLIENT) && (!legit || c.closed >= PRIMING))
+        {
+            let want = flood_pacer.allowance(now, dpdk::BURST_SIZE);
+            if want > 0 {
+                let (sent, refused) = e.send_drop(CLIENT, want, syn_len, |b| {
+                    write_segment(b, (cmac, dut_mac), &f.segment(&mut rng), now);
+                });
+                flood_pacer.issued(sent + refused);
+                fc.sent += sent as u64;
+                fc.refused += refused as u64;
+            }
+        }
+        let mut server = Server {
+            c: &mut c,
+            resp: cfg.resp_size,
+            flood: prefix,
+            half_open: half.as_mut(),
+        };
         e.poll(SERVER, |m, d, now| {
-            server_frame(&mut c, smac, resp, m, d, now)
+            let r = server.on_segment(d);
+            answer(m, smac, d, r, now)
         });
         let mut client = Client {
             c: &mut c,
             connect: &mut connect,
             handshake: &mut handshake,
-            mac: cmac,
+            opened: &mut opened,
+            flood: prefix.map(|p| (p, &mut fc)),
             req: cfg.req_size,
             measuring,
         };
-        e.poll(CLIENT, |m, d, now| client.on_frame(m, d, now));
+        e.poll(CLIENT, |m, d, now| {
+            let r = client.on_segment(d, now);
+            answer(m, cmac, d, r, now)
+        });
     }
-    let (after, ports_after) = (c, e.counters);
+    let (after, ports_after, flood_after) = (c, e.counters, fc);
     let seconds = (dpdk::tsc() - t_measure) as f64 / e.hz as f64;
     // Let the connections in flight finish (their packets are not in the window).
+    let (mut h1, mut h2, mut h3) = (Histogram::new(), Histogram::new(), Histogram::new());
     let mut client = Client {
         c: &mut c,
-        connect: &mut Histogram::new(),
-        handshake: &mut Histogram::new(),
-        mac: cmac,
+        connect: &mut h1,
+        handshake: &mut h2,
+        opened: &mut h3,
+        flood: prefix.map(|p| (p, &mut fc)),
         req: cfg.req_size,
         measuring: false,
     };
     let mut srv = ConnCounters::default();
-    let resp = cfg.resp_size;
+    let mut server = Server {
+        c: &mut srv,
+        resp: cfg.resp_size,
+        flood: prefix,
+        half_open: half.as_mut(),
+    };
     e.idle(Duration::from_millis(100), |p, m, d, now| {
         if p == SERVER {
-            server_frame(&mut srv, smac, resp, m, d, now)
+            let r = server.on_segment(d);
+            answer(m, smac, d, r, now)
         } else {
-            client.on_frame(m, d, now)
+            let r = client.on_segment(d, now);
+            answer(m, cmac, d, r, now)
         }
     });
+    e.retain_replies = false;
+    // Totals include what the servers saw while draining.
+    c.srv_syn += srv.srv_syn;
+    c.srv_ack += srv.srv_ack;
+    c.srv_req += srv.srv_req;
+    c.srv_fin += srv.srv_fin;
+    c.srv_flood_seen += srv.srv_flood_seen;
+    c.resets += srv.resets;
     ConnResult {
         before,
         after,
@@ -359,6 +275,16 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
         seconds,
         connect_latency: connect,
         handshake_latency: handshake,
+        window_update_latency: opened,
         end: c,
+        flood_before,
+        flood_after,
+        flood_end: fc,
+        half_open: half.map(|h| HalfOpenReport {
+            at_end: h.len(),
+            peak: h.peak,
+            untracked: h.untracked,
+            dup_syns: h.dup_syns,
+        }),
     }
 }

@@ -64,6 +64,10 @@ pub struct Engine {
     pub hz: u64,
     /// MACs learned from ARP replies (ip, mac), most recent last.
     pub learned: Vec<(Ipv4Addr, EthernetAddress)>,
+    /// Replies the driver refuses wait in the port's pending burst (sent before anything
+    /// new) instead of being dropped, as far as it has room: set while a flood shares the
+    /// port, so the generator's own connections are not lost to its flood.
+    pub retain_replies: bool,
 }
 
 /// A transmit pacer: how many packets may go now to hold `rate` per second (0 = no limit).
@@ -203,15 +207,54 @@ impl Engine {
         self.ports[p].out.push(m);
     }
 
-    /// Sends the queued replies of port `p`; what the driver refuses is dropped and counted.
+    /// Sends the queued replies of port `p`; what the driver refuses is dropped and counted
+    /// (or, with `retain_replies`, kept pending while there is room).
     pub fn flush_replies(&mut self, p: usize) {
         let io = &mut self.ports[p];
         if io.out.is_empty() {
             return;
         }
+        if self.retain_replies {
+            let sent = io.tx.tx_burst_retain(&mut io.out);
+            self.counters[p].tx += sent as u64;
+            for m in io.out.drain(..) {
+                if io.pending.try_push(m).is_err() {
+                    // Dropping the mbuf frees it.
+                    self.counters[p].tx_dropped += 1;
+                }
+            }
+            return;
+        }
         let r = io.tx.tx_burst(&mut io.out);
         self.counters[p].tx += r.sent as u64;
         self.counters[p].tx_dropped += r.dropped as u64;
+    }
+
+    /// Allocates up to `n` frames of `len` bytes for port `p`, lets `fill` write each and
+    /// sends them once: nothing is kept for later (a flood's frames). Returns (taken by the
+    /// driver, refused and freed); (0, 0) when the pool is dry.
+    #[inline]
+    pub fn send_drop(
+        &mut self,
+        p: usize,
+        n: usize,
+        len: usize,
+        mut fill: impl FnMut(&mut [u8]),
+    ) -> (usize, usize) {
+        let mut burst = Burst::new();
+        let n = n.min(BURST_SIZE);
+        if n == 0 || !self.pool.alloc_bulk(&mut burst, n) {
+            return (0, 0);
+        }
+        for m in &mut burst {
+            match m.append(len) {
+                Ok(bytes) => fill(bytes),
+                Err(_) => return (0, 0),
+            }
+        }
+        let r = self.ports[p].tx.tx_burst(&mut burst);
+        self.counters[p].tx += r.sent as u64;
+        (r.sent, r.dropped)
     }
 
     /// Receives one burst on port `p`: answers ARP, learns from ARP replies, hands TCP/UDP

@@ -2,7 +2,10 @@
 
 pub mod conn;
 pub mod engine;
+pub mod flood;
+pub mod peers;
 pub mod stream;
+pub mod track;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -31,6 +34,8 @@ pub enum Mode {
     Conn,
     /// One SYN per flow and nothing else: opens sessions (session-scale tests).
     Syn,
+    /// The SYN flood alone (`--flood-*`), no connections; the server side still counts.
+    Flood,
 }
 
 impl Mode {
@@ -67,6 +72,10 @@ pub struct GenConfig {
     /// Do not open flows first (the forwarder is not a director, e.g. testpmd).
     pub skip_open: bool,
     pub link_timeout: Duration,
+    /// conn / flood: a SYN flood from spoofed sources beside the connections.
+    pub flood: Option<flood::FloodConfig>,
+    /// conn: track the servers' half-open connections (always with a flood).
+    pub track_half_open: bool,
 }
 
 /// DPDK settings of the generator process.
@@ -148,6 +157,7 @@ pub fn setup(
         counters: Default::default(),
         hz: dpdk::tsc_hz(),
         learned: Vec::new(),
+        retain_replies: false,
     };
     Ok((eal, engine))
 }
@@ -233,33 +243,42 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, stop: &Stop) -> Result<Value, GenErr
             report["latency_ns"] = latency_json(&r.latency, e);
             report["ports"] = ports_json(e, &r.end, &e.port_stats());
         }
-        Mode::Conn => {
+        Mode::Conn | Mode::Flood => {
             let r = conn::run(e, cfg, dut_mac, stop);
-            let d = |f: fn(&conn::ConnCounters) -> u64| f(&r.after) - f(&r.before);
+            let d = r.after.since(&r.before);
             report["seconds"] = json!((r.seconds * 1e4).round() / 1e4);
-            report["cps"] = json!(rate(d(|c| c.closed), r.seconds));
-            report["completed_per_s"] = json!(rate(d(|c| c.completed), r.seconds));
-            report["syn_per_s"] = json!(rate(d(|c| c.syn_sent), r.seconds));
+            report["cps"] = json!(rate(d.closed, r.seconds));
+            report["completed_per_s"] = json!(rate(d.completed, r.seconds));
+            report["syn_per_s"] = json!(rate(d.syn_sent, r.seconds));
             let pkts = (r.ports_after[CLIENT].tx - r.ports_before[CLIENT].tx)
                 + (r.ports_after[SERVER].tx - r.ports_before[SERVER].tx);
             report["tx_pps"] = json!(rate(pkts, r.seconds));
-            report["window"] = serde_json::to_value(conn::ConnCounters {
-                syn_sent: d(|c| c.syn_sent),
-                established: d(|c| c.established),
-                completed: d(|c| c.completed),
-                closed: d(|c| c.closed),
-                resets: d(|c| c.resets),
-                lost: d(|c| c.lost),
-                gaps_over_10ms: d(|c| c.gaps_over_10ms),
-                max_gap_us: r.after.max_gap_us,
-                srv_syn: d(|c| c.srv_syn),
-                srv_req: d(|c| c.srv_req),
-                srv_fin: d(|c| c.srv_fin),
-            })
-            .unwrap_or_default();
+            report["window"] = serde_json::to_value(d).unwrap_or_default();
             report["totals"] = serde_json::to_value(r.end).unwrap_or_default();
             report["connect_latency_ns"] = latency_json(&r.connect_latency, e);
             report["handshake_latency_ns"] = latency_json(&r.handshake_latency, e);
+            if r.end.proxied > 0 {
+                report["window_update_latency_ns"] = latency_json(&r.window_update_latency, e);
+            }
+            if let Some(f) = &cfg.flood {
+                let (a, b) = (&r.flood_after, &r.flood_before);
+                report["flood"] = json!({
+                    "sources": f.sources.to_string(),
+                    "rate_limit": f.pps,
+                    "sent_per_s": rate(a.sent - b.sent, r.seconds),
+                    "refused_per_s": rate(a.refused - b.refused, r.seconds),
+                    "synacks_per_s": rate(a.synacks - b.synacks, r.seconds),
+                    "other_per_s": rate(a.other - b.other, r.seconds),
+                    "window": {
+                        "sent": a.sent - b.sent, "refused": a.refused - b.refused,
+                        "synacks": a.synacks - b.synacks, "other": a.other - b.other,
+                    },
+                    "totals": r.flood_end,
+                });
+            }
+            if let Some(h) = r.half_open {
+                report["server_half_open"] = serde_json::to_value(h).unwrap_or_default();
+            }
             report["ports"] = ports_json(e, &e.counters, &e.port_stats());
         }
     }
