@@ -43,6 +43,8 @@ pub struct ServiceOpts {
     pub deny: Option<Vec<String>>,
     pub draining_timeout: Option<u32>,
     pub sorry_server: Option<String>,
+    /// `-j|--synproxy enable|disable` (DPVS's ipvsadm).
+    pub syn_proxy: Option<bool>,
 }
 
 /// A real server on a command line.
@@ -298,6 +300,13 @@ pub fn parse(args: &[String]) -> Result<(Globals, Command), UsageError> {
             "--deny" => s.so.deny.get_or_insert_with(Vec::new).push(t.value(&a)?),
             "--draining-timeout" => s.so.draining_timeout = Some(t.number(&a)?),
             "--sorry-server" => s.so.sorry_server = Some(t.value(&a)?),
+            "-j" | "--synproxy" => {
+                s.so.syn_proxy = Some(match t.value(&a)?.as_str() {
+                    "enable" => true,
+                    "disable" => false,
+                    other => return usage(format!("{a} {other:?}: the SYN proxy switch is enable or disable")),
+                });
+            }
             "-c" | "--connection" => s.view = Some(ListView::Connections),
             "--stats" => s.view = Some(ListView::Stats),
             "--rate" => s.view = Some(ListView::Rate),

@@ -60,6 +60,23 @@ fn services_as_ipvsadm_writes_them() {
 }
 
 #[test]
+fn synproxy_as_dpvs_ipvsadm_spells_it() {
+    let Command::AddService(so) = cmd("-A -t 10.0.0.1:80 -s rr -j enable") else { panic!() };
+    assert_eq!(so.syn_proxy, Some(true));
+    let Command::EditService(so) = cmd("-E -t 10.0.0.1:80 --synproxy disable") else { panic!() };
+    assert_eq!((so.syn_proxy, so.scheduler), (Some(false), None));
+    let Command::EditService(so) = cmd("-E -t 10.0.0.1:80 --synproxy=enable") else { panic!() };
+    assert_eq!(so.syn_proxy, Some(true));
+    let Command::AddService(so) = cmd("service add -t 10.0.0.1:80 -j enable") else { panic!() };
+    assert_eq!(so.syn_proxy, Some(true));
+    // Not given: unchanged on -E, off on -A.
+    let Command::EditService(so) = cmd("-E -t 10.0.0.1:80 -s wrr") else { panic!() };
+    assert_eq!(so.syn_proxy, None);
+    assert_eq!(err("-A -t 10.0.0.1:80 -j on"), "-j \"on\": the SYN proxy switch is enable or disable");
+    assert_eq!(err("-A -t 10.0.0.1:80 -j"), "option -j needs a value");
+}
+
+#[test]
 fn real_servers_and_forwarding_methods() {
     let Command::AddRs(r) = cmd("-a -t 10.70.1.100:80 -r 10.70.2.11:8080 -b -w 3") else { panic!() };
     assert_eq!((r.addr.as_str(), r.port, r.weight, r.forward), ("10.70.2.11", 8080, Some(3), Some(ForwardMode::Fnat)));

@@ -28,6 +28,7 @@ pub fn service(s: &pb::Service) -> Value {
         "deny": s.deny,
         "draining_timeout_s": s.draining_timeout_s,
         "sorry_server": if s.sorry_server.is_empty() { Value::Null } else { json!(s.sorry_server) },
+        "syn_proxy": s.syn_proxy,
         "stats": conns(s.stats.as_ref()),
         "real_servers": s.real_servers.iter().map(|r| json!({
             "addr": r.addr, "port": r.port, "weight": r.weight, "health_checked": r.health_checked, "stats": conns(r.stats.as_ref()),

@@ -21,7 +21,8 @@ use crate::run::CliError;
 const HELP: &str = "lbctl - control the lbd director (ipvsadm habits, gRPC underneath)
 
 ipvsadm spellings:
-  lbctl -A|-E -t|-u vip:port [-s sched] [-p [timeout]] [-M netmask] [service options]
+  lbctl -A|-E -t|-u vip:port [-s sched] [-p [timeout]] [-M netmask] [-j enable|disable]
+        [service options]
   lbctl -D -t|-u vip:port
   lbctl -C
   lbctl -a|-e -t|-u vip:port -r rip[:port] [-g|-m|-b] [-w weight]
@@ -40,6 +41,8 @@ ipvsadm spellings:
   -b is FNAT (FullNat, as DPVS spells it), -g DR (Route), -m NAT (Masq); forwarding is per
   service: the first real server's mode sets it. -A defaults to -s wlc, as ipvsadm.
   -E changes only the options given (ipvsadm resets the others); --no-persistent clears -p.
+  -j|--synproxy enable|disable: SYN proxy, as DPVS's ipvsadm (TCP, FNAT or NAT; -Ln shows
+  `synproxy`; what it announces is lbd.toml's [synproxy]).
 
 Service options (lbctl's, for what ipvsadm cannot say):
   --laddr-group NAME  --forward fnat|dr|nat  --cps N  --cps-interval S  --max-conns N

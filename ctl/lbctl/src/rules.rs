@@ -70,6 +70,10 @@ pub fn save(groups: &[pb::LocalAddressGroup], services: &[pb::Service], timeouts
         if !s.sorry_server.is_empty() {
             let _ = write!(o, " --sorry-server {}", s.sorry_server);
         }
+        if s.syn_proxy {
+            // DPVS's ipvsadm takes it on -A but leaves it out of its own -S.
+            o.push_str(" -j enable");
+        }
         o.push('\n');
         for r in &s.real_servers {
             let _ = writeln!(o, "-a {name} -r {} {} -w {}", addr_port(&r.addr, r.port, k.protocol, numeric), fwd_switch(s.forward), r.weight);
@@ -138,6 +142,10 @@ pub fn overlay(s: &mut pb::Service, so: &ServiceOpts) -> Vec<String> {
     if let Some(ss) = &so.sorry_server {
         s.sorry_server = ss.clone();
         set("sorry_server");
+    }
+    if let Some(on) = so.syn_proxy {
+        s.syn_proxy = on;
+        set("syn_proxy");
     }
     fields
 }
@@ -220,7 +228,7 @@ laddr add lg 10.70.2.101
 -a -t 10.70.1.100:80 -r 10.70.2.11:80 -b -w 3
 -a -t 10.70.1.100:80 -r 10.70.2.12:80 -b -w 0
 -A -u 10.70.1.100:53 -s rr --forward dr
--A -t 10.70.1.101:443 -s mh --forward nat
+-A -t 10.70.1.101:443 -s mh --forward nat -j enable
 -a -t 10.70.1.101:443 -r 10.70.2.11:8443 -m -w 1
 --set 900 120 300
 ";
@@ -237,6 +245,7 @@ laddr add lg 10.70.2.101
         assert_eq!(s.real_servers[1].weight, 0);
         assert_eq!(s.forward, ForwardMode::Fnat as i32);
         assert_eq!(req.services[2].forward, ForwardMode::Nat as i32);
+        assert_eq!(req.services.iter().map(|s| s.syn_proxy).collect::<Vec<_>>(), [false, false, true]);
         let again = save(&req.groups, &req.services, req.timeouts.as_ref(), true);
         assert_eq!(again, RULES);
     }
@@ -256,5 +265,10 @@ laddr add lg 10.70.2.101
         let f = overlay(&mut s, &ServiceOpts { cps: Some(10), persistence: Some(None), ..Default::default() });
         assert_eq!(f, vec!["persistence", "flow"]);
         assert_eq!(s.flow.unwrap(), pb::FlowControl { cps: 10, interval_s: 0, max_conns: 5 });
+        // -E -j: the switch alone, both ways.
+        assert_eq!(overlay(&mut s, &ServiceOpts { syn_proxy: Some(true), ..Default::default() }), vec!["syn_proxy"]);
+        assert!(s.syn_proxy);
+        assert_eq!(overlay(&mut s, &ServiceOpts { syn_proxy: Some(false), ..Default::default() }), vec!["syn_proxy"]);
+        assert!(!s.syn_proxy);
     }
 }

@@ -86,6 +86,10 @@ pub fn services(list: &[pb::Service], view: ListView, numeric: bool, rates: &[(R
                         let _ = write!(o, " mask {}", p.netmask);
                     }
                 }
+                // After the persistence flags, as DPVS's ipvsadm prints it.
+                if s.syn_proxy {
+                    o.push_str(" synproxy");
+                }
                 o.push('\n');
             }
         }

@@ -49,6 +49,20 @@ UDP  10.70.1.100:53 wlc persistent 360 mask 255.255.255.0$
 }
 
 #[test]
+fn synproxy_follows_the_persistence_flags_as_dpvs_prints_it() {
+    let mut list = demo();
+    list[0].syn_proxy = true;
+    list[0].persistence = Some(pb::Persistence { timeout_s: 60, netmask: String::new() });
+    let got = services(&list, ListView::Services, true, &[]);
+    assert!(got.contains("\nTCP  10.70.1.100:80 rr persistent 60 synproxy\n"), "{got}");
+    assert!(got.contains("\nUDP  10.70.1.100:53 wlc persistent 360 mask 255.255.255.0\n"), "{got}");
+    // Only the service line: the stats view keeps its columns.
+    assert!(!services(&list, ListView::Stats, true, &[]).contains("synproxy"));
+    let j = crate::json::services(&list);
+    assert_eq!((j["services"][0]["syn_proxy"].as_bool(), j["services"][1]["syn_proxy"].as_bool()), (Some(true), Some(false)));
+}
+
+#[test]
 fn the_brief_example_matches_once_trailing_blanks_go() {
     let mut s = demo();
     s.truncate(1);

@@ -8,6 +8,8 @@ use std::time::Duration;
 use ipnetwork::Ipv4Network;
 use serde::Deserialize;
 
+mod synproxy;
+
 /// Why a configuration was rejected. Messages name the file and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -155,6 +157,7 @@ struct RawConfig {
     timeouts: Option<TimeoutSection>,
     #[serde(default)]
     sync: Option<SyncSection>,
+    synproxy: Option<synproxy::SynProxySection>,
     toa: Option<ToaSetting>,
     flow_refuse: Option<RefuseSetting>,
     max_client_list: Option<usize>,
@@ -215,6 +218,8 @@ pub struct Config {
     pub api_idle_timeout: Duration,
     /// When workers sync sessions (`[sync]`).
     pub sync: fastpath::sync::SyncParams,
+    /// What services with keepalived.conf's `syn_proxy` answer and allow (`[synproxy]`).
+    pub synproxy: fastpath::synproxy::SynProxyConf,
 }
 
 /// Where the control API listens unless `api_socket` says otherwise.
@@ -242,6 +247,7 @@ impl Config {
                 RefuseSetting::Drop => fastpath::service::RefuseMode::Drop,
             },
             max_client_list: self.max_client_list,
+            syn_proxy: self.synproxy,
         }
     }
 
@@ -400,6 +406,7 @@ impl Config {
                 sync.refresh_period_ms = u64::from(r) * 1000;
             }
         }
+        let synproxy = raw.synproxy.unwrap_or_default().conf().map_err(|(field, msg)| invalid(field, msg))?;
         let services = raw.services.map(|s| if s.is_relative() { path.parent().unwrap_or(Path::new(".")).join(s) } else { s });
         Ok(Config {
             services,
@@ -420,6 +427,7 @@ impl Config {
             api_max_connections: api_max_connections as usize,
             api_idle_timeout: Duration::from_secs(u64::from(api_idle_timeout_s)),
             sync,
+            synproxy,
             workers: raw.workers,
             idle_sleep_us: raw.idle_sleep_us,
             stats_file: raw.stats_file,
@@ -517,6 +525,21 @@ kernel_tap = "tap-wan"
         assert!(e.contains("api_idle_timeout_s: 0 s is out of range 1..=86400"), "{e}");
         let e = err(&format!("api_idle_timeout_s = -1\n{port}"));
         assert!(e.contains("api_idle_timeout_s"), "{e}");
+    }
+
+    #[test]
+    fn synproxy_section() {
+        let port = "[[port]]\nname='a'\nvdev='net_ring0'";
+        assert_eq!(parse(port).unwrap().synproxy, fastpath::synproxy::SynProxyConf::default());
+        let c = parse(&format!("{port}\n[synproxy]\nmss = 1400\nwscale = 9")).unwrap();
+        assert_eq!((c.synproxy.mss, c.synproxy.wscale), (1400, Some(9)));
+        assert_eq!(c.service_options().syn_proxy, c.synproxy);
+        let e = err(&format!("{port}\n[synproxy]\ntimestamp = true"));
+        assert!(e.starts_with("t.toml: synproxy.timestamp: SYN proxy runs connections without TCP timestamps"), "{e}");
+        let e = err(&format!("{port}\n[synproxy]\nmss = 100"));
+        assert_eq!(e, "t.toml: synproxy.mss: 100 is out of range 536..=65495");
+        let e = err(&format!("{port}\n[synproxy]\nwindow = 0"));
+        assert!(e.starts_with("t.toml: ") && e.contains("unknown field `window`"), "{e}");
     }
 
     /// Hardening: one IPv4 address on two ports was accepted (ARP for it answered on both).

@@ -72,6 +72,16 @@ use clap::Parser;
 ///                            # or lbctl --start-daemon; messages go through kernel_tap)
 ///   sync_threshold = [3, 50] # LVS's: sync at the 3rd client packet, then every 50
 ///   sync_refresh_period = 0  # seconds; >0: an unchanged session syncs at most this often
+///   [synproxy]               # SYN proxy of the services with keepalived.conf's syn_proxy
+///                            # (lbctl -j enable); DPVS's knobs, one set for all of them
+///   mss = 1452               # MSS announced in the SYN-ACK (lowered to the client's), 536..=65495
+///   wscale = 7               # window scale offered to clients that offer it, 0..=14;
+///                            # absent (the default): not offered
+///   sack = true              # offer SACK to clients that offer it
+///   ttl = 63                 # TTL of the SYN-ACKs and window updates the director sends
+///   rs_syn_max_retry = 3     # SYN re-sent to the real server at most this often
+///   ack_storm_thresh = 10    # identical pure ACKs in a row beyond which they are dropped (0: no limit)
+///                            # (timestamp = true is refused: no TCP timestamps through it)
 ///
 /// Signals: SIGTERM/SIGINT stop the workers, write final stats and exit 0. SIGHUP re-reads
 /// the services file and applies the difference (an invalid file keeps the running services).

@@ -82,11 +82,13 @@ pub struct Options {
     pub refuse: RefuseMode,
     /// Most entries in one client_ipaddr_allow or client_ipaddr_exclude list.
     pub max_client_list: usize,
+    /// What services with `syn_proxy` answer (lbd.toml `[synproxy]`).
+    pub syn_proxy: fastpath::synproxy::SynProxyConf,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { toa: ToaSetting::FirstAck, refuse: RefuseMode::Rst, max_client_list: 1000 }
+        Options { toa: ToaSetting::FirstAck, refuse: RefuseMode::Rst, max_client_list: 1000, syn_proxy: fastpath::synproxy::SynProxyConf::default() }
     }
 }
 
@@ -108,7 +110,7 @@ pub fn convert(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], genera
 /// value `prev` already holds keep their compiled tables, and every service keeps its shared
 /// flow-control state ([`ServiceTable::rebuild`]).
 pub fn convert_with(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], generation: u64, prev: Option<&ServiceTable>, health: &Health) -> Result<Loaded, ServicesError> {
-    let Options { toa, refuse, max_client_list } = opts;
+    let Options { toa, refuse, max_client_list, syn_proxy } = opts;
     let mut notes: Vec<String> = cfg.warnings.iter().map(ToString::to_string).collect();
     let toa = match toa {
         ToaSetting::Off => ToaMode::Off,
@@ -203,6 +205,7 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], g
             },
             allow: cidrs(&vs.client_ipaddr_allow),
             deny: cidrs(&vs.client_ipaddr_exclude),
+            syn_proxy: vs.syn_proxy.then_some(syn_proxy),
             ..Service::new(key, sched, mode)
         });
     }
@@ -222,7 +225,7 @@ fn locate(cfg: &kaconf::Config, e: &ServiceError) -> Option<String> {
     match *e {
         // The second definition of a service.
         ServiceError::Duplicate(k) => of(k).next_back().and_then(at_vs),
-        ServiceError::NoLaddr(k) | ServiceError::PortZero { key: k, what: "virtual" } => of(k).next().and_then(at_vs),
+        ServiceError::NoLaddr(k) | ServiceError::SynProxy { key: k, .. } | ServiceError::PortZero { key: k, what: "virtual" } => of(k).next().and_then(at_vs),
         ServiceError::PortZero { key, .. } => of(key).flat_map(|v| &v.real_servers).find(|r| r.port == 0).and_then(at_rs),
         ServiceError::Weight { key, addr, port, .. } => of(key).flat_map(|v| &v.real_servers).find(|r| (r.ip, r.port) == (addr, port)).and_then(at_rs),
         // The second one listed.

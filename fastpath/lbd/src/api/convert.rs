@@ -123,19 +123,20 @@ pub struct Fields {
     pub deny: bool,
     pub draining_timeout_s: bool,
     pub sorry_server: bool,
+    pub syn_proxy: bool,
     pub real_servers: bool,
 }
 
 impl Fields {
     /// Everything (a new service, or a replacement).
-    pub const ALL: Fields = Fields { scheduler: true, forward: true, persistence: true, laddr_group: true, flow: true, allow: true, deny: true, draining_timeout_s: true, sorry_server: true, real_servers: true };
+    pub const ALL: Fields = Fields { scheduler: true, forward: true, persistence: true, laddr_group: true, flow: true, allow: true, deny: true, draining_timeout_s: true, sorry_server: true, syn_proxy: true, real_servers: true };
 
     /// The fields an edit names; empty means all but the real servers.
     pub fn from_mask(mask: &[String]) -> R<Fields> {
         if mask.is_empty() {
             return Ok(Fields { real_servers: false, ..Fields::ALL });
         }
-        let mut f = Fields { scheduler: false, forward: false, persistence: false, laddr_group: false, flow: false, allow: false, deny: false, draining_timeout_s: false, sorry_server: false, real_servers: false };
+        let mut f = Fields { scheduler: false, forward: false, persistence: false, laddr_group: false, flow: false, allow: false, deny: false, draining_timeout_s: false, sorry_server: false, syn_proxy: false, real_servers: false };
         for (i, m) in mask.iter().enumerate() {
             let slot = match m.as_str() {
                 "scheduler" => &mut f.scheduler,
@@ -147,8 +148,9 @@ impl Fields {
                 "deny" => &mut f.deny,
                 "draining_timeout_s" => &mut f.draining_timeout_s,
                 "sorry_server" => &mut f.sorry_server,
+                "syn_proxy" => &mut f.syn_proxy,
                 "real_servers" => &mut f.real_servers,
-                other => return Err(bad(&format!("fields[{i}]"), format!("{other:?} is not a service field (scheduler, forward, persistence, laddr_group, flow, allow, deny, draining_timeout_s, sorry_server, real_servers)"))),
+                other => return Err(bad(&format!("fields[{i}]"), format!("{other:?} is not a service field (scheduler, forward, persistence, laddr_group, flow, allow, deny, draining_timeout_s, sorry_server, syn_proxy, real_servers)"))),
             };
             *slot = true;
         }
@@ -259,6 +261,13 @@ pub fn service(s: &pb::Service, base: Option<&VirtualServer>, f: Fields) -> R<Vi
     if f.sorry_server {
         vs.sorry_server = if s.sorry_server.is_empty() { None } else { Some(addr_port("service.sorry_server", &s.sorry_server)?) };
     }
+    if f.syn_proxy {
+        vs.syn_proxy = s.syn_proxy;
+    }
+    // Judged on the result: an edit of `forward` alone may not leave SYN proxy on a DR service.
+    if vs.syn_proxy {
+        syn_proxy_fits(&vs)?;
+    }
     if f.real_servers {
         let mut list = Vec::new();
         for (i, r) in s.real_servers.iter().enumerate() {
@@ -273,6 +282,18 @@ pub fn service(s: &pb::Service, base: Option<&VirtualServer>, f: Fields) -> R<Vi
         vs.real_servers = list;
     }
     Ok(vs)
+}
+
+/// SYN proxy needs a TCP service whose replies come back through the director.
+fn syn_proxy_fits(vs: &VirtualServer) -> R<()> {
+    if vs.protocol != Protocol::Tcp {
+        return Err(bad("service.syn_proxy", "SYN proxy answers TCP handshakes; this service is UDP"));
+    }
+    if matches!(vs.lb_kind, LbKind::Dr | LbKind::Tun) {
+        let why = format!("SYN proxy needs forward fnat or nat: with {} the real servers' replies bypass the director", vs.lb_kind);
+        return Err(bad("service.syn_proxy", why));
+    }
+    Ok(())
 }
 
 fn netmask(field: &str, s: &str) -> R<Ipv4Addr> {
@@ -377,6 +398,7 @@ pub fn service_to_pb(vs: &VirtualServer, health: &Health, counts: Option<&HashMa
         sorry_server: vs.sorry_server.map(|(a, p)| format!("{a}:{p}")).unwrap_or_default(),
         stats: svc_total,
         quorum_up: health.quorum_up(vs),
+        syn_proxy: vs.syn_proxy,
     }
 }
 
@@ -510,6 +532,30 @@ mod tests {
         s.persistence.as_mut().unwrap().netmask = "255.0.255.0".into();
         assert!(err(s).starts_with("service.persistence.netmask"));
         assert!(Fields::from_mask(&["weight".into()]).unwrap_err().to_string().starts_with("fields[0]: \"weight\""));
+    }
+
+    #[test]
+    fn syn_proxy_round_trips_is_edited_by_name_and_needs_tcp_through_the_director() {
+        let on = pb::Service { syn_proxy: true, ..svc() };
+        let vs = service(&on, None, Fields::ALL).unwrap();
+        assert!(vs.syn_proxy);
+        assert!(service_to_pb(&vs, &Health::default(), None).syn_proxy);
+        assert!(!service_to_pb(&service(&svc(), None, Fields::ALL).unwrap(), &Health::default(), None).syn_proxy);
+        // Named in the mask: switched; not named: kept.
+        let off = service(&svc(), Some(&vs), Fields::from_mask(&["syn_proxy".into()]).unwrap()).unwrap();
+        assert!(!off.syn_proxy);
+        let kept = service(&svc(), Some(&vs), Fields::from_mask(&["scheduler".into()]).unwrap()).unwrap();
+        assert!(kept.syn_proxy);
+        // UDP, and DR, refused (also when only forward is edited on a SYN-proxied service).
+        let mut udp = on.clone();
+        udp.key.as_mut().unwrap().protocol = pb::Protocol::Udp as i32;
+        assert_eq!(err(udp), "service.syn_proxy: SYN proxy answers TCP handshakes; this service is UDP");
+        let dr = pb::Service { forward: pb::ForwardMode::Dr as i32, ..svc() };
+        let e = service(&dr, Some(&vs), Fields::from_mask(&["forward".into()]).unwrap()).unwrap_err();
+        assert_eq!(e.to_string(), "service.syn_proxy: SYN proxy needs forward fnat or nat: with DR the real servers' replies bypass the director");
+        assert!(matches!(e, ControlError::Invalid { .. }));
+        let nat = pb::Service { forward: pb::ForwardMode::Nat as i32, laddr_group: String::new(), ..on };
+        assert_eq!(service(&nat, None, Fields::ALL).unwrap().lb_kind, LbKind::Nat);
     }
 
     #[test]

@@ -57,7 +57,7 @@ fn grpc_on_the_socket_and_token_on_tcp() {
         let e = c.delete_real_server(pb::DeleteRealServerRequest { service: key(8080), addr: "10.0.2.99".into(), port: 80 }).await.unwrap_err();
         assert_eq!(e.code(), Code::NotFound);
         let e = c.edit_service(pb::EditServiceRequest { service: Some(pb::Service { key: key(8080), ..Default::default() }), fields: vec!["nope".into()] }).await.unwrap_err();
-        assert_eq!(e.message(), "fields[0]: \"nope\" is not a service field (scheduler, forward, persistence, laddr_group, flow, allow, deny, draining_timeout_s, sorry_server, real_servers)");
+        assert_eq!(e.message(), "fields[0]: \"nope\" is not a service field (scheduler, forward, persistence, laddr_group, flow, allow, deny, draining_timeout_s, sorry_server, syn_proxy, real_servers)");
         let edit = pb::Service { key: key(8080), flow: Some(pb::FlowControl { cps: 100, interval_s: 1, max_conns: 10 }), ..Default::default() };
         let s = c.edit_service(pb::EditServiceRequest { service: Some(edit), fields: vec!["flow".into()] }).await.unwrap().into_inner();
         assert_eq!((s.scheduler, s.flow.unwrap().max_conns), (pb::Scheduler::Wrr as i32, 10));
@@ -153,6 +153,47 @@ fn set_ownership_and_list_vrrp_through_grpc() {
         // The same batch again: no new generation.
         let r = c.set_ownership(req(vec![addr("10.0.1.100", false)])).await.unwrap().into_inner();
         assert_eq!((r.generation, r.changed), (before + 1, 0));
+    });
+    handle.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SYN proxy through gRPC: set, shown, saved; refused with InvalidArgument for UDP and DR,
+/// whether the API's own check or the fast path's table refuses it.
+#[test]
+fn syn_proxy_through_grpc() {
+    let dir = std::env::temp_dir().join(format!("lbd-api-synproxy-{}", std::process::id()));
+    let sock = dir.join("lbd.sock");
+    let text = format!("api_socket = \"{}\"\n[[port]]\nname = 'a'\nvdev = 'net_ring0'\n", sock.display());
+    let cfg = Config::parse(&text, Path::new("t.toml")).unwrap();
+    let control = Arc::new(control_with(CONF, None));
+    let handle = start(&cfg, Arc::clone(&control)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut c = lb_api::connect(&Target::Unix(sock.clone())).await.unwrap();
+        let on = pb::Service { key: key(8081), scheduler: pb::Scheduler::Rr as i32, laddr_group: "lg".into(), syn_proxy: true, ..Default::default() };
+        assert!(c.add_service(pb::AddServiceRequest { service: Some(on.clone()) }).await.unwrap().into_inner().syn_proxy);
+        assert!(c.get_service(pb::GetServiceRequest { key: key(8081), stats: false }).await.unwrap().into_inner().syn_proxy);
+        let k = fastpath::service::ServiceKey { vip: "10.0.1.100".parse().unwrap(), port: 8081, proto: fastpath::L4Proto::Tcp };
+        assert_eq!(control.table().lookup(&k).unwrap().1.syn_proxy, Some(fastpath::synproxy::SynProxyConf::default()));
+        let saved = c.save(pb::SaveRequest {}).await.unwrap().into_inner().keepalived_conf;
+        assert!(saved.contains("    laddr_group_name lg\n    syn_proxy\n"), "{saved}");
+        // Editing forward alone to DR: the API's check names the field.
+        let dr = pb::Service { forward: pb::ForwardMode::Dr as i32, ..on.clone() };
+        let e = c.edit_service(pb::EditServiceRequest { service: Some(dr), fields: vec!["forward".into()] }).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert_eq!(e.get_error_details().bad_request().unwrap().field_violations[0].field, "service.syn_proxy");
+        let udp = pb::Service { key: Some(pb::ServiceKey { protocol: pb::Protocol::Udp as i32, ..key(8082).unwrap() }), ..on.clone() };
+        let e = c.add_service(pb::AddServiceRequest { service: Some(udp) }).await.unwrap_err();
+        assert_eq!((e.code(), e.message()), (Code::InvalidArgument, "service.syn_proxy: SYN proxy answers TCP handshakes; this service is UDP"));
+        // The first real server of a service may set its forwarding: to DR, the table refuses.
+        let rs = pb::RealServer { addr: "10.0.1.12".into(), port: 8081, weight: 1, ..Default::default() };
+        let e = c.add_real_server(pb::AddRealServerRequest { service: key(8081), real_server: Some(rs), forward: pb::ForwardMode::Dr as i32 }).await.unwrap_err();
+        assert_eq!((e.code(), e.message()), (Code::InvalidArgument, "virtual service TCP 10.0.1.100:8081: syn_proxy needs FNAT or NAT (DR replies bypass the director)"));
+        // Switched off by name; the table follows.
+        let off = pb::Service { syn_proxy: false, ..on };
+        assert!(!c.edit_service(pb::EditServiceRequest { service: Some(off), fields: vec!["syn_proxy".into()] }).await.unwrap().into_inner().syn_proxy);
+        assert_eq!(control.table().lookup(&k).unwrap().1.syn_proxy, None);
     });
     handle.stop();
     let _ = std::fs::remove_dir_all(&dir);

@@ -209,3 +209,24 @@ fn testbed_and_perf_lab_configurations_still_load() {
     let health = vs("10.100.0.1 80", "DR", "    delay_loop 1\n    alpha\n    real_server 10.200.0.1 80 {\n        weight 1\n        TCP_CHECK {\n            connect_timeout 1\n        }\n    }");
     assert_eq!(convert_text(&health, &bare).unwrap().notes.len(), 1);
 }
+
+#[test]
+fn syn_proxy_services_get_lbd_toml_settings_and_table_refusals_name_their_line() {
+    let text = vs("10.70.1.100 80", "NAT", "    syn_proxy\n    real_server 10.70.2.11 80") + &vs("10.70.1.100 81", "NAT", "    real_server 10.70.2.11 81");
+    let cfg = kaconf::parse_str(&text, Path::new("k.conf")).unwrap();
+    let conf = fastpath::synproxy::SynProxyConf { mss: 1400, wscale: Some(7), ..Default::default() };
+    let opts = Options { syn_proxy: conf, ..Options::default() };
+    let l = convert(&cfg, opts, &ports(), 1).unwrap();
+    let of = |port: u16| l.table.services().iter().find(|s| s.key.port == port).unwrap().syn_proxy;
+    assert_eq!((of(80), of(81)), (Some(conf), None));
+    // kaconf refuses syn_proxy on DR and UDP; a model that has it anyway (made through the
+    // API) is refused by the fast path's table, at the service's line.
+    let mut dr = cfg.clone();
+    dr.virtual_servers[1].lb_kind = kaconf::LbKind::Dr;
+    dr.virtual_servers[1].syn_proxy = true;
+    let e = convert(&dr, Options::default(), &ports(), 1).unwrap_err().to_string();
+    assert_eq!(e, "k.conf:7: virtual service TCP 10.70.1.100:81: syn_proxy needs FNAT or NAT (DR replies bypass the director)");
+    let bad = Options { syn_proxy: fastpath::synproxy::SynProxyConf { ttl: 0, ..conf }, ..Options::default() };
+    let e = convert(&cfg, bad, &ports(), 1).unwrap_err().to_string();
+    assert_eq!(e, "k.conf:1: virtual service TCP 10.70.1.100:80: syn_proxy syn proxy ttl must be at least 1");
+}
