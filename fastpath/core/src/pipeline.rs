@@ -101,7 +101,7 @@ fn ipv4<B: PacketBuf>(buf: &mut B, in_port: u8, iface: &Interface, ctx: &Ctx<'_>
         }
         (_, Some(AddrState { owned: false, .. })) => Verdict::Drop(DropReason::NotOwner),
         // NAT replies: from a real server to a client, routed through us.
-        (IpProtocol::Tcp | IpProtocol::Udp, None) if ctx.services.has_nat() && !fragment && !iface.owns(dst) => match forward::nat_reply(buf.data_mut(), ctx, st) {
+        (IpProtocol::Tcp | IpProtocol::Udp, None) if ctx.services.has_nat() && !fragment && !iface.owns(dst) => match forward::nat_reply(buf, ctx, st) {
             Some(v) => v,
             None => Verdict::ToKernel,
         },

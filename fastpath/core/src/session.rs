@@ -105,6 +105,9 @@ pub struct Session {
     pub synced_ms: u64,
     /// `pkts_in` when it was last synced.
     pub synced_pkts: u64,
+    /// SYN proxy: the handshake the director completed for the client, and the sequence
+    /// splice that follows from it.
+    pub splice: Option<crate::synproxy::Splice>,
     /// The tick of this session's earliest timer-wheel entry (`u64::MAX`: none known): a
     /// shorter timeout needs a new entry only when it falls before it.
     wheel_at: u64,
@@ -305,6 +308,7 @@ impl SessionTable {
             synced_state: None,
             synced_ms: 0,
             synced_pkts: 0,
+            splice: None,
             wheel_at: u64::MAX,
             stamp,
             live: true,

@@ -113,6 +113,14 @@ drop_reasons! {
     /// A new connection from a source this director owns (a VIP, a local address, a port
     /// address): spoofed, it could capture replies meant for another session.
     SpoofedSource => "spoofed_source",
+    /// An ACK to a SYN-proxied service matching no session and carrying no valid cookie.
+    SynProxyBadCookie => "synproxy_bad_cookie",
+    /// A packet of a SYN-proxied session still waiting for its real server's SYN-ACK.
+    SynProxyWaiting => "synproxy_waiting",
+    /// A pure ACK repeated beyond the SYN proxy's `ack_storm_thresh`.
+    SynProxyAckStorm => "synproxy_ack_storm",
+    /// A frame the worker originates (SYN proxy window update) found its queue full.
+    EmitFull => "emit_full",
 }
 
 macro_rules! scalar_counters {
@@ -213,6 +221,16 @@ scalar_counters! {
     sorry_served,
     /// Sessions found draining after a configuration change.
     sessions_draining,
+    /// SYN-ACKs answered with a SYN cookie.
+    synproxy_syn_cookies,
+    /// Client ACKs whose cookie was valid: connections opened toward a real server.
+    synproxy_accepted,
+    /// Real-server SYN-ACKs turned into the handshake's ACK plus a window update to the client.
+    synproxy_window_updates,
+    /// SYNs re-sent to a real server that had not answered yet.
+    synproxy_rs_syn_retries,
+    /// Client handshake ACKs that carried data into the closed window (the data is cut).
+    synproxy_ack_data_cut,
 }
 
 impl Counters {

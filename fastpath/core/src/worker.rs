@@ -23,6 +23,34 @@ pub const DEFAULT_TTL: u8 = 64;
 /// Most neighbour updates a worker collects between two hand-overs to the control thread.
 pub const MAX_LEARNED: usize = 64;
 
+/// Largest frame a worker originates through [`WorkerState::emit`].
+pub const EMIT_FRAME_MAX: usize = 64;
+/// Frames originated between two hand-overs at most.
+pub const MAX_EMIT: usize = 64;
+
+/// A frame the pipeline originates besides the verdict of the packet it handled (the SYN
+/// proxy's window update to the client); the worker sends it out of `port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Emit {
+    pub port: u8,
+    len: u8,
+    frame: [u8; EMIT_FRAME_MAX],
+}
+
+impl Emit {
+    /// A frame of `len` bytes written by `fill`; `None` if `len` is above [`EMIT_FRAME_MAX`].
+    pub fn new(port: u8, len: usize, fill: impl FnOnce(&mut [u8])) -> Option<Emit> {
+        let mut frame = [0u8; EMIT_FRAME_MAX];
+        fill(frame.get_mut(..len)?);
+        Some(Emit { port, len: u8::try_from(len).ok()?, frame })
+    }
+
+    /// The frame's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.frame[..usize::from(self.len)]
+    }
+}
+
 /// What a worker reads, shared and immutable for the duration of a burst.
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx<'a> {
@@ -62,6 +90,8 @@ pub struct WorkerState {
     pub totals: HashMap<TotalsKey, Totals, ahash::RandomState>,
     /// Session records for the sync thread (master), at most `sync::SYNC_OUT_MAX`.
     pub sync_out: Vec<crate::wire::lvsync::SyncConn>,
+    /// Frames to originate, at most [`MAX_EMIT`]; the worker sends and clears them.
+    pub emit: Vec<Emit>,
 }
 
 /// A service and real server, by value (indexes change with every snapshot).
@@ -136,6 +166,7 @@ impl WorkerState {
             persist: PersistTable::new(max_sessions),
             totals: HashMap::with_hasher(ahash::RandomState::new()),
             sync_out: Vec::new(),
+            emit: Vec::with_capacity(MAX_EMIT),
         }
     }
 
@@ -169,6 +200,15 @@ impl WorkerState {
             .collect();
         self.sched_keys = services.services().iter().map(|s| s.key).collect();
         self.sched_generation = services.generation();
+    }
+
+    /// Queues a frame to originate; counted as a drop when the queue is full.
+    pub fn push_emit(&mut self, e: Emit) {
+        if self.emit.len() < MAX_EMIT {
+            self.emit.push(e);
+        } else {
+            self.counters.drop(crate::verdict::DropReason::EmitFull);
+        }
     }
 
     /// Ends a session at once (draining deadline, refusal after creation).

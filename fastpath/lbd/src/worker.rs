@@ -244,6 +244,9 @@ impl Worker {
         if !self.held.is_empty() {
             self.release_held(&ctx, now);
         }
+        if !self.state.emit.is_empty() {
+            self.send_emitted();
+        }
         self.exchange_sync(&ctx);
         self.flush();
         handled + self.poll_kernel()
@@ -303,6 +306,25 @@ impl Worker {
             Verdict::Hold { port, next_hop } => self.hold(m, port, next_hop, ctx, now),
             Verdict::Drop(reason) => self.state.counters.drop(reason),
         }
+    }
+
+    /// Frames the pipeline originated (SYN proxy window updates): copied into fresh mbufs.
+    fn send_emitted(&mut self) {
+        let mut emit = std::mem::take(&mut self.state.emit);
+        for e in emit.drain(..) {
+            let Some(mut m) = self.plan.pool.alloc() else {
+                self.state.counters.drop(DropReason::NoMbuf);
+                continue;
+            };
+            let Ok(buf) = m.append(e.bytes().len()) else {
+                self.state.counters.drop(DropReason::NoMbuf);
+                continue;
+            };
+            buf.copy_from_slice(e.bytes());
+            self.push_out(e.port, m);
+        }
+        // The same vector again: nothing is allocated per pass.
+        self.state.emit = emit;
     }
 
     fn push_out(&mut self, port: u8, m: Mbuf) {

@@ -10,7 +10,7 @@ use crate::flowctl::Limit;
 use crate::hashsched::client_hash;
 use crate::nat;
 use crate::persist::{PersistTable, TemplateKey};
-use crate::service::{ForwardMode, RefuseMode, Scheduler, Service, ServiceKey};
+use crate::service::{ForwardMode, RefuseMode, Scheduler, Service};
 use crate::session::NewSession;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::{EthernetFrame, TcpFlags};
@@ -53,14 +53,12 @@ fn choose(svc_idx: u32, svc: &Service, key: &FlowKey, ctx: &Ctx<'_>, st: &mut Wo
     }
 }
 
-pub(super) fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerState) -> Result<u32, Verdict> {
-    let skey = ServiceKey { vip: key.dst, port: key.dport, proto: key.proto };
-    let Some((svc_idx, svc)) = ctx.services.lookup(&skey) else {
-        // A VIP, but no service on this port/protocol: the kernel may answer (or reset).
-        return Err(Verdict::ToKernel);
-    };
+/// Admits a new connection to service `svc_idx` and creates its session. A TCP connection
+/// opens with a SYN, or with the ACK that completed the SYN proxy's handshake (`proven`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, svc_idx: u32, svc: &Service, ctx: &Ctx<'_>, st: &mut WorkerState, proven: bool) -> Result<u32, Verdict> {
     let is_syn = l4.flags.contains(TcpFlags::SYN) && !l4.flags.intersects(TcpFlags::ACK | TcpFlags::RST);
-    if l4.proto == L4Proto::Tcp && !is_syn {
+    if l4.proto == L4Proto::Tcp && !is_syn && !proven {
         return Err(Verdict::Drop(DropReason::NoSession));
     }
     // Nobody outside may open a connection as one of our own addresses (a SYN from LIP:port

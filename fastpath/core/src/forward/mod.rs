@@ -7,7 +7,7 @@
 //! state and draining; [`xmit`] rewrites and transmits per forwarding mode; [`icmp_relay`]
 //! translates ICMP errors that quote a session.
 
-mod admit;
+pub(crate) mod admit;
 mod icmp_relay;
 mod tcp_state;
 mod xmit;
@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 use crate::buf::PacketBuf;
 use crate::flow::{FlowKey, L4Proto};
 use crate::laddr::owner_of;
-use crate::service::{AddrKind, ForwardMode};
+use crate::service::{AddrKind, ForwardMode, ServiceKey};
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::{ethernet, EthernetFrame, IpProtocol, Ipv4Packet, TcpFlags, TcpPacket, UdpPacket};
 use crate::worker::{Ctx, WorkerState};
@@ -64,7 +64,7 @@ pub(crate) fn forward<B: PacketBuf>(buf: &mut B, in_port: u8, kind: AddrKind, ct
             return Verdict::Redirect(owner);
         }
         return match st.sessions.find_rs(&key) {
-            Some(id) => xmit::from_rs(buf.data_mut(), id, &l4, ctx, st),
+            Some(id) => xmit::from_rs(buf, id, &l4, ctx, st),
             None => Verdict::Drop(DropReason::NoSession),
         };
     }
@@ -80,12 +80,23 @@ pub(crate) fn forward<B: PacketBuf>(buf: &mut B, in_port: u8, kind: AddrKind, ct
                     return Verdict::Redirect(w);
                 }
             }
-            match admit::new_session(buf, in_port, &key, &l4, ctx, st) {
+            let skey = ServiceKey { vip: key.dst, port: key.dport, proto: key.proto };
+            let Some((svc_idx, svc)) = ctx.services.lookup(&skey) else {
+                // A VIP, but no service on this port/protocol: the kernel may answer (or reset).
+                return Verdict::ToKernel;
+            };
+            if let Some(conf) = &svc.syn_proxy {
+                return crate::synproxy::stage::no_session(buf, in_port, &key, &l4, svc_idx, svc, conf, ctx, st);
+            }
+            match admit::new_session(buf, in_port, &key, &l4, svc_idx, svc, ctx, st, false) {
                 Ok(id) => id,
                 Err(v) => return v,
             }
         }
     };
+    if st.sessions.get(id).splice.is_some_and(|sp| sp.waiting) {
+        return crate::synproxy::stage::client_waiting(buf, id, &l4, ctx, st);
+    }
     let s = st.sessions.get_mut(id);
     if s.adopted && crate::sync::unknown_client_mac(s.client_mac) {
         // First packet of a synced session here: replies go back the way it came.
@@ -97,13 +108,13 @@ pub(crate) fn forward<B: PacketBuf>(buf: &mut B, in_port: u8, kind: AddrKind, ct
 
 /// A TCP/UDP frame routed through us that is not addressed to us: a NAT-mode reply from a
 /// real server, if a session knows its tuple. `None`: not ours (the caller goes on).
-pub(crate) fn nat_reply(frame: &mut [u8], ctx: &Ctx<'_>, st: &mut WorkerState) -> Option<Verdict> {
-    let (src, dst, l4) = parse_l4(frame).ok()?;
+pub(crate) fn nat_reply<B: PacketBuf>(buf: &mut B, ctx: &Ctx<'_>, st: &mut WorkerState) -> Option<Verdict> {
+    let (src, dst, l4) = parse_l4(buf.data()).ok()?;
     let key = FlowKey { src, dst, sport: l4.sport, dport: l4.dport, proto: l4.proto };
     match st.sessions.find_rs(&key) {
         // Addressed to the client, not to us: the session's VIP says whether we may forward it.
         Some(id) if st.sessions.get(id).mode == ForwardMode::Nat && ctx.services.addr(st.sessions.get(id).vip.0).is_some_and(|a| !a.owned) => Some(Verdict::Drop(DropReason::NotOwner)),
-        Some(id) if st.sessions.get(id).mode == ForwardMode::Nat => Some(xmit::from_rs(frame, id, &l4, ctx, st)),
+        Some(id) if st.sessions.get(id).mode == ForwardMode::Nat => Some(xmit::from_rs(buf, id, &l4, ctx, st)),
         Some(_) => None,
         None => match ctx.owners.and_then(|o| o.nat.get(&key)) {
             Some(w) if w != ctx.worker => Some(Verdict::Redirect(w)),

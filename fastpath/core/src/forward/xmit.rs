@@ -47,6 +47,13 @@ pub(super) fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, 
         return set_l2(buf.data_mut(), port, next_hop, ctx);
     }
     nat::rewrite(&mut buf.data_mut()[L2..], l4.proto, laddr, rs);
+    if let Some(mut sp) = st.sessions.get(id).splice {
+        if let Err(r) = crate::synproxy::splice_to_rs(&mut buf.data_mut()[L2..], &mut sp) {
+            st.sessions.get_mut(id).splice = Some(sp);
+            return Verdict::Drop(r);
+        }
+        st.sessions.get_mut(id).splice = Some(sp);
+    }
     let toa_mode = if mode == ForwardMode::Fnat && generation == ctx.services.generation() {
         ctx.services.get(svc).map_or(ToaMode::Off, |v| v.toa)
     } else {
@@ -91,11 +98,17 @@ pub(crate) fn set_l2(frame: &mut [u8], port: u8, next_hop: Ipv4Addr, ctx: &Ctx<'
     Verdict::Tx(port)
 }
 
-pub(super) fn from_rs(frame: &mut [u8], id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
+pub(super) fn from_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
     if !still_allowed(id, ctx, st) {
         st.kill(id, ctx.owners);
         return Verdict::Drop(DropReason::DrainTimeout);
     }
+    if st.sessions.get(id).splice.is_some_and(|sp| sp.waiting) {
+        if let Some(v) = crate::synproxy::stage::rs_waiting(buf, id, ctx, st) {
+            return v;
+        }
+    }
+    let frame = buf.data_mut();
     let s = st.sessions.get(id);
     let toa_on = s.mode == ForwardMode::Fnat && s.generation == ctx.services.generation() && ctx.services.get(s.svc).is_some_and(|v| v.toa != ToaMode::Off);
     let (client, vip, port, mac, prev) = (s.client, s.vip, s.client_port, s.client_mac, s.state);
@@ -106,6 +119,10 @@ pub(super) fn from_rs(frame: &mut [u8], id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mu
         nat::lower_mss(&mut frame[L2..], TOA_OPTION_LEN);
     }
     nat::rewrite(&mut frame[L2..], l4.proto, vip, client);
+    if let Some(mut sp) = st.sessions.get(id).splice {
+        crate::synproxy::splice_to_client(&mut frame[L2..], &mut sp);
+        st.sessions.get_mut(id).splice = Some(sp);
+    }
     if ctx.sync.is_some() {
         st.maybe_sync(id, false, ctx);
     }
