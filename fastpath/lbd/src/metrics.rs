@@ -23,6 +23,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use fastpath::verdict::Counters;
 use fastpath::DropReason;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -134,21 +135,8 @@ pub fn render(control: &Control) -> String {
     for (i, (w, _)) in workers.iter().enumerate() {
         o.sample("lbd_worker_loops_total", &[("worker", &wname[i])], w.loops.load(Ordering::Relaxed));
     }
-    if let Some((_, c)) = workers.first() {
-        for (k, (name, _)) in c.scalars().iter().enumerate() {
-            let metric = format!("lbd_worker_{name}_total");
-            o.family(&metric, "counter", &format!("Worker counter {name}."));
-            for (i, (_, c)) in workers.iter().enumerate() {
-                o.sample(&metric, &[("worker", &wname[i])], c.scalars()[k].1);
-            }
-        }
-    }
-    o.family("lbd_worker_drops_total", "counter", "Packets dropped, by reason.");
-    for (i, (_, c)) in workers.iter().enumerate() {
-        for r in DropReason::ALL {
-            o.sample("lbd_worker_drops_total", &[("worker", &wname[i]), ("reason", r.name())], c.drops_for(*r));
-        }
-    }
+    let counters: Vec<&Counters> = workers.iter().map(|(_, c)| c).collect();
+    worker_counters(&mut o, &wname, &counters);
 
     let mut port_rows = Vec::new();
     for p in &env.ports {
@@ -235,6 +223,27 @@ pub fn render(control: &Control) -> String {
 }
 
 /// The listeners' connection counters.
+/// Every scalar counter of the fast path as `lbd_worker_<name>_total`, and every drop reason
+/// as a `reason` of `lbd_worker_drops_total`: a counter or reason added to
+/// `fastpath::verdict` is exported without a change here.
+fn worker_counters(o: &mut Out, wname: &[String], counters: &[&Counters]) {
+    if let Some(c) = counters.first() {
+        for (k, (name, _)) in c.scalars().iter().enumerate() {
+            let metric = format!("lbd_worker_{name}_total");
+            o.family(&metric, "counter", &format!("Worker counter {name}."));
+            for (i, c) in counters.iter().enumerate() {
+                o.sample(&metric, &[("worker", &wname[i])], c.scalars()[k].1);
+            }
+        }
+    }
+    o.family("lbd_worker_drops_total", "counter", "Packets dropped, by reason.");
+    for (i, c) in counters.iter().enumerate() {
+        for r in DropReason::ALL {
+            o.sample("lbd_worker_drops_total", &[("worker", &wname[i]), ("reason", r.name())], c.drops_for(*r));
+        }
+    }
+}
+
 pub fn render_listeners(listeners: &[Arc<ListenerStats>]) -> String {
     let mut o = Out(String::with_capacity(2048));
     type Field = fn(&ListenerStats) -> u64;
@@ -309,5 +318,31 @@ fn vrrp(o: &mut Out, control: &Control) {
         for s in VrrpState::ALL {
             o.sample("lbd_vrrp_state", &[("instance", &i.name), ("state", s.name())], u64::from(i.state == s));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// New fast-path counters and drop reasons (the SYN proxy's among them) need no change
+    /// here: every one is exported, with its value, per worker.
+    #[test]
+    fn every_counter_and_drop_reason_is_exported() {
+        let mut slots = [0u64; fastpath::verdict::COUNTER_SLOTS];
+        for (i, v) in slots.iter_mut().enumerate() {
+            *v = 1000 + i as u64;
+        }
+        let c = Counters::from_array(&slots);
+        let mut o = Out(String::new());
+        worker_counters(&mut o, &["0".to_owned()], &[&c]);
+        for (name, v) in c.scalars() {
+            assert!(o.0.contains(&format!("# TYPE lbd_worker_{name}_total counter\nlbd_worker_{name}_total{{worker=\"0\"}} {v}\n")), "{name}");
+        }
+        for r in DropReason::ALL {
+            let line = format!("lbd_worker_drops_total{{worker=\"0\",reason=\"{}\"}} {}\n", r.name(), c.drops_for(*r));
+            assert!(o.0.contains(&line), "{line}");
+        }
+        assert_eq!(o.0.lines().filter(|l| !l.starts_with('#')).count(), c.scalars().len() + DropReason::COUNT);
     }
 }
