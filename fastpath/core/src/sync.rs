@@ -18,7 +18,7 @@ use crate::persist::{PersistTable, TemplateKey};
 use crate::worker::{Ctx, WorkerState};
 use crate::service::{ForwardMode, ServiceKey};
 use crate::session::{ConnState, NewSession, Session};
-use crate::wire::lvsync::{flags, tcp_state, FnatOption, SyncConn};
+use crate::wire::lvsync::{flags, tcp_state, FnatOption, Seq, SeqOption, SyncConn};
 use crate::wire::EthernetAddress;
 
 /// Records a worker keeps for the sync thread between two collections; more are counted
@@ -111,9 +111,10 @@ pub fn export(s: &Session, persistent: bool, now_ms: u64) -> SyncConn {
     let left_ms = s.expires_ms.saturating_sub(now_ms);
     let timeout_s = u32::try_from(left_ms.div_ceil(1000)).unwrap_or(u32::MAX);
     let fwd = if s.mode == ForwardMode::Dr { flags::FWD_DROUTE } else { flags::FWD_MASQ };
+    let seq_flag = if s.splice.is_some_and(|sp| !sp.waiting) { flags::OUT_SEQ } else { 0 };
     SyncConn {
         protocol: s.proto.ip_protocol(),
-        flags: fwd,
+        flags: fwd | seq_flag,
         state: lvs_state(s.state),
         cport: s.client.1,
         vport: s.vip.1,
@@ -123,9 +124,43 @@ pub fn export(s: &Session, persistent: bool, now_ms: u64) -> SyncConn {
         caddr: s.client.0,
         vaddr: s.vip.0,
         daddr: s.rs.0,
-        seq: None,
+        seq: s.splice.filter(|sp| !sp.waiting).map(splice_seq),
         fnat: (s.mode == ForwardMode::Fnat).then_some(FnatOption { laddr: s.laddr.0, lport: s.laddr.1, toa_sent: s.toa_sent, draining: s.draining, persistent }),
     }
+}
+
+/// A SYN proxy splice as LVS's own sequence adjustment (the option its NAT helpers sync):
+/// output sequence numbers from the real server's ISN on shift by `cookie - rs_isn`, and
+/// acknowledgements coming in shift back by the same amount.
+fn splice_seq(sp: crate::synproxy::Splice) -> SeqOption {
+    let out_delta = 0u32.wrapping_sub(sp.delta);
+    let rs_isn = sp.cookie.wrapping_add(sp.delta);
+    SeqOption { in_seq: Seq::default(), out_seq: Seq { init_seq: rs_isn, delta: out_delta, previous_delta: out_delta } }
+}
+
+/// The splice a synced session carries (`None` without an output sequence adjustment).
+fn seq_splice(c: &SyncConn, conf: Option<&crate::synproxy::SynProxyConf>) -> Option<crate::synproxy::Splice> {
+    let seq = c.seq.filter(|_| c.flags & flags::OUT_SEQ != 0)?;
+    let delta = 0u32.wrapping_sub(seq.out_seq.delta);
+    let conf = conf.copied().unwrap_or_default();
+    Some(crate::synproxy::Splice {
+        waiting: false,
+        client_isn: 0,
+        cookie: seq.out_seq.init_seq.wrapping_sub(delta),
+        delta,
+        opts: crate::synproxy::SynOpts { mss_idx: 0, wscale: None, sack: false },
+        our_wscale: None,
+        client_win: 0,
+        // Window rescaling is not in the record: it is (0, 0) unless `wscale` differs from
+        // the real servers' own shift (docs/ARCHITECTURE.md, SYN proxy).
+        to_rs_shift: (0, 0),
+        to_client_shift: (0, 0),
+        ttl: conf.ttl,
+        retries_left: 0,
+        storm_thresh: conf.ack_storm_thresh,
+        dup_acks: 0,
+        last_ack: 0,
+    })
 }
 
 /// The worker that must hold a synced session on a director with `workers` workers.
@@ -226,6 +261,9 @@ impl WorkerState {
                 let s = self.sessions.get_mut(id);
                 s.toa_sent |= c.fnat.is_some_and(|f| f.toa_sent);
                 s.draining |= draining;
+                if s.splice.is_none() {
+                    s.splice = seq_splice(c, svc.syn_proxy.as_ref());
+                }
                 return Ok(Adopted::Updated);
             }
             // The master's record wins over what this director had for the same client.
@@ -263,6 +301,7 @@ impl WorkerState {
         let s = self.sessions.get_mut(id);
         s.toa_sent = c.fnat.is_some_and(|f| f.toa_sent);
         s.draining = draining;
+        s.splice = seq_splice(c, svc.syn_proxy.as_ref());
         s.adopted = true;
         // Already known to the backups: do not echo it back at the first packet.
         s.synced_state = Some(state);

@@ -13,6 +13,7 @@ use fastpath::neigh::NeighTable;
 use fastpath::service::{ForwardMode, Persistence, RealServer, Scheduler, Service, ServiceKey, ServiceTable, ToaMode};
 use fastpath::session::Timeouts;
 use fastpath::sync::SyncParams;
+use fastpath::synproxy::SynProxyConf;
 use fastpath::wire::lvsync::{self, Control, FnatOption, Seq, SeqOption, SyncConn};
 use fastpath::wire::{
     ArpPacket, ArpRepr, EtherType, EthernetAddress, EthernetFrame, EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr,
@@ -34,6 +35,7 @@ const FAR_CLIENT: Ipv4Addr = Ipv4Addr::new(172, 16, 0, 9);
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 70, 1, 100);
 const VIP_NAT: Ipv4Addr = Ipv4Addr::new(10, 70, 1, 101);
 const VIP_DR: Ipv4Addr = Ipv4Addr::new(10, 70, 1, 102);
+const VIP_SP: Ipv4Addr = Ipv4Addr::new(10, 70, 1, 103);
 const LIP: Ipv4Addr = Ipv4Addr::new(10, 70, 2, 100);
 const RS1: Ipv4Addr = Ipv4Addr::new(10, 70, 2, 11);
 const RS2: Ipv4Addr = Ipv4Addr::new(10, 70, 2, 12);
@@ -161,6 +163,8 @@ fn pipeline_seeds() -> Vec<Vec<u8>> {
         tcp((FAR_CLIENT, 3333), (VIP_NAT, 80), SYN, &MSS_1460, &[], 0),
         tcp((RS_NAT, 8080), (FAR_CLIENT, 3333), SYN | ACK, &MSS_1460, &[], 1),
         tcp((CLIENT, 3334), (VIP_DR, 80), SYN, &MSS_1460, &[], 0),
+        tcp((CLIENT, 3335), (VIP_SP, 80), SYN, &SYN_OPTIONS, &[], 0),
+        tcp((CLIENT, 3335), (VIP_SP, 80), ACK, &[], &[], 0),
         udp((CLIENT, 5353), (VIP, 80), b"query"),
         with_port(0, arp),
         with_port(0, echo),
@@ -195,7 +199,9 @@ fn lab() -> Lab {
         real_servers: vec![RealServer::new(RS_DR, 80, 1)],
         ..Service::new(ServiceKey { vip: VIP_DR, port: 80, proto: L4Proto::Tcp }, Scheduler::Rr, ForwardMode::Dr)
     };
-    let services = ServiceTable::new(vec![fnat(L4Proto::Tcp), fnat(L4Proto::Udp), nat, dr], 1).unwrap();
+    let sp = Service { syn_proxy: Some(SynProxyConf { wscale: Some(7), ..SynProxyConf::default() }), ..fnat(L4Proto::Tcp) };
+    let sp = Service { key: ServiceKey { vip: VIP_SP, port: 80, proto: L4Proto::Tcp }, ..sp };
+    let services = ServiceTable::new(vec![fnat(L4Proto::Tcp), fnat(L4Proto::Udp), nat, dr, sp], 1).unwrap();
     let neigh = NeighTable::default()
         .with_updates(&[(RS1, EthernetAddress(RS1_MAC)), (RS_NAT, EthernetAddress(RS1_MAC)), (CLIENT, EthernetAddress(CLIENT_MAC))])
         .unwrap();
@@ -238,7 +244,21 @@ fn reply(out: &[u8], port: u8) -> Option<Vec<u8>> {
     f[l4..l4 + 2].copy_from_slice(&dp);
     f[l4 + 2..l4 + 4].copy_from_slice(&sp);
     if f[14 + 9] == 6 && f.len() >= l4 + 14 {
-        f[l4 + 13] = if f[l4 + 13] & SYN != 0 { SYN | ACK } else { f[l4 + 13] | ACK };
+        // A peer's answer: SYN -> SYN-ACK, SYN-ACK -> ACK, acknowledging what it answers.
+        let flags = f[l4 + 13];
+        let (seq, ack) = (f[l4 + 4..l4 + 8].to_vec(), f[l4 + 8..l4 + 12].to_vec());
+        let next = u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]]).wrapping_add(1).to_be_bytes();
+        f[l4 + 13] = match (flags & SYN != 0, flags & ACK != 0) {
+            (true, false) => SYN | ACK,
+            (true, true) => ACK,
+            _ => flags | ACK,
+        };
+        if flags & SYN != 0 {
+            f[l4 + 8..l4 + 12].copy_from_slice(&next);
+            if flags & ACK != 0 {
+                f[l4 + 4..l4 + 8].copy_from_slice(&ack);
+            }
+        }
     }
     repair(&mut f);
     let mut v = vec![port];
@@ -454,10 +474,16 @@ fn fuzz_pipeline() {
         if st.sync_out.len() > 1000 {
             st.sync_out.clear();
         }
+        assert!(st.emit.len() <= fastpath::worker::MAX_EMIT, "emit queue over its bound");
+        for e in st.emit.drain(..) {
+            assert!(wire_one(e.bytes()), "an originated frame parses: {:02x?}", e.bytes());
+        }
         deep
     });
     stats.assert_deep("pipeline", 5);
     assert!(max_seen > 1, "sessions were created");
+    let c = &st.counters;
+    assert!(c.synproxy_syn_cookies > 0 && c.synproxy_accepted > 0 && c.synproxy_window_updates > 0, "the SYN proxy's handshake was reached: {} cookies, {} accepted, {} window updates", c.synproxy_syn_cookies, c.synproxy_accepted, c.synproxy_window_updates);
 }
 
 /// Bytes read in turn; zeros once exhausted.

@@ -381,3 +381,29 @@ fn udp_and_dr_services_cannot_ask_for_it() {
     let bad = Service { laddrs: vec![LIP], syn_proxy: Some(SynProxyConf { wscale: Some(15), ..SynProxyConf::default() }), ..Service::new(key(L4Proto::Tcp), Scheduler::Rr, ForwardMode::Fnat) };
     assert!(ServiceTable::new(vec![bad], 1).unwrap_err().to_string().contains("wscale 15"));
 }
+
+#[test]
+fn a_synced_backup_keeps_splicing_after_failover() {
+    let lab = default_lab();
+    let mut master = lab.state();
+    let (cookie, lport) = handshake(&lab, &mut master);
+    let synack = Seg { src: (RS, 8080), dst: (LIP, lport), seq: RSISN, ack: CISN + 1, flags: SYN | ACK, window: 29_200, options: vec![1, 3, 3, 7], ..Seg::default() };
+    assert_eq!(lab.run(&frame(LAN_MAC, RS_MAC, &synack), 1, &mut master).0, Verdict::Tx(1));
+    let rec = fastpath::sync::export(master.sessions.iter().next().unwrap(), false, lab.now_ms);
+    // Through the wire format, as the backup receives it.
+    let mut bytes = [0u8; 128];
+    let n = rec.emit(&mut bytes);
+    let rec = fastpath::wire::lvsync::SyncConn::parse(&bytes[..n]).unwrap();
+    assert_ne!(rec.flags & fastpath::wire::lvsync::flags::OUT_SEQ, 0, "the splice travels as LVS's output sequence adjustment");
+
+    let mut backup = lab.state();
+    backup.adopt(&rec, &lab.ctx()).unwrap();
+    let resp = Seg { src: (RS, 8080), dst: (LIP, lport), seq: RSISN + 1, ack: CISN + 1, flags: ACK | PSH, window: 100, payload: b"after".to_vec(), ..Seg::default() };
+    let (v, out) = lab.run(&frame(LAN_MAC, RS_MAC, &resp), 1, &mut backup);
+    assert_eq!(v, Verdict::Tx(0));
+    assert_eq!(parse(&out).seq, cookie.wrapping_add(1), "server data in the client's numbering on the backup");
+    let get = Seg { src: (CLIENT, CPORT), dst: (VIP, 80), seq: CISN + 1, ack: cookie.wrapping_add(6), flags: ACK, window: 502, ..Seg::default() };
+    let (v, out) = lab.run(&frame(WAN_MAC, CLIENT_MAC, &get), 0, &mut backup);
+    assert_eq!(v, Verdict::Tx(1));
+    assert_eq!(parse(&out).ack, RSISN + 6, "client acknowledgements in the server's numbering on the backup");
+}

@@ -247,7 +247,7 @@ impl<'a> Iterator for SyncOptions<'a> {
 }
 
 /// One direction's TCP sequence adjustment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Seq {
     /// Sequence number where the delta starts to apply.
     pub init_seq: u32,
