@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all setup build build-release test unit-test e2e-test demo bench bench-health bench-takeover bench-sync clippy fmt clean
+.PHONY: all setup build build-release test unit-test e2e-test demo bench bench-health bench-takeover bench-sync bench-synflood clippy fmt clean
 
 all: build
 
@@ -56,6 +56,16 @@ bench-sync:
 	scripts/setup.sh --bench
 	$(CARGO) build --release -p lbd -p lb-slowpath -p lbctl -p lb-perf
 	target/release/lb-bench-sync $(BENCH_SYNC_ARGS)
+
+# SYN proxy under a SYN flood (perf/README.md): real connections per second through lbd's SYN
+# proxy (one worker, memif lab) with lb-pktgen's spoofed-source flood beside them vs without,
+# cookie answers per second, half-open connections and flood sources at the real servers, and
+# the SYN proxy's own cost (off vs on): writes perf/results/YYYY-MM-DD-synflood.{md,json}.
+# About 6 minutes after the build. Options in BENCH_SYNFLOOD_ARGS.
+bench-synflood:
+	scripts/setup.sh --bench
+	$(CARGO) build --release -p lbd -p lb-perf
+	target/release/lb-bench-synflood $(BENCH_SYNFLOOD_ARGS)
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets

@@ -27,6 +27,11 @@ pub const UDP_PORT: u16 = 53;
 /// The keepalived.conf of the memif lab: a TCP and a UDP service on the VIP, four real
 /// servers, 32 local addresses.
 pub fn keepalived_conf() -> String {
+    keepalived_conf_with(&LbdExtras::default())
+}
+
+/// [`keepalived_conf`] with a scenario's additions (`syn_proxy` on the TCP service).
+pub fn keepalived_conf_with(extras: &LbdExtras) -> String {
     let mut s = String::from(
         "! lb-bench memif lab (written by lb-bench)\nlocal_address_group laddr_g1 {\n",
     );
@@ -36,6 +41,9 @@ pub fn keepalived_conf() -> String {
     s.push_str("}\n");
     for (port, proto) in [(TCP_PORT, "TCP"), (UDP_PORT, "UDP")] {
         let _ = write!(s, "virtual_server {VIP} {port} {{\n    lb_algo rr\n    lb_kind FNAT\n    protocol {proto}\n    laddr_group_name laddr_g1\n");
+        if extras.syn_proxy && proto == "TCP" {
+            s.push_str("    syn_proxy\n");
+        }
         for r in 0..RS_COUNT {
             let _ = write!(
                 s,
@@ -54,6 +62,10 @@ pub struct LbdExtras {
     /// An exception TAP on the LAN port (`kernel_tap`; at most 15 characters): session sync
     /// multicasts through it.
     pub lan_tap: Option<String>,
+    /// `syn_proxy` on the TCP service (keepalived.conf).
+    pub syn_proxy: bool,
+    /// lbd.toml `toa` (default `first-ack`).
+    pub toa: Option<String>,
 }
 
 /// lbd.toml for the memif lab: one worker, busy polling, two memif client ports; the API
@@ -71,6 +83,7 @@ pub fn lbd_toml(
         .as_ref()
         .map(|t| format!("kernel_tap = \"{t}\"\n"))
         .unwrap_or_default();
+    let toa = extras.toa.as_deref().unwrap_or("first-ack");
     format!(
         "# lb-bench memif lab (written by lb-bench)\n\
 workers = 1\n\
@@ -80,7 +93,7 @@ api_socket = \"{d}/lbd.sock\"\n\
 mbufs = 32767\n\
 max_sessions = {max_sessions}\n\
 services = \"{d}/keepalived.conf\"\n\
-toa = \"first-ack\"\n\
+toa = \"{toa}\"\n\
 [eal]\n\
 no_huge = {no_huge}\n\
 memory_mb = 512\n\
@@ -137,10 +150,38 @@ mod tests {
         assert!(toml.contains("api_socket = \"/run/x/lbd.sock\"") && !toml.contains("kernel_tap"));
         let tap = LbdExtras {
             lan_tap: Some("lbs1".into()),
+            ..LbdExtras::default()
         };
         let toml = lbd_toml(Path::new("/run/x"), true, "p", 100, &tap);
         let lan = toml.split("name = \"lan\"").nth(1).unwrap_or("");
         assert!(lan.contains("kernel_tap = \"lbs1\"\nrx_desc"), "{toml}");
+        assert!(toml.contains("toa = \"first-ack\""));
+        let sp = LbdExtras {
+            syn_proxy: true,
+            toa: Some("syn-and-first-ack".into()),
+            ..LbdExtras::default()
+        };
+        let toml = lbd_toml(Path::new("/run/x"), true, "p", 100, &sp);
+        assert!(toml.contains("toa = \"syn-and-first-ack\""), "{toml}");
+        let ka = keepalived_conf_with(&sp);
+        let path = dir.join("sp.conf");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&path, &ka).unwrap();
+        let parsed = kaconf::load(&path).map(|c| {
+            c.virtual_servers
+                .iter()
+                .map(|v| v.syn_proxy)
+                .collect::<Vec<_>>()
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(parsed.map_err(|e| e.to_string()), Ok(vec![true, false]));
+        let tcp = ka.split("virtual_server").nth(1).unwrap_or("");
+        let udp = ka.split("virtual_server").nth(2).unwrap_or("");
+        assert!(
+            tcp.contains("protocol TCP") && tcp.contains("syn_proxy"),
+            "{ka}"
+        );
+        assert!(!udp.contains("syn_proxy") && !keepalived_conf().contains("syn_proxy"));
         let w = wrk_keepalived_conf("10.70.1.100", "10.70.2.11", &["10.70.2.100"]);
         assert!(w.contains("real_server 10.70.2.11 80"));
     }

@@ -204,18 +204,21 @@ pub fn run_with(
                 )?
             }
             _ => {
-                std::fs::write(dir.join("keepalived.conf"), lab::keepalived_conf()).map_err(
-                    |source| BenchError::Io {
-                        path: dir.join("keepalived.conf"),
-                        source,
-                    },
-                )?;
+                let extras = hooks.extras();
+                std::fs::write(
+                    dir.join("keepalived.conf"),
+                    lab::keepalived_conf_with(&extras),
+                )
+                .map_err(|source| BenchError::Io {
+                    path: dir.join("keepalived.conf"),
+                    source,
+                })?;
                 let toml = lab::lbd_toml(
                     dir,
                     t.no_huge,
                     &format!("lbperf-lbd-{tag}-{}", std::process::id()),
                     max_sessions,
-                    &hooks.extras(),
+                    &extras,
                 );
                 std::fs::write(dir.join("lbd.toml"), toml).map_err(|source| BenchError::Io {
                     path: dir.join("lbd.toml"),

@@ -136,6 +136,7 @@ impl LbdHooks for SyncHooks {
     fn extras(&self) -> LbdExtras {
         LbdExtras {
             lan_tap: (self.variant != Variant::NoTap).then(|| self.tap.clone()),
+            ..LbdExtras::default()
         }
     }
 
