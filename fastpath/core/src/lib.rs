@@ -7,6 +7,7 @@
 
 pub mod acl;
 pub mod buf;
+pub mod conncount;
 pub mod flow;
 pub mod flowctl;
 pub mod hashsched;
@@ -31,5 +32,5 @@ pub mod wire;
 pub use buf::{PacketBuf, TestBuf};
 pub use flow::{FlowKey, L4Proto};
 pub use iface::{route, Interface};
-pub use worker::{Ctx, Totals, TotalsKey, WorkerState};
+pub use worker::{Ctx, WorkerState};
 pub use verdict::{Counters, DropReason, Verdict, COUNTER_SLOTS};

@@ -11,6 +11,7 @@ use hashbrown::HashTable;
 use std::sync::Arc;
 
 use crate::flow::{FlowKey, L4Proto};
+use crate::conncount::ConnCounts;
 use crate::flowctl::ServiceShared;
 use crate::service::ForwardMode;
 use crate::wire::EthernetAddress;
@@ -111,6 +112,8 @@ pub struct Session {
     /// The tick of this session's earliest timer-wheel entry (`u64::MAX`: none known): a
     /// shorter timeout needs a new entry only when it falls before it.
     wheel_at: u64,
+    /// The session's entry in the table's connection counts.
+    slot: u32,
     /// Slab bookkeeping: bumped on free so stale timer entries are ignored.
     stamp: u32,
     live: bool,
@@ -151,6 +154,8 @@ pub struct SessionTable {
     draining_tick: Option<u64>,
     max: usize,
     pub timeouts: Timeouts,
+    /// Connection counts per (service, real server), kept as sessions come and go.
+    pub counts: ConnCounts,
 }
 
 impl Session {
@@ -197,6 +202,7 @@ impl SessionTable {
             draining_tick: None,
             max,
             timeouts,
+            counts: ConnCounts::default(),
         }
     }
 
@@ -236,6 +242,30 @@ impl SessionTable {
         &mut self.slab[id as usize]
     }
 
+    /// Counts a packet of `len` bytes from the client side of session `id`.
+    #[inline]
+    pub fn count_in(&mut self, id: u32, len: u64) {
+        let s = &mut self.slab[id as usize];
+        s.pkts_in += 1;
+        s.bytes_in += len;
+        if let Some(c) = self.counts.get_mut(s.slot) {
+            c.pkts_in += 1;
+            c.bytes_in += len;
+        }
+    }
+
+    /// Counts a packet of `len` bytes from the real-server side of session `id`.
+    #[inline]
+    pub fn count_out(&mut self, id: u32, len: u64) {
+        let s = &mut self.slab[id as usize];
+        s.pkts_out += 1;
+        s.bytes_out += len;
+        if let Some(c) = self.counts.get_mut(s.slot) {
+            c.pkts_out += 1;
+            c.bytes_out += len;
+        }
+    }
+
     /// Iterates live sessions.
     pub fn iter(&self) -> impl Iterator<Item = &Session> {
         self.slab.iter().filter(|s| s.live)
@@ -256,6 +286,7 @@ impl SessionTable {
     /// remaining time).
     pub fn restore(&mut self, id: u32, state: ConnState, expires_ms: u64) {
         let s = &mut self.slab[id as usize];
+        self.counts.state_changed(s.slot, s.state.is_active(), state.is_active());
         s.state = state;
         s.expires_ms = expires_ms;
         if expires_ms / TICK_MS < s.wheel_at {
@@ -282,6 +313,15 @@ impl SessionTable {
         }
         let state = if n.proto == L4Proto::Tcp { ConnState::SynRecv } else { ConnState::Udp };
         let expires_ms = now_ms + u64::from(self.timeout_s(state)) * 1000;
+        let slot = self.counts.slot((n.proto, n.vip, n.rs));
+        if let Some(c) = self.counts.get_mut(slot) {
+            c.conns += 1;
+            if state.is_active() {
+                c.active += 1;
+            } else {
+                c.inactive += 1;
+            }
+        }
         let fresh = |stamp| Session {
             proto: n.proto,
             mode: n.mode,
@@ -310,6 +350,7 @@ impl SessionTable {
             synced_pkts: 0,
             splice: None,
             wheel_at: u64::MAX,
+            slot,
             stamp,
             live: true,
         };
@@ -357,6 +398,7 @@ impl SessionTable {
     pub fn touch(&mut self, id: u32, state: ConnState, now_ms: u64) {
         let t = u64::from(self.timeout_s(state)) * 1000;
         let s = &mut self.slab[id as usize];
+        self.counts.state_changed(s.slot, s.state.is_active(), state.is_active());
         s.state = state;
         let new = now_ms + t;
         s.expires_ms = new;
@@ -418,6 +460,7 @@ impl SessionTable {
         }
         s.live = false;
         s.shared = None;
+        self.counts.ended(s.slot, s.state.is_active());
         s.stamp = s.stamp.wrapping_add(1);
         let (ck, rk) = (s.client_key(), s.rs_key());
         if let Ok(e) = self.by_client.find_entry(self.hasher.hash_one(ck), |&i| i == id) {
@@ -573,5 +616,64 @@ mod tests {
         assert_eq!(gone, 0, "still alive just before 3000 s");
         now = 5_000 + 3_001_000;
         assert_eq!(t.expire(now, |_| {}), 1);
+    }
+
+    #[test]
+    fn connection_counts_follow_every_change_and_equal_a_walk() {
+        let mut t = SessionTable::new(500, 500, Timeouts::default());
+        let mut x = 0x9e37_79b9u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let (mut now, mut opened) = (0u64, 0u64);
+        let mut ids: Vec<u32> = Vec::new();
+        for i in 0..20_000u32 {
+            now += next() % 300;
+            match next() % 6 {
+                0 | 1 => {
+                    let mut n = new(u16::try_from(i % 60_000).unwrap());
+                    n.rs.1 = 8080 + u16::try_from(next() % 3).unwrap();
+                    if let Ok(id) = t.insert(n, now) {
+                        ids.push(id);
+                        opened += 1;
+                    }
+                }
+                2 | 3 if !ids.is_empty() => {
+                    let id = ids[usize::try_from(next() % ids.len() as u64).unwrap()];
+                    if t.get(id).live {
+                        let st = [ConnState::Established, ConnState::FinWait, ConnState::Close, ConnState::SynRecv][usize::try_from(next() % 4).unwrap()];
+                        t.touch(id, st, now);
+                        t.count_in(id, 60);
+                        t.count_out(id, 1500);
+                    }
+                }
+                4 if !ids.is_empty() => {
+                    let id = ids.swap_remove(usize::try_from(next() % ids.len() as u64).unwrap());
+                    t.remove(id);
+                }
+                _ => {
+                    t.expire(now, |_| {});
+                }
+            }
+        }
+        let (mut active, mut inactive) = (0u64, 0u64);
+        for s in t.iter() {
+            if s.state.is_active() {
+                active += 1;
+            } else {
+                inactive += 1;
+            }
+        }
+        let mut sum = crate::conncount::PairCount::default();
+        for (_, c) in t.counts.iter() {
+            sum.add(c);
+        }
+        assert_eq!((sum.active, sum.inactive), (active, inactive), "incremental counts equal a walk of the live sessions");
+        assert_eq!(sum.conns, opened);
+        assert_eq!(t.counts.iter().count(), 3, "one entry per (service, real server) pair");
+        assert!(sum.pkts_in > 0 && sum.bytes_out == sum.pkts_out * 1500);
     }
 }

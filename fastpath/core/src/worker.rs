@@ -1,11 +1,10 @@
 //! What a worker reads ([`Ctx`], shared and immutable for a burst) and what it owns and the
 //! pipeline changes ([`WorkerState`]): sessions, local ports, scheduler state, templates,
-//! totals of ended sessions, records for the sync thread, frames to originate.
+//! records for the sync thread, frames to originate. Connection counts per (service, real
+//! server) live in the session table (`SessionTable::counts`).
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use crate::flow::L4Proto;
 use crate::iface::Interface;
 use crate::laddr::LaddrPool;
 use crate::neigh::NeighTable;
@@ -85,52 +84,15 @@ pub struct WorkerState {
     pub learned: Vec<(Ipv4Addr, EthernetAddress)>,
     /// Persistence templates.
     pub persist: PersistTable,
-    /// Totals of the sessions that ended, per (protocol, VIP, real server); live sessions
-    /// carry their own counts until they end.
-    pub totals: HashMap<TotalsKey, Totals, ahash::RandomState>,
     /// Session records for the sync thread (master), at most `sync::SYNC_OUT_MAX`.
     pub sync_out: Vec<crate::wire::lvsync::SyncConn>,
     /// Frames to originate, at most [`MAX_EMIT`]; the worker sends and clears them.
     pub emit: Vec<Emit>,
 }
 
-/// A service and real server, by value (indexes change with every snapshot).
-pub type TotalsKey = (L4Proto, (Ipv4Addr, u16), (Ipv4Addr, u16));
-
-/// Cumulative traffic of one (service, real server) pair on one worker.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals {
-    pub conns: u64,
-    pub pkts_in: u64,
-    pub pkts_out: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-}
-
-impl Totals {
-    /// Adds a session's counts (one connection).
-    pub fn add_session(&mut self, s: &Session) {
-        self.conns += 1;
-        self.pkts_in += s.pkts_in;
-        self.pkts_out += s.pkts_out;
-        self.bytes_in += s.bytes_in;
-        self.bytes_out += s.bytes_out;
-    }
-
-    /// Adds another total.
-    pub fn add(&mut self, o: &Totals) {
-        self.conns += o.conns;
-        self.pkts_in += o.pkts_in;
-        self.pkts_out += o.pkts_out;
-        self.bytes_in += o.bytes_in;
-        self.bytes_out += o.bytes_out;
-    }
-}
-
 /// Gives back what a session held: its local port, its scheduler count, its service-wide
 /// connection count, its NAT and sync owner entries.
-fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_generation: u64, owners: Option<&Owners>, totals: &mut HashMap<TotalsKey, Totals, ahash::RandomState>) {
-    totals.entry((s.proto, s.vip, s.rs)).or_default().add_session(s);
+fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_generation: u64, owners: Option<&Owners>) {
     if s.mode == ForwardMode::Fnat {
         laddrs.release(s.laddr.0, s.laddr.1);
     }
@@ -164,7 +126,6 @@ impl WorkerState {
             counters: Counters::default(),
             learned: Vec::with_capacity(MAX_LEARNED),
             persist: PersistTable::new(max_sessions),
-            totals: HashMap::with_hasher(ahash::RandomState::new()),
             sync_out: Vec::new(),
             emit: Vec::with_capacity(MAX_EMIT),
         }
@@ -172,8 +133,8 @@ impl WorkerState {
 
     /// Expires sessions and templates due at `now_ms`, giving back what they held.
     pub fn expire(&mut self, now_ms: u64, owners: Option<&Owners>) {
-        let WorkerState { sessions, laddrs, sched, sched_generation, counters, persist, totals, .. } = self;
-        let n = sessions.expire(now_ms, |s| release(s, laddrs, sched, *sched_generation, owners, totals));
+        let WorkerState { sessions, laddrs, sched, sched_generation, counters, persist, .. } = self;
+        let n = sessions.expire(now_ms, |s| release(s, laddrs, sched, *sched_generation, owners));
         counters.sessions_expired += n as u64;
         persist.sweep(now_ms);
     }
@@ -214,7 +175,7 @@ impl WorkerState {
     /// Ends a session at once (draining deadline, refusal after creation).
     pub fn kill(&mut self, id: u32, owners: Option<&Owners>) {
         let s = self.sessions.get(id);
-        release(s, &mut self.laddrs, &mut self.sched, self.sched_generation, owners, &mut self.totals);
+        release(s, &mut self.laddrs, &mut self.sched, self.sched_generation, owners);
         self.sessions.remove(id);
     }
 }

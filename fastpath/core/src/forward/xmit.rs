@@ -32,9 +32,7 @@ pub(super) fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, 
     let state = if l4.proto == L4Proto::Tcp { next_state(prev, l4.flags, true) } else { ConnState::Udp };
     st.sessions.touch(id, state, ctx.now_ms);
     let len = u64::try_from(buf.data().len()).unwrap_or(0);
-    let s = st.sessions.get_mut(id);
-    s.pkts_in += 1;
-    s.bytes_in += len;
+    st.sessions.count_in(id, len);
     st.counters.fnat_in += 1;
     let Some((port, next_hop)) = route(ctx.ports, rs.0) else {
         return Verdict::Drop(DropReason::NoRoute);
@@ -127,9 +125,7 @@ pub(super) fn from_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>
         st.maybe_sync(id, false, ctx);
     }
     let frame_len = u64::try_from(frame.len()).unwrap_or(0);
-    let s = st.sessions.get_mut(id);
-    s.pkts_out += 1;
-    s.bytes_out += frame_len;
+    st.sessions.count_out(id, frame_len);
     st.counters.fnat_out += 1;
     if crate::sync::unknown_client_mac(mac) {
         // A synced session whose client has not been seen here yet: route toward it.

@@ -117,10 +117,8 @@ fn client_ack<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, sv
         st.counters.synproxy_ack_data_cut += 1;
     }
     let len = u64::try_from(buf.data().len()).unwrap_or(0);
-    let sess = st.sessions.get_mut(id);
-    sess.pkts_in += 1;
-    sess.bytes_in += len;
-    sess.splice = Some(Splice {
+    st.sessions.count_in(id, len);
+    st.sessions.get_mut(id).splice = Some(Splice {
         waiting: true,
         client_isn,
         cookie: isn,
@@ -284,10 +282,9 @@ pub(crate) fn rs_waiting<B: PacketBuf>(buf: &mut B, id: u32, ctx: &Ctx<'_>, st: 
     };
     let len = u64::try_from(buf.data().len()).unwrap_or(0);
     st.sessions.touch(id, ConnState::Established, ctx.now_ms);
+    st.sessions.count_out(id, len);
     let sess = st.sessions.get_mut(id);
     sess.splice = Some(sp);
-    sess.pkts_out += 1;
-    sess.bytes_out += len;
     if toa {
         sess.toa_sent = true;
         st.counters.toa_inserted += 1;

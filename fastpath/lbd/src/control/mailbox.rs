@@ -62,34 +62,9 @@ pub struct SessionInfo {
     pub pkts_out: u64,
 }
 
-/// A service and real server, by value (indexes change with every snapshot).
-pub type ConnKey = (L4Proto, (Ipv4Addr, u16), (Ipv4Addr, u16));
-
-/// Connection counts of one (service, real server) pair in one worker: the live ones, and
-/// cumulative totals (connections, packets, bytes) of every session since start or zeroing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ConnCount {
-    pub active: u64,
-    pub inactive: u64,
-    pub conns: u64,
-    pub pkts_in: u64,
-    pub pkts_out: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-}
-
-impl ConnCount {
-    /// Adds another count into this one.
-    pub fn add(&mut self, o: &ConnCount) {
-        self.active += o.active;
-        self.inactive += o.inactive;
-        self.conns += o.conns;
-        self.pkts_in += o.pkts_in;
-        self.pkts_out += o.pkts_out;
-        self.bytes_in += o.bytes_in;
-        self.bytes_out += o.bytes_out;
-    }
-}
+/// A service and real server, by value, and its connection counts in one worker (kept by
+/// the worker's session table as sessions come and go: reading them walks no sessions).
+pub use fastpath::conncount::{CountKey as ConnKey, PairCount as ConnCount};
 
 /// What the control side may ask a worker.
 #[derive(Debug, Clone)]
@@ -229,31 +204,8 @@ pub fn serve(worker: u16, state: &mut WorkerState, req: &Request, now_ms: u64, s
             Reply::Sessions { sessions, matched }
         }
         Request::ConnCounts => {
-            // One pass over the live sessions (state and traffic together), then the totals
-            // of the ended ones.
-            let mut m: HashMap<ConnKey, ConnCount> = HashMap::new();
-            for s in state.sessions.iter() {
-                let c = m.entry((s.proto, s.vip, s.rs)).or_default();
-                if s.state.is_active() {
-                    c.active += 1;
-                } else {
-                    c.inactive += 1;
-                }
-                c.conns += 1;
-                c.pkts_in += s.pkts_in;
-                c.pkts_out += s.pkts_out;
-                c.bytes_in += s.bytes_in;
-                c.bytes_out += s.bytes_out;
-            }
-            for (k, t) in &state.totals {
-                let c = m.entry(*k).or_default();
-                c.conns += t.conns;
-                c.pkts_in += t.pkts_in;
-                c.pkts_out += t.pkts_out;
-                c.bytes_in += t.bytes_in;
-                c.bytes_out += t.bytes_out;
-            }
-            Reply::ConnCounts(m)
+            // One entry per (service, real server) pair this worker has seen, not per session.
+            Reply::ConnCounts(state.sessions.counts.iter().map(|(k, c)| (*k, *c)).collect())
         }
         Request::SetTimeouts(t) => {
             state.sessions.timeouts = *t;
@@ -261,7 +213,7 @@ pub fn serve(worker: u16, state: &mut WorkerState, req: &Request, now_ms: u64, s
         }
         Request::ZeroCounters => {
             state.counters = Counters::default();
-            state.totals.clear();
+            state.sessions.counts.zero();
             Reply::Done
         }
     }
@@ -320,8 +272,9 @@ mod tests {
         assert_eq!(m[&k0], ConnCount { active: 1, inactive: 1, conns: 2, ..ConnCount::default() });
         // A session that ends keeps counting in the totals, no longer in active/inactive.
         let id = st.sessions.iter().position(|s| s.rs.0 == Ipv4Addr::new(4, 4, 4, 0)).and_then(|i| u32::try_from(i).ok()).unwrap();
-        st.sessions.get_mut(id).pkts_in = 3;
-        st.sessions.get_mut(id).bytes_in = 300;
+        for _ in 0..3 {
+            st.sessions.count_in(id, 100);
+        }
         st.kill(id, None);
         let Reply::ConnCounts(m) = serve(0, &mut st, &Request::ConnCounts, 1000, &ServiceTable::default()) else { panic!() };
         assert_eq!(m[&k0].conns, 2);
@@ -330,6 +283,8 @@ mod tests {
         st.counters.rx = 5;
         serve(0, &mut st, &Request::ZeroCounters, 0, &ServiceTable::default());
         assert_eq!(st.counters.rx, 0);
+        let Reply::ConnCounts(m) = serve(0, &mut st, &Request::ConnCounts, 1000, &ServiceTable::default()) else { panic!() };
+        assert_eq!((m[&k0].conns, m[&k0].pkts_in, m[&k0].active + m[&k0].inactive), (0, 0, 1), "zeroing keeps the live session counted");
         let t = Timeouts { udp: 7, ..Timeouts::default() };
         serve(0, &mut st, &Request::SetTimeouts(t), 0, &ServiceTable::default());
         assert_eq!(st.sessions.timeouts.udp, 7);
