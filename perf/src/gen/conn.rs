@@ -118,8 +118,11 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
     let mut in_gap = false;
     let mut pacer = Pacer::new(cfg.rate_pps, e.hz, start);
     let mut flood_pacer = Pacer::new(flood.map_or(0, |f| f.pps), e.hz, start);
-    // The generator's own replies wait behind the flood instead of being dropped.
-    e.retain_replies = flood.is_some();
+    // The generator's own replies wait (behind nothing new) instead of being dropped when
+    // the ring toward the director is full: a flood fills it, and a dropped reply would leave
+    // a half-open connection that is the generator's doing.
+    let retain = flood.is_some() || cfg.track_half_open;
+    e.retain_replies = retain;
     let (mut measuring, mut t_measure) = (false, measure_at);
     let (mut before, mut ports_before, mut flood_before) = (c, e.counters, fc);
     let (mut last_closed, mut last_progress) = (0u64, start);
@@ -168,9 +171,29 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
             c.lost += inflight;
             last_progress = now;
         }
-        if e.has_pending(CLIENT) {
-            e.push_pending(CLIENT);
-        } else if legit {
+        if retain {
+            e.push_pending(SERVER);
+        }
+        // Order on the client port: retained replies, then a bounded flood (it arrives at its
+        // rate whatever the real clients do), then new connections, then an unbounded flood
+        // (it takes the room left). New frames wait while replies are backlogged.
+        e.push_pending(CLIENT);
+        let primed = !legit || c.closed >= PRIMING;
+        let room_for_new =
+            |e: &Engine| e.ports[CLIENT].backlog.is_empty() && !e.ports[CLIENT].pending.is_full();
+        if let Some(f) = flood.as_ref().filter(|f| f.pps > 0 && primed) {
+            if room_for_new(e) {
+                let want = flood_pacer.allowance(now, dpdk::BURST_SIZE);
+                if want > 0 {
+                    let n = e.send_new(CLIENT, want, syn_len, |_, b| {
+                        write_segment(b, (cmac, dut_mac), &f.segment(&mut rng), now);
+                    });
+                    flood_pacer.issued(n);
+                    fc.sent += n as u64;
+                }
+            }
+        }
+        if legit && room_for_new(e) {
             // One connection at a time at first: the director resolves the servers' MACs.
             let cap = if c.closed < PRIMING {
                 1
@@ -190,21 +213,15 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
                 c.syn_sent += n as u64;
             }
         }
-        // The flood takes what room the generator's own traffic leaves on the port, and
-        // starts once the connections are primed (the director has resolved the servers).
         if let Some(f) = flood
             .as_ref()
-            .filter(|_| !e.has_pending(CLIENT) && (!legit || c.closed >= PRIMING))
+            .filter(|f| f.pps == 0 && primed && !e.has_pending(CLIENT))
         {
-            let want = flood_pacer.allowance(now, dpdk::BURST_SIZE);
-            if want > 0 {
-                let (sent, refused) = e.send_drop(CLIENT, want, syn_len, |b| {
-                    write_segment(b, (cmac, dut_mac), &f.segment(&mut rng), now);
-                });
-                flood_pacer.issued(sent + refused);
-                fc.sent += sent as u64;
-                fc.refused += refused as u64;
-            }
+            let (sent, refused) = e.send_drop(CLIENT, dpdk::BURST_SIZE, syn_len, |b| {
+                write_segment(b, (cmac, dut_mac), &f.segment(&mut rng), now);
+            });
+            fc.sent += sent as u64;
+            fc.refused += refused as u64;
         }
         let mut server = Server {
             c: &mut c,

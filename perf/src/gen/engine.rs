@@ -2,6 +2,7 @@
 //! server side, facing its LAN), receive loops that answer ARP for the addresses each side
 //! plays, transmit with back-pressure, rate pacing on the TSC, counters.
 
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ pub struct PortIo {
     pub owns: Vec<IpRange>,
     /// Frames the driver did not take yet (back-pressure: sent before anything new).
     pub pending: Burst,
+    /// Retained replies beyond what `pending` holds, oldest first (`retain_replies`).
+    pub backlog: VecDeque<Mbuf>,
     /// Replies built from received frames, sent at the end of the receive pass.
     pub out: Burst,
 }
@@ -64,9 +67,10 @@ pub struct Engine {
     pub hz: u64,
     /// MACs learned from ARP replies (ip, mac), most recent last.
     pub learned: Vec<(Ipv4Addr, EthernetAddress)>,
-    /// Replies the driver refuses wait in the port's pending burst (sent before anything
-    /// new) instead of being dropped, as far as it has room: set while a flood shares the
-    /// port, so the generator's own connections are not lost to its flood.
+    /// Replies the driver refuses wait in the port's pending burst and backlog (sent before
+    /// anything new, up to [`MAX_BACKLOG`]) instead of being dropped: set while a flood
+    /// shares the port or half-open connections are tracked, so the generator loses none of
+    /// its own connections to a full ring.
     pub retain_replies: bool,
 }
 
@@ -78,6 +82,9 @@ pub struct Pacer {
     start: u64,
     issued: u64,
 }
+
+/// Most retained replies per port beyond the pending burst.
+pub const MAX_BACKLOG: usize = 8192;
 
 /// Largest backlog a pacer lets accumulate after a stall (packets).
 const MAX_CATCH_UP: u64 = 4 * BURST_SIZE as u64;
@@ -153,6 +160,12 @@ impl Engine {
     #[inline]
     pub fn push_pending(&mut self, p: usize) -> usize {
         let io = &mut self.ports[p];
+        while !io.pending.is_full() {
+            let Some(m) = io.backlog.pop_front() else {
+                break;
+            };
+            io.pending.push(m);
+        }
         if io.pending.is_empty() {
             return 0;
         }
@@ -164,7 +177,7 @@ impl Engine {
     /// Whether port `p` still has frames the driver has not taken.
     #[inline]
     pub fn has_pending(&self, p: usize) -> bool {
-        !self.ports[p].pending.is_empty()
+        !self.ports[p].pending.is_empty() || !self.ports[p].backlog.is_empty()
     }
 
     /// Allocates up to `n` frames of `len` bytes for port `p`, lets `fill(i, bytes)` write
@@ -218,9 +231,15 @@ impl Engine {
             let sent = io.tx.tx_burst_retain(&mut io.out);
             self.counters[p].tx += sent as u64;
             for m in io.out.drain(..) {
-                if io.pending.try_push(m).is_err() {
-                    // Dropping the mbuf frees it.
-                    self.counters[p].tx_dropped += 1;
+                if !io.backlog.is_empty() || io.pending.is_full() {
+                    if io.backlog.len() < MAX_BACKLOG {
+                        io.backlog.push_back(m);
+                    } else {
+                        // Dropping the mbuf frees it.
+                        self.counters[p].tx_dropped += 1;
+                    }
+                } else {
+                    io.pending.push(m);
                 }
             }
             return;

@@ -128,9 +128,11 @@ pub struct FloodConfig {
 /// Flood counters (client port).
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct FloodCounters {
-    /// Flood SYNs the driver took.
+    /// Flood SYNs sent: at a set rate, queued with back-pressure like the generator's own
+    /// frames (all go out); at the highest rate, taken by the driver.
     pub sent: u64,
-    /// Flood SYNs the driver refused (dropped at the generator: the port was full).
+    /// Highest rate only: flood SYNs the driver refused (freed at the generator: the ring
+    /// toward the director was full).
     pub refused: u64,
     /// SYN-ACKs to flood sources received (a SYN proxy's cookie answers).
     pub synacks: u64,

@@ -146,6 +146,7 @@ pub fn setup(
             mac,
             owns: vec![owns],
             pending: Burst::new(),
+            backlog: std::collections::VecDeque::new(),
             out: Burst::new(),
         });
     }
