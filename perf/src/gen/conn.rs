@@ -53,6 +53,9 @@ pub struct HalfOpenReport {
 /// Connections made one at a time before opening the window (the director's scheduler
 /// reaches every real server and ARP-resolves it; packets it holds meanwhile are bounded).
 const PRIMING: u64 = 16;
+/// Bursts read per port and pass while they come in full (when tracking half-open
+/// connections).
+const DRAIN_BURSTS: usize = 4;
 /// Most half-open connections tracked.
 const HALF_OPEN_CAP: usize = 1 << 21;
 
@@ -117,7 +120,9 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
     let gap_10ms = e.cycles(Duration::from_millis(10));
     let mut in_gap = false;
     let mut pacer = Pacer::new(cfg.rate_pps, e.hz, start);
-    let mut flood_pacer = Pacer::new(flood.map_or(0, |f| f.pps), e.hz, start);
+    // A flood at a set rate holds it through the ring's full spells (up to 50 ms behind).
+    let flood_pps = flood.map_or(0, |f| f.pps);
+    let mut flood_pacer = Pacer::new(flood_pps, e.hz, start).with_catch_up(flood_pps / 20);
     // The generator's own replies wait (behind nothing new) instead of being dropped when
     // the ring toward the director is full: a flood fills it, and a dropped reply would leave
     // a half-open connection that is the generator's doing.
@@ -229,10 +234,18 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
             flood: prefix,
             half_open: half.as_mut(),
         };
-        e.poll(SERVER, |m, d, now| {
-            let r = server.on_segment(d);
-            answer(m, smac, d, r, now)
-        });
+        // While tracking, keep reading while bursts come in full (at most a few): the
+        // director drops what it cannot hand to a full ring, and nothing here retransmits.
+        let passes = if retain { DRAIN_BURSTS } else { 1 };
+        for _ in 0..passes {
+            let n = e.poll(SERVER, |m, d, now| {
+                let r = server.on_segment(d);
+                answer(m, smac, d, r, now)
+            });
+            if n < dpdk::BURST_SIZE {
+                break;
+            }
+        }
         let mut client = Client {
             c: &mut c,
             connect: &mut connect,
@@ -242,10 +255,15 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
             req: cfg.req_size,
             measuring,
         };
-        e.poll(CLIENT, |m, d, now| {
-            let r = client.on_segment(d, now);
-            answer(m, cmac, d, r, now)
-        });
+        for _ in 0..passes {
+            let n = e.poll(CLIENT, |m, d, now| {
+                let r = client.on_segment(d, now);
+                answer(m, cmac, d, r, now)
+            });
+            if n < dpdk::BURST_SIZE {
+                break;
+            }
+        }
     }
     let (after, ports_after, flood_after) = (c, e.counters, fc);
     let seconds = (dpdk::tsc() - t_measure) as f64 / e.hz as f64;

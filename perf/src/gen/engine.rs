@@ -81,6 +81,7 @@ pub struct Pacer {
     hz: u64,
     start: u64,
     issued: u64,
+    catch_up: u64,
 }
 
 /// Most retained replies per port beyond the pending burst.
@@ -97,7 +98,15 @@ impl Pacer {
             hz,
             start: now,
             issued: 0,
+            catch_up: MAX_CATCH_UP,
         }
+    }
+
+    /// The same, catching up on at most `n` packets after a stall (instead of four bursts):
+    /// for traffic that must hold its average rate through the port's busy spells.
+    pub fn with_catch_up(mut self, n: u64) -> Pacer {
+        self.catch_up = n.max(1);
+        self
     }
 
     /// How many may be issued at TSC `now` (at most `cap`).
@@ -111,8 +120,8 @@ impl Pacer {
                 / u128::from(self.hz.max(1)),
         )
         .unwrap_or(u64::MAX);
-        if due > self.issued + MAX_CATCH_UP {
-            self.issued = due - MAX_CATCH_UP;
+        if due > self.issued + self.catch_up {
+            self.issued = due - self.catch_up;
         }
         usize::try_from(due.saturating_sub(self.issued))
             .unwrap_or(cap)
@@ -388,5 +397,25 @@ impl Engine {
                 self.poll(p, |m, d, t| handler(p, m, d, t));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacers_hold_their_rate_and_bound_catch_up() {
+        // 1000 per second on a 1 kHz clock: one per tick.
+        let mut p = Pacer::new(1000, 1000, 0);
+        assert_eq!(p.allowance(10, usize::MAX), 10);
+        p.issued(10);
+        assert_eq!(p.allowance(10, usize::MAX), 0);
+        // A long stall: at most four bursts are made up.
+        assert_eq!(p.allowance(10_000, usize::MAX), 4 * BURST_SIZE);
+        let mut q = Pacer::new(1000, 1000, 0).with_catch_up(500);
+        assert_eq!(q.allowance(10_000, usize::MAX), 500);
+        assert_eq!(q.allowance(10_000, 32), 32, "capped per call");
+        assert_eq!(Pacer::new(0, 1000, 0).allowance(5, 7), 7, "no limit");
     }
 }

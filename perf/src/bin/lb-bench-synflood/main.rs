@@ -106,6 +106,10 @@ struct Cli {
     /// Print the report only.
     #[arg(long)]
     no_write: bool,
+    /// Run nothing: render the markdown report of an earlier run's JSON record (written next
+    /// to it, or printed with --no-write).
+    #[arg(long, value_name = "JSON")]
+    report_from: Option<PathBuf>,
 }
 
 /// The variants asked for, in the order of the first round.
@@ -145,8 +149,37 @@ fn variants(cli: &Cli) -> Vec<Variant> {
     out
 }
 
+/// Renders the report of a saved record.
+fn report_from(json: &std::path::Path, write: bool) -> ExitCode {
+    let rec: serde_json::Value = match std::fs::read(json)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("lb-bench-synflood: {}: {e}", json.display());
+            return ExitCode::from(2);
+        }
+    };
+    let md = report::markdown(&rec);
+    if !write {
+        println!("{md}");
+        return ExitCode::SUCCESS;
+    }
+    let path = json.with_extension("md");
+    if let Err(e) = std::fs::write(&path, md) {
+        eprintln!("lb-bench-synflood: {}: {e}", path.display());
+        return ExitCode::from(1);
+    }
+    eprintln!("lb-bench-synflood: wrote {}", path.display());
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(j) = &cli.report_from {
+        return report_from(j, !cli.no_write);
+    }
     host::catch_signals();
     let bins = ["lbd", "lb-pktgen"].map(|b| (b, procs::sibling(b)));
     for (name, p) in &bins {
