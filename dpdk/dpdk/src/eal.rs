@@ -20,6 +20,7 @@ pub struct EalBuilder {
     memory_mb: Option<u32>,
     lcores: Option<String>,
     vdevs: Vec<String>,
+    pci_allow: Vec<String>,
     log_level: Option<String>,
     extra: Vec<String>,
 }
@@ -36,6 +37,7 @@ impl EalBuilder {
             memory_mb: None,
             lcores: None,
             vdevs: Vec::new(),
+            pci_allow: Vec::new(),
             log_level: None,
             extra: Vec::new(),
         }
@@ -83,6 +85,14 @@ impl EalBuilder {
         self
     }
 
+    /// Allow-lists one PCI device (`-a 0000:00:04.0`), e.g. a NIC bound to vfio-pci. With any
+    /// device allow-listed `--no-pci` is dropped, and the EAL probes those devices and no
+    /// other: the rest of the machine's PCI devices (its own NIC among them) stay untouched.
+    pub fn pci_allow(mut self, addr: &str) -> Self {
+        self.pci_allow.push(addr.to_owned());
+        self
+    }
+
     /// EAL log level, e.g. `warning` or `lib.eal:debug`.
     pub fn log_level(mut self, level: &str) -> Self {
         self.log_level = Some(level.to_owned());
@@ -98,8 +108,12 @@ impl EalBuilder {
     /// The argument vector `init` would pass (for logs and tests).
     pub fn args(&self) -> Vec<String> {
         let mut a = vec![self.program.clone()];
-        if self.no_pci {
+        if self.no_pci && self.pci_allow.is_empty() {
             a.push("--no-pci".into());
+        }
+        for d in &self.pci_allow {
+            a.push("-a".into());
+            a.push(d.clone());
         }
         a.push("--no-telemetry".into());
         let prefix = self
@@ -268,5 +282,20 @@ impl Drop for Eal {
         if dir.contains("/dpdk/") {
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EalBuilder;
+
+    #[test]
+    fn no_pci_unless_devices_are_allow_listed() {
+        let a = EalBuilder::new("t").file_prefix("p").vdev("net_ring0").args();
+        assert!(a.contains(&"--no-pci".to_owned()) && !a.contains(&"-a".to_owned()), "{a:?}");
+        let a = EalBuilder::new("t").file_prefix("p").pci_allow("0000:00:04.0").pci_allow("0000:00:05.0").args();
+        assert!(!a.contains(&"--no-pci".to_owned()), "{a:?}");
+        let i = a.iter().position(|x| x == "-a").unwrap();
+        assert_eq!(a[i..i + 4], ["-a", "0000:00:04.0", "-a", "0000:00:05.0"]);
     }
 }
