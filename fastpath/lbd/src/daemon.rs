@@ -190,26 +190,33 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
             format!("{}={} ({}, {}{})", p.name, p.port.name(), p.mac, addrs.join(" "), p.tap.as_ref().map(|(t, _)| format!(", tap {t}")).unwrap_or_default())
         })
         .collect();
-    println!(
-        "lbd: ready: {workers} worker(s) on lcores {:?}; {} service(s); ports: {}",
+    let ready = format!(
+        "ready: {workers} worker(s) on lcores {:?}; {} service(s); ports: {}",
         lcores.iter().take(workers).map(|l| l.0).collect::<Vec<_>>(),
         shared.services.load().services().len(),
         names.join(", ")
     );
+    println!("lbd: {ready}");
+    crate::notify::ready(&ready);
 
     let started = Instant::now();
     let mut last = Instant::now() - STATS_PERIOD;
     while !stop.load(Ordering::Relaxed) {
         shared.merge_learned();
         if hup.swap(false, Ordering::Relaxed) {
+            crate::notify::reloading();
             match control.reload() {
                 Ok(change) => {
                     for n in &change.notes {
                         eprintln!("lbd: note: {n}");
                     }
                     println!("lbd: reload (SIGHUP): {change}");
+                    crate::notify::reloaded(&format!("reloaded: {change}"));
                 }
-                Err(e) => eprintln!("lbd: reload (SIGHUP) refused: {e}"),
+                Err(e) => {
+                    eprintln!("lbd: reload (SIGHUP) refused: {e}");
+                    crate::notify::reloaded(&format!("reload refused (running services kept): {e}"));
+                }
             }
         }
         if last.elapsed() >= STATS_PERIOD {
@@ -222,6 +229,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    crate::notify::stopping();
     api.stop();
     sync_stop.store(true, Ordering::Relaxed);
     let _ = sync_thread.join();

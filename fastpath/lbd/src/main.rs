@@ -4,98 +4,23 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod cli;
 mod config;
 mod control;
 mod daemon;
 mod metrics;
+mod notify;
 mod services;
 mod shared;
 mod stats;
 mod sync;
 mod worker;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-/// The L4 load-balancer director daemon (DPDK poll-mode data plane).
-///
-/// Configuration (TOML), with defaults:
-///
-///   workers = 1              # worker lcores; each polls one rx/tx queue pair per port
-///   idle_sleep_us = 0        # sleep after 512 empty polls (0 = always busy-poll)
-///   stats_file = "/path"     # JSON counters rewritten every 200 ms (optional)
-///   mbufs = 16383            # packet buffers in the shared pool
-///   [eal]
-///   no_huge = false          # true: no hugepages (slower, needs no setup)
-///   memory_mb = 512
-///   file_prefix = "lbd-PID"  # unique per DPDK process
-///   log_level = "warning"
-///   args = []                # extra raw EAL arguments
-///   [[port]]                 # one section per data port
-///   name = "wan"
-///   vdev = "net_af_packet0,iface=wan0"   # any DPDK vdev; queue counts are added for
-///                                        # af_packet (qpairs) and af_xdp (queue_count)
-///   addresses = ["10.0.0.1/24"]          # addresses the director answers ARP/ping for
-///   kernel_tap = "tap-wan"   # exception-path TAP (same MAC as the port); optional
-///   mtu = 1500               # optional
-///   rx_desc = 512
-///   tx_desc = 512
-///   gateway = "10.0.0.254"   # next hop off the connected subnets; optional
-///   services = "keepalived.conf"  # virtual services (FNAT), relative to this file; optional
-///   max_sessions = 1048576   # per worker
-///   toa = "first-ack"        # off | first-ack | syn-and-first-ack (client address in TCP option 254)
-///   flow_refuse = "rst"      # rst | drop: what connections refused by client lists or
-///                            # flow control get (UDP is always dropped)
-///   max_client_list = 1000   # most entries per client_ipaddr_allow/exclude list
-///   api_socket = "/run/lbd/lbd.sock"   # control API (gRPC lb.v1, lbctl); directory created,
-///                            # socket removed on exit. Only when configured is a socket in
-///                            # use by another process an error (else: a warning, no socket)
-///   api_listen = "127.0.0.1:7443"      # optional TCP listener for the API (plaintext
-///                            # HTTP/2, no TLS yet: keep it on loopback or a management
-///                            # network); needs api_token
-///   api_token = "..."        # callers on api_listen send `authorization: Bearer <token>`
-///   metrics_listen = "127.0.0.1:9100"  # optional Prometheus endpoint, GET /metrics
-///   api_max_connections = 256  # most connections open at once on api_listen, and on
-///                            # metrics_listen; one more is accepted and closed at once
-///   api_idle_timeout_s = 60  # close an api_listen or metrics_listen connection after this
-///                            # long without a byte either way (also one that never sends a
-///                            # request); keep it above the longest call (a few seconds)
-///   [timeouts]               # seconds, as ipvsadm --set tcp tcpfin udp
-///   tcp = 900
-///   tcpfin = 120
-///   udp = 300
-///   tcp_syn_recv = 60
-///   tcp_close = 10
-///   [sync]                   # session sync (daemons: keepalived.conf's lvs_sync_daemon
-///                            # or lbctl --start-daemon; messages go through kernel_tap)
-///   sync_threshold = [3, 50] # LVS's: sync at the 3rd client packet, then every 50
-///   sync_refresh_period = 0  # seconds; >0: an unchanged session syncs at most this often
-///   [synproxy]               # SYN proxy of the services with keepalived.conf's syn_proxy
-///                            # (lbctl -j enable); DPVS's knobs, one set for all of them
-///   mss = 1452               # MSS announced in the SYN-ACK (lowered to the client's), 536..=65495
-///   wscale = 7               # window scale offered to clients that offer it, 0..=14;
-///                            # absent (the default): not offered
-///   sack = true              # offer SACK to clients that offer it
-///   ttl = 63                 # TTL of the SYN-ACKs and window updates the director sends
-///   rs_syn_max_retry = 3     # SYN re-sent to the real server at most this often
-///   ack_storm_thresh = 10    # identical pure ACKs in a row beyond which they are dropped (0: no limit)
-///                            # (timestamp = true is refused: no TCP timestamps through it)
-///
-/// Signals: SIGTERM/SIGINT stop the workers, write final stats and exit 0. SIGHUP re-reads
-/// the services file and applies the difference (an invalid file keeps the running services).
-/// Exit codes: 0 clean stop, 1 runtime failure, 2 invalid command line or configuration.
-#[derive(Debug, Parser)]
-#[command(name = "lbd", version, verbatim_doc_comment)]
-struct Cli {
-    /// Path to the daemon's TOML configuration.
-    #[arg(long, short = 'c', value_name = "FILE")]
-    config: PathBuf,
-    /// Validate the configuration, print the EAL arguments it produces, and exit.
-    #[arg(long)]
-    check: bool,
-}
+use crate::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
