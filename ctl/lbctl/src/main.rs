@@ -9,6 +9,11 @@ mod run;
 mod sync;
 mod table;
 mod top;
+// The option table in there is read by the tests and by packaging/gen (lbctl.8, completion).
+#[cfg_attr(not(test), allow(dead_code))]
+mod usage;
+#[cfg(test)]
+mod usage_tests;
 mod vrrp;
 
 use std::process::ExitCode;
@@ -17,66 +22,7 @@ use lb_api::Target;
 
 use crate::args::Command;
 use crate::run::CliError;
-
-const HELP: &str = "lbctl - control the lbd director (ipvsadm habits, gRPC underneath)
-
-ipvsadm spellings:
-  lbctl -A|-E -t|-u vip:port [-s sched] [-p [timeout]] [-M netmask] [-j enable|disable]
-        [service options]
-  lbctl -D -t|-u vip:port
-  lbctl -C
-  lbctl -a|-e -t|-u vip:port -r rip[:port] [-g|-m|-b] [-w weight]
-  lbctl -d -t|-u vip:port -r rip[:port]
-  lbctl -L|-l [-n] [-t|-u vip:port] [--stats|--rate|--thresholds|-c|--timeout]
-  lbctl -Z
-  lbctl -S [-n]          rules on stdout (lbctl -S | lbctl -R reproduces the configuration)
-  lbctl -R               rules from stdin; replaces the running services atomically
-                         (ipvsadm adds line by line: there, run -C first)
-  lbctl --set tcp tcpfin udp   (0 keeps a value)
-  lbctl --start-daemon master|backup --mcast-interface IF [--syncid ID] [--sync-maxlen N]
-        [--mcast-group ADDR] [--mcast-port P] [--mcast-ttl T]   (left out: LVS's defaults)
-  lbctl --stop-daemon master|backup
-  lbctl -L|-l --daemon   sync daemons as ipvsadm lists them, then bulk sync, sent, received
-                         and dropped counters (nothing when no daemon runs)
-  -b is FNAT (FullNat, as DPVS spells it), -g DR (Route), -m NAT (Masq); forwarding is per
-  service: the first real server's mode sets it. -A defaults to -s wlc, as ipvsadm.
-  -E changes only the options given (ipvsadm resets the others); --no-persistent clears -p.
-  -j|--synproxy enable|disable: SYN proxy, as DPVS's ipvsadm (TCP, FNAT or NAT; -Ln shows
-  `synproxy`; what it announces is lbd.toml's [synproxy]).
-
-Service options (lbctl's, for what ipvsadm cannot say):
-  --laddr-group NAME  --forward fnat|dr|nat  --cps N  --cps-interval S  --max-conns N
-  --allow CIDR (repeat)  --deny CIDR (repeat)  --draining-timeout S  --sorry-server ip:port
-
-Commands:
-  service list|add|edit|del|clear      as -L/-A/-E/-D/-C
-  rs add|edit|del                      as -a/-e/-d
-  rs list [-t|-u vip:port]             real servers with health (up/down/unchecked), since, checker, last error
-  laddr list | laddr add GROUP ADDR... [--ifname IF] | laddr del GROUP [ADDR...]
-  session list [-t|-u vip:port] [--client IP] [--rs IP] [--state STATE] [--limit N]
-  stats [--services]                   per-worker counters, drops by reason, ports
-  allow|deny list [-t|-u vip:port] | allow|deny add|del -t|-u vip:port CIDR...
-  flow list | flow set -t|-u vip:port [--cps N] [--cps-interval S] [--max-conns N]
-  timeout get | timeout set TCP TCPFIN UDP
-  reload                               re-read lbd's keepalived.conf (as SIGHUP)
-  save                                 the running configuration as keepalived.conf
-  info                                 version, workers, ports, uptime
-  vrrp [list]                          VRRP instances (state, priority, master, since) and the
-                                       VIPs and local addresses this director owns or not
-  sync [list]                          as -L --daemon
-  sync start master|backup --mcast-interface IF [--syncid ID] ...   as --start-daemon
-  sync stop [master|backup]            as --stop-daemon (no role: both)
-  top [--once] [--interval S]          live per-service view
-  zero | restore                       as -Z / -R
-
-Global options:
-  --socket PATH   lbd's API socket (env LBCTL_SOCKET; default /run/lbd/lbd.sock)
-  --server H:P    lbd's TCP API instead (env LBCTL_SERVER), with --token T (env LBCTL_TOKEN)
-  -o json|table   output format (default table)
-  -n              numeric ports (no /etc/services names)
-
-Exit codes: 0 ok, 1 runtime or server error, 2 usage or invalid argument, 3 not found.
-";
+use crate::usage::HELP;
 
 fn target(g: &args::Globals) -> Target {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
