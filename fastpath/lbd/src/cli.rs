@@ -27,8 +27,15 @@ pub const DEFAULT_CONFIG: &str = "/etc/lbd/lbd.toml";
 ///   name = "wan"
 ///   vdev = "net_af_packet0,iface=wan0"   # any DPDK vdev; queue counts are added for
 ///                                        # af_packet (qpairs) and af_xdp (queue_count)
+///   pci = "0000:00:04.0"     # or (not both): a PCI NIC bound to vfio-pci/uio, one rx/tx
+///                            # queue pair per worker. EAL args: --no-pci unless a port is
+///                            # PCI, then -a ADDR for each PCI port only (nothing else probed)
 ///   addresses = ["10.0.0.1/24"]          # addresses the director answers ARP/ping for
-///   kernel_tap = "tap-wan"   # exception-path TAP (same MAC as the port); optional
+///   kernel_tap = "tap-wan"   # exception path: the kernel's TAP, with the port's MAC, up;
+///                            # optional
+///   exception = "auto"       # its driver: virtio-user (virtio_user on /dev/vhost-net) | tap
+///                            # (net_tap) | auto: virtio-user if /dev/vhost-net opens, else
+///                            # tap. virtio-user without /dev/vhost-net: lbd fails at start
 ///   mtu = 1500               # optional
 ///   rx_desc = 512
 ///   tx_desc = 512

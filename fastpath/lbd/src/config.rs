@@ -8,7 +8,10 @@ use std::time::Duration;
 use ipnetwork::Ipv4Network;
 use serde::Deserialize;
 
+mod ports;
 mod synproxy;
+
+pub use ports::{choose_exception, exception_device, exception_devargs, vhost_net_usable, ExceptionKind, ExceptionSetting, VHOST_NET};
 
 /// Why a configuration was rejected. Messages name the file and the field.
 #[derive(Debug, thiserror::Error)]
@@ -117,13 +120,17 @@ pub enum ToaSetting {
 pub struct PortSection {
     /// Logical name (`wan`, `lan`, ...), used in logs and stats.
     pub name: String,
-    /// DPDK vdev arguments, e.g. `net_af_packet0,iface=wan0`.
-    pub vdev: String,
+    /// DPDK vdev arguments, e.g. `net_af_packet0,iface=wan0` (or `pci`, not both).
+    pub vdev: Option<String>,
+    /// A PCI NIC bound to vfio-pci or uio, e.g. `0000:00:04.0` (or `vdev`, not both).
+    pub pci: Option<String>,
     /// IPv4 addresses (with prefix) the director itself owns on this port.
     #[serde(default)]
     pub addresses: Vec<String>,
-    /// Name of the TAP interface for the exception path to the kernel.
+    /// Name of the kernel interface of the exception path (a TAP either way).
     pub kernel_tap: Option<String>,
+    /// Which driver carries the exception path: `virtio-user`, `tap` or `auto` (the default).
+    pub exception: Option<ExceptionSetting>,
     /// MTU to set on the port.
     pub mtu: Option<u16>,
     /// Receive descriptors per queue.
@@ -173,11 +180,16 @@ struct RawConfig {
 #[derive(Debug, Clone)]
 pub struct PortConfig {
     pub name: String,
+    /// The vdev arguments; empty for a PCI port.
     pub vdev: String,
-    /// The device name (the vdev up to its first comma).
+    /// The PCI address (DPDK's spelling, `0000:00:04.0`) of a PCI port.
+    pub pci: Option<String>,
+    /// The DPDK device name (the vdev up to its first comma, or the PCI address).
     pub device: String,
     pub addresses: Vec<Ipv4Network>,
     pub kernel_tap: Option<String>,
+    /// Which driver carries the exception path (only with `kernel_tap`).
+    pub exception: ExceptionSetting,
     pub mtu: Option<u16>,
     pub rx_desc: u16,
     pub tx_desc: u16,
@@ -284,12 +296,24 @@ impl Config {
             if ports.iter().any(|q| q.name == p.name) {
                 return Err(invalid(field("name"), format!("{:?} is used by another port", p.name)));
             }
-            let device = p.vdev.split(',').next().unwrap_or("").trim().to_owned();
-            if device.is_empty() || !device.starts_with("net_") {
-                return Err(invalid(field("vdev"), format!("{:?} does not start with a net_ driver name (e.g. net_af_packet0,iface=eth1)", p.vdev)));
-            }
+            let (vdev, pci, device) = match (&p.vdev, &p.pci) {
+                (Some(vdev), None) => {
+                    let device = vdev.split(',').next().unwrap_or("").trim().to_owned();
+                    if device.is_empty() || !device.starts_with("net_") {
+                        return Err(invalid(field("vdev"), format!("{vdev:?} does not start with a net_ driver name (e.g. net_af_packet0,iface=eth1)")));
+                    }
+                    (vdev.trim().to_owned(), None, device)
+                }
+                (None, Some(pci)) => {
+                    let addr = ports::normalize_pci(pci).map_err(|msg| invalid(field("pci"), msg))?;
+                    (String::new(), Some(addr.clone()), addr)
+                }
+                (Some(_), Some(_)) => return Err(invalid(field("vdev/pci"), "give either vdev or pci, not both".into())),
+                (None, None) => return Err(invalid(field("vdev/pci"), "needs vdev (a DPDK virtual device) or pci (a NIC's PCI address)".into())),
+            };
+            let device_field = if pci.is_some() { "pci" } else { "vdev" };
             if ports.iter().any(|q| q.device == device) {
-                return Err(invalid(field("vdev"), format!("device {device:?} is used by another port")));
+                return Err(invalid(field(device_field), format!("device {device:?} is used by another port")));
             }
             let mut addresses = Vec::new();
             for a in &p.addresses {
@@ -313,6 +337,9 @@ impl Config {
                 }
                 taps.push(t);
             }
+            if p.exception.is_some() && p.kernel_tap.is_none() {
+                return Err(invalid(field("exception"), "needs kernel_tap (the name of the kernel's interface)".into()));
+            }
             if p.rx_desc == 0 || p.tx_desc == 0 {
                 return Err(invalid(field("rx_desc/tx_desc"), "must be at least 1".into()));
             }
@@ -328,10 +355,12 @@ impl Config {
             ports.push(PortConfig {
                 gateway,
                 name: p.name.clone(),
-                vdev: p.vdev.trim().to_owned(),
+                vdev,
+                pci,
                 device,
                 addresses,
                 kernel_tap: p.kernel_tap.clone(),
+                exception: p.exception.unwrap_or_default(),
                 mtu: p.mtu,
                 rx_desc: p.rx_desc,
                 tx_desc: p.tx_desc,
@@ -540,6 +569,45 @@ kernel_tap = "tap-wan"
         assert_eq!(e, "t.toml: synproxy.mss: 100 is out of range 536..=65495");
         let e = err(&format!("{port}\n[synproxy]\nwindow = 0"));
         assert!(e.starts_with("t.toml: ") && e.contains("unknown field `window`"), "{e}");
+    }
+
+    #[test]
+    fn pci_ports() {
+        let c = parse("[[port]]\nname='wan'\npci='00:04.0'\n[[port]]\nname='lan'\npci='0000:00:05.0'\nkernel_tap='tap-lan'\nexception='virtio-user'").unwrap();
+        assert_eq!((c.ports[0].pci.as_deref(), c.ports[0].device.as_str(), c.ports[0].vdev.as_str()), (Some("0000:00:04.0"), "0000:00:04.0", ""));
+        assert_eq!(c.ports[0].exception, ExceptionSetting::Auto);
+        assert_eq!(c.ports[1].exception, ExceptionSetting::VirtioUser);
+        let e = err("[[port]]\nname='wan'\npci='0000:00:04.0'\nvdev='net_ring0'");
+        assert_eq!(e, "t.toml: port[0] (wan).vdev/pci: give either vdev or pci, not both");
+        let e = err("[[port]]\nname='wan'");
+        assert!(e.starts_with("t.toml: port[0] (wan).vdev/pci: needs vdev"), "{e}");
+        let e = err("[[port]]\nname='wan'\npci='0000:00:04'");
+        assert!(e.starts_with("t.toml: port[0] (wan).pci: \"0000:00:04\" is not a PCI address"), "{e}");
+        let e = err("[[port]]\nname='wan'\npci='0000:00:04.0'\n[[port]]\nname='lan'\npci='00:04.0'");
+        assert_eq!(e, "t.toml: port[1] (lan).pci: device \"0000:00:04.0\" is used by another port");
+        let e = err("[[port]]\nname='wan'\nvdev='net_ring0'\nexception='tap'");
+        assert_eq!(e, "t.toml: port[0] (wan).exception: needs kernel_tap (the name of the kernel's interface)");
+        let e = err("[[port]]\nname='wan'\nvdev='net_ring0'\nkernel_tap='t0'\nexception='kni'");
+        assert!(e.contains("unknown variant `kni`") && e.contains("virtio-user"), "{e}");
+        for (v, want) in [("tap", ExceptionSetting::Tap), ("auto", ExceptionSetting::Auto), ("virtio-user", ExceptionSetting::VirtioUser)] {
+            let c = parse(&format!("[[port]]\nname='wan'\nvdev='net_ring0'\nkernel_tap='t0'\nexception='{v}'")).unwrap();
+            assert_eq!(c.ports[0].exception, want);
+        }
+    }
+
+    /// `--no-pci` unless a port is a PCI NIC; then an allow-list of exactly those NICs (the
+    /// machine's other PCI devices, its own NIC among them, are never probed).
+    #[test]
+    fn eal_arguments_for_pci_ports() {
+        let args = |s: &str| crate::daemon::eal_builder(&parse(s).unwrap()).args();
+        let a = args("[eal]\nfile_prefix='t'\n[[port]]\nname='wan'\nvdev='net_ring0'");
+        assert!(a.contains(&"--no-pci".to_owned()) && !a.contains(&"-a".to_owned()), "{a:?}");
+        assert!(a.contains(&"--vdev=net_ring0".to_owned()), "{a:?}");
+        let a = args("[eal]\nfile_prefix='t'\n[[port]]\nname='wan'\npci='0000:00:04.0'\n[[port]]\nname='lan'\nvdev='net_ring0'\n[[port]]\nname='x'\npci='00:05.0'");
+        assert!(!a.contains(&"--no-pci".to_owned()), "{a:?}");
+        let allowed: Vec<&str> = a.windows(2).filter(|w| w[0] == "-a").map(|w| w[1].as_str()).collect();
+        assert_eq!(allowed, ["0000:00:04.0", "0000:00:05.0"]);
+        assert_eq!(a.iter().filter(|x| x.starts_with("--vdev")).collect::<Vec<_>>(), ["--vdev=net_ring0"]);
     }
 
     /// Hardening: one IPv4 address on two ports was accepted (ARP for it answered on both).

@@ -14,7 +14,7 @@ use fastpath::{Counters, Interface};
 use serde_json::{json, Value};
 
 use crate::api::{self, ApiError};
-use crate::config::Config;
+use crate::config::{Config, ExceptionKind};
 use crate::control::mailbox::Mailbox;
 use crate::control::{Control, Env, PortHandle};
 use crate::services::{self, Loaded, ServicesError};
@@ -69,7 +69,11 @@ pub fn eal_builder(cfg: &Config) -> EalBuilder {
         .log_level(&cfg.eal.log_level)
         .lcores(&lcore_map(cfg.workers));
     for p in &cfg.ports {
-        b = b.vdev(&cfg.vdev_with_queues(p));
+        b = match &p.pci {
+            // An allow-list: the EAL probes these NICs and no other PCI device.
+            Some(addr) => b.pci_allow(addr),
+            None => b.vdev(&cfg.vdev_with_queues(p)),
+        };
     }
     for a in &cfg.eal.args {
         b = b.arg(a);
@@ -105,6 +109,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     for n in &loaded.notes {
         eprintln!("lbd: note: {n}");
     }
+    let exceptions = exception_paths(cfg)?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
@@ -118,7 +123,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         return Err(DaemonError::Lcores { have: lcores.len(), want: workers });
     }
     let pool = Mempool::new("lbd_mbufs", cfg.mbufs, 256, 2176)?;
-    let (ports, mut queues, mut ifaces) = setup_ports(cfg, &eal, &pool)?;
+    let (ports, mut queues, mut ifaces) = setup_ports(cfg, &eal, &pool, &exceptions)?;
     let base_ifaces = ifaces.clone();
     services::assign_addresses(&mut ifaces, &cfg.ports, &loaded);
 
@@ -262,23 +267,48 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// The exception path of each port with a `kernel_tap` (chosen before the EAL starts, so a
+/// missing /dev/vhost-net stops lbd with the port's name before anything is created).
+fn exception_paths(cfg: &Config) -> Result<Vec<Option<ExceptionKind>>, DaemonError> {
+    let vhost_net = std::path::Path::new(crate::config::VHOST_NET);
+    let mut kinds = Vec::new();
+    for pc in &cfg.ports {
+        let Some(ifname) = &pc.kernel_tap else {
+            kinds.push(None);
+            continue;
+        };
+        let (kind, why) = crate::config::choose_exception(pc.exception, vhost_net, crate::config::vhost_net_usable(vhost_net))
+            .map_err(|msg| DaemonError::Port { port: pc.name.clone(), msg })?;
+        println!("lbd: port {}: exception path {kind} ({ifname}; {why})", pc.name);
+        kinds.push(Some(kind));
+    }
+    Ok(kinds)
+}
+
 type PortSetup = (Vec<PortRuntime>, Vec<Vec<WorkerPort>>, Vec<Interface>);
 
 /// Configures and starts every data port and its TAP; returns per-port queue sets (one
 /// `WorkerPort` per worker for each port) and the pipeline's view of each port.
-fn setup_ports(cfg: &Config, eal: &Eal, pool: &Mempool) -> Result<PortSetup, DaemonError> {
+fn setup_ports(cfg: &Config, eal: &Eal, pool: &Mempool, exceptions: &[Option<ExceptionKind>]) -> Result<PortSetup, DaemonError> {
     let workers = cfg.workers;
     let mut runtimes = Vec::new();
     let mut per_port_queues = Vec::new();
     let mut ifaces = Vec::new();
     for (i, pc) in cfg.ports.iter().enumerate() {
         let port_err = |msg: String| DaemonError::Port { port: pc.name.clone(), msg };
-        let port = Port::by_name(&pc.device).map_err(|e| port_err(format!("{e}; vdev was {:?}", pc.vdev)))?;
+        // A PCI port's ethdev is named by its address (DPDK's spelling, as the config keeps it).
+        let port = Port::by_name(&pc.device).map_err(|e| match &pc.pci {
+            Some(addr) => port_err(format!("{e}; PCI device {addr} was not probed (is it bound to vfio-pci or uio, and is its driver in the EAL?)")),
+            None => port_err(format!("{e}; vdev was {:?}", pc.vdev)),
+        })?;
         let info = port.info()?;
         if info.max_rx_queues < workers || info.max_tx_queues < workers {
             return Err(port_err(format!(
-                "driver {} offers {} rx/{} tx queues but {workers} workers need one each (raise the queue count in the vdev arguments)",
-                info.driver, info.max_rx_queues, info.max_tx_queues
+                "driver {} offers {} rx/{} tx queues but {workers} workers need one each ({})",
+                info.driver,
+                info.max_rx_queues,
+                info.max_tx_queues,
+                if pc.pci.is_some() { "give the NIC more queues, e.g. virtio-net with mq and queues >= workers" } else { "raise the queue count in the vdev arguments" }
             )));
         }
         let mac = EthernetAddress(port.mac()?);
@@ -294,15 +324,20 @@ fn setup_ports(cfg: &Config, eal: &Eal, pool: &Mempool) -> Result<PortSetup, Dae
         let (rxs, txs) = port.configure(&conf, pool)?;
         let mut tap = None;
         let mut tap_queues: Vec<Option<(dpdk::RxQueue, dpdk::TxQueue)>> = (0..workers).map(|_| None).collect();
-        if let Some(ifname) = &pc.kernel_tap {
-            let dev = format!("net_tap_exc{i}");
+        if let (Some(ifname), Some(kind)) = (&pc.kernel_tap, exceptions.get(i).copied().flatten()) {
             // The TAP carries the port's MAC, so the kernel's replies leave with the right source.
-            eal.probe_vdev(&format!("{dev},iface={ifname},mac={mac}"))
-                .map_err(|e| port_err(format!("cannot create exception TAP {ifname}: {e}")))?;
-            let tport = Port::by_name(&dev)?;
+            let port_mac = (mac.0 != [0; 6]).then_some(mac);
+            let devargs = crate::config::exception_devargs(kind, i, ifname, port_mac.map(|m| m.to_string()).as_deref(), workers);
+            eal.probe_vdev(&devargs).map_err(|e| port_err(format!("cannot create exception path {kind} {ifname}: {e}")))?;
+            let tport = Port::by_name(crate::config::exception_device(&devargs))?;
             let tconf = DpdkPortConfig { rx_queues: workers, tx_queues: workers, rx_desc: 512, tx_desc: 512, rss: false, mtu: None, promiscuous: false };
             let (trx, ttx) = tport.configure(&tconf, pool)?;
             tport.start()?;
+            if kind == ExceptionKind::VirtioUser {
+                // net_tap brings its kernel side up when started; virtio_user sets the MAC (from
+                // `mac=`) but leaves it down. Same end state either way: port's MAC, up.
+                crate::kernel_link::set_mac_and_up(ifname, port_mac.map(|m| m.0)).map_err(port_err)?;
+            }
             tap_queues = trx.into_iter().zip(ttx).map(Some).collect();
             tap = Some((ifname.clone(), tport));
         }

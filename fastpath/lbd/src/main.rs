@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod control;
 mod daemon;
+mod kernel_link;
 mod metrics;
 mod notify;
 mod services;

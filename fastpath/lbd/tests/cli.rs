@@ -70,7 +70,7 @@ fn check_prints_the_eal_arguments_and_help_documents_the_keys() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("--no-pci") && out.contains("--vdev=net_ring0") && out.contains("--no-huge"), "{out}");
     let help = String::from_utf8_lossy(&lbd(&["--help"]).stdout).into_owned();
-    for key in ["workers", "idle_sleep_us", "stats_file", "mbufs", "no_huge", "memory_mb", "file_prefix", "vdev", "addresses", "kernel_tap", "gateway", "services", "toa", "timeouts", "flow_refuse", "max_client_list", "api_listen", "metrics_listen", "api_max_connections", "api_idle_timeout_s"] {
+    for key in ["workers", "idle_sleep_us", "stats_file", "mbufs", "no_huge", "memory_mb", "file_prefix", "vdev", "pci = \"", "exception = \"", "virtio-user", "addresses", "kernel_tap", "gateway", "services", "toa", "timeouts", "flow_refuse", "max_client_list", "api_listen", "metrics_listen", "api_max_connections", "api_idle_timeout_s"] {
         assert!(help.contains(key), "--help documents {key}");
     }
 }
@@ -114,4 +114,89 @@ fn sigterm_stops_cleanly_with_exit_0() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(o.status.code(), Some(0), "exit status {:?}; stderr: {}", o.status, String::from_utf8_lossy(&o.stderr));
     assert!(rest.contains("lbd: stopped; totals"), "final totals printed: {rest}");
+}
+
+/// A PCI port: `--check` prints an allow-list of exactly the configured NICs and no
+/// `--no-pci` (nothing is probed by --check; the EAL is not started).
+#[test]
+fn check_with_a_pci_port_allow_lists_it() {
+    let text = format!("{}[[port]]\nname = \"lan\"\npci = \"00:04.0\"\n", config("cli-pci", "net_ring0"));
+    let p = write("pci", &text);
+    let o = lbd(&["--config", p.to_str().unwrap(), "--check"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let eal = out.lines().find(|l| l.starts_with("EAL arguments:")).unwrap_or_default();
+    assert!(eal.contains(" -a 0000:00:04.0 ") && !eal.contains("--no-pci") && eal.contains("--vdev=net_ring0"), "{out}");
+    assert_eq!(eal.matches(" -a ").count(), 1, "{eal}");
+    let p = write("pci-bad", &format!("{}pci = \"0000:00:04.0\"\n", config("x", "net_ring0")));
+    assert_clean_failure(&lbd(&["--config", p.to_str().unwrap(), "--check"]), 2, &["port[0] (wan).vdev/pci", "not both"]);
+}
+
+/// `exception = "virtio-user"` without a usable /dev/vhost-net stops lbd before the EAL starts,
+/// naming the port and the device.
+#[test]
+fn virtio_user_exception_without_vhost_net_fails_naming_port_and_device() {
+    if std::fs::OpenOptions::new().read(true).write(true).open("/dev/vhost-net").is_ok() {
+        eprintln!("skipped: this machine has a usable /dev/vhost-net");
+        return;
+    }
+    let text = format!("{}kernel_tap = \"lbdvu{}\"\nexception = \"virtio-user\"\n", config("cli-vu", "net_ring0"), std::process::id() % 100_000);
+    let p = write("vu", &text);
+    let o = lbd(&["--config", p.to_str().unwrap()]);
+    assert_clean_failure(&o, 1, &["port wan", "virtio-user", "/dev/vhost-net"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("EAL"), "refused before the EAL starts");
+}
+
+/// Without /dev/vhost-net, `auto` (the default) takes a TAP, and the kernel side carries the
+/// port's MAC and is up (what the virtio-user path replicates). lbd runs in a network
+/// namespace of its own (`unshare -n`) so that its TAP is visible to nothing else.
+#[test]
+fn auto_exception_takes_a_tap_without_vhost_net() {
+    use std::io::{BufRead, BufReader};
+    let vhost = std::fs::OpenOptions::new().read(true).write(true).open("/dev/vhost-net").is_ok();
+    if vhost || Command::new("unshare").args(["-n", "true"]).status().map(|s| !s.success()).unwrap_or(true) {
+        eprintln!("skipped: needs unshare -n and no usable /dev/vhost-net");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("lbd-cli-{}-auto", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tap = format!("lbdat{}", std::process::id() % 100_000);
+    // A data port with a MAC of its own (net_ring's is all zeroes, and then both exception
+    // drivers pick a random one): a TAP in the same private namespace.
+    let mac = "02:5a:00:00:00:01";
+    let vdev = format!("net_tap0,iface=lbdad{},mac={mac}", std::process::id() % 100_000);
+    let text = format!("api_socket = \"{}\"\n{}kernel_tap = \"{tap}\"\n", dir.join("lbd.sock").display(), config("cli-auto", &vdev));
+    let p = write("auto", &text);
+    let mut child = Command::new("unshare")
+        .args(["-n", env!("CARGO_BIN_EXE_lbd"), "--config", p.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start lbd");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut line, mut seen) = (String::new(), String::new());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        line.clear();
+        let n = out.read_line(&mut line).unwrap();
+        seen.push_str(&line);
+        if n == 0 || std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!("lbd never printed its ready line: {seen} {}", String::from_utf8_lossy(&o.stderr));
+        }
+        if line.contains("lbd: ready") {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    let link = Command::new("nsenter").args(["-t", &pid, "-n", "ip", "-br", "link", "show", "dev", &tap]).output().unwrap();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(seen.contains(&format!("lbd: port wan: exception path tap ({tap}; auto: /dev/vhost-net cannot be opened")), "{seen}");
+    assert!(seen.contains(&format!("wan=net_tap0 ({mac},")), "the port's MAC: {seen}");
+    let link = String::from_utf8_lossy(&link.stdout).into_owned();
+    assert!(link.starts_with(&tap) && link.contains(&mac) && link.contains("UP"), "kernel side {link:?} carries the port's MAC {mac} and is up");
 }
