@@ -198,5 +198,5 @@ fn auto_exception_takes_a_tap_without_vhost_net() {
     assert!(seen.contains(&format!("lbd: port wan: exception path tap ({tap}; auto: /dev/vhost-net cannot be opened")), "{seen}");
     assert!(seen.contains(&format!("wan=net_tap0 ({mac},")), "the port's MAC: {seen}");
     let link = String::from_utf8_lossy(&link.stdout).into_owned();
-    assert!(link.starts_with(&tap) && link.contains(&mac) && link.contains("UP"), "kernel side {link:?} carries the port's MAC {mac} and is up");
+    assert!(link.starts_with(&tap) && link.contains(mac) && link.contains("UP"), "kernel side {link:?} carries the port's MAC {mac} and is up");
 }
