@@ -3,16 +3,20 @@
 # a second run installs nothing. Options:
 #   --hugepages N   also reserve N 2 MiB hugepages and mount hugetlbfs (benchmarks)
 #   --bench         also install what `make bench` needs beyond the tests (python3-matplotlib)
+#   --image         also install what `make image` and `make image-test` need (mmdebstrap,
+#                   qemu, OVMF, systemd-boot, mtools)
 # Everything else also runs with --no-huge, so tests never need hugepages.
 set -euo pipefail
 
 hugepages=""
 bench=""
+image=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --hugepages) hugepages="${2:?--hugepages needs a count}"; shift 2 ;;
     --bench) bench=1; shift ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --image) image=1; shift ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +41,11 @@ if [ -n "$bench" ]; then
   # perf/plot.py draws the benchmark PNGs with Debian's matplotlib (for /usr/bin/python3).
   pkgs+=(python3-matplotlib)
 fi
+if [ -n "$image" ]; then
+  # The appliance image: built from Debian's packages with mmdebstrap, an EFI system partition
+  # written with mtools (nothing is mounted), booted in qemu with OVMF and systemd-boot.
+  pkgs+=(mmdebstrap qemu-system-x86 ovmf systemd-boot-efi dosfstools mtools fdisk e2fsprogs)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -45,7 +54,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=600 update -q
-  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
+  extra=()
+  if [[ " ${missing[*]} " == *" qemu-system-x86 "* ]]; then
+    # Some machines carry a newer qemu-utils (backports) that Debian 12's qemu-system-x86
+    # cannot sit beside: take both at Debian 12's version.
+    qv=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
+    extra=(--allow-downgrades "qemu-utils=$qv")
+  fi
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" "${extra[@]}"
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
