@@ -1,0 +1,242 @@
+#!/bin/bash
+# Boots the appliance image in qemu between a client and two nginx backends (make image-test;
+# root). Data NICs are virtio-net on TAPs bridged into network namespaces; the management NIC is
+# qemu's user network; commands in the guest go through the QEMU guest agent (images/qga.py).
+#
+# Checks: lbd.service becomes active (Type=notify: ready), the exception path is virtio-user,
+# curl through the VIP reaches both backends, a connection to the director's own address crosses
+# the exception path (sshd's banner), lbctl -Ln shows the service, an edited keepalived.conf is
+# applied by `systemctl reload lbd`, `systemctl restart lbd` comes back and forwards again.
+# Every wait is bounded; on failure the guest's serial console tail and lbd's journal are printed.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+image=${1:-$repo/target/image/lbd-appliance.qcow2}
+accel=${LB_QEMU_ACCEL:-auto}     # kvm | tcg | auto (kvm if a kernel boots under it, else tcg)
+id=$(printf '%04x' $(( ($$ + RANDOM) % 65536 )))
+p=lbi$id                          # prefix of every name this run creates (<= 15 chars with suffixes)
+work=$(mktemp -d "${TMPDIR:-/tmp}/lbd-image-test.XXXXXX")
+qpid=""
+t0=$(date +%s)
+
+say() { echo "image-test [$(( $(date +%s) - t0 )) s]: $*"; }
+qga() { python3 "$here/qga.py" "$work/qga.sock" "$@"; }
+guest() { qga --timeout "${GT:-60}" -- "$@"; }
+
+diagnose() {
+    echo "---- serial console (last 60 lines) ----" >&2
+    tail -n 60 "$work/serial.log" 2>/dev/null | tr -d '\r' | sed 's/\x1b\[[0-9;]*[a-zA-Z]//g' >&2 || true
+    if [ -S "$work/qga.sock" ]; then
+        echo "---- journal of lbd, lbd-appliance, lb-slowpath ----" >&2
+        GT=20 guest 'journalctl -b --no-pager -u lbd-appliance -u lbd -u lb-slowpath | tail -n 60' >&2 || true
+    fi
+}
+fail() { say "FAIL: $*" >&2; diagnose; exit 1; }
+
+cleanup() {
+    set +e
+    [ -n "$qpid" ] && kill "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
+    for ns in ${p}c ${p}b1 ${p}b2; do
+        if [ -f "$work/$ns.nginx.pid" ]; then kill "$(cat "$work/$ns.nginx.pid")" 2>/dev/null; fi
+        ip netns del "$ns" 2>/dev/null
+    done
+    for l in ${p}w ${p}l ${p}wt ${p}lt ${p}wv ${p}l1 ${p}l2; do ip link del "$l" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+[ "$(id -u)" = 0 ] || { echo "image-test: must run as root" >&2; exit 1; }
+[ -f "$image" ] || { echo "image-test: no image at $image: run make image" >&2; exit 1; }
+for t in qemu-system-x86_64 python3 nginx curl mkfs.vfat mcopy; do
+    command -v "$t" >/dev/null || { echo "image-test: $t not found: run scripts/setup.sh" >&2; exit 1; }
+done
+ovmf_code=/usr/share/OVMF/OVMF_CODE_4M.fd
+[ -f "$ovmf_code" ] || { echo "image-test: OVMF not installed (package ovmf)" >&2; exit 1; }
+
+# ---- the network: client -- [wan tap] appliance [lan tap] -- two nginx backends ----
+say "topology $p*"
+ip netns add ${p}c; ip netns add ${p}b1; ip netns add ${p}b2
+ip link add ${p}w type bridge; ip link add ${p}l type bridge
+ip tuntap add ${p}wt mode tap; ip tuntap add ${p}lt mode tap
+ip link set ${p}wt master ${p}w; ip link set ${p}lt master ${p}l
+ip link add ${p}wv type veth peer name eth0 netns ${p}c
+ip link set ${p}wv master ${p}w
+ip netns exec ${p}c ip addr add 10.70.1.10/24 dev eth0
+for i in 1 2; do
+    ip link add ${p}l$i type veth peer name eth0 netns ${p}b$i
+    ip link set ${p}l$i master ${p}l
+    ip netns exec ${p}b$i ip addr add 10.70.2.1$i/24 dev eth0
+done
+for l in ${p}w ${p}l ${p}wt ${p}lt ${p}wv ${p}l1 ${p}l2; do ip link set "$l" up; done
+for ns in ${p}c ${p}b1 ${p}b2; do ip netns exec "$ns" ip link set lo up; ip netns exec "$ns" ip link set eth0 up; done
+for i in 1 2; do
+    ns=${p}b$i
+    cat > "$work/$ns.nginx.conf" <<NGX
+daemon on;
+pid $work/$ns.nginx.pid;
+error_log $work/$ns.error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $work/$ns.body;
+    proxy_temp_path $work/$ns.proxy;
+    fastcgi_temp_path $work/$ns.fcgi;
+    uwsgi_temp_path $work/$ns.uwsgi;
+    scgi_temp_path $work/$ns.scgi;
+    server { listen 10.70.2.1$i:80; location / { return 200 "rs-10.70.2.1$i\n"; } }
+}
+NGX
+    ip netns exec "$ns" nginx -c "$work/$ns.nginx.conf" || fail "nginx in $ns did not start"
+done
+
+# ---- the config drive the appliance imports on first boot ----
+mkdir -p "$work/cfg/network"
+cat > "$work/cfg/lbd.toml" <<'TOML'
+workers = 1
+idle_sleep_us = 200
+mbufs = 8191
+services = "keepalived.conf"
+api_socket = "/run/lbd/lbd.sock"
+
+[eal]
+memory_mb = 256
+
+[[port]]
+name = "wan"
+pci = "0000:00:10.0"
+addresses = ["10.70.1.1/24"]
+kernel_tap = "tap-wan"
+
+[[port]]
+name = "lan"
+pci = "0000:00:11.0"
+addresses = ["10.70.2.1/24"]
+kernel_tap = "tap-lan"
+TOML
+cat > "$work/cfg/keepalived.conf" <<'KA'
+local_address_group laddr_g1 {
+    10.70.2.100 lan
+    10.70.2.101 lan
+}
+virtual_server 10.70.1.100 80 {
+    lb_algo rr
+    lb_kind FNAT
+    protocol TCP
+    laddr_group_name laddr_g1
+    real_server 10.70.2.11 80 {
+        weight 1
+    }
+    real_server 10.70.2.12 80 {
+        weight 1
+    }
+}
+KA
+for side in wan:10.70.1.1/24 lan:10.70.2.1/24; do
+    cat > "$work/cfg/network/50-tap-${side%%:*}.network" <<NET
+[Match]
+Name=tap-${side%%:*}
+
+[Network]
+Address=${side#*:}
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+ConfigureWithoutCarrier=yes
+NET
+done
+truncate -s 8M "$work/cfg.img"
+mkfs.vfat -n LBCONFIG "$work/cfg.img" >/dev/null
+MTOOLS_SKIP_CHECK=1 mcopy -s -i "$work/cfg.img" "$work/cfg/"* ::/
+
+# ---- boot ----
+cp "$image" "$work/disk.qcow2"
+cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars.fd"
+boot() {
+    local a=$1
+    rm -f "$work/serial.log" "$work/qga.sock"
+    local accel_args=(-accel tcg -cpu max)
+    [ "$a" = kvm ] && accel_args=(-enable-kvm -cpu host)
+    qemu-system-x86_64 "${accel_args[@]}" -m 2048 -smp 2 -nographic -no-reboot \
+        -drive if=pflash,format=raw,readonly=on,file="$ovmf_code" -drive if=pflash,format=raw,file="$work/vars.fd" \
+        -drive file="$work/disk.qcow2",format=qcow2,if=virtio \
+        -drive file="$work/cfg.img",format=raw,if=virtio,readonly=on \
+        -netdev user,id=mgmt -device virtio-net-pci,netdev=mgmt,addr=0x3 \
+        -netdev tap,id=wan,ifname=${p}wt,script=no,downscript=no -device virtio-net-pci,netdev=wan,addr=0x10,mac=52:54:00:70:01:01 \
+        -netdev tap,id=lan,ifname=${p}lt,script=no,downscript=no -device virtio-net-pci,netdev=lan,addr=0x11,mac=52:54:00:70:02:01 \
+        -chardev socket,path="$work/qga.sock",server=on,wait=off,id=qga0 \
+        -device virtio-serial -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0 \
+        -serial file:"$work/serial.log" -monitor none -display none >"$work/qemu.log" 2>&1 &
+    qpid=$!
+}
+kernel_up() {  # waits up to $1 s for the guest kernel's first line
+    local deadline=$(( $(date +%s) + $1 ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        grep -q "Linux version" "$work/serial.log" 2>/dev/null && return 0
+        kill -0 "$qpid" 2>/dev/null || return 1
+        sleep 1
+    done
+    return 1
+}
+if [ "$accel" = auto ]; then
+    accel=tcg
+    if [ -w /dev/kvm ]; then
+        boot kvm
+        if kernel_up 40; then accel=kvm; else
+            say "a kernel does not boot under KVM here ($(grep -m1 -o 'KVM internal error.*' "$work/qemu.log" || echo 'no output')); using TCG"
+            kill "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null || true; qpid=""
+        fi
+    fi
+fi
+[ -n "$qpid" ] || boot "$accel"
+say "booting with $accel"
+kernel_up 120 || fail "no kernel output within 120 s ($(tail -c 300 "$work/qemu.log"))"
+qga --ping --timeout 300 || fail "the guest agent did not answer within 300 s of the kernel starting"
+boot_s=$(( $(date +%s) - t0 ))
+say "guest agent up"
+
+wait_guest() {  # wait_guest SECONDS WHAT COMMAND: until COMMAND succeeds in the guest
+    local deadline=$(( $(date +%s) + $1 )) what=$2; shift 2
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        GT=30 guest "$@" >/dev/null 2>&1 && return 0
+        sleep 2
+    done
+    fail "$what (waited $1 s)"
+}
+wait_guest 240 "lbd.service did not become active (ready)" 'systemctl is-active -q lbd'
+ready_s=$(( $(date +%s) - t0 ))
+say "lbd ready ($ready_s s after start)"
+GT=30 guest 'systemctl is-active lb-slowpath' | grep -qx active || fail "lb-slowpath is not active"
+GT=30 guest 'journalctl -b -u lbd --no-pager' > "$work/lbd.journal" || true
+grep -q "exception path virtio-user" "$work/lbd.journal" || fail "lbd did not choose virtio-user for the exception path: $(grep -m2 'exception path' "$work/lbd.journal")"
+say "exception path is virtio-user"
+
+curl_both() {  # curl_both WHAT: 10 requests through the VIP reach both backends
+    local seen="" deadline=$(( $(date +%s) + 120 ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+            r=$(ip netns exec ${p}c curl -s --max-time 5 http://10.70.1.100/ || true)
+            seen="$seen $r"
+        done
+        case "$seen" in *rs-10.70.2.11*) case "$seen" in *rs-10.70.2.12*) say "$1: both backends answered"; return 0;; esac;; esac
+        sleep 2
+    done
+    fail "$1: curl through 10.70.1.100 did not reach both backends (got:$(echo "$seen" | tr -s ' ' | head -c 300))"
+}
+curl_both "curl through the VIP"
+
+banner=$(ip netns exec ${p}c timeout 20 bash -c 'exec 3<>/dev/tcp/10.70.1.1/22; head -c 7 <&3' 2>/dev/null || true)
+[ "$banner" = "SSH-2.0" ] || fail "no SSH banner from the director's own address 10.70.1.1:22 through the exception path (got '$banner')"
+say "sshd answered on 10.70.1.1 through the exception path"
+
+GT=30 guest 'lbctl -Ln' > "$work/ln.txt" || fail "lbctl -Ln failed in the guest: $(cat "$work/ln.txt")"
+grep -q "10.70.1.100:80" "$work/ln.txt" && grep -q "10.70.2.12:80" "$work/ln.txt" || fail "lbctl -Ln does not show the service: $(cat "$work/ln.txt")"
+say "lbctl -Ln shows the service"
+
+GT=30 guest "sed -i '/real_server 10.70.2.12 80/,/}/s/weight 1/weight 3/' /etc/lbd/keepalived.conf && systemctl reload lbd" || fail "systemctl reload lbd failed"
+wait_guest 60 "the edited keepalived.conf (weight 3 for 10.70.2.12) was not applied by systemctl reload lbd" "lbctl -Ln | awk '\$2 == \"10.70.2.12:80\" \&\& \$4 == 3 { ok = 1 } END { exit !ok }'"
+say "systemctl reload lbd applied the edited keepalived.conf"
+
+GT=60 guest 'systemctl restart lbd' || fail "systemctl restart lbd failed"
+wait_guest 180 "lbd.service did not come back after a restart" 'systemctl is-active -q lbd'
+curl_both "after systemctl restart lbd"
+
+say "PASS (accel $accel; guest agent after ${boot_s} s, lbd ready after ${ready_s} s, all in $(( $(date +%s) - t0 )) s)"
