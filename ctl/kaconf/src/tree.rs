@@ -5,7 +5,9 @@
 //! closes with `}`; several statements may share a line when braces separate them
 //! (`url { path /healthz }`). Each file must balance its own braces. `include <path-or-glob>`
 //! may appear anywhere a statement may; a relative path is taken from the including file's
-//! directory; the included statements keep their own file and line.
+//! directory (keepalived changes into it while reading a file); the pattern is matched by the
+//! `glob` crate with glob(3)'s rules; a pattern that matches nothing is a warning, as
+//! keepalived only logs it; the included statements keep their own file and line.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -231,6 +233,10 @@ impl Parser<'_> {
         })
     }
 
+    /// `include PATH-OR-GLOB`, as keepalived reads it: glob(3) syntax (`*`, `?`, `[...]`;
+    /// a `*` matches no `/` and no leading `.`), relative to the including file's directory,
+    /// matches in sorted order, directories left out. A pattern matching no file is a warning
+    /// (keepalived logs it and goes on), as is an executable file, which keepalived skips.
     fn include(&mut self, node: Node, depth: usize) -> Result<Vec<Node>, Error> {
         if node.children.is_some() {
             return Err(node.err(ErrorKind::UnexpectedBlock));
@@ -239,25 +245,54 @@ impl Parser<'_> {
         if arg.text.is_empty() {
             return Err(node.bad(arg, "empty file name"));
         }
-        let dir = self.file.parent().unwrap_or(Path::new(""));
-        let full = dir.join(&arg.text);
-        let files = if has_glob(&arg.text) {
-            let found = glob(&full);
-            if found.is_empty() {
-                self.ctx.warnings.push(node.warning(format!(
-                    "pattern {} matched no file; nothing included",
-                    full.display()
-                )));
-            }
-            found
-        } else {
-            vec![full]
+        if arg.text.contains(['{', '}']) {
+            let what = "brace alternatives in an include pattern (write one include per pattern)";
+            return Err(node.arg_err(arg, ErrorKind::NotSupported { what: what.into() }));
+        }
+        let pattern = self.include_pattern(&arg.text);
+        let options = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: true,
+            require_literal_leading_dot: true,
         };
+        let paths = glob::glob_with(&pattern, options).map_err(|e| {
+            node.bad(arg, format!("not a glob pattern: {} (at character {})", e.msg, e.pos + 1))
+        })?;
+        // Unreadable directories match nothing, as with glob(3) without GLOB_ERR.
+        let mut files: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| !p.is_dir()).collect();
+        files.sort();
+        if files.is_empty() {
+            self.ctx.warnings.push(node.warning(format!(
+                "{pattern} matched no file; nothing included"
+            )));
+        }
         let mut nodes = Vec::new();
         for file in files {
+            if is_executable(&file) {
+                self.ctx.warnings.push(node.warning(format!(
+                    "{} is executable; skipped, as keepalived skips executable configuration files",
+                    file.display()
+                )));
+                continue;
+            }
             nodes.extend(self.include_file(&node, file, depth)?);
         }
         Ok(nodes)
+    }
+
+    /// The glob pattern for `written`: relative to the including file's directory, whose own
+    /// name is matched literally (a directory called `conf[1]` is not a pattern).
+    fn include_pattern(&self, written: &str) -> String {
+        if Path::new(written).is_absolute() {
+            return written.to_owned();
+        }
+        match self.file.parent().map(|d| d.to_string_lossy()) {
+            Some(dir) if !dir.is_empty() => {
+                let dir = glob::Pattern::escape(&dir);
+                format!("{}/{written}", dir.trim_end_matches('/'))
+            }
+            _ => written.to_owned(),
+        }
     }
 
     fn include_file(
@@ -299,6 +334,12 @@ impl Parser<'_> {
         self.ctx.stack.pop();
         nodes
     }
+}
+
+/// True for a file with any execute bit set.
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }
 
 /// Helpers the typed conversion uses to read a statement.
@@ -396,156 +437,6 @@ impl Node {
     }
 }
 
-fn has_glob(pattern: &str) -> bool {
-    pattern.contains(['*', '?', '['])
-}
-
-/// Files matching `pattern` (`*`, `?`, `[...]` in any path component), sorted; directories
-/// are left out. Unreadable directories match nothing, as with glob(3).
-fn glob(pattern: &Path) -> Vec<PathBuf> {
-    let mut found = vec![PathBuf::new()];
-    for comp in pattern.components() {
-        let name = comp.as_os_str().to_string_lossy();
-        if !has_glob(&name) {
-            found.iter_mut().for_each(|p| p.push(comp));
-            continue;
-        }
-        let pat = Pattern::new(&name);
-        let mut next = Vec::new();
-        for dir in &found {
-            let shown = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir.as_path()
-            };
-            let Ok(entries) = std::fs::read_dir(shown) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let file_name = entry.file_name();
-                let file_name = file_name.to_string_lossy();
-                if file_name.starts_with('.') && !name.starts_with('.') {
-                    continue;
-                }
-                if pat.matches(&file_name) {
-                    next.push(dir.join(&*file_name));
-                }
-            }
-        }
-        found = next;
-    }
-    found.retain(|p| p.is_file());
-    found.sort();
-    found
-}
-
-/// A shell pattern for one path component.
-struct Pattern(Vec<PatTok>);
-
-enum PatTok {
-    Lit(char),
-    Any,
-    Star,
-    Class {
-        negated: bool,
-        ranges: Vec<(char, char)>,
-    },
-}
-
-impl Pattern {
-    fn new(text: &str) -> Pattern {
-        let chars: Vec<char> = text.chars().collect();
-        let mut toks = Vec::new();
-        let mut i = 0;
-        while let Some(&c) = chars.get(i) {
-            i += 1;
-            match c {
-                '*' => toks.push(PatTok::Star),
-                '?' => toks.push(PatTok::Any),
-                '[' => match class(&chars, i) {
-                    Some((tok, next)) => {
-                        toks.push(tok);
-                        i = next;
-                    }
-                    None => toks.push(PatTok::Lit('[')),
-                },
-                c => toks.push(PatTok::Lit(c)),
-            }
-        }
-        Pattern(toks)
-    }
-
-    /// Greedy matching with backtracking to the last `*`; every other token is one character.
-    fn matches(&self, name: &str) -> bool {
-        let s: Vec<char> = name.chars().collect();
-        let (mut p, mut i) = (0, 0);
-        let mut star: Option<(usize, usize)> = None;
-        while i < s.len() {
-            match self.0.get(p) {
-                Some(PatTok::Star) => {
-                    star = Some((p, i));
-                    p += 1;
-                }
-                Some(tok) if tok.one(s[i]) => {
-                    p += 1;
-                    i += 1;
-                }
-                _ => match star {
-                    Some((sp, si)) => {
-                        p = sp + 1;
-                        i = si + 1;
-                        star = Some((sp, si + 1));
-                    }
-                    None => return false,
-                },
-            }
-        }
-        self.0[p.min(self.0.len())..]
-            .iter()
-            .all(|t| matches!(t, PatTok::Star))
-    }
-}
-
-impl PatTok {
-    fn one(&self, c: char) -> bool {
-        match self {
-            PatTok::Lit(l) => *l == c,
-            PatTok::Any => true,
-            PatTok::Star => false,
-            PatTok::Class { negated, ranges } => {
-                ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
-            }
-        }
-    }
-}
-
-/// A `[...]` class starting after the `[` at `start`: the token and the index after `]`.
-fn class(chars: &[char], start: usize) -> Option<(PatTok, usize)> {
-    let mut i = start;
-    let negated = matches!(chars.get(i), Some('!' | '^'));
-    if negated {
-        i += 1;
-    }
-    let mut ranges = Vec::new();
-    let first = i;
-    loop {
-        let c = *chars.get(i)?;
-        if c == ']' && i > first {
-            return Some((PatTok::Class { negated, ranges }, i + 1));
-        }
-        match (chars.get(i + 1), chars.get(i + 2)) {
-            (Some('-'), Some(&hi)) if hi != ']' => {
-                ranges.push((c, hi));
-                i += 3;
-            }
-            _ => {
-                ranges.push((c, c));
-                i += 1;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,19 +485,5 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::TooDeep { max: MAX_DEPTH });
         let ok = format!("{}{}", "a {".repeat(MAX_DEPTH), "}".repeat(MAX_DEPTH));
         assert!(parse_tree_str(&ok, Path::new("t.conf")).is_ok());
-    }
-
-    #[test]
-    fn shell_patterns() {
-        let m = |p: &str, s: &str| Pattern::new(p).matches(s);
-        assert!(m("*.conf", "vs1.conf"));
-        assert!(!m("*.conf", "vs1.conf.bak"));
-        assert!(m("vs?.conf", "vs1.conf"));
-        assert!(m("vs[0-9].conf", "vs7.conf"));
-        assert!(!m("vs[!0-9].conf", "vs7.conf"));
-        assert!(m("a*b*c", "aXXbYYbc"));
-        assert!(m("*", ""));
-        assert!(m("[a", "[a"));
-        assert!(!m("a", "ab"));
     }
 }

@@ -451,21 +451,6 @@ fn includes_globs_and_positions_in_included_files() {
 }
 
 #[test]
-fn include_of_a_missing_file_is_an_error_at_the_include() {
-    let dir = common::scratch_dir("missing");
-    let main = common::write(&dir, "k.conf", "\n  include nothere.conf\n");
-    let e = load(&main).unwrap_err();
-    assert_eq!(
-        (e.file.clone(), e.line, e.column, e.keyword.as_str()),
-        (main, 2, 3, "include")
-    );
-    assert!(matches!(e.kind, ErrorKind::Io { .. }), "{e}");
-    let e = load(&dir.join("absent.conf")).unwrap_err();
-    assert_eq!((e.line, e.column, e.keyword.as_str()), (1, 1, "file"));
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
 fn ignored_keywords_are_warnings_not_errors() {
     let c = parse(
         "vrrp_script chk { script \"/bin/true\" }\n\
