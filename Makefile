@@ -5,7 +5,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all setup build build-release test unit-test e2e-test demo bench bench-health bench-takeover bench-sync bench-synflood clippy fmt clean
+.PHONY: all setup build build-release test unit-test e2e-test demo deb deb-test bench bench-health bench-takeover bench-sync bench-synflood clippy fmt clean
 
 all: build
 
@@ -26,6 +26,18 @@ test: build
 
 demo: build-release
 	LBD_BIN=$(CURDIR)/target/release/lbd scripts/demo.sh
+
+# Debian package into target/deb/ (packaging/deb/build.sh): release builds of lbd, lb-slowpath
+# and lbctl, systemd units, /etc/lbd examples, man pages and bash completion generated from the
+# sources, Depends from dpkg-shlibdeps plus the DPDK plugins. Install: apt install ./target/deb/lbd_*.deb
+deb: setup
+	packaging/deb/build.sh
+
+# The package installed with apt into a fresh Debian 12 chroot (mmdebstrap) and checked there:
+# systemd-analyze verify, lbd --check of the shipped config, lbd started from the package
+# (READY=1/STOPPING=1), lbctl, man pages, bash completion (packaging/deb/test.sh).
+deb-test: deb
+	packaging/deb/test.sh
 
 # Perf lab, never part of `make test` (perf/README.md): testpmd io-fwd, lbd FNAT over a memif
 # pair, new connections, session scale, wrk in the namespace testbed. About 6 minutes; writes

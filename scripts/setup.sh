@@ -36,6 +36,8 @@ pkgs=(
   python3 socat netcat-openbsd procps psmisc
   # SYN-proxy e2e test: spoofed SYN floods from the client namespace
   hping3
+  # make deb / deb-test: dpkg-shlibdeps, strip, a fresh Debian 12 chroot
+  dpkg-dev binutils mmdebstrap
 )
 if [ -n "$bench" ]; then
   # perf/plot.py draws the benchmark PNGs with Debian's matplotlib (for /usr/bin/python3).
