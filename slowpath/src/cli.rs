@@ -25,6 +25,10 @@ pub const DEFAULT_CONFIG: &str = "/etc/lbd/lbd.toml";
 /// restarted lbd is sent the whole state again. VRRP (`vrrp_instance`, `vrrp_sync_group`) is
 /// read from the services file at start: a change there needs a restart of lb-slowpath.
 ///
+/// Logging: to the systemd journal when stderr is the journal (JOURNAL_STREAM), else lines on
+/// stderr ("lb-slowpath: message", "lb-slowpath: warning: message"); LBD_LOG_OUTPUT=stderr|journald
+/// forces one. Repeating trouble (a failing advert, a refused peer) is logged at most once a minute.
+///
 /// Exit codes: 0 stopped by a signal, 1 could not run, 2 invalid configuration.
 #[derive(Debug, Parser)]
 #[command(name = "lb-slowpath", version, verbatim_doc_comment)]
@@ -44,4 +48,8 @@ pub struct Cli {
     /// Seed for spreading the first probes over their interval (default: from the clock).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// What to log: a level (error, warn, info, debug, trace) or tracing filter directives.
+    /// Default: $LBD_LOG, else $RUST_LOG, else info.
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
 }

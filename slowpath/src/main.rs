@@ -60,18 +60,22 @@ fn main() -> ExitCode {
         println!("lb-slowpath: {}: valid; {checks} real server(s) with a health check; lbd at {}", services.display(), socket.display());
         return ExitCode::SUCCESS;
     }
+    if let Err(e) = lb_logging::init("lb-slowpath", cli.log_level.as_deref()) {
+        eprintln!("lb-slowpath: {e}");
+        return ExitCode::from(2);
+    }
     // Every check in flight holds a socket: 10,000 checks need more descriptors than the usual
     // soft limit of 1024. Raise it to the hard limit (as nginx and keepalived do).
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) if n < 4096 => eprintln!("lb-slowpath: warning: only {n} file descriptors; many concurrent checks will fail (raise LimitNOFILE)"),
+        Ok(n) if n < 4096 => tracing::warn!("only {n} file descriptors; many concurrent checks will fail (raise LimitNOFILE)"),
         Ok(_) => {}
-        Err(e) => eprintln!("lb-slowpath: warning: cannot raise the file-descriptor limit: {e}"),
+        Err(e) => tracing::warn!("cannot raise the file-descriptor limit: {e}"),
     }
     let seed = cli.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos() % u128::from(u64::MAX)).unwrap_or(0)));
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("lb-slowpath: cannot start the runtime: {e}");
+            tracing::error!("cannot start the runtime: {e}");
             return ExitCode::from(1);
         }
     };
@@ -79,7 +83,7 @@ fn main() -> ExitCode {
     match rt.block_on(lb_slowpath::run::run(opts, conf)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lb-slowpath: {e}");
+            tracing::error!("{e}");
             ExitCode::from(1)
         }
     }

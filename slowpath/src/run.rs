@@ -57,10 +57,6 @@ struct Shell {
     start_unix_ms: i64,
 }
 
-pub(crate) fn log(msg: &str) {
-    eprintln!("lb-slowpath: {msg}");
-}
-
 /// Runs until SIGTERM or SIGINT; `conf` is the services file as read at start (used until lbd
 /// answers with its running configuration).
 pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
@@ -73,11 +69,11 @@ pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
     // Seed from lbd when it is there: a restarted slowpath flips nothing that is healthy.
     let (conf, conf_text, priors, instance) = match connect(&mut lbd).await {
         Ok((inst, text, parsed, priors)) => {
-            log(&format!("connected to lbd at {} (generation {})", opts.socket.display(), inst.generation));
+            tracing::info!("connected to lbd at {} (generation {})", opts.socket.display(), inst.generation);
             (parsed, Some(text), priors, Some(inst))
         }
         Err(e) => {
-            log(&format!("{e}; checking anyway, lbd is told when it answers"));
+            tracing::warn!("{e}; checking anyway, lbd is told when it answers");
             (conf, None, HashMap::new(), None)
         }
     };
@@ -109,7 +105,7 @@ pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
         sh.push_ownership(v).await;
     }
     let checked = sh.kinds.len();
-    log(&format!("checking {checked} real server(s); {} seeded from lbd", priors.values().filter(|p| **p != Prior::Unknown).count()));
+    tracing::info!("checking {checked} real server(s); {} seeded from lbd", priors.values().filter(|p| **p != Prior::Unknown).count());
     let first = sh.engine.take_events();
     sh.handle(first);
     sh.sync_full().await;
@@ -166,10 +162,10 @@ pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
                 }
             }
             _ = hup.recv() => {
-                log("SIGHUP: asking lbd to reload the services file");
+                tracing::info!("SIGHUP: asking lbd to reload the services file");
                 match sh.lbd_reload().await {
                     Ok(()) => sh.sync().await,
-                    Err(e) => log(&e),
+                    Err(e) => tracing::warn!("{e}"),
                 }
             }
             _ = term.recv() => break,
@@ -186,7 +182,7 @@ pub async fn run(opts: Options, conf: kaconf::Config) -> std::io::Result<()> {
     }
     let ev = sh.engine.shutdown(sh.now());
     let cmds: Vec<String> = ev.iter().filter_map(notify_command).collect();
-    log(&format!("stopping; lbd keeps the current health; {} notify command(s) to run", cmds.len()));
+    tracing::info!("stopping; lbd keeps the current health; {} notify command(s) to run", cmds.len());
     for c in cmds {
         run_command(c).await;
     }
@@ -219,11 +215,11 @@ async fn run_command(cmd: String) {
     match child {
         Ok(mut c) => match tokio::time::timeout(COMMAND_TIMEOUT, c.wait()).await {
             Ok(Ok(s)) if s.success() => {}
-            Ok(Ok(s)) => log(&format!("command {cmd:?} exited with {s}")),
-            Ok(Err(e)) => log(&format!("command {cmd:?}: {e}")),
-            Err(_) => log(&format!("command {cmd:?} still running after {} s; killed", COMMAND_TIMEOUT.as_secs())),
+            Ok(Ok(s)) => tracing::warn!("command {cmd:?} exited with {s}"),
+            Ok(Err(e)) => tracing::warn!("command {cmd:?}: {e}"),
+            Err(_) => tracing::warn!("command {cmd:?} still running after {} s; killed", COMMAND_TIMEOUT.as_secs()),
         },
-        Err(e) => log(&format!("cannot run {cmd:?}: {e}")),
+        Err(e) => tracing::warn!("cannot run {cmd:?}: {e}"),
     }
 }
 
@@ -247,7 +243,7 @@ impl Shell {
                 Event::Server { rs, up, weight, reason, .. } => {
                     let w = weight.map(|w| format!(" (weight {w})")).unwrap_or_default();
                     let why = if reason.is_empty() { String::new() } else { format!(": {reason}") };
-                    log(&format!("{} rs {}:{} {}{w}{why}", vs_text(&rs.vs), rs.ip, rs.port, if *up { "up" } else { "down" }));
+                    tracing::info!("{} rs {}:{} {}{w}{why}", vs_text(&rs.vs), rs.ip, rs.port, if *up { "up" } else { "down" });
                     if reason != crate::health::REMOVED {
                         let kind = self.kinds.get(rs).copied().unwrap_or_default();
                         if let Some(u) = lbd::event_update(&e, kind) {
@@ -256,7 +252,7 @@ impl Shell {
                     }
                 }
                 Event::Quorum { vs, up, .. } => {
-                    log(&format!("{} quorum {}", vs_text(vs), if *up { "up" } else { "lost" }));
+                    tracing::info!("{} quorum {}", vs_text(vs), if *up { "up" } else { "lost" });
                     self.pending_quorum.insert(*vs, *up);
                 }
             }
@@ -296,22 +292,21 @@ impl Shell {
             Ok(unknown) => {
                 self.need_full = false;
                 if self.lbd_down_logged {
-                    log(&format!("lbd is back: sent the state of {n} server(s)"));
+                    tracing::info!("lbd is back: sent the state of {n} server(s)");
                     self.lbd_down_logged = false;
                 }
                 if !unknown.is_empty() {
-                    log(&format!("lbd does not know {} of the checked servers (e.g. {})", unknown.len(), unknown[0]));
+                    tracing::warn!("lbd does not know {} of the checked servers (e.g. {})", unknown.len(), unknown[0]);
                 }
             }
             Err(e) => self.lbd_lost(&e),
         }
     }
 
-    /// Logs and starts what the VRRP side asked for.
+    /// Starts what the VRRP side asked for.
     fn todo(&mut self, todo: Vec<Todo>) {
         for t in todo {
             match t {
-                Todo::Log(m) => log(&m),
                 Todo::Commands(cmds) => {
                     for c in cmds {
                         tokio::spawn(run_command(c));
@@ -336,7 +331,7 @@ impl Shell {
     fn lbd_lost(&mut self, e: &str) {
         self.need_full = true;
         if !self.lbd_down_logged {
-            log(&format!("{e}; lbd keeps its last health; checks go on"));
+            tracing::warn!("{e}; lbd keeps its last health; checks go on");
             self.lbd_down_logged = true;
         }
     }
@@ -357,7 +352,7 @@ impl Shell {
         let restarted = self.instance.is_some_and(|old| old.id != inst.id);
         let changed = !self.instance.is_some_and(|old| old.revision == inst.revision && old.id == inst.id);
         if restarted {
-            log("lbd restarted: sending it the whole health state");
+            tracing::info!("lbd restarted: sending it the whole health state");
             self.need_full = true;
         }
         self.instance = Some(inst);
@@ -367,12 +362,12 @@ impl Shell {
                     Ok(conf) => {
                         let ev = self.engine.reconfigure(&conf, self.now());
                         self.refresh_kinds();
-                        log(&format!("configuration changed (revision {}): checking {} real server(s)", inst.revision, self.kinds.len()));
+                        tracing::info!("configuration changed (revision {}): checking {} real server(s)", inst.revision, self.kinds.len());
                         self.conf_text = Some(text);
                         self.need_full = true;
                         self.handle(ev);
                     }
-                    Err(e) => log(&e),
+                    Err(e) => tracing::warn!("{e}"),
                 },
                 Ok(_) => {}
                 Err(e) => return self.lbd_lost(&e),

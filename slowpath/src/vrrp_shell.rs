@@ -6,8 +6,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use lb_api::pb;
+use lb_logging::RateLimited;
 use tokio::sync::mpsc;
 
 use crate::netif::{self, Port};
@@ -16,6 +18,10 @@ use crate::vrrp_net::{self, Heard, VrrpSocket};
 
 /// An advert heard on a configured interface.
 pub type Rx = (String, Heard);
+
+/// Trouble that repeats with every advert or gratuitous ARP (a send that fails, a peer whose
+/// adverts are refused) is logged at most this often per kind and place.
+const TROUBLE_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// The VRRP side of lb-slowpath.
 #[derive(Debug)]
@@ -31,13 +37,14 @@ pub struct VrrpShell {
     dirty: bool,
     /// Per instance: what it was, for listings (configured priority, interface, vrid, addresses).
     meta: Vec<(String, u8, String, u8, Vec<String>, String)>,
+    /// Repeating trouble, by kind and place.
+    trouble: RateLimited<String>,
 }
 
 /// What the shell asks the event loop to do.
 #[derive(Debug)]
 pub enum Todo {
     Commands(Vec<String>),
-    Log(String),
 }
 
 impl VrrpShell {
@@ -103,14 +110,14 @@ impl VrrpShell {
                 owned.insert(a, (false, vi.name.clone()));
             }
         }
-        Ok(Some(VrrpShell { engine, kernel, sockets, links, owned, dirty: true, meta }))
+        Ok(Some(VrrpShell { engine, kernel, sockets, links, owned, dirty: true, meta, trouble: RateLimited::new(TROUBLE_LOG_EVERY) }))
     }
 
     /// Holds (or allows again) preemption of a lower-priority master, as lbd's session sync
     /// asks: a director whose bulk sync has not finished must not take the addresses.
     pub fn hold_preemption(&mut self, hold: bool) {
         if self.engine.hold_preemption(hold) {
-            crate::run::log(if hold { "vrrp: preemption held until lbd's bulk session sync is done" } else { "vrrp: lbd's bulk session sync is done: preemption allowed" });
+            tracing::info!("{}", if hold { "vrrp: preemption held until lbd's bulk session sync is done" } else { "vrrp: lbd's bulk session sync is done: preemption allowed" });
         }
     }
 
@@ -156,31 +163,38 @@ impl VrrpShell {
         self.act(a).await
     }
 
+    /// Logs repeating trouble at most once per [`TROUBLE_LOG_EVERY`] per `key`.
+    fn trouble(&mut self, key: String, msg: &str) {
+        if let Some(n) = self.trouble.hit(key, Instant::now()) {
+            tracing::warn!("vrrp: {msg}{n}");
+        }
+    }
+
     async fn act(&mut self, actions: Vec<Action>) -> Vec<Todo> {
         let mut out = Vec::new();
         for a in actions {
             match a {
                 Action::Send { iface, src, dst, bytes } => {
                     let Some(s) = self.kernel.get(&iface).and_then(|k| self.sockets.get(k)) else {
-                        out.push(Todo::Log(format!("vrrp: no socket for interface {iface}")));
+                        self.trouble(format!("socket {iface}"), &format!("no socket for interface {iface}"));
                         continue;
                     };
                     if let Err(e) = s.send(src, dst, &bytes).await {
-                        out.push(Todo::Log(format!("vrrp: advert on {iface} to {dst}: {e}")));
+                        self.trouble(format!("advert {iface} {dst}"), &format!("advert on {iface} to {dst}: {e}"));
                     }
                 }
                 Action::Garp { iface, addrs } => {
                     let Some(k) = self.kernel.get(&iface).cloned() else {
-                        out.push(Todo::Log(format!("vrrp: gratuitous ARP: interface {iface} is none of lbd's ports")));
+                        self.trouble(format!("garp {iface}"), &format!("gratuitous ARP: interface {iface} is none of lbd's ports"));
                         continue;
                     };
                     let Some(mac) = netif::mac(&k) else {
-                        out.push(Todo::Log(format!("vrrp: gratuitous ARP: no MAC for {k}")));
+                        self.trouble(format!("garp {k}"), &format!("gratuitous ARP: no MAC for {k}"));
                         continue;
                     };
                     let r = tokio::task::spawn_blocking(move || vrrp_net::send_garps(&k, mac, &addrs)).await;
                     if let Ok(Err(e)) = r {
-                        out.push(Todo::Log(format!("vrrp: {e}")));
+                        self.trouble(format!("garp {iface}"), &e.to_string());
                     }
                 }
                 Action::Owned { instance, addrs, owned } => {
@@ -190,11 +204,12 @@ impl VrrpShell {
                     self.dirty = true;
                 }
                 Action::Notify { instance, state, commands } => {
-                    out.push(Todo::Log(format!("vrrp: {instance} {}", state.keyword())));
+                    tracing::info!("vrrp: {instance} {}", state.keyword());
                     self.dirty = true;
                     out.push(Todo::Commands(commands));
                 }
-                Action::Log(m) => out.push(Todo::Log(format!("vrrp: {m}"))),
+                Action::Log(m) => tracing::info!("vrrp: {m}"),
+                Action::Refused(m) => self.trouble(m.clone(), &m),
             }
         }
         out

@@ -84,6 +84,10 @@ pub const DEFAULT_CONFIG: &str = "/etc/lbd/lbd.toml";
 /// the services file and applies the difference (an invalid file keeps the running services).
 /// Under systemd (Type=notify, $NOTIFY_SOCKET) lbd sends READY=1 once its ports and workers
 /// are up, RELOADING=1 then READY=1 around a SIGHUP reload, and STOPPING=1 on SIGTERM.
+/// Logging: to the systemd journal when stderr is the journal (JOURNAL_STREAM), else lines on
+/// stderr ("lbd: message", "lbd: warning: message"); LBD_LOG_OUTPUT=stderr|journald forces one.
+/// Every change through the API and every reload is logged once (target lbd::audit) with the
+/// caller (pid/uid on the Unix socket, address on api_listen).
 /// Exit codes: 0 clean stop, 1 runtime failure, 2 invalid command line or configuration.
 #[derive(Debug, Parser)]
 #[command(name = "lbd", version, verbatim_doc_comment)]
@@ -94,4 +98,8 @@ pub struct Cli {
     /// Validate the configuration, print the EAL arguments it produces, and exit.
     #[arg(long)]
     pub check: bool,
+    /// What to log: a level (error, warn, info, debug, trace) or tracing filter directives
+    /// (e.g. "info,lbd::audit=off"). Default: $LBD_LOG, else $RUST_LOG, else info.
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
 }

@@ -506,7 +506,7 @@ impl Control {
         for p in &self.env.ports {
             for port in p.port.iter().chain(p.tap.as_ref().map(|(_, t)| t)) {
                 if let Err(e) = port.reset_stats() {
-                    eprintln!("lbd: {e}");
+                    tracing::warn!(port = %p.name, "cannot zero the port's statistics: {e}");
                 }
             }
         }

@@ -11,6 +11,7 @@ use fastpath::neigh::NeighTable;
 use fastpath::service::ServiceTable;
 use fastpath::wire::EthernetAddress;
 use fastpath::{Counters, Interface};
+use lb_logging::RateLimit;
 use serde_json::{json, Value};
 
 use crate::api::{self, ApiError};
@@ -51,6 +52,9 @@ struct PortRuntime {
 
 /// Stats-file refresh period.
 const STATS_PERIOD: Duration = Duration::from_millis(200);
+/// A stats file that cannot be written is logged at most this often (it is retried every
+/// [`STATS_PERIOD`]).
+const STATS_LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// The `--lcores` map: main lcore 0 on CPU 0; worker `i` (lcore `i+1`) on CPU `(i+1) % ncpus`.
 fn lcore_map(workers: u16) -> String {
@@ -107,7 +111,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     // Everything that can be checked without DPDK is checked before the EAL starts.
     let (running, loaded) = load_running(cfg)?;
     for n in &loaded.notes {
-        eprintln!("lbd: note: {n}");
+        tracing::info!("note: {n}");
     }
     let exceptions = exception_paths(cfg)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -206,6 +210,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
 
     let started = Instant::now();
     let mut last = Instant::now() - STATS_PERIOD;
+    let mut stats_log = RateLimit::new(STATS_LOG_EVERY);
     while !stop.load(Ordering::Relaxed) {
         shared.merge_learned();
         if hup.swap(false, Ordering::Relaxed) {
@@ -213,13 +218,13 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
             match control.reload() {
                 Ok(change) => {
                     for n in &change.notes {
-                        eprintln!("lbd: note: {n}");
+                        tracing::info!("note: {n}");
                     }
-                    println!("lbd: reload (SIGHUP): {change}");
+                    tracing::info!(target: crate::api::audit::TARGET, "reload (SIGHUP): {change}");
                     crate::notify::reloaded(&format!("reloaded: {change}"));
                 }
                 Err(e) => {
-                    eprintln!("lbd: reload (SIGHUP) refused: {e}");
+                    tracing::warn!(target: crate::api::audit::TARGET, "reload (SIGHUP) refused: {e}");
                     crate::notify::reloaded(&format!("reload refused (running services kept): {e}"));
                 }
             }
@@ -227,8 +232,17 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
         if last.elapsed() >= STATS_PERIOD {
             last = Instant::now();
             if let Some(path) = &cfg.stats_file {
-                if let Err(e) = write_atomic(path, &snapshot(&ports, &stats, &shared, &pool, started, true)) {
-                    eprintln!("lbd: cannot write stats file {}: {e}", path.display());
+                match write_atomic(path, &snapshot(&ports, &stats, &shared, &pool, started, true)) {
+                    Ok(()) => {
+                        if let Some(n) = stats_log.clear() {
+                            tracing::info!("stats file {} written again ({} more failure(s) since the last message)", path.display(), n.0);
+                        }
+                    }
+                    Err(e) => {
+                        if let Some(n) = stats_log.hit(Instant::now()) {
+                            tracing::warn!("cannot write stats file {}: {e}{n}", path.display());
+                        }
+                    }
                 }
             }
         }
@@ -250,7 +264,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     // Ports one at a time, letting the EAL interrupt thread finish what each stop sets off.
     let all: Vec<dpdk::Port> = ports.iter().flat_map(|p| std::iter::once(p.port.clone()).chain(p.tap.as_ref().map(|(_, t)| t.clone()))).collect();
     if let Err(e) = eal.shutdown_ports(&all) {
-        eprintln!("lbd: {e}");
+        tracing::error!("stopping the ports: {e}");
     }
     // Everything holding DPDK objects (the redirect rings and the mbufs in them live in
     // `Shared`, which `Control` also holds) must be gone before the EAL is cleaned up: freeing
@@ -259,7 +273,7 @@ pub fn run(cfg: &Config) -> Result<(), DaemonError> {
     match Arc::try_unwrap(shared) {
         Ok(shared) => drop(shared),
         Err(still) => {
-            eprintln!("lbd: shared state is still referenced at exit ({} references); leaving it to the OS", Arc::strong_count(&still));
+            tracing::warn!("shared state is still referenced at exit ({} references); leaving it to the OS", Arc::strong_count(&still));
             std::mem::forget(still);
         }
     }

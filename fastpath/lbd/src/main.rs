@@ -25,6 +25,12 @@ use crate::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !cli.check {
+        if let Err(e) = lb_logging::init("lbd", cli.log_level.as_deref()) {
+            eprintln!("lbd: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let cfg = match config::Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -52,7 +58,7 @@ fn main() -> ExitCode {
     match daemon::run(&cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("lbd: {e}");
+            tracing::error!("{e}");
             ExitCode::from(1)
         }
     }

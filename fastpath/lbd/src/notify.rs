@@ -11,7 +11,7 @@ use sd_notify::NotifyState;
 /// either way; systemd's start timeout tells the operator if READY=1 never arrived).
 fn send(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(false, states) {
-        eprintln!("lbd: cannot notify systemd ($NOTIFY_SOCKET): {e}");
+        tracing::warn!("cannot notify systemd ($NOTIFY_SOCKET): {e}");
     }
 }
 
@@ -25,7 +25,7 @@ pub fn reloading() {
     let mut states = vec![NotifyState::Reloading];
     match NotifyState::monotonic_usec_now() {
         Ok(now) => states.push(now),
-        Err(e) => eprintln!("lbd: cannot read CLOCK_MONOTONIC for systemd: {e}"),
+        Err(e) => tracing::warn!("cannot read CLOCK_MONOTONIC for systemd: {e}"),
     }
     send(&states);
 }

@@ -203,8 +203,8 @@ fn connections_over_the_cap_are_closed_at_once_and_the_api_still_answers() {
     assert!(sample(&m, "lbd_listener_connections{listener=\"metrics_listen\"}") >= 1, "this scrape is open: {m}");
     let err = lbd.stderr();
     let logged: Vec<&str> = err.lines().filter(|l| l.contains("api_max_connections (16)")).collect();
-    assert!(logged.iter().any(|l| l.starts_with("lbd: api_listen: ")), "{err}");
-    assert!(logged.iter().any(|l| l.starts_with("lbd: metrics_listen: ")), "{err}");
+    assert!(logged.iter().any(|l| l.starts_with("lbd: warning: api_listen: ")), "{err}");
+    assert!(logged.iter().any(|l| l.starts_with("lbd: warning: metrics_listen: ")), "{err}");
     // 368 refusals within a few seconds: a line per listener per second at most.
     assert!(logged.len() <= 8, "rate-limited: {err}");
 }
@@ -266,14 +266,14 @@ fn running_out_of_descriptors_is_logged_and_the_listeners_recover() {
         sleep(Duration::from_millis(50));
     }
     // The backlog still holds connections: lbd keeps trying (every 100 ms) and says so at
-    // most once a second per listener, with how many were not logged.
+    // most once a second per listener, with how many were not logged ("repeated N times since the last message").
     sleep(Duration::from_millis(2500));
     let err = lbd.stderr();
-    let api_lines = err.lines().filter(|l| l.starts_with("lbd: api_listen: accept") && l.contains("Too many open files")).count();
+    let api_lines = err.lines().filter(|l| l.starts_with("lbd: warning: api_listen: accept") && l.contains("Too many open files")).count();
     assert!((2..=5).contains(&api_lines), "{api_lines} lines: {err}");
-    assert!(err.lines().any(|l| l.starts_with("lbd: api_listen: accept") && l.contains("more since")), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("lbd: warning: api_listen: accept") && l.contains("since the last message")), "{err}");
     // The Unix socket's accept failed as well (the same process is out of descriptors).
-    assert!(err.lines().any(|l| l.starts_with("lbd: api_socket: accept") && l.contains("Too many open files")), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("lbd: warning: api_socket: accept") && l.contains("Too many open files")), "{err}");
     // Hanging up frees descriptors; every listener accepts again.
     drop(conns);
     drop(uds);

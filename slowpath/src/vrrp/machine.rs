@@ -490,7 +490,7 @@ impl Instance {
         let name = &self.spec.name;
         let mut drop = |counter: &mut u64, why: String| {
             *counter += 1;
-            out.push(Action::Log(format!(
+            out.push(Action::Refused(format!(
                 "({name}) advert from {src} ignored: {why}"
             )));
             None

@@ -88,6 +88,9 @@ pub enum Action {
         commands: Vec<String>,
     },
     Log(String),
+    /// An advert refused (bad authentication, TTL, interval, ...): logged rate-limited, since
+    /// a misconfigured peer repeats it with every advert.
+    Refused(String),
 }
 
 /// What an instance refused or did, keepalived's statistics.

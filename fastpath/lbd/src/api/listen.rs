@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use lb_logging::RateLimit;
 use tokio::time::{sleep, Instant, Sleep};
 use tokio_stream::Stream;
 use tonic::transport::server::Connected;
@@ -120,38 +121,6 @@ fn transient(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock)
 }
 
-/// Logs an event at most once per [`LOG_EVERY`].
-#[derive(Debug, Default)]
-struct RateLog {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl RateLog {
-    /// Whether an event at `now` is logged; if it is, how many since the last logged one were
-    /// not.
-    fn note(&mut self, now: Instant) -> Option<u64> {
-        match self.last {
-            Some(t) if now.saturating_duration_since(t) < LOG_EVERY => {
-                self.suppressed += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.suppressed))
-            }
-        }
-    }
-}
-
-fn more(suppressed: u64) -> String {
-    if suppressed == 0 {
-        String::new()
-    } else {
-        format!(" ({suppressed} more since the last message)")
-    }
-}
-
 /// The connections of one listener, within [`Limits`]; the stream never ends and never
 /// yields an error (it is dropped when the server stops).
 #[derive(Debug)]
@@ -160,35 +129,33 @@ pub struct Incoming<A> {
     limits: Limits,
     stats: Arc<ListenerStats>,
     backoff: Option<Pin<Box<Sleep>>>,
-    errors: RateLog,
-    refusals: RateLog,
+    errors: RateLimit,
+    refusals: RateLimit,
 }
 
 impl<A: Accept + Unpin> Incoming<A> {
     pub fn new(accept: A, limits: Limits, stats: Arc<ListenerStats>) -> Incoming<A> {
-        Incoming { accept, limits, stats, backoff: None, errors: RateLog::default(), refusals: RateLog::default() }
+        Incoming { accept, limits, stats, backoff: None, errors: RateLimit::new(LOG_EVERY), refusals: RateLimit::new(LOG_EVERY) }
     }
 
     fn refused(&mut self) {
         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        if let Some(n) = self.refusals.note(Instant::now()) {
-            eprintln!(
-                "lbd: {}: api_max_connections ({}) connections are open: closed a new one at once{} (all counted in lbd_listener_rejected_total)",
+        if let Some(n) = self.refusals.hit(Instant::now().into_std()) {
+            tracing::warn!(
+                "{}: api_max_connections ({}) connections are open: closed a new one at once{n} (all counted in lbd_listener_rejected_total)",
                 self.stats.name,
                 self.limits.max_connections,
-                more(n)
             );
         }
     }
 
     fn failed(&mut self, e: &io::Error) {
         self.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
-        if let Some(n) = self.errors.note(Instant::now()) {
-            eprintln!(
-                "lbd: {}: accept: {e}; retrying every {} ms{} (all counted in lbd_listener_accept_errors_total)",
+        if let Some(n) = self.errors.hit(Instant::now().into_std()) {
+            tracing::warn!(
+                "{}: accept: {e}; retrying every {} ms{n} (all counted in lbd_listener_accept_errors_total)",
                 self.stats.name,
                 ACCEPT_BACKOFF.as_millis(),
-                more(n)
             );
         }
         self.backoff = Some(Box::pin(sleep(ACCEPT_BACKOFF)));

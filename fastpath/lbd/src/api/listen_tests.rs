@@ -137,18 +137,3 @@ async fn connections_over_the_cap_are_closed_at_once() {
     assert_eq!((stats.open.load(Ordering::Relaxed), stats.accepted.load(Ordering::Relaxed)), (2, 3));
     drop(a);
 }
-
-#[test]
-fn the_log_says_at_most_once_a_second_how_many_it_left_out() {
-    let t0 = Instant::now();
-    let mut log = RateLog::default();
-    assert_eq!(log.note(t0), Some(0));
-    for ms in [1, 100, 500, 999] {
-        assert_eq!(log.note(t0 + Duration::from_millis(ms)), None);
-    }
-    assert_eq!(log.note(t0 + Duration::from_millis(1000)), Some(4));
-    assert_eq!(log.note(t0 + Duration::from_millis(1500)), None);
-    assert_eq!(log.note(t0 + Duration::from_secs(60)), Some(1));
-    assert_eq!(more(0), "");
-    assert_eq!(more(4), " (4 more since the last message)");
-}

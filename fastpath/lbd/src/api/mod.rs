@@ -8,6 +8,7 @@
 //! (`api_idle_timeout_s`), so that connections nobody authenticates cannot use up lbd's file
 //! descriptors. Per connection, gRPC calls are bounded in number and in time.
 
+pub(crate) mod audit;
 pub(crate) mod convert;
 pub(crate) mod listen;
 mod ownership;
@@ -20,7 +21,9 @@ use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixS
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use lb_logging::RateLimit;
 
 use lb_api::pb::load_balancer_server::LoadBalancerServer;
 use tokio::sync::watch;
@@ -91,6 +94,9 @@ fn bind_tcp(field: &'static str, addr: std::net::SocketAddr) -> Result<std::net:
     Ok(l)
 }
 
+/// Refused calls on `api_listen` are logged at most this often.
+const REFUSED_LOG_EVERY: Duration = Duration::from_secs(10);
+
 /// Compares the caller's `authorization` metadata with `Bearer <token>` in constant time.
 #[allow(clippy::result_large_err)] // tonic's interceptors return `Status`.
 fn check_token(token: &Arc<str>, req: &tonic::Request<()>) -> Result<(), tonic::Status> {
@@ -116,7 +122,7 @@ fn server() -> Server {
 fn exposed_warning(addr: std::net::SocketAddr) -> Option<String> {
     (!addr.ip().is_loopback()).then(|| {
         format!(
-            "lbd: warning: api_listen {addr} is not a loopback address: the control API is reachable from the network, \
+            "api_listen {addr} is not a loopback address: the control API is reachable from the network, \
              protected only by api_token, and TLS is not implemented yet (the token and every call cross the network in \
              clear text); prefer 127.0.0.1 with an SSH tunnel, or a firewalled management network"
         )
@@ -131,7 +137,7 @@ pub fn start(cfg: &Config, control: Arc<Control>) -> Result<ApiHandle, ApiError>
     let uds = match bind_socket(&cfg.api_socket) {
         Ok(l) => Some(l),
         Err(e) if !cfg.api_socket_configured => {
-            eprintln!("lbd: warning: {e}; the control API is not served on a Unix socket");
+            tracing::warn!("{e}; the control API is not served on a Unix socket");
             None
         }
         Err(e) => return Err(e),
@@ -141,17 +147,21 @@ pub fn start(cfg: &Config, control: Arc<Control>) -> Result<ApiHandle, ApiError>
     let metrics_l = cfg.metrics_listen.map(|a| bind_tcp("metrics_listen", a)).transpose()?;
     let token: Option<Arc<str>> = cfg.api_token.as_deref().map(Arc::from);
     if let Some(w) = cfg.api_listen.and_then(exposed_warning) {
-        eprintln!("{w}");
+        tracing::warn!("{w}");
     }
     let limits = Limits { max_connections: cfg.api_max_connections, idle_timeout: Some(cfg.api_idle_timeout) };
     let (stop_tx, stop_rx) = watch::channel(false);
+    // The API thread logs where the starting thread does (the global logger in lbd; a test's
+    // capturing subscriber in tests).
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
     let thread = std::thread::Builder::new()
         .name("lbd-api".into())
         .spawn(move || {
+            let _log = tracing::dispatcher::set_default(&dispatch);
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
-                    eprintln!("lbd: API runtime: {e}");
+                    tracing::error!("API runtime: {e}");
                     return;
                 }
             };
@@ -186,13 +196,14 @@ async fn serve(
                 let stats = ListenerStats::new("api_socket");
                 listeners.push(Arc::clone(&stats));
                 let router = server()
+                    .layer(audit::AuditLayer)
                     .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
                     .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
                     .add_service(health.clone())
                     .add_service(LoadBalancerServer::new(api.clone()));
                 tasks.spawn(router.serve_with_incoming_shutdown(Incoming::new(l, Limits::NONE, stats), stopped(stop.clone())));
             }
-            Err(e) => eprintln!("lbd: API socket: {e}"),
+            Err(e) => tracing::error!("API socket: {e}"),
         }
     }
     if let (Some(l), Some(token)) = (tcp, token) {
@@ -200,15 +211,27 @@ async fn serve(
             Ok(l) => {
                 let stats = ListenerStats::new("api_listen");
                 listeners.push(Arc::clone(&stats));
+                let refused = Arc::new(std::sync::Mutex::new(RateLimit::new(REFUSED_LOG_EVERY)));
                 #[allow(clippy::result_large_err)] // tonic's interceptors return `Status`.
-                let auth = move |r: tonic::Request<()>| check_token(&token, &r).and(Ok(r));
+                let auth = move |r: tonic::Request<()>| match check_token(&token, &r) {
+                    Ok(()) => Ok(r),
+                    Err(s) => {
+                        if let Some(n) = refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner).hit(Instant::now()) {
+                            let who = r.remote_addr().map_or_else(|| "an unknown peer".into(), |a| a.to_string());
+                            tracing::warn!("api_listen: refused a call from {who} without the right api_token{n}");
+                        }
+                        Err(s)
+                    }
+                };
+                // The token is checked before the audit layer buffers a request.
                 let router = server()
                     .layer(tonic::service::interceptor(auth))
+                    .layer(audit::AuditLayer)
                     .add_service(health.clone())
                     .add_service(LoadBalancerServer::new(api.clone()));
                 tasks.spawn(router.serve_with_incoming_shutdown(Incoming::new(l, limits, stats), stopped(stop.clone())));
             }
-            Err(e) => eprintln!("lbd: api_listen: {e}"),
+            Err(e) => tracing::error!("api_listen: {e}"),
         }
     }
     if let Some(l) = metrics_l {
@@ -225,7 +248,7 @@ async fn serve(
                     Ok(())
                 });
             }
-            Err(e) => eprintln!("lbd: metrics_listen: {e}"),
+            Err(e) => tracing::error!("metrics_listen: {e}"),
         }
     }
     let mut grace = stop.clone();
@@ -233,10 +256,10 @@ async fn serve(
         () = async {
             while let Some(r) = tasks.join_next().await {
                 match r {
-                    Ok(Err(e)) => eprintln!("lbd: API server: {e}"),
+                    Ok(Err(e)) => tracing::error!("API server: {e}"),
                     // Listeners do not end before the stop signal; say so if one ever does.
-                    Ok(Ok(())) if !*stop.borrow() => eprintln!("lbd: API server: a listener stopped serving"),
-                    Err(e) => eprintln!("lbd: API server: {e}"),
+                    Ok(Ok(())) if !*stop.borrow() => tracing::error!("API server: a listener stopped serving"),
+                    Err(e) => tracing::error!("API server: {e}"),
                     Ok(Ok(())) => {}
                 }
             }

@@ -103,6 +103,7 @@ impl Api {
             .await
             .map_err(|e| Status::internal(format!("control task failed: {e}")))?
             .map_err(status)?;
+        super::service::changed(out.changed, out.unknown.len());
         Ok(Response::new(pb::SetOwnershipResponse { generation: out.generation, changed: out.changed, unknown: out.unknown }))
     }
 

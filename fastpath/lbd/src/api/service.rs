@@ -346,12 +346,9 @@ impl lb_api::LoadBalancer for Api {
 
     async fn reload(&self, _: Request<pb::ReloadRequest>) -> Res<pb::ConfigChange> {
         let c = Arc::clone(&self.control);
-        let ch = blocking(move || c.reload()).await;
-        match &ch {
-            Ok(ch) => eprintln!("lbd: reload (API): {ch}"),
-            Err(e) => eprintln!("lbd: reload (API) refused: {}", e.message()),
-        }
-        Ok(Response::new(change_to_pb(ch?)))
+        let ch = blocking(move || c.reload()).await?;
+        super::audit::result(format!("reload (API): {ch}"));
+        Ok(Response::new(change_to_pb(ch)))
     }
 
     async fn save(&self, _: Request<pb::SaveRequest>) -> Res<pb::SaveResponse> {
@@ -416,8 +413,18 @@ impl Api {
         let source = r.source.chars().filter(|c| c.is_ascii_graphic()).take(64).collect::<String>();
         let c = Arc::clone(&self.control);
         let out = blocking(move || c.set_health(&servers, &quorum, &source)).await?;
+        changed(out.changed, out.unknown.len());
         Ok(Response::new(pb::SetHealthResponse { generation: out.generation, changed: out.changed, unknown: out.unknown }))
     }
+}
+
+/// Tells the audit line what a status push (`SetHealth`, `SetOwnership`) changed; one that
+/// changed nothing is not worth an info line (lb-slowpath repeats its state).
+pub(crate) fn changed(changed: u32, unknown: usize) {
+    if changed == 0 {
+        super::audit::unchanged();
+    }
+    super::audit::result(if unknown == 0 { format!("{changed} changed") } else { format!("{changed} changed, {unknown} unknown") });
 }
 
 /// `service.port` of the i-th service of a list becomes `services[i].port`.

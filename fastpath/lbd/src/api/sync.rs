@@ -111,7 +111,6 @@ impl Api {
             }
             *slot = Some(spec.clone());
         }
-        eprintln!("lbd: sync: start {} daemon (mcast={}, syncid={}) [api]", role.name(), spec.interface, spec.syncid);
         // The sync thread opens the socket within ~100 ms: answer once it has, so a listing
         // right after shows the daemon (as ipvsadm's does). A socket that cannot be opened yet
         // (no address on the TAP) keeps being retried; the answer then lists it not running.
@@ -138,7 +137,6 @@ impl Api {
             let which = if roles.len() == 2 { "sync daemon" } else { roles[0].name() };
             return Err(Status::not_found(format!("no {which} started through the API is running (keepalived.conf's lvs_sync_daemon is stopped by removing it and reloading)")));
         }
-        eprintln!("lbd: sync: stop {} [api]", roles.iter().map(|r| r.name()).collect::<Vec<_>>().join(" and "));
         self.settle(|v| !v.daemons.iter().any(|d| roles.contains(&d.role) && matches!(d.source, Source::Api(_)))).await;
         Ok(Response::new(self.sync_status()))
     }

@@ -204,6 +204,6 @@ fn api_listen_off_loopback_is_warned_about() {
     assert_eq!(super::exposed_warning("127.0.0.1:7443".parse().unwrap()), None);
     assert_eq!(super::exposed_warning("[::1]:7443".parse().unwrap()), None);
     let w = super::exposed_warning("0.0.0.0:7443".parse().unwrap()).unwrap();
-    assert!(w.starts_with("lbd: warning: api_listen 0.0.0.0:7443 is not a loopback address") && w.contains("TLS is not implemented"), "{w}");
+    assert!(w.starts_with("api_listen 0.0.0.0:7443 is not a loopback address") && w.contains("TLS is not implemented"), "{w}");
     assert!(super::exposed_warning("10.0.0.1:7443".parse().unwrap()).is_some());
 }

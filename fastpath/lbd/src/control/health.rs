@@ -233,7 +233,7 @@ impl Control {
             if h.up != u.up {
                 h.since_ms = now;
                 let why = if u.up || u.reason.is_empty() { String::new() } else { format!(" ({})", u.reason) };
-                log.push(format!("lbd: health: {name} {}{why} [{source}]", if u.up { "up" } else { "down" }));
+                log.push(format!("health: {name} {}{why} [{source}]", if u.up { "up" } else { "down" }));
             }
             h.up = u.up;
             h.weight = u.weight;
@@ -259,7 +259,7 @@ impl Control {
             let cur = health.quorum.get(&q.service).is_none_or(|x| x.up);
             if cur != q.up {
                 out.changed += 1;
-                log.push(format!("lbd: health: {} quorum {} [{source}]", key_text(q.service), if q.up { "up" } else { "lost" }));
+                log.push(format!("health: {} quorum {} [{source}]", key_text(q.service), if q.up { "up" } else { "lost" }));
             }
             if q.up {
                 health.quorum.remove(&q.service);
@@ -272,7 +272,7 @@ impl Control {
         run.health = health;
         drop(run);
         for l in log {
-            eprintln!("{l}");
+            tracing::info!("{l}");
         }
         out.generation = change.generation;
         Ok(out)

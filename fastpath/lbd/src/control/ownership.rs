@@ -190,7 +190,7 @@ impl Control {
         for v in &instances {
             let before = next.instances.get(&v.name).map(|o| o.state);
             if before != Some(v.state) {
-                log.push(format!("lbd: vrrp: {} {} -> {} (priority {}) [{source}]", v.name, before.map_or("-", VrrpState::name), v.state.name(), v.effective_priority));
+                log.push(format!("vrrp: {} {} -> {} (priority {}) [{source}]", v.name, before.map_or("-", VrrpState::name), v.state.name(), v.effective_priority));
             }
         }
         if replace_instances {
@@ -205,7 +205,7 @@ impl Control {
         let mut note = |addr: Ipv4Addr, owned: bool, why: String| {
             out.changed += 1;
             let stray = if table.addr_kind(addr).is_some() { "" } else { " (not a VIP or local address here)" };
-            log.push(format!("lbd: ownership: {addr} {}{why}{stray} [{source}]", if owned { "owned" } else { "not owned" }));
+            log.push(format!("ownership: {addr} {}{why}{stray} [{source}]", if owned { "owned" } else { "not owned" }));
         };
         if replace_instances {
             // Ownerships decided by an instance that no longer exists: back to the default.
@@ -250,7 +250,7 @@ impl Control {
         };
         drop(run);
         for l in log {
-            eprintln!("{l}");
+            tracing::info!("{l}");
         }
         out.generation = change.generation;
         Ok(out)

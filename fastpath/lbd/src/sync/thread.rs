@@ -179,7 +179,7 @@ impl SyncThread {
                 continue;
             }
             if let Some(old) = slot.take() {
-                eprintln!("lbd: sync: stopped {}", describe(&old.view));
+                tracing::info!("sync: stopped {}", describe(&old.view));
                 if role == Role::Master {
                     self.server.stop();
                 } else {
@@ -189,7 +189,7 @@ impl SyncThread {
             let Some(w) = w else { continue };
             match open(&w.spec) {
                 Ok(sock) => {
-                    eprintln!("lbd: sync: started {}", describe(w));
+                    tracing::info!("sync: started {}", describe(w));
                     *slot = Some(Live { view: w.clone(), sock });
                     if role == Role::Backup {
                         let nonce = u32::try_from(crate::control::random_id() & 0xffff_ffff).unwrap_or(1);
@@ -200,7 +200,7 @@ impl SyncThread {
                 Err(e) => {
                     let msg = e.to_string();
                     if self.failed.as_ref().is_none_or(|(v, m)| v != w || *m != msg) {
-                        eprintln!("lbd: sync: cannot start {}: {msg}", describe(w));
+                        tracing::warn!("sync: cannot start {}: {msg}; retrying", describe(w));
                         self.failed = Some((w.clone(), msg));
                     }
                 }
@@ -208,7 +208,7 @@ impl SyncThread {
         }
         if let Some((v, msg)) = bad {
             if self.failed.as_ref().is_none_or(|(fv, m)| *fv != v || *m != msg) {
-                eprintln!("lbd: sync: lvs_sync_daemon not started: {msg}");
+                tracing::warn!("sync: lvs_sync_daemon not started: {msg}");
                 self.failed = Some((v, msg));
             }
         }
@@ -399,7 +399,7 @@ impl SyncThread {
             for _ in 0..2 {
                 self.send_control(Role::Master, &SyncControl::BulkEnd { nonce, conns: total });
             }
-            eprintln!("lbd: sync: bulk sync served: {total} sessions");
+            tracing::info!("sync: bulk sync served: {total} sessions");
         }
         true
     }
