@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use crate::error::{Error, ErrorKind, Pos, Warning, IGNORED, NOT_ACTED_ON};
-use crate::model::{Config, GlobalDefs, LocalAddr, LocalAddressGroup, Protocol};
+use crate::model::{Config, GlobalDefs, LocalAddr, LocalAddressGroup, Protocol, VirtualServer};
 use crate::tree::{Arg, Node, Tree};
-use crate::{sync, value, vrrp, vs};
+use crate::{sync, value, vrrp, vs, vsg};
 
 /// Health checks are run by the slowpath (`lb-slowpath`), so check blocks load without a
 /// warning; every check keyword is either modelled or refused.
@@ -327,7 +327,11 @@ pub(crate) fn networks(n: &Node, cx: &mut Cx) -> Result<Vec<ipnetwork::Ipv4Netwo
     for net in &mut out {
         if net.ip() != net.network() {
             let masked = ipnetwork::Ipv4Network::new(net.network(), net.prefix()).unwrap_or(*net);
-            cx.warnings.push(n.warning(format!("{net} has host bits set: taken as {masked} ({}-{})", masked.network(), masked.broadcast())));
+            cx.warnings.push(n.warning(format!(
+                "{net} has host bits set: taken as {masked} ({}-{})",
+                masked.network(),
+                masked.broadcast()
+            )));
             *net = masked;
         }
     }
@@ -348,7 +352,8 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
     let mut seen = Seen::default();
     let mut groups: HashMap<String, Pos> = HashMap::new();
     let mut laddr_refs: Vec<(String, Pos, String)> = Vec::new();
-    let mut services: HashMap<(Ipv4Addr, u16, Protocol), Pos> = HashMap::new();
+    let mut vs_groups: HashMap<String, Pos> = HashMap::new();
+    let mut pending: Vec<(VirtualServer, Option<(String, Pos)>, Pos)> = Vec::new();
     let mut instances: HashMap<String, Pos> = HashMap::new();
     let mut routers: HashMap<(String, u8), Pos> = HashMap::new();
     let mut sync_groups = Vec::new();
@@ -371,23 +376,22 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
                 config.local_address_groups.push(group);
             }
             "virtual_server" => {
-                let (vs, laddr_ref) = vs::virtual_server(n, &mut cx)?;
-                let key = (vs.vip, vs.port, vs.protocol);
-                if let Some(at) = services.insert(key, n.pos()) {
-                    let what = format!("virtual_server {}:{} {}", vs.vip, vs.port, vs.protocol);
+                let parsed = vs::virtual_server(n, &mut cx)?;
+                if let (Some(name), Some(pos)) = (&parsed.vs.laddr_group_name, &parsed.laddr_ref) {
+                    laddr_refs.push((name.clone(), pos.clone(), "laddr_group_name".into()));
+                }
+                pending.push((parsed.vs, parsed.group, n.pos()));
+            }
+            "virtual_server_group" => {
+                let group = vsg::group(n)?;
+                if let Some(at) = vs_groups.insert(group.name.clone(), n.pos()) {
+                    let what = format!("virtual_server_group {}", group.name);
                     return Err(n.err(ErrorKind::AlreadyDefined {
                         what,
                         at: at.to_string(),
                     }));
                 }
-                if let (Some(name), Some(pos)) = (&vs.laddr_group_name, laddr_ref) {
-                    laddr_refs.push((name.clone(), pos, "laddr_group_name".into()));
-                }
-                config.virtual_servers.push(vs);
-            }
-            "virtual_server_group" => {
-                let what = "virtual_server_group (write one virtual_server per address and port)";
-                return Err(n.err(ErrorKind::NotSupported { what: what.into() }));
+                config.virtual_server_groups.push(group);
             }
             "vrrp_instance" => {
                 let vi = vrrp::instance(n, &mut cx)?;
@@ -417,6 +421,7 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
         }
     }
     // Groups may be defined after the services that use them.
+    config.virtual_servers = services(pending, &config)?;
     for (name, pos, keyword) in laddr_refs {
         if !groups.contains_key(&name) {
             return Err(pos.error(&keyword, ErrorKind::UnknownLocalAddressGroup { name }));
@@ -429,6 +434,58 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
     config.vrrp_sync_groups = sync_groups.into_iter().map(|(g, _)| g).collect();
     config.warnings = cx.warnings;
     Ok(config)
+}
+
+/// The services of the `virtual_server` statements, in file order, those naming a group
+/// expanded; each (address, port, protocol) at most once.
+fn services(
+    pending: Vec<(VirtualServer, Option<(String, Pos)>, Pos)>,
+    config: &Config,
+) -> Result<Vec<VirtualServer>, Error> {
+    let mut out = Vec::new();
+    let mut seen: HashMap<(Ipv4Addr, u16, Protocol), (Pos, Option<String>)> = HashMap::new();
+    for (vs, group, pos) in pending {
+        let expanded = match &group {
+            None => vec![vs],
+            Some((name, at)) => {
+                let g = config.virtual_server_group(name).ok_or_else(|| {
+                    at.error(
+                        "virtual_server",
+                        ErrorKind::UnknownVirtualServerGroup { name: name.clone() },
+                    )
+                })?;
+                vsg::expand(&vs, g)
+            }
+        };
+        let from = group.as_ref().map(|(name, _)| name.clone());
+        for vs in expanded {
+            let key = (vs.vip, vs.port, vs.protocol);
+            if let Some((at, first_from)) = seen.get(&key) {
+                let via = |g: &Option<String>| {
+                    g.as_ref()
+                        .map(|g| format!(" (virtual_server_group {g})"))
+                        .unwrap_or_default()
+                };
+                let what = format!(
+                    "virtual_server {}:{} {}{}",
+                    vs.vip,
+                    vs.port,
+                    vs.protocol,
+                    via(&from)
+                );
+                return Err(pos.error(
+                    "virtual_server",
+                    ErrorKind::AlreadyDefined {
+                        what,
+                        at: format!("{at}{}", via(first_from)),
+                    },
+                ));
+            }
+            seen.insert(key, (pos.clone(), from.clone()));
+            out.push(vs);
+        }
+    }
+    Ok(out)
 }
 
 /// `global_defs { ... }`, and where its `lvs_sync_daemon` names its VRRP instance (checked
@@ -509,16 +566,11 @@ pub(crate) fn single_arg_block(n: &Node, what: &str) -> Result<String, Error> {
 
 /// `10.0.0.1`, or keepalived's last-octet range `10.0.0.1-10` (both ends included).
 fn address_range(text: &str) -> Result<Vec<Ipv4Addr>, String> {
-    let Some((first, last)) = text.split_once('-') else {
-        return Ok(vec![value::ipv4(text)?]);
-    };
-    let first = value::ipv4(first)?;
+    let (first, last) = vsg::address_span(text)?;
     let [a, b, c, start] = first.octets();
-    let end = value::u8_in(last, 0, 255).map_err(|why| format!("range end {why}"))?;
-    if end < start {
-        return Err(format!("range end {end} is below its start {start}"));
-    }
-    Ok((start..=end).map(|d| Ipv4Addr::new(a, b, c, d)).collect())
+    Ok((start..=last.octets()[3])
+        .map(|d| Ipv4Addr::new(a, b, c, d))
+        .collect())
 }
 
 #[cfg(test)]

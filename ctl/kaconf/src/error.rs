@@ -41,6 +41,8 @@ pub enum ErrorKind {
     AlreadyDefined { what: String, at: String },
     #[error("no local_address_group named {name:?}")]
     UnknownLocalAddressGroup { name: String },
+    #[error("no virtual_server_group named {name:?}")]
+    UnknownVirtualServerGroup { name: String },
     #[error("missing {what}")]
     Missing { what: String },
     #[error("needs a {{ ... }} block")]

@@ -29,6 +29,7 @@ pub mod tree;
 mod value;
 mod vrrp;
 mod vs;
+mod vsg;
 mod write;
 
 use std::path::Path;

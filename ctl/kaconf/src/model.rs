@@ -18,6 +18,11 @@ use crate::error::Warning;
 pub struct Config {
     pub global: GlobalDefs,
     pub local_address_groups: Vec<LocalAddressGroup>,
+    /// Kept to write the configuration back; the services a `virtual_server group NAME`
+    /// defines are already in [`Config::virtual_servers`], one per member.
+    pub virtual_server_groups: Vec<VirtualServerGroup>,
+    /// Every service, those of `virtual_server group NAME` expanded: one per member address
+    /// and port, each with that virtual_server's settings (and its file and line).
     pub virtual_servers: Vec<VirtualServer>,
     pub vrrp_instances: Vec<VrrpInstance>,
     pub vrrp_sync_groups: Vec<VrrpSyncGroup>,
@@ -95,6 +100,42 @@ pub struct LocalAddr {
     pub ip: Ipv4Addr,
     /// The port that owns the address (`dpdk0`), as DPVS writes it.
     pub ifname: Option<String>,
+}
+
+/// `virtual_server_group <name> { <vip>[-<last octet>] <port> ... }`: services that share one
+/// `virtual_server group <name> { ... }` (keepalived). `fwmark` members are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualServerGroup {
+    pub name: String,
+    /// In file order; at least one.
+    pub entries: Vec<VsgEntry>,
+    pub file: PathBuf,
+    pub line: u32,
+}
+
+/// One line of a `virtual_server_group`: addresses `first..=last` (they differ in the last
+/// octet only: keepalived's `10.0.0.1-10`) on `port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VsgEntry {
+    pub first: Ipv4Addr,
+    pub last: Ipv4Addr,
+    pub port: u16,
+}
+
+impl VsgEntry {
+    /// The entry's (address, port) pairs, in address order.
+    pub fn services(&self) -> impl Iterator<Item = (Ipv4Addr, u16)> + '_ {
+        let [a, b, c, start] = self.first.octets();
+        let end = self.last.octets()[3];
+        (start..=end).map(move |d| (Ipv4Addr::new(a, b, c, d), self.port))
+    }
+}
+
+impl VirtualServerGroup {
+    /// Every (address, port) of the group, in file order.
+    pub fn services(&self) -> Vec<(Ipv4Addr, u16)> {
+        self.entries.iter().flat_map(VsgEntry::services).collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -601,6 +642,9 @@ impl Config {
         for g in &mut c.local_address_groups {
             (g.file, g.line) = (PathBuf::new(), 0);
         }
+        for g in &mut c.virtual_server_groups {
+            (g.file, g.line) = (PathBuf::new(), 0);
+        }
         for vs in &mut c.virtual_servers {
             (vs.file, vs.line) = (PathBuf::new(), 0);
             for rs in &mut vs.real_servers {
@@ -624,6 +668,11 @@ impl Config {
     /// The VRRP instance called `name`.
     pub fn vrrp_instance(&self, name: &str) -> Option<&VrrpInstance> {
         self.vrrp_instances.iter().find(|v| v.name == name)
+    }
+
+    /// The virtual server group called `name`.
+    pub fn virtual_server_group(&self, name: &str) -> Option<&VirtualServerGroup> {
+        self.virtual_server_groups.iter().find(|g| g.name == name)
     }
 
     /// The local address group called `name`.

@@ -256,15 +256,21 @@ impl Parser<'_> {
             require_literal_leading_dot: true,
         };
         let paths = glob::glob_with(&pattern, options).map_err(|e| {
-            node.bad(arg, format!("not a glob pattern: {} (at character {})", e.msg, e.pos + 1))
+            node.bad(
+                arg,
+                format!("not a glob pattern: {} (at character {})", e.msg, e.pos + 1),
+            )
         })?;
         // Unreadable directories match nothing, as with glob(3) without GLOB_ERR.
-        let mut files: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| !p.is_dir()).collect();
+        let mut files: Vec<PathBuf> = paths
+            .filter_map(Result::ok)
+            .filter(|p| !p.is_dir())
+            .collect();
         files.sort();
         if files.is_empty() {
-            self.ctx.warnings.push(node.warning(format!(
-                "{pattern} matched no file; nothing included"
-            )));
+            self.ctx
+                .warnings
+                .push(node.warning(format!("{pattern} matched no file; nothing included")));
         }
         let mut nodes = Vec::new();
         for file in files {

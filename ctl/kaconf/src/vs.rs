@@ -35,7 +35,6 @@ const VS_IGNORED: &[&str] = &[
     "mh-port",
     "mh-fallback",
     "persistence_engine",
-    "ha_suspend",
     "smtp_alert",
     "snmp_name",
     "weight",
@@ -74,20 +73,45 @@ const ALGOS_UNSUPPORTED: &[&str] = &["lblc", "lblcr", "sed", "nq", "fo", "ovf", 
 const KINDS_UNSUPPORTED: &[&str] = &["SNAT", "MASQ"];
 const PROTOCOLS_UNSUPPORTED: &[&str] = &["SCTP", "ICMP", "ICMPV6"];
 
-/// Parses one `virtual_server`; also returns where its `laddr_group_name` value is, so that
-/// the caller can check the group exists once the whole file is read.
-pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Option<Pos>), Error> {
-    if let Some(first) = n.args.first() {
-        if matches!(first.text.as_str(), "group" | "fwmark" | "match") {
-            let what = format!("virtual_server {} (give an address and a port)", first.text);
-            return Err(n.arg_err(first, ErrorKind::NotSupported { what }));
+/// One `virtual_server` statement, parsed.
+pub(crate) struct Parsed {
+    /// For `virtual_server group NAME`, the address and port are 0.0.0.0 and 0 until the
+    /// group's members replace them.
+    pub vs: VirtualServer,
+    /// Where its `laddr_group_name` value is, checked once the whole file is read.
+    pub laddr_ref: Option<Pos>,
+    /// `virtual_server group NAME`: the name and where it is written.
+    pub group: Option<(String, Pos)>,
+}
+
+/// Parses one `virtual_server <vip> <port> | group <name> { ... }`.
+pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<Parsed, Error> {
+    let mut group = None;
+    let (vip, port) = match n.args.first().map(|a| a.text.as_str()) {
+        Some("fwmark") => {
+            return Err(crate::vsg::fwmark_refused(
+                &n.arg_pos(&n.args[0]),
+                &n.keyword,
+            ))
         }
-    }
-    n.arity(2, 2, &["virtual IP address", "port"])?;
-    let (vip, port) = (
-        parse(n, &n.args[0], value::ipv4)?,
-        parse(n, &n.args[1], value::port)?,
-    );
+        Some("match") => {
+            let what = "virtual_server match (give an address and a port, or a group)".into();
+            return Err(n.arg_err(&n.args[0], ErrorKind::NotSupported { what }));
+        }
+        Some("group") => {
+            n.arity(2, 2, &["group", "virtual_server_group name"])?;
+            let name = parse(n, &n.args[1], value::name)?;
+            group = Some((name, n.arg_pos(&n.args[1])));
+            (Ipv4Addr::UNSPECIFIED, 0)
+        }
+        _ => {
+            n.arity(2, 2, &["virtual IP address", "port"])?;
+            (
+                parse(n, &n.args[0], value::ipv4)?,
+                parse(n, &n.args[1], value::port)?,
+            )
+        }
+    };
     let body = n.block()?;
 
     let mut seen = Seen::default();
@@ -214,6 +238,13 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
                 }
                 real_servers.push(rs);
             }
+            "ha_suspend" => {
+                let what = "ha_suspend (suspending a virtual server's checks while this director \
+                            does not hold its address): lb-slowpath checks on master and backup \
+                            alike, so a takeover starts from current verdicts; remove it"
+                    .into();
+                return Err(c.err(ErrorKind::NotSupported { what }));
+            }
             kw if VS_IGNORED.contains(&kw) => cx.ignore(c),
             "DNS_CHECK" | "SMTP_CHECK" | "BFD_CHECK" | "FILE_CHECK" | "PING_CHECK"
             | "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK" => {
@@ -268,7 +299,11 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<(VirtualServer, Op
         file: n.file.to_path_buf(),
         line: n.line,
     };
-    Ok((vs, laddr_ref))
+    Ok(Parsed {
+        vs,
+        laddr_ref,
+        group,
+    })
 }
 
 /// Smallest interval accepted for timers that must not be zero.

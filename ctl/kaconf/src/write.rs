@@ -8,11 +8,13 @@
 //! both a `"` and a blank cannot be written in this language.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::net::Ipv4Addr;
 
 use crate::model::{
-    CheckCommon, Config, ConnectOpts, HealthCheck, HttpProtocol, LvsSyncDaemon, Track, Url,
-    VirtualIp, VirtualServer, VrrpInstance, VrrpSyncGroup,
+    CheckCommon, Config, ConnectOpts, HealthCheck, HttpProtocol, LvsSyncDaemon, Protocol, Track,
+    Url, VirtualIp, VirtualServer, VirtualServerGroup, VrrpInstance, VrrpSyncGroup,
 };
 use crate::value::fmt_seconds;
 use crate::vrrp::{auth_type_name, state_name};
@@ -42,9 +44,25 @@ impl Config {
             }
             w.close();
         }
-        for vs in &self.virtual_servers {
+        for g in &self.virtual_server_groups {
             w.blank();
-            virtual_server(&mut w, vs);
+            w.open(&["virtual_server_group", &quote(&g.name)]);
+            for e in &g.entries {
+                let addr = if e.first == e.last {
+                    e.first.to_string()
+                } else {
+                    format!("{}-{}", e.first, e.last.octets()[3])
+                };
+                w.line(&[&addr, &e.port.to_string()]);
+            }
+            w.close();
+        }
+        for (vs, group) in grouped(self) {
+            w.blank();
+            match group {
+                Some(name) => virtual_server(&mut w, &["group", &quote(name)], vs),
+                None => virtual_server(&mut w, &[&vs.vip.to_string(), &vs.port.to_string()], vs),
+            }
         }
         for vi in &self.vrrp_instances {
             w.blank();
@@ -119,8 +137,69 @@ fn quote(s: &str) -> Cow<'_, str> {
     }
 }
 
-fn virtual_server(w: &mut Writer, vs: &VirtualServer) {
-    w.open(&["virtual_server", &vs.vip.to_string(), &vs.port.to_string()]);
+/// The services to write, each with the group it is written as: a `virtual_server group NAME`
+/// stands for every member of NAME with the same protocol and settings, written where the
+/// group's first member is. Services that no longer make up a whole group (one deleted or
+/// edited through the API) are written one by one.
+fn grouped(c: &Config) -> Vec<(&VirtualServer, Option<&str>)> {
+    let index: HashMap<(Ipv4Addr, u16, Protocol), usize> = c
+        .virtual_servers
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ((v.vip, v.port, v.protocol), i))
+        .collect();
+    let mut done = vec![false; c.virtual_servers.len()];
+    let mut out = Vec::new();
+    for (i, vs) in c.virtual_servers.iter().enumerate() {
+        if done[i] {
+            continue;
+        }
+        let whole = |g: &VirtualServerGroup| -> Option<Vec<usize>> {
+            let members = g.services();
+            if members.first() != Some(&(vs.vip, vs.port)) {
+                return None;
+            }
+            let settings = settings_of(vs);
+            members
+                .iter()
+                .map(|&(ip, port)| {
+                    let j = *index.get(&(ip, port, vs.protocol))?;
+                    let same = !done[j] && settings_of(&c.virtual_servers[j]) == settings;
+                    same.then_some(j)
+                })
+                .collect()
+        };
+        match c
+            .virtual_server_groups
+            .iter()
+            .find_map(|g| whole(g).map(|m| (g, m)))
+        {
+            Some((g, members)) => {
+                members.into_iter().for_each(|j| done[j] = true);
+                out.push((vs, Some(g.name.as_str())));
+            }
+            None => out.push((vs, None)),
+        }
+        done[i] = true;
+    }
+    out
+}
+
+/// A service's settings without its address, port or positions.
+fn settings_of(vs: &VirtualServer) -> VirtualServer {
+    let mut v = vs.clone();
+    (v.vip, v.port, v.file, v.line) = (Ipv4Addr::UNSPECIFIED, 0, Default::default(), 0);
+    for rs in &mut v.real_servers {
+        (rs.file, rs.line) = (Default::default(), 0);
+    }
+    v
+}
+
+/// `virtual_server <head> { ... }`, `head` being the address and port or `group NAME`.
+fn virtual_server(w: &mut Writer, head: &[&str], vs: &VirtualServer) {
+    let mut words = vec!["virtual_server"];
+    words.extend_from_slice(head);
+    w.open(&words);
     w.line(&["protocol", &vs.protocol.to_string()]);
     w.line(&["lb_algo", &vs.lb_algo.to_string()]);
     w.line(&["lb_kind", &vs.lb_kind.to_string()]);

@@ -213,11 +213,12 @@ fn missing_and_unsupported() {
         e.to_string(),
         "e.conf:1:1: virtual_server: missing lb_kind (FNAT, DR, NAT or TUN)"
     );
-    let e = err("virtual_server_group g {\n 10.0.0.1 80\n}");
-    assert_eq!(at(&e), (1, 1, "virtual_server_group"));
-    assert!(e.to_string().contains("not supported yet"), "{e}");
-    let e = err("virtual_server group g {\n}");
-    assert_eq!(at(&e), (1, 16, "virtual_server"));
+    // A group nobody defined, at its name.
+    let e = err("virtual_server group g {\n lb_algo rr\n lb_kind DR\n}");
+    assert_eq!(
+        e.to_string(),
+        "e.conf:1:22: virtual_server: no virtual_server_group named \"g\""
+    );
     let e = err(&vs("    lb_algo lblc").replace("    lb_algo rr\n", ""));
     assert_eq!(
         e.to_string(),

@@ -15,10 +15,10 @@ const ITERS: usize = 10_000;
 
 /// Keywords and punctuation a mutant may have spliced in (when the repair hint is off), so mutants stay
 /// close to the grammar instead of only breaking it.
-const WORDS: [&str; 24] = [
+const WORDS: [&str; 26] = [
     "{", "}", "\n", "\"", "!", "#", " ", "virtual_server", "real_server", "vrrp_instance", "local_address_group", "TCP_CHECK",
     "HTTP_GET", "weight 0", "lb_kind DR", "lb_kind NAT", "lb_algo wlc", "persistence_timeout 60", "10.0.0.1", "10.0.0.1-300",
-    "0.0.0.0/0", "65535", "-1", "include x.conf",
+    "0.0.0.0/0", "65535", "-1", "include x.conf", "virtual_server group VSG_1", "10.0.0.1 80\n",
 ];
 
 #[test]

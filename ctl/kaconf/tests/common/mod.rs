@@ -178,11 +178,37 @@ local_address_group lip
 }
 "#;
 
-pub fn samples() -> [(&'static str, &'static str); 3] {
+/// keepalived's virtual_server_group sample without its fwmark members: one service per
+/// address and port, a last-octet range among them.
+pub const VSG: &str = r#"virtual_server_group VSG_1 {
+    10.0.0.1 8080
+    10.0.0.2 80
+    192.168.200.3-10 80
+}
+
+virtual_server group VSG_1 {
+    delay_loop 6
+    lb_algo rr
+    lb_kind NAT
+    persistence_timeout 50
+    protocol TCP
+
+    real_server 192.168.200.1 1358 {
+        weight 1
+        delay_loop 2
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+}
+"#;
+
+pub fn samples() -> [(&'static str, &'static str); 4] {
     [
         ("fnat.conf", DPVS_FNAT),
         ("dr.conf", DR_VRRP),
         ("flow.conf", FLOW),
+        ("vsg.conf", VSG),
     ]
 }
 
