@@ -20,7 +20,7 @@ use crate::value;
 use crate::vs::MIN_TIMER;
 
 /// Check types keepalived has that the director does not run.
-const UNSUPPORTED: &[&str] = &[
+pub(crate) const UNSUPPORTED: &[&str] = &[
     "DNS_CHECK",
     "SMTP_CHECK",
     "BFD_CHECK",
@@ -30,7 +30,7 @@ const UNSUPPORTED: &[&str] = &[
 
 /// keepalived keywords of the check blocks that are refused, with what the error says.
 /// `(context, keyword, what)`; context `""` is any check.
-const REFUSED: &[(&str, &str, &str)] = &[
+pub(crate) const REFUSED: &[(&str, &str, &str)] = &[
     (
         "",
         "bind_if",

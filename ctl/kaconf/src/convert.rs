@@ -20,7 +20,7 @@ pub(crate) const CHECKS_ACTED_ON: bool = true;
 pub(crate) const VRRP_ACTED_ON: bool = true;
 
 /// Top-level blocks keepalived or DPVS's keepalived know, accepted and skipped.
-const TOP_IGNORED: &[&str] = &[
+pub(crate) const TOP_IGNORED: &[&str] = &[
     "vrrp_script",
     "static_ipaddress",
     "static_routes",
@@ -44,7 +44,7 @@ const TOP_IGNORED: &[&str] = &[
 
 /// `global_defs` keywords of keepalived 2.2 other than `router_id` and `lvs_sync_daemon`:
 /// accepted and skipped.
-const GLOBAL_IGNORED: &[&str] = &[
+pub(crate) const GLOBAL_IGNORED: &[&str] = &[
     "notification_email",
     "notification_email_from",
     "smtp_server",

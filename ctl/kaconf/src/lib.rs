@@ -22,6 +22,7 @@
 mod check;
 mod convert;
 mod error;
+mod keywords;
 mod lexer;
 mod model;
 mod sync;
@@ -35,6 +36,7 @@ mod write;
 use std::path::Path;
 
 pub use error::{Error, ErrorKind, Warning};
+pub use keywords::{keyword_table, keyword_table_markdown, Keyword, Status as KeywordStatus};
 pub use model::*;
 
 /// Parses `text` as the contents of the file `path`. `path` names the file in errors and

@@ -15,7 +15,7 @@ use crate::tree::{Arg, Node};
 use crate::value;
 
 /// The option words.
-const OPTIONS: &[&str] = &["id", "maxlen", "port", "ttl", "group"];
+pub(crate) const OPTIONS: &[&str] = &["id", "maxlen", "port", "ttl", "group"];
 
 /// What to write instead of `lvs_sync_daemon_interface`.
 const INSTEAD: &str = "`lvs_sync_daemon INTERFACE VRRP_INSTANCE` in global_defs";

@@ -24,7 +24,7 @@ use crate::tree::Node;
 use crate::value;
 
 /// keepalived 2.2 `vrrp_instance` keywords the director refuses, with why.
-const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
+pub(crate) const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
     ("dont_track_primary", ""),
     ("track_script", "vrrp_script is not supported yet"),
     ("track_file", ""),
@@ -79,7 +79,7 @@ const INSTANCE_UNSUPPORTED: &[(&str, &str)] = &[
 
 /// keepalived 2.2 `vrrp_sync_group` keywords the director refuses.
 // Called by convert.rs once it dispatches `vrrp_sync_group` (see the module docs).
-const GROUP_UNSUPPORTED: &[(&str, &str)] = &[
+pub(crate) const GROUP_UNSUPPORTED: &[(&str, &str)] = &[
     ("track_interface", "track interfaces in the instances"),
     ("track_script", "vrrp_script is not supported yet"),
     ("track_file", ""),

@@ -24,7 +24,7 @@ use crate::value;
 const MAX_PERSISTENCE_TIMEOUT: u32 = 31 * 86_400;
 
 /// keepalived / DPVS virtual_server keywords accepted without being acted on.
-const VS_IGNORED: &[&str] = &[
+pub(crate) const VS_IGNORED: &[&str] = &[
     "hashed",
     "ops",
     "flag-1",
@@ -60,7 +60,7 @@ const VS_IGNORED: &[&str] = &[
 ];
 
 /// keepalived real_server keywords accepted without being acted on.
-const RS_IGNORED: &[&str] = &[
+pub(crate) const RS_IGNORED: &[&str] = &[
     "lvs_method",
     "uthreshold",
     "lthreshold",
