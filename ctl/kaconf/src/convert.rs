@@ -353,7 +353,7 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
     let mut groups: HashMap<String, Pos> = HashMap::new();
     let mut laddr_refs: Vec<(String, Pos, String)> = Vec::new();
     let mut vs_groups: HashMap<String, Pos> = HashMap::new();
-    let mut pending: Vec<(VirtualServer, Option<(String, Pos)>, Pos)> = Vec::new();
+    let mut pending: Vec<PendingVs> = Vec::new();
     let mut instances: HashMap<String, Pos> = HashMap::new();
     let mut routers: HashMap<(String, u8), Pos> = HashMap::new();
     let mut sync_groups = Vec::new();
@@ -436,10 +436,14 @@ pub(crate) fn convert(tree: Tree) -> Result<Config, Error> {
     Ok(config)
 }
 
+/// A `virtual_server` statement read: the service (a template for `group NAME`), the group it
+/// names and where, and where the statement is.
+type PendingVs = (VirtualServer, Option<(String, Pos)>, Pos);
+
 /// The services of the `virtual_server` statements, in file order, those naming a group
 /// expanded; each (address, port, protocol) at most once.
 fn services(
-    pending: Vec<(VirtualServer, Option<(String, Pos)>, Pos)>,
+    pending: Vec<PendingVs>,
     config: &Config,
 ) -> Result<Vec<VirtualServer>, Error> {
     let mut out = Vec::new();
