@@ -85,7 +85,8 @@ for p in "${pmds[@]}"; do
   [ -n "$owner" ] || die "no installed package ships $f (apt-get install dpdk)"
   plugins+=("$owner (>= $(dpkg-query -W -f='${Version}' "$owner" | sed 's/^\([0-9]*\.[0-9]*\).*/\1/'))")
 done
-depends="$shlibs, $(IFS=,; echo "${plugins[*]}" | sed 's/,/, /g')"
+# procps: /bin/kill, the units' ExecReload.
+depends="$shlibs, $(IFS=,; echo "${plugins[*]}" | sed 's/,/, /g'), procps"
 
 installed_size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat > "$stage/DEBIAN/control" <<EOF

@@ -5,8 +5,10 @@
 #   - `lbd --check` accepts the shipped /etc/lbd/lbd.toml (lbd's default --config),
 #     `lb-slowpath --check` the shipped keepalived.conf
 #   - no library of the binaries is missing, every DPDK plugin lbd loads is installed
-#   - lbd starts from the package (net_ring port, no hugepages): the EAL finds its plugins,
-#     systemd's READY=1 arrives on $NOTIFY_SOCKET, SIGTERM brings STOPPING=1 and exit 0
+#   - lbd starts from the package (net_ring ports, no hugepages): the EAL finds its plugins,
+#     systemd's READY=1 arrives on $NOTIFY_SOCKET, lbctl -Ln shows the shipped service, SIGHUP
+#     brings RELOADING=1 (MONOTONIC_USEC) and READY=1 with the changed keepalived.conf applied,
+#     SIGTERM brings STOPPING=1 and exit 0
 #   - `lbctl --help`, the man pages render without warnings and are indexed, the bash
 #     completion sources and completes
 # The chroot is removed on every path (trap). Needs root, mmdebstrap and the mirror.
@@ -35,14 +37,18 @@ dir=$(mktemp -d /var/tmp/lbd-deb-test.XXXXXX)
 lbd_pid=""
 cleanup() {
   local rc=$?
+  set +e +o pipefail
   [ -n "$lbd_pid" ] && kill -KILL "$lbd_pid" 2>/dev/null || true
   [ -n "${listener_pid:-}" ] && kill "$listener_pid" 2>/dev/null || true
   # Unmount whatever is mounted below the chroot (deepest first), then remove it without ever
   # crossing into another file system.
-  findmnt -rn -o TARGET | grep -F "$dir/" | sort -r | while read -r m; do umount -l "$m" || true; done
+  findmnt -rn -o TARGET | grep -F "$dir/" | sort -r | while read -r m; do umount -l "$m"; done
   rm -rf --one-file-system "$dir"
-  [ -e "$dir" ] && echo "deb-test: could not remove $dir" >&2
-  echo "deb-test: $([ $rc = 0 ] && echo passed || echo failed) in $(( $(date +%s) - started )) s (chroot removed)"
+  if [ -e "$dir" ]; then
+    echo "deb-test: could not remove $dir" >&2
+    [ $rc = 0 ] && rc=1
+  fi
+  echo "deb-test: $([ $rc = 0 ] && echo passed || echo failed) in $(( $(date +%s) - started )) s"
   exit $rc
 }
 trap cleanup EXIT
@@ -52,13 +58,15 @@ in_chroot() { chroot "$dir" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin L
 
 say "mmdebstrap bookworm into $dir"
 timeout "$build_timeout" mmdebstrap --quiet --variant=apt --include=systemd,man-db,groff-base,bash-completion \
-  --dpkgopt='path-exclude=/usr/share/locale/*' \
+  --dpkgopt='path-exclude=/usr/share/locale/*' --skip=cleanup/apt/lists \
   bookworm "$dir" \
   "deb $mirror bookworm main" "deb $mirror bookworm-updates main" "deb $security bookworm-security main" \
   || fail "mmdebstrap (exit $?; a timeout is 124)"
 
 say "apt install $(basename "$deb")"
 cp "$deb" "$dir/tmp/"
+# apt resolves Depends from the mirror: the package lists are kept, the host's resolver lent.
+cp -L /etc/resolv.conf "$dir/etc/resolv.conf"
 timeout 300 chroot "$dir" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "/tmp/$(basename "$deb")" \
   > "$dir/tmp/apt.log" 2>&1 || { tail -n 30 "$dir/tmp/apt.log" >&2; fail "apt-get install of the package"; }
 in_chroot dpkg-query -W -f='${Status} ${Version}\n' lbd | grep -q "install ok installed" || fail "lbd is not installed"
@@ -83,14 +91,14 @@ for p in mempool_ring bus_vdev bus_pci net_af_packet net_af_xdp net_memif net_ri
   [ -e "$dir/usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0/librte_$p.so.23" ] || fail "DPDK plugin librte_$p is not installed by the Depends"
 done
 
-say "lbd runs from the package (READY=1, STOPPING=1 on \$NOTIFY_SOCKET)"
+say "lbd runs from the package (READY=1, reload, STOPPING=1 on \$NOTIFY_SOCKET)"
 mount -t proc proc "$dir/proc"
 mount --rbind /sys "$dir/sys" && mount --make-rslave "$dir/sys"
 mount --rbind /dev "$dir/dev" && mount --make-rslave "$dir/dev"
 cat > "$dir/tmp/ring.toml" <<EOF
 idle_sleep_us = 100
 api_socket = "/run/lbd/lbd.sock"
-services = "/etc/lbd/keepalived.conf"
+services = "/tmp/services.conf"
 [eal]
 no_huge = true
 memory_mb = 128
@@ -104,6 +112,7 @@ name = "lan"
 vdev = "net_ring1"
 addresses = ["198.51.100.1/24"]
 EOF
+cp "$dir/etc/lbd/keepalived.conf" "$dir/tmp/services.conf"
 mkdir -p "$dir/run/lbd"
 # The listener (the host's python3, on a socket inside the chroot) plays systemd: it prints
 # each notification it gets.
@@ -134,6 +143,14 @@ done
 grep -q "READY=1" "$dir/tmp/notify.log" || { cat "$dir/tmp/lbd.log" >&2; fail "no READY=1 within 30 s"; }
 in_chroot lbctl -Ln > "$dir/tmp/lbctl.log" 2>&1 || { cat "$dir/tmp/lbctl.log" >&2; fail "lbctl -Ln against the packaged lbd"; }
 grep -q "192.0.2.100:80" "$dir/tmp/lbctl.log" || { cat "$dir/tmp/lbctl.log" >&2; fail "lbctl -Ln does not show the shipped service"; }
+# systemctl reload = SIGHUP: RELOADING=1 (with MONOTONIC_USEC) then READY=1, services re-read.
+sed -i 's/198.51.100.12 80/198.51.100.13 80/' "$dir/tmp/services.conf"
+kill -HUP "$lbd_pid"
+for _ in $(seq 100); do [ "$(grep -c 'READY=1' "$dir/tmp/notify.log")" -ge 2 ] && break; sleep 0.1; done
+grep -q "RELOADING=1 MONOTONIC_USEC=[0-9]" "$dir/tmp/notify.log" || fail "no RELOADING=1 with MONOTONIC_USEC after SIGHUP: $(cat "$dir/tmp/notify.log")"
+[ "$(grep -c 'READY=1' "$dir/tmp/notify.log")" -ge 2 ] || fail "no READY=1 after the reload: $(cat "$dir/tmp/notify.log")"
+in_chroot lbctl -Ln > "$dir/tmp/lbctl.log" 2>&1 || fail "lbctl -Ln after the reload"
+grep -q "198.51.100.13:80" "$dir/tmp/lbctl.log" || { cat "$dir/tmp/lbctl.log" >&2; fail "the reload did not apply the changed keepalived.conf"; }
 kill -TERM "$lbd_pid"
 rc=0
 timeout 30 tail --pid="$lbd_pid" -f /dev/null || fail "lbd did not stop within 30 s of SIGTERM"
