@@ -42,9 +42,16 @@ mmdebstrap --variant=apt --quiet \
     --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
     --customize-hook='chroot "$1" passwd -l root' \
     "$suite" "$root" "$mirror"
-# Host keys are made on first boot, per appliance.
+# Host keys are made on first boot, per appliance: Ed25519 and ECDSA (an RSA key takes minutes
+# on a slow first boot; sshd starts with the keys that exist).
 mkdir -p "$root/etc/systemd/system/ssh.service.d"
-printf '[Service]\nExecStartPre=-/usr/bin/ssh-keygen -A\n' > "$root/etc/systemd/system/ssh.service.d/hostkeys.conf"
+cat > "$root/etc/systemd/system/ssh.service.d/hostkeys.conf" <<'UNIT'
+[Service]
+ExecStartPre=
+ExecStartPre=/bin/sh -c 'for t in ed25519 ecdsa; do f=/etc/ssh/ssh_host_$${t}_key; [ -e $$f ] || ssh-keygen -q -t $$t -N "" -f $$f; done'
+ExecStartPre=/usr/sbin/sshd -t
+UNIT
+printf 'HostKey /etc/ssh/ssh_host_ed25519_key\nHostKey /etc/ssh/ssh_host_ecdsa_key\n' > "$root/etc/ssh/sshd_config.d/10-lbd-hostkeys.conf"
 echo "image: root file system in $(( $(date +%s) - start )) s, $(du -sm "$root" | cut -f1) MiB"
 
 kernel=$(ls "$root"/boot/vmlinuz-* | sort -V | tail -1)

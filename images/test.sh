@@ -29,9 +29,19 @@ diagnose() {
     if [ -S "$work/qga.sock" ]; then
         echo "---- journal of lbd, lbd-appliance, lb-slowpath ----" >&2
         GT=20 guest 'journalctl -b --no-pager -u lbd-appliance -u lbd -u lb-slowpath | tail -n 60' >&2 || true
+        echo "---- guest network and listeners ----" >&2
+        GT=20 guest 'ip -br addr; ip -br link; ss -tlnH; systemctl --failed --no-legend' >&2 || true
     fi
 }
-fail() { say "FAIL: $*" >&2; diagnose; exit 1; }
+fail() {
+    say "FAIL: $*" >&2
+    diagnose
+    if [ -n "${LB_IMAGE_TEST_HOLD:-}" ]; then
+        say "holding the guest for ${LB_IMAGE_TEST_HOLD} s: images/qga.py $work/qga.sock -- CMD; client netns ${p}c"
+        sleep "$LB_IMAGE_TEST_HOLD"
+    fi
+    exit 1
+}
 
 cleanup() {
     set +e
@@ -123,11 +133,18 @@ virtual_server 10.70.1.100 80 {
     lb_kind FNAT
     protocol TCP
     laddr_group_name laddr_g1
+    delay_loop 2
     real_server 10.70.2.11 80 {
         weight 1
+        TCP_CHECK {
+            connect_timeout 2
+        }
     }
     real_server 10.70.2.12 80 {
         weight 1
+        TCP_CHECK {
+            connect_timeout 2
+        }
     }
 }
 KA
@@ -172,6 +189,8 @@ kernel_up() {  # waits up to $1 s for the guest kernel's first line
     while [ "$(date +%s)" -lt "$deadline" ]; do
         grep -q "Linux version" "$work/serial.log" 2>/dev/null && return 0
         kill -0 "$qpid" 2>/dev/null || return 1
+        # A hypervisor that cannot run this guest under KVM says so at once.
+        grep -q "KVM internal error" "$work/qemu.log" 2>/dev/null && return 1
         sleep 1
     done
     return 1
@@ -194,12 +213,13 @@ boot_s=$(( $(date +%s) - t0 ))
 say "guest agent up"
 
 wait_guest() {  # wait_guest SECONDS WHAT COMMAND: until COMMAND succeeds in the guest
-    local deadline=$(( $(date +%s) + $1 )) what=$2; shift 2
+    local secs=$1 what=$2; shift 2
+    local deadline=$(( $(date +%s) + secs ))
     while [ "$(date +%s)" -lt "$deadline" ]; do
         GT=30 guest "$@" >/dev/null 2>&1 && return 0
         sleep 2
     done
-    fail "$what (waited $1 s)"
+    fail "$what (waited $secs s)"
 }
 wait_guest 240 "lbd.service did not become active (ready)" 'systemctl is-active -q lbd'
 ready_s=$(( $(date +%s) - t0 ))
@@ -223,6 +243,7 @@ curl_both() {  # curl_both WHAT: 10 requests through the VIP reach both backends
 }
 curl_both "curl through the VIP"
 
+wait_guest 180 "sshd did not start in the guest" 'systemctl is-active -q ssh'
 banner=$(ip netns exec ${p}c timeout 20 bash -c 'exec 3<>/dev/tcp/10.70.1.1/22; head -c 7 <&3' 2>/dev/null || true)
 [ "$banner" = "SSH-2.0" ] || fail "no SSH banner from the director's own address 10.70.1.1:22 through the exception path (got '$banner')"
 say "sshd answered on 10.70.1.1 through the exception path"
@@ -232,8 +253,9 @@ grep -q "10.70.1.100:80" "$work/ln.txt" && grep -q "10.70.2.12:80" "$work/ln.txt
 say "lbctl -Ln shows the service"
 
 GT=30 guest "sed -i '/real_server 10.70.2.12 80/,/}/s/weight 1/weight 3/' /etc/lbd/keepalived.conf && systemctl reload lbd" || fail "systemctl reload lbd failed"
-wait_guest 60 "the edited keepalived.conf (weight 3 for 10.70.2.12) was not applied by systemctl reload lbd" "lbctl -Ln | awk '\$2 == \"10.70.2.12:80\" \&\& \$4 == 3 { ok = 1 } END { exit !ok }'"
-say "systemctl reload lbd applied the edited keepalived.conf"
+wait_guest 60 "the edited keepalived.conf (weight 3 for 10.70.2.12) was not applied by systemctl reload lbd" "lbctl -Ln | awk '\$2 == \"10.70.2.12:80\" && \$4 == 3 { ok = 1 } END { exit !ok }'"
+wait_guest 30 "lb-slowpath did not follow the reload" 'journalctl -b -u lb-slowpath --no-pager | grep -q "configuration changed"'
+say "systemctl reload lbd applied the edited keepalived.conf (lbd and lb-slowpath)"
 
 GT=60 guest 'systemctl restart lbd' || fail "systemctl restart lbd failed"
 wait_guest 180 "lbd.service did not come back after a restart" 'systemctl is-active -q lbd'
