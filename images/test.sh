@@ -261,4 +261,30 @@ GT=60 guest 'systemctl restart lbd' || fail "systemctl restart lbd failed"
 wait_guest 180 "lbd.service did not come back after a restart" 'systemctl is-active -q lbd'
 curl_both "after systemctl restart lbd"
 
+if [ -n "${LB_IMAGE_EXCEPTION_BENCH:-}" ]; then
+    # Exception-path throughput, virtio-user vs TAP: the guest kernel sends 32 MiB over TCP from
+    # the director's own address to the client (kernel -> exception path -> lbd -> wan NIC),
+    # three times per kind; the median is reported.
+    for kind in virtio-user tap; do
+        GT=30 guest "sed -i '/^exception = /d; s/^kernel_tap = .*/&\nexception = \"$kind\"/' /etc/lbd/lbd.toml && systemctl restart lbd" || fail "restart with exception = $kind"
+        wait_guest 180 "lbd did not come back with exception = $kind" 'systemctl is-active -q lbd'
+        GT=30 guest 'journalctl -b -u lbd --no-pager | grep "exception path" | tail -1' | grep -q "exception path $kind" || fail "lbd did not take exception = $kind"
+        wait_guest 60 "tap-wan has no address with exception = $kind" 'ip -br addr show tap-wan | grep -q 10.70.1.1/24'
+        rates=()
+        for run in 1 2 3; do
+            ip netns exec ${p}c timeout 120 nc -l 10.70.1.10 5001 > /dev/null &
+            ncpid=$!
+            sleep 1
+            out=$(GT=120 guest "bash -c 'dd if=/dev/zero bs=64k count=512 2>&1 > /dev/tcp/10.70.1.10/5001'" || true)
+            kill "$ncpid" 2>/dev/null || true
+            wait "$ncpid" 2>/dev/null || true
+            r=$(echo "$out" | sed -n 's/.* copied, \([0-9.]*\) s, .*/\1/p')
+            [ -n "$r" ] || fail "exception-path transfer with $kind failed: $out"
+            rates+=("$(awk -v s="$r" 'BEGIN { printf "%.1f", 32 / s }')")
+        done
+        med=$(printf '%s\n' "${rates[@]}" | sort -n | sed -n 2p)
+        say "exception path $kind: kernel -> client TCP ${rates[*]} MiB/s (median $med MiB/s, accel $accel)"
+    done
+fi
+
 say "PASS (accel $accel; guest agent after ${boot_s} s, lbd ready after ${ready_s} s, all in $(( $(date +%s) - t0 )) s)"
