@@ -5,7 +5,7 @@
 #
 # Checks: lbd.service becomes active (Type=notify: ready), the exception path is virtio-user,
 # curl through the VIP reaches both backends, a connection to the director's own address crosses
-# the exception path (sshd's banner), lbctl -Ln shows the service, an edited keepalived.conf is
+# the exception path (sshd's banner), lbctl -Ln shows the service (guest agent, and ssh on the management NIC with a key from the config drive), an edited keepalived.conf is
 # applied by `systemctl reload lbd`, `systemctl restart lbd` comes back and forwards again.
 # Every wait is bounded; on failure the guest's serial console tail and lbd's journal are printed.
 set -euo pipefail
@@ -57,7 +57,7 @@ trap cleanup EXIT
 
 [ "$(id -u)" = 0 ] || { echo "image-test: must run as root" >&2; exit 1; }
 [ -f "$image" ] || { echo "image-test: no image at $image: run make image" >&2; exit 1; }
-for t in qemu-system-x86_64 python3 nginx curl mkfs.vfat mcopy; do
+for t in qemu-system-x86_64 python3 nginx curl mkfs.vfat mcopy ssh ssh-keygen; do
     command -v "$t" >/dev/null || { echo "image-test: $t not found: run scripts/setup.sh" >&2; exit 1; }
 done
 ovmf_code=/usr/share/OVMF/OVMF_CODE_4M.fd
@@ -160,11 +160,15 @@ IPv6AcceptRA=no
 ConfigureWithoutCarrier=yes
 NET
 done
+ssh-keygen -q -t ed25519 -N "" -C image-test -f "$work/id"
+cp "$work/id.pub" "$work/cfg/authorized_keys"
 truncate -s 8M "$work/cfg.img"
 mkfs.vfat -n LBCONFIG "$work/cfg.img" >/dev/null
 MTOOLS_SKIP_CHECK=1 mcopy -s -i "$work/cfg.img" "$work/cfg/"* ::/
 
 # ---- boot ----
+# The management NIC is qemu's user network; its sshd is reached through a forwarded port.
+sshport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cp "$image" "$work/disk.qcow2"
 cp /usr/share/OVMF/OVMF_VARS_4M.fd "$work/vars.fd"
 boot() {
@@ -176,7 +180,7 @@ boot() {
         -drive if=pflash,format=raw,readonly=on,file="$ovmf_code" -drive if=pflash,format=raw,file="$work/vars.fd" \
         -drive file="$work/disk.qcow2",format=qcow2,if=virtio \
         -drive file="$work/cfg.img",format=raw,if=virtio,readonly=on \
-        -netdev user,id=mgmt -device virtio-net-pci,netdev=mgmt,addr=0x3 \
+        -netdev user,id=mgmt,hostfwd=tcp:127.0.0.1:$sshport-:22 -device virtio-net-pci,netdev=mgmt,addr=0x3 \
         -netdev tap,id=wan,ifname=${p}wt,script=no,downscript=no -device virtio-net-pci,netdev=wan,addr=0x10,mac=52:54:00:70:01:01 \
         -netdev tap,id=lan,ifname=${p}lt,script=no,downscript=no -device virtio-net-pci,netdev=lan,addr=0x11,mac=52:54:00:70:02:01 \
         -chardev socket,path="$work/qga.sock",server=on,wait=off,id=qga0 \
@@ -250,7 +254,12 @@ say "sshd answered on 10.70.1.1 through the exception path"
 
 GT=30 guest 'lbctl -Ln' > "$work/ln.txt" || fail "lbctl -Ln failed in the guest: $(cat "$work/ln.txt")"
 grep -q "10.70.1.100:80" "$work/ln.txt" && grep -q "10.70.2.12:80" "$work/ln.txt" || fail "lbctl -Ln does not show the service: $(cat "$work/ln.txt")"
-say "lbctl -Ln shows the service"
+say "lbctl -Ln shows the service (guest agent)"
+ssh -i "$work/id" -p "$sshport" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes \
+    -o ConnectTimeout=20 -o LogLevel=ERROR root@127.0.0.1 lbctl -Ln > "$work/ln-ssh.txt" 2>&1 \
+    || fail "lbctl -Ln over ssh on the management NIC failed: $(head -c 500 "$work/ln-ssh.txt")"
+grep -q "10.70.1.100:80" "$work/ln-ssh.txt" || fail "lbctl -Ln over ssh does not show the service: $(cat "$work/ln-ssh.txt")"
+say "lbctl -Ln over ssh on the management NIC shows the service"
 
 GT=30 guest "sed -i '/real_server 10.70.2.12 80/,/}/s/weight 1/weight 3/' /etc/lbd/keepalived.conf && systemctl reload lbd" || fail "systemctl reload lbd failed"
 wait_guest 60 "the edited keepalived.conf (weight 3 for 10.70.2.12) was not applied by systemctl reload lbd" "lbctl -Ln | awk '\$2 == \"10.70.2.12:80\" && \$4 == 3 { ok = 1 } END { exit !ok }'"

@@ -46,7 +46,7 @@ fi
 if [ -n "$image" ]; then
   # The appliance image: built from Debian's packages with mmdebstrap, an EFI system partition
   # written with mtools (nothing is mounted), booted in qemu with OVMF and systemd-boot.
-  pkgs+=(mmdebstrap qemu-system-x86 ovmf systemd-boot-efi dosfstools mtools fdisk e2fsprogs)
+  pkgs+=(mmdebstrap qemu-system-x86 ovmf systemd-boot-efi dosfstools mtools fdisk e2fsprogs openssh-client)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
