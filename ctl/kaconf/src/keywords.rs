@@ -184,33 +184,12 @@ const REFUSED_INLINE: &[(&str, &str, &str)] = &[
     ("virtual_ipaddress line", "track_group", "only dev and label"),
 ];
 
-/// Keywords DPVS's keepalived added (for the origin column of the tables shared with
-/// keepalived's own keywords).
-const DPVS: &[&str] = &[
-    "vip_bind_dev",
-    "daddr_group_name",
-    "blklst_group_name",
-    "whtlst_group_name",
-    "bps",
-    "limit_proportion",
-    "establish_timeout",
-    "nat_mask",
-    "src-range",
-    "dst-range",
-    "oif",
-    "iif",
-    "hash_target",
-    "expire_quiescent_conn",
-    "quic",
-    "proxy_protocol",
-    "deny_address_group",
-    "blacklist_address_group",
-    "whitelist_address_group",
-    "tunnel_group",
-];
+/// DPVS keywords outside virtual_server (the virtual_server ones are `vs::VS_IGNORED_DPVS`),
+/// for the origin column of the tables shared with keepalived's own keywords.
+const DPVS_OTHER: &[&str] = &["deny_address_group", "blacklist_address_group", "whitelist_address_group", "tunnel_group"];
 
 fn origin(kw: &str) -> &'static str {
-    if DPVS.contains(&kw) {
+    if vs::VS_IGNORED_DPVS.contains(&kw) || DPVS_OTHER.contains(&kw) {
         "DPVS"
     } else {
         "keepalived"
@@ -245,7 +224,7 @@ pub fn keyword_table() -> Vec<Keyword> {
     for kw in convert::GLOBAL_IGNORED {
         add("global_defs", kw, Status::Ignored, ignored("a setting of keepalived's own processes (mail, SNMP, D-Bus, scheduling, netlink, VRRP defaults); lbd.toml sets lbd's"));
     }
-    for kw in vs::VS_IGNORED {
+    for kw in vs::VS_IGNORED.iter().chain(vs::VS_IGNORED_DPVS) {
         add("virtual_server", kw, Status::Ignored, ignored("an IPVS flag or a feature lbd's services do not have; the service works without it"));
     }
     for kw in vs::RS_IGNORED {

@@ -40,7 +40,10 @@ pub(crate) const VS_IGNORED: &[&str] = &[
     "weight",
     "sorry_server_inhibit",
     "sorry_server_lvs_method",
-    // DPVS's keepalived
+];
+
+/// DPVS's keepalived virtual_server keywords accepted without being acted on.
+pub(crate) const VS_IGNORED_DPVS: &[&str] = &[
     "vip_bind_dev",
     "daddr_group_name",
     "blklst_group_name",
@@ -245,7 +248,7 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<Parsed, Error> {
                     .into();
                 return Err(c.err(ErrorKind::NotSupported { what }));
             }
-            kw if VS_IGNORED.contains(&kw) => cx.ignore(c),
+            kw if VS_IGNORED.contains(&kw) || VS_IGNORED_DPVS.contains(&kw) => cx.ignore(c),
             "DNS_CHECK" | "SMTP_CHECK" | "BFD_CHECK" | "FILE_CHECK" | "PING_CHECK"
             | "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK" => {
                 return Err(unknown(

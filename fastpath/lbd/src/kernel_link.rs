@@ -1,4 +1,4 @@
-//! Settings of a kernel interface through rtnetlink (no `ip` binary, no `unsafe`): the
+//! Settings of a kernel interface through rtnetlink (no `ip` binary; socket2 only): the
 //! exception path's kernel side gets the port's MAC and is brought up. net_tap does both
 //! itself; a virtio_user on vhost-net sets the MAC but leaves the TAP down.
 

@@ -4,6 +4,7 @@
 pub mod lab;
 pub mod pair;
 pub mod procs;
+pub mod record;
 pub mod report;
 pub mod wrk;
 
@@ -277,12 +278,8 @@ fn outcome_json(o: &pair::Outcome) -> Value {
         let mut t = s["totals"].clone();
         if let Some(m) = t.as_object_mut() {
             // Only named drops that happened, to keep the record readable.
-            if let Some(d) = m.get("drops").and_then(Value::as_object) {
-                let nz: serde_json::Map<String, Value> = d
-                    .iter()
-                    .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+            if m.get("drops").is_some_and(Value::is_object) {
+                let nz = record::nonzero_drops(&s["totals"]);
                 m.insert("drops".into(), Value::Object(nz));
             }
         }

@@ -371,15 +371,7 @@ fn summarize(variant: Variant, o: &pair::Outcome, hooks: &SyncHooks) -> Value {
         .as_ref()
         .map(|s| s["totals"].clone())
         .unwrap_or(Value::Null);
-    let drops: serde_json::Map<String, Value> = t["drops"]
-        .as_object()
-        .map(|d| {
-            d.iter()
-                .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let drops = lb_perf::bench::record::nonzero_drops(&t);
     let created = t["sessions_created"].as_u64().unwrap_or(0);
     let queued = t["sync_queued"].as_u64().unwrap_or(0);
     let s = &hooks.out["sync"];

@@ -233,22 +233,13 @@ fn main() -> ExitCode {
     }
     if !cli.no_write {
         let out = cli.out.unwrap_or_else(bench::default_out);
-        let day = rec["machine"]["date"]
-            .as_str()
-            .unwrap_or("undated")
-            .to_owned();
-        let (md_path, json_path) = (
-            out.join(format!("{day}-sync.md")),
-            out.join(format!("{day}-sync.json")),
-        );
-        let text = serde_json::to_string_pretty(&rec).unwrap_or_default();
-        if let Err(e) = std::fs::create_dir_all(&out)
-            .and_then(|()| std::fs::write(&md_path, md))
-            .and_then(|()| std::fs::write(&json_path, text + "\n"))
-        {
-            eprintln!("lb-bench-sync: writing {}: {e}", out.display());
-            return ExitCode::from(1);
-        }
+        let (md_path, json_path) = match bench::record::write(&out, "sync", &md, &rec) {
+            Ok(paths) => paths,
+            Err(e) => {
+                eprintln!("lb-bench-sync: writing {}: {e}", out.display());
+                return ExitCode::from(1);
+            }
+        };
         eprintln!(
             "lb-bench-sync: wrote {} and {} ({} s)",
             md_path.display(),

@@ -4,43 +4,12 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-/// A value for a table cell: strings bare, null as "—", whole numbers without decimals.
-fn c(v: &Value) -> String {
-    match v {
-        Value::Null => "—".into(),
-        Value::String(s) => s.replace('|', "/"),
-        Value::Number(n) => n.as_f64().map_or_else(
-            || n.to_string(),
-            |x| {
-                if x.fract() == 0.0 {
-                    format!("{x:.0}")
-                } else {
-                    format!("{x}")
-                }
-            },
-        ),
-        other => other.to_string().replace('|', "/"),
-    }
-}
-
-/// Thousands as "123.4k".
-fn k(v: &Value) -> String {
-    v.as_f64()
-        .map_or_else(|| "—".into(), |x| format!("{:.1}k", x / 1000.0))
-}
+use lb_perf::bench::record::{cell as c, thousands as k, verdict};
 
 /// Nanoseconds as microseconds.
 fn us(v: &Value) -> String {
     v.as_f64()
         .map_or_else(|| "—".into(), |x| format!("{:.1}", x / 1000.0))
-}
-
-fn verdict(ok: Option<bool>) -> &'static str {
-    match ok {
-        Some(true) => "met",
-        Some(false) => "**not met**",
-        None => "—",
-    }
 }
 
 fn med(v: &Value) -> &Value {

@@ -279,15 +279,7 @@ fn summarize(v: &Variant, out: &pair::Outcome, hooks: &Hooks) -> Value {
         .as_ref()
         .map(|s| s["totals"].clone())
         .unwrap_or(Value::Null);
-    let drops: serde_json::Map<String, Value> = t["drops"]
-        .as_object()
-        .map(|d| {
-            d.iter()
-                .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let drops = lb_perf::bench::record::nonzero_drops(&t);
     let lbd: serde_json::Map<String, Value> = LBD_KEYS
         .iter()
         .map(|k| ((*k).to_owned(), t[k].clone()))
