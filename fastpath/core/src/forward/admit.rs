@@ -53,6 +53,13 @@ fn choose(svc_idx: u32, svc: &Service, key: &FlowKey, ctx: &Ctx<'_>, st: &mut Wo
     }
 }
 
+/// Whether a client source is one of this director's own addresses (VIP, local address, port
+/// address): nobody outside may open a connection as one (a SYN from LIP:port would own that
+/// port's replies). Checked once per new connection only.
+pub(crate) fn spoofed(src: std::net::Ipv4Addr, ctx: &Ctx<'_>) -> bool {
+    ctx.services.addr(src).is_some() || ctx.ports.iter().any(|p| p.owns(src))
+}
+
 /// Admits a new connection to service `svc_idx` and creates its session. A TCP connection
 /// opens with a SYN, or with the ACK that completed the SYN proxy's handshake (`proven`).
 #[allow(clippy::too_many_arguments)]
@@ -61,9 +68,7 @@ pub(crate) fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey,
     if l4.proto == L4Proto::Tcp && !is_syn && !proven {
         return Err(Verdict::Drop(DropReason::NoSession));
     }
-    // Nobody outside may open a connection as one of our own addresses (a SYN from LIP:port
-    // would own that port's replies). Checked once per new connection only.
-    if ctx.services.addr(key.src).is_some() || ctx.ports.iter().any(|p| p.owns(key.src)) {
+    if spoofed(key.src, ctx) {
         return Err(Verdict::Drop(DropReason::SpoofedSource));
     }
     let compiled = ctx.services.compiled(svc_idx);

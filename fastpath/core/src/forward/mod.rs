@@ -23,7 +23,7 @@ use crate::wire::{ethernet, EthernetFrame, IpProtocol, Ipv4Packet, TcpFlags, Tcp
 use crate::worker::{Ctx, WorkerState};
 
 pub(crate) use icmp_relay::relay_icmp_error;
-pub(crate) use xmit::set_l2;
+pub(crate) use xmit::{session_toa, set_l2};
 
 pub(crate) const L2: usize = ethernet::HEADER_LEN;
 
@@ -94,7 +94,7 @@ pub(crate) fn forward<B: PacketBuf>(buf: &mut B, in_port: u8, kind: AddrKind, ct
             }
         }
     };
-    if st.sessions.get(id).splice.is_some_and(|sp| sp.waiting) {
+    if st.sessions.get(id).splice.as_ref().is_some_and(|sp| sp.waiting) {
         return crate::synproxy::stage::client_waiting(buf, id, &l4, ctx, st);
     }
     let s = st.sessions.get_mut(id);

@@ -18,6 +18,15 @@ use crate::worker::{Ctx, WorkerState};
 use super::tcp_state::{next_state, still_allowed};
 use super::{L2, L4};
 
+/// The TOA mode a session's packets toward its real server follow: its service's, for FNAT
+/// sessions of the current snapshot; off otherwise.
+pub(crate) fn session_toa(s: &crate::session::Session, ctx: &Ctx<'_>) -> ToaMode {
+    if s.mode != ForwardMode::Fnat || s.generation != ctx.services.generation() {
+        return ToaMode::Off;
+    }
+    ctx.services.get(s.svc).map_or(ToaMode::Off, |v| v.toa)
+}
+
 /// The TOA option's length, as a TCP length.
 const TOA_OPTION_LEN: u16 = 8;
 const _: () = assert!(TOA_OPTION_LEN as usize == TOA_LEN);
@@ -28,7 +37,7 @@ pub(super) fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, 
         return Verdict::Drop(DropReason::DrainTimeout);
     }
     let s = st.sessions.get(id);
-    let (laddr, rs, client, svc, prev, generation, mode) = (s.laddr, s.rs, s.client, s.svc, s.state, s.generation, s.mode);
+    let (laddr, rs, client, prev, mode) = (s.laddr, s.rs, s.client, s.state, s.mode);
     let state = if l4.proto == L4Proto::Tcp { next_state(prev, l4.flags, true) } else { ConnState::Udp };
     st.sessions.touch(id, state, ctx.now_ms);
     let len = u64::try_from(buf.data().len()).unwrap_or(0);
@@ -52,11 +61,7 @@ pub(super) fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, 
         }
         st.sessions.get_mut(id).splice = Some(sp);
     }
-    let toa_mode = if mode == ForwardMode::Fnat && generation == ctx.services.generation() {
-        ctx.services.get(svc).map_or(ToaMode::Off, |v| v.toa)
-    } else {
-        ToaMode::Off
-    };
+    let toa_mode = session_toa(st.sessions.get(id), ctx);
     let want_toa = l4.proto == L4Proto::Tcp
         && !st.sessions.get(id).toa_sent
         && match toa_mode {
@@ -101,14 +106,14 @@ pub(super) fn from_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>
         st.kill(id, ctx.owners);
         return Verdict::Drop(DropReason::DrainTimeout);
     }
-    if st.sessions.get(id).splice.is_some_and(|sp| sp.waiting) {
+    if st.sessions.get(id).splice.as_ref().is_some_and(|sp| sp.waiting) {
         if let Some(v) = crate::synproxy::stage::rs_waiting(buf, id, ctx, st) {
             return v;
         }
     }
     let frame = buf.data_mut();
     let s = st.sessions.get(id);
-    let toa_on = s.mode == ForwardMode::Fnat && s.generation == ctx.services.generation() && ctx.services.get(s.svc).is_some_and(|v| v.toa != ToaMode::Off);
+    let toa_on = session_toa(s, ctx) != ToaMode::Off;
     let (client, vip, port, mac, prev) = (s.client, s.vip, s.client_port, s.client_mac, s.state);
     let state = if l4.proto == L4Proto::Tcp { next_state(prev, l4.flags, false) } else { ConnState::Udp };
     st.sessions.touch(id, state, ctx.now_ms);

@@ -3,9 +3,9 @@
 use crate::acl::AclVerdict;
 use crate::buf::PacketBuf;
 use crate::flow::FlowKey;
-use crate::forward::{admit, set_l2, L2, L4};
+use crate::forward::{admit, session_toa, set_l2, L2, L4};
 use crate::iface::route;
-use crate::service::{ForwardMode, Service, ToaMode};
+use crate::service::{Service, ToaMode};
 use crate::session::ConnState;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::{EthernetAddress, EthernetFrame, Ipv4Packet, TcpFlags, TcpPacket};
@@ -56,7 +56,7 @@ pub(crate) fn no_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, 
 fn client_syn<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, svc_idx: u32, conf: &SynProxyConf, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
     // The checks a new connection gets that cost no state: nobody may open one as one of our
     // addresses, and a denied client gets no answer at all.
-    if ctx.services.addr(key.src).is_some() || ctx.ports.iter().any(|p| p.owns(key.src)) {
+    if admit::spoofed(key.src, ctx) {
         return Verdict::Drop(DropReason::SpoofedSource);
     }
     let acl = &ctx.services.compiled(svc_idx).acl;
@@ -137,33 +137,16 @@ fn client_ack<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, sv
     syn_to_rs(buf, id, ctx, st)
 }
 
-/// The source of the session's packets toward its real server.
-fn rs_side_src(mode: ForwardMode, laddr: (std::net::Ipv4Addr, u16), client: (std::net::Ipv4Addr, u16)) -> (std::net::Ipv4Addr, u16) {
-    if mode == ForwardMode::Fnat {
-        laddr
-    } else {
-        client
-    }
-}
-
-fn toa_mode(id: u32, ctx: &Ctx<'_>, st: &WorkerState) -> ToaMode {
-    let s = st.sessions.get(id);
-    if s.mode != ForwardMode::Fnat || s.generation != ctx.services.generation() {
-        return ToaMode::Off;
-    }
-    ctx.services.get(s.svc).map_or(ToaMode::Off, |v| v.toa)
-}
-
 /// Turns the packet in hand into the session's SYN to its real server.
 fn syn_to_rs<B: PacketBuf>(buf: &mut B, id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
-    let toa = toa_mode(id, ctx, st) == ToaMode::SynAndFirstAck;
+    let toa = session_toa(st.sessions.get(id), ctx) == ToaMode::SynAndFirstAck;
     let s = st.sessions.get(id);
     let Some(sp) = s.splice else { return Verdict::Drop(DropReason::NoSession) };
     let client_window = rescale(sp.client_win, (sp.opts.wscale.unwrap_or(0), 0));
     let seg = Segment {
         src_mac: EthernetAddress([0; 6]),
         dst_mac: EthernetAddress([0; 6]),
-        src: rs_side_src(s.mode, s.laddr, s.client),
+        src: s.laddr,
         dst: s.rs,
         ttl: DEFAULT_TTL,
         seq: sp.client_isn,
@@ -194,7 +177,7 @@ pub(crate) fn client_waiting<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &
         let seg = Segment {
             src_mac: EthernetAddress([0; 6]),
             dst_mac: EthernetAddress([0; 6]),
-            src: rs_side_src(s.mode, s.laddr, s.client),
+            src: s.laddr,
             dst: s.rs,
             ttl: DEFAULT_TTL,
             seq: sp.client_isn.wrapping_add(1),
@@ -252,12 +235,12 @@ pub(crate) fn rs_waiting<B: PacketBuf>(buf: &mut B, id: u32, ctx: &Ctx<'_>, st: 
         _ => (0, 0),
     };
     sp.to_client_shift = (rs_ws.unwrap_or(0), sp.our_wscale.unwrap_or(0));
-    let toa = toa_mode(id, ctx, st) != ToaMode::Off && !s.toa_sent;
-    let (mode, laddr, client, rs, vip, client_port, client_mac) = (s.mode, s.laddr, s.client, s.rs, s.vip, s.client_port, s.client_mac);
+    let toa = session_toa(s, ctx) != ToaMode::Off && !s.toa_sent;
+    let (laddr, client, rs, vip, client_port, client_mac) = (s.laddr, s.client, s.rs, s.vip, s.client_port, s.client_mac);
     let ack = Segment {
         src_mac: EthernetAddress([0; 6]),
         dst_mac: EthernetAddress([0; 6]),
-        src: rs_side_src(mode, laddr, client),
+        src: laddr,
         dst: rs,
         ttl: DEFAULT_TTL,
         seq: sp.client_isn.wrapping_add(1),
