@@ -88,10 +88,19 @@ fn bind_socket(path: &Path) -> Result<StdUnixListener, ApiError> {
     Ok(l)
 }
 
+/// Pending connections the kernel holds for a TCP listener (capped by `net.core.somaxconn`).
+/// std's 128 is too few for a burst while the API thread is busy: the kernel then drops SYNs
+/// and the client waits a second for its retransmission.
+const TCP_BACKLOG: i32 = 1024;
+
 fn bind_tcp(field: &'static str, addr: std::net::SocketAddr) -> Result<std::net::TcpListener, ApiError> {
-    let l = std::net::TcpListener::bind(addr).map_err(|source| ApiError::Listen { field, addr, source })?;
-    l.set_nonblocking(true).map_err(|source| ApiError::Listen { field, addr, source })?;
-    Ok(l)
+    let err = |source| ApiError::Listen { field, addr, source };
+    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, Some(socket2::Protocol::TCP)).map_err(err)?;
+    s.set_reuse_address(true).map_err(err)?;
+    s.bind(&addr.into()).map_err(err)?;
+    s.listen(TCP_BACKLOG).map_err(err)?;
+    s.set_nonblocking(true).map_err(err)?;
+    Ok(s.into())
 }
 
 /// Refused calls on `api_listen` are logged at most this often.
