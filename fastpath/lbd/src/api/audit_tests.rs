@@ -63,9 +63,9 @@ fn one_audit_line_per_change_with_who_and_what() {
     let sock = dir.join("lbd.sock");
     let text = format!("api_socket = \"{}\"\n[[port]]\nname = 'a'\nvdev = 'net_ring0'\n", sock.display());
     let cfg = Config::parse(&text, Path::new("t.toml")).unwrap();
-    let (sub, cap) = lb_logging::capture("lbd", "info");
+    let (d, cap) = lb_logging::capture("lbd", "info");
     // The API thread inherits the starting thread's subscriber.
-    let handle = tracing::subscriber::with_default(sub, || start(&cfg, Arc::new(control_with(CONF, None))).unwrap());
+    let handle = tracing::dispatcher::with_default(&d, || start(&cfg, Arc::new(control_with(CONF, None))).unwrap());
     let audit = || cap.lines_with("lbd: api: ");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
