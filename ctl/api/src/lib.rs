@@ -212,6 +212,12 @@ pub async fn connect_channel(target: &Target) -> Result<InterceptedService<Chann
     Ok(InterceptedService::new(channel, Bearer(bearer)))
 }
 
+/// The local-address group a service gets when addresses are added to it directly (DPVS's
+/// `ipvsadm --add-laddr -t VIP:PORT`): `tcp-10.0.1.100-80`.
+pub fn service_group_name(k: &pb::ServiceKey) -> String {
+    format!("{}-{}-{}", protocol_name(k.protocol).to_ascii_lowercase(), k.vip, k.port)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

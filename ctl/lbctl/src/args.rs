@@ -92,8 +92,10 @@ pub enum Command {
     Restore,
     SetTimeouts(u32, u32, u32),
     LaddrList,
-    LaddrAdd { group: String, addrs: Vec<String>, ifname: Option<String> },
-    LaddrDel { group: String, addrs: Vec<String> },
+    LaddrAdd { to: LaddrOf, addrs: Vec<String>, ifname: Option<String> },
+    LaddrDel { from: LaddrOf, addrs: Vec<String> },
+    /// `-G|--get-laddr [-t|-u vip:port]`: local addresses per FNAT service, DPVS's layout.
+    LaddrGet { service: Option<pb::ServiceKey> },
     /// Sessions; `true` for ipvsadm's `-Lc` layout.
     Sessions(pb::ListSessionsRequest, bool),
     Stats { services: bool },
@@ -115,6 +117,14 @@ pub enum Command {
     Top { once: bool, interval_s: u32 },
     Help,
     Version,
+}
+
+/// Whose local addresses: a named group (`laddr add GROUP ...`) or a service's own (DPVS's
+/// `-P|--add-laddr -t vip:port -z addr`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LaddrOf {
+    Group(String),
+    Service(pb::ServiceKey),
 }
 
 /// Options that apply to every command.
@@ -187,6 +197,9 @@ fn ipvs_command(a: &str) -> Option<&'static str> {
         "-R" | "--restore" => "-R",
         "--set" => "--set",
         "--start-daemon" => "--start-daemon",
+        "-P" | "--add-laddr" => "-P",
+        "-Q" | "--del-laddr" => "-Q",
+        "-G" | "--get-laddr" => "-G",
         "--stop-daemon" => "--stop-daemon",
         "-h" | "--help" => "-h",
         "-V" | "--version" => "-V",
@@ -206,6 +219,8 @@ struct Seen {
     words: Vec<String>,
     sessions: pb::ListSessionsRequest,
     ifname: Option<String>,
+    /// `-z|--laddr`: DPVS's local address for `-P` / `-Q`.
+    laddrs: Vec<String>,
     once: bool,
     interval: Option<u32>,
     services: bool,
@@ -317,7 +332,8 @@ pub fn parse(args: &[String]) -> Result<(Globals, Command), UsageError> {
             "--rs" => s.sessions.real_server = t.value(&a)?,
             "--state" => s.sessions.state = t.value(&a)?,
             "--limit" => s.sessions.limit = t.number(&a)?,
-            "--ifname" => s.ifname = Some(t.value(&a)?),
+            "--ifname" | "-F" => s.ifname = Some(t.value(&a)?),
+            "-z" | "--laddr" => s.laddrs.push(t.value(&a)?),
             "--once" => s.once = true,
             "--interval" => s.interval = Some(t.number(&a)?),
             "--services" => s.services = true,
@@ -379,6 +395,12 @@ fn ipvsadm(c: &str, mut s: Seen) -> Result<Command, UsageError> {
     if let Some(o) = s.sync_opt.as_ref().filter(|_| c != "--start-daemon") {
         return usage(format!("{o} goes with --start-daemon"));
     }
+    if !s.laddrs.is_empty() && c != "-P" && c != "-Q" {
+        return usage(format!("{c}: -z|--laddr goes with -P|--add-laddr or -Q|--del-laddr"));
+    }
+    if s.ifname.is_some() && c != "-P" {
+        return usage(format!("{c}: -F|--ifname goes with -P|--add-laddr (or laddr add)"));
+    }
     Ok(match c {
         "-A" | "-E" => {
             let mut so = std::mem::take(&mut s.so);
@@ -415,6 +437,18 @@ fn ipvsadm(c: &str, mut s: Seen) -> Result<Command, UsageError> {
             Command::StartDaemon(pb::SyncDaemon { role: s.role.unwrap_or_default() as i32, ..s.sync })
         }
         "--stop-daemon" => Command::StopDaemon(s.role.unwrap_or_default()),
+        "-P" | "-Q" => {
+            let svc = need_service(&s, c)?;
+            if s.laddrs.is_empty() {
+                return usage(format!("{c} needs a local address: -z addr"));
+            }
+            if c == "-P" {
+                Command::LaddrAdd { to: LaddrOf::Service(svc), addrs: s.laddrs, ifname: s.ifname }
+            } else {
+                Command::LaddrDel { from: LaddrOf::Service(svc), addrs: s.laddrs }
+            }
+        }
+        "-G" => Command::LaddrGet { service: s.svc },
         "-V" => Command::Version,
         _ => Command::Help,
     })
@@ -454,11 +488,11 @@ fn noun_verb(mut s: Seen) -> Result<Command, UsageError> {
             if addrs.is_empty() {
                 return usage("laddr add GROUP ADDR... [--ifname IF]: no address given");
             }
-            Command::LaddrAdd { group: group.clone(), addrs: addrs.to_vec(), ifname: s.ifname }
+            Command::LaddrAdd { to: LaddrOf::Group(group.clone()), addrs: addrs.to_vec(), ifname: s.ifname }
         }
         ("laddr", Some("del" | "delete" | "rm")) => {
             let Some((group, addrs)) = rest.split_first() else { return usage("laddr del GROUP [ADDR...]") };
-            Command::LaddrDel { group: group.clone(), addrs: addrs.to_vec() }
+            Command::LaddrDel { from: LaddrOf::Group(group.clone()), addrs: addrs.to_vec() }
         }
         ("session" | "sessions" | "conn", Some("list" | "ls") | None) => {
             only(2, "session list")?;

@@ -89,8 +89,18 @@ fn real_servers_and_forwarding_methods() {
 
 #[test]
 fn noun_verb_commands() {
-    assert_eq!(cmd("laddr add lg 10.0.0.1 10.0.0.2 --ifname lan"), Command::LaddrAdd { group: "lg".into(), addrs: vec!["10.0.0.1".into(), "10.0.0.2".into()], ifname: Some("lan".into()) });
-    assert_eq!(cmd("laddr del lg"), Command::LaddrDel { group: "lg".into(), addrs: vec![] });
+    assert_eq!(cmd("laddr add lg 10.0.0.1 10.0.0.2 --ifname lan"), Command::LaddrAdd { to: LaddrOf::Group("lg".into()), addrs: vec!["10.0.0.1".into(), "10.0.0.2".into()], ifname: Some("lan".into()) });
+    assert_eq!(cmd("laddr del lg"), Command::LaddrDel { from: LaddrOf::Group("lg".into()), addrs: vec![] });
+    // DPVS's ipvsadm: the service's own local addresses.
+    let k = pb::ServiceKey { vip: "10.0.1.100".into(), port: 80, protocol: Protocol::Tcp as i32 };
+    assert_eq!(cmd("-P -t 10.0.1.100:80 -z 10.0.2.201 -F lan"), Command::LaddrAdd { to: LaddrOf::Service(k.clone()), addrs: vec!["10.0.2.201".into()], ifname: Some("lan".into()) });
+    assert_eq!(cmd("--del-laddr -t 10.0.1.100:80 --laddr 10.0.2.201"), Command::LaddrDel { from: LaddrOf::Service(k.clone()), addrs: vec!["10.0.2.201".into()] });
+    assert_eq!(cmd("-G"), Command::LaddrGet { service: None });
+    assert_eq!(cmd("--get-laddr -t 10.0.1.100:80"), Command::LaddrGet { service: Some(k) });
+    assert_eq!(err("-P -t 10.0.1.100:80"), "-P needs a local address: -z addr");
+    assert_eq!(err("-P -z 10.0.2.201"), "-P needs a service: -t|-u vip:port");
+    assert_eq!(err("-A -t 10.0.1.100:80 -z 10.0.2.201"), "-A: -z|--laddr goes with -P|--add-laddr or -Q|--del-laddr");
+    assert_eq!(err("-Q -t 10.0.1.100:80 -z 10.0.2.201 -F lan"), "-Q: -F|--ifname goes with -P|--add-laddr (or laddr add)");
     assert_eq!(cmd("laddr list"), Command::LaddrList);
     assert_eq!(cmd("rs list"), Command::RsList { service: None });
     assert!(matches!(cmd("rs list -t 10.0.0.1:80"), Command::RsList { service: Some(_) }));

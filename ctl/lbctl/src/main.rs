@@ -3,6 +3,7 @@
 
 mod args;
 mod json;
+mod laddr;
 mod names;
 mod rules;
 mod run;

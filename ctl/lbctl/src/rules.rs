@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use lb_api::pb::{self, ForwardMode};
 
-use crate::args::{self, Command, RsOpts, ServiceOpts, UsageError};
+use crate::args::{self, Command, LaddrOf, RsOpts, ServiceOpts, UsageError};
 use crate::names::addr_port;
 
 fn svc_flag(k: &pb::ServiceKey) -> &'static str {
@@ -185,7 +185,22 @@ pub fn restore(text: &str) -> Result<pb::ApplyRequest, UsageError> {
             Command::Clear => {
                 req.services.clear();
             }
-            Command::LaddrAdd { group, addrs, ifname } => {
+            Command::LaddrAdd { to, addrs, ifname } => {
+                let group = match to {
+                    LaddrOf::Group(g) => g,
+                    // DPVS's `-P -t vip:port -z addr`: the service's group, or one named after it.
+                    LaddrOf::Service(k) => {
+                        let s = req
+                            .services
+                            .iter_mut()
+                            .find(|s| s.key.as_ref().is_some_and(|x| same_key(x, &k)))
+                            .ok_or_else(|| at(format!("-P: service {k} is not added by an earlier -A line")))?;
+                        if s.laddr_group.is_empty() {
+                            s.laddr_group = lb_api::service_group_name(&k);
+                        }
+                        s.laddr_group.clone()
+                    }
+                };
                 let idx = match req.groups.iter().position(|g| g.name == group) {
                     Some(i) => i,
                     None => {
@@ -212,7 +227,7 @@ pub fn restore(text: &str) -> Result<pb::ApplyRequest, UsageError> {
                 add_rs(s, &r).map_err(at)?;
             }
             Command::SetTimeouts(tcp, tcpfin, udp) => req.timeouts = Some(pb::Timeouts { tcp, tcpfin, udp }),
-            _ => return Err(at(format!("{:?} cannot be restored (only -A, -a, -C, --set and laddr add lines)", words[0]))),
+            _ => return Err(at(format!("{:?} cannot be restored (only -A, -a, -P, -C, --set and laddr add lines)", words[0]))),
         }
     }
     Ok(req)
@@ -248,6 +263,17 @@ laddr add lg 10.70.2.101
         assert_eq!(req.services.iter().map(|s| s.syn_proxy).collect::<Vec<_>>(), [false, false, true]);
         let again = save(&req.groups, &req.services, req.timeouts.as_ref(), true);
         assert_eq!(again, RULES);
+    }
+
+    /// DPVS's order: the service first, its local addresses after.
+    #[test]
+    fn dpvs_add_laddr_lines_give_the_service_a_group() {
+        let req = restore("-A -t 10.70.1.100:80 -s rr\n-P -t 10.70.1.100:80 -z 10.70.2.100 -F lan\n-P -t 10.70.1.100:80 -z 10.70.2.101\n").unwrap();
+        assert_eq!(req.services[0].laddr_group, "tcp-10.70.1.100-80");
+        assert_eq!(req.groups.len(), 1);
+        assert_eq!(req.groups[0].name, "tcp-10.70.1.100-80");
+        assert_eq!(req.groups[0].addrs.iter().map(|a| (a.addr.as_str(), a.ifname.as_str())).collect::<Vec<_>>(), [("10.70.2.100", "lan"), ("10.70.2.101", "")]);
+        assert_eq!(restore("-P -t 10.70.1.100:80 -z 10.70.2.100").unwrap_err().0, "line 1: -P: service TCP 10.70.1.100:80 is not added by an earlier -A line");
     }
 
     #[test]

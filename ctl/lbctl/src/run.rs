@@ -8,7 +8,7 @@ use tonic::Code;
 
 use crate::args::{AccessList, Command, Globals, ListView, Op, UsageError};
 use crate::table::Rate;
-use crate::{json, rules, sync, table, top, vrrp};
+use crate::{json, laddr, rules, sync, table, top, vrrp};
 
 /// Why a command failed; each kind has its exit code.
 #[derive(Debug, thiserror::Error)]
@@ -211,17 +211,28 @@ pub async fn run(g: &Globals, cmd: Command, c: &mut Client) -> Result<(), CliErr
             }
             emit(&table::groups(&groups))
         }
-        Command::LaddrAdd { group, addrs, ifname } => {
+        Command::LaddrAdd { to, addrs, ifname } => {
             let addrs = addrs.into_iter().map(|addr| pb::LocalAddress { addr, ifname: ifname.clone().unwrap_or_default() }).collect();
-            let gr = c.add_local_addresses(pb::AddLocalAddressesRequest { group, addrs }).await?.into_inner();
+            let (group, service) = laddr::request_target(to);
+            let gr = c.add_local_addresses(pb::AddLocalAddressesRequest { group, addrs, service }).await?.into_inner();
             if g.json {
                 return emit_json(&json::groups(&[gr]));
             }
             Ok(())
         }
-        Command::LaddrDel { group, addrs } => {
-            c.delete_local_addresses(pb::DeleteLocalAddressesRequest { group, addrs }).await?;
+        Command::LaddrDel { from, addrs } => {
+            let (group, service) = laddr::request_target(from);
+            c.delete_local_addresses(pb::DeleteLocalAddressesRequest { group, addrs, service }).await?;
             Ok(())
+        }
+        Command::LaddrGet { service } => {
+            let services = c.list_services(pb::ListServicesRequest { stats: false }).await?.into_inner().services;
+            let groups = c.list_local_address_groups(pb::ListLocalAddressGroupsRequest {}).await?.into_inner().groups;
+            let shown = laddr::per_service(&services, &groups, service.as_ref()).map_err(|m| CliError::Status(Box::new(tonic::Status::not_found(m))))?;
+            if g.json {
+                return emit_json(&laddr::json(&shown));
+            }
+            emit(&laddr::dpvs_table(&shown))
         }
         Command::Sessions(req, ipvsadm_style) => {
             let r = c.list_sessions(req).await?.into_inner();

@@ -22,6 +22,11 @@ ipvsadm spellings:
   lbctl --start-daemon master|backup --mcast-interface IF [--syncid ID] [--sync-maxlen N]
         [--mcast-group ADDR] [--mcast-port P] [--mcast-ttl T]   (left out: LVS's defaults)
   lbctl --stop-daemon master|backup
+  lbctl -P|--add-laddr -t|-u vip:port -z laddr [-F ifname]   DPVS's order: the service first,
+        its local addresses after; an FNAT service without any refuses new connections
+        (no_local_address); its addresses go to a group named after it (tcp-VIP-PORT)
+  lbctl -Q|--del-laddr -t|-u vip:port -z laddr   (the last one may go; open sessions keep it)
+  lbctl -G|--get-laddr [-t|-u vip:port]          local addresses per FNAT service
   lbctl -L|-l --daemon   sync daemons as ipvsadm lists them, then bulk sync, sent, received
                          and dropped counters (nothing when no daemon runs)
   -b is FNAT (FullNat, as DPVS spells it), -g DR (Route), -m NAT (Masq); forwarding is per
@@ -116,6 +121,9 @@ pub const OPTIONS: &[Opt] = &[
     opt(&["--set"], Arg::ThreeNumbers),
     opt(&["--start-daemon"], Arg::Choice(ROLES)),
     opt(&["--stop-daemon"], Arg::Choice(ROLES)),
+    opt(&["-P", "--add-laddr"], Arg::Flag),
+    opt(&["-Q", "--del-laddr"], Arg::Flag),
+    opt(&["-G", "--get-laddr"], Arg::Flag),
     opt(&["-h", "--help"], Arg::Flag),
     opt(&["-V", "--version"], Arg::Flag),
     // global options
@@ -146,6 +154,7 @@ pub const OPTIONS: &[Opt] = &[
     opt(&["--draining-timeout"], Arg::Value),
     opt(&["--sorry-server"], Arg::Value),
     opt(&["-j", "--synproxy"], Arg::Choice(&["enable", "disable"])),
+    opt(&["-z", "--laddr"], Arg::Value),
     // listings
     opt(&["-c", "--connection"], Arg::Flag),
     opt(&["--stats"], Arg::Flag),
@@ -161,7 +170,7 @@ pub const OPTIONS: &[Opt] = &[
     opt(&["--rs"], Arg::Value),
     opt(&["--state"], Arg::Value),
     opt(&["--limit"], Arg::Value),
-    opt(&["--ifname"], Arg::Value),
+    opt(&["--ifname", "-F"], Arg::Value),
     opt(&["--once"], Arg::Flag),
     opt(&["--interval"], Arg::Value),
     // sync daemons

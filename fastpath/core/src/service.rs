@@ -209,8 +209,6 @@ impl Service {
 pub enum ServiceError {
     #[error("virtual service {0} is defined twice")]
     Duplicate(ServiceKey),
-    #[error("virtual service {0}: FNAT needs at least one local address (laddr_group_name)")]
-    NoLaddr(ServiceKey),
     #[error("virtual service {key}: real server {addr}:{port} weight {weight} is above 65535")]
     Weight { key: ServiceKey, addr: Ipv4Addr, port: u16, weight: u32 },
     #[error("virtual service {key}: real server {addr}:{port} is listed twice")]
@@ -313,9 +311,6 @@ impl ServiceTable {
             }
             if index.insert(s.key, u32::try_from(i).unwrap_or(u32::MAX)).is_some() {
                 return Err(ServiceError::Duplicate(s.key));
-            }
-            if s.mode == ForwardMode::Fnat && s.laddrs.is_empty() {
-                return Err(ServiceError::NoLaddr(s.key));
             }
             if let Some(sp) = &s.syn_proxy {
                 let why = if s.key.proto != L4Proto::Tcp {
@@ -508,7 +503,8 @@ mod tests {
         assert!(t.lookup(&ServiceKey { proto: L4Proto::Udp, ..svc(80, vec![]).key }).is_none());
         assert!(t.is_laddr(l[0]));
         assert_eq!(ServiceTable::new(vec![svc(80, l.clone()), svc(80, l.clone())], 1).unwrap_err(), ServiceError::Duplicate(svc(80, vec![]).key));
-        assert!(matches!(ServiceTable::new(vec![svc(80, vec![])], 1), Err(ServiceError::NoLaddr(_))));
+        // DPVS's flow: an FNAT service may exist before its local addresses.
+        assert!(ServiceTable::new(vec![svc(80, vec![])], 1).is_ok());
         let mut s = svc(80, l.clone());
         s.real_servers[0].weight = 70000;
         assert!(ServiceTable::new(vec![s], 1).unwrap_err().to_string().contains("weight 70000"));

@@ -87,6 +87,9 @@ drop_reasons! {
     NoRealServer => "no_real_server",
     /// All local ports of the service's local addresses are in use on this worker.
     NoLocalPort => "no_local_port",
+    /// An FNAT service has no local address (created before `--add-laddr`, or its last
+    /// one was deleted).
+    NoLocalAddress => "no_local_address",
     /// No port reaches the destination (not on a connected subnet, no gateway).
     NoRoute => "no_route",
     /// Too many packets already wait on ARP resolution.

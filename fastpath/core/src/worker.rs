@@ -163,6 +163,15 @@ impl WorkerState {
         self.sched_generation = services.generation();
     }
 
+    /// Lines the local-port pools up with `services` after a table change: new local
+    /// addresses get this worker's ports; a removed one goes once its last port is back.
+    pub fn sync_laddrs(&mut self, services: &ServiceTable) {
+        for l in services.laddrs() {
+            self.laddrs.add_addr(*l);
+        }
+        self.laddrs.retain_addrs(services.laddrs());
+    }
+
     /// Queues a frame to originate; counted as a drop when the queue is full.
     pub fn push_emit(&mut self, e: Emit) {
         if self.emit.len() < MAX_EMIT {

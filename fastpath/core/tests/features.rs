@@ -337,3 +337,27 @@ fn round_robin_position_survives_changes_to_other_services() {
     let second = to_which_rs(&lab.run(&mut st, &syn(client, 2), 0).1);
     assert_ne!(first, second, "rr continues where it was, it does not restart");
 }
+
+/// DPVS's order: an FNAT service created before its local addresses refuses new connections
+/// with a counted reason, and serves once a live change gives it one; a session opened then
+/// keeps its local address after the service loses it again.
+#[test]
+fn fnat_without_local_addresses_refuses_until_it_gets_one() {
+    let mut bare = service(Scheduler::Rr, ForwardMode::Fnat, 2);
+    bare.laddrs.clear();
+    let mut lab = Lab::new(bare.clone());
+    let mut st = lab.state();
+    assert_eq!(lab.run(&mut st, &syn(Ipv4Addr::new(1, 2, 3, 4), 1), 0).0, Verdict::Drop(DropReason::NoLocalAddress));
+    lab.replace(service(Scheduler::Rr, ForwardMode::Fnat, 2));
+    st.sync_laddrs(&lab.services);
+    let (v, out) = lab.run(&mut st, &syn(Ipv4Addr::new(1, 2, 3, 4), 2), 0);
+    assert_eq!(v, Verdict::Tx(1));
+    assert_eq!(Ipv4Packet::new_checked(&out[14..]).unwrap().src_addr(), LIP, "from the local address");
+    lab.replace(bare);
+    st.sync_laddrs(&lab.services);
+    assert_eq!(lab.run(&mut st, &syn(Ipv4Addr::new(1, 2, 3, 4), 3), 0).0, Verdict::Drop(DropReason::NoLocalAddress));
+    let ack = tcp(WAN_MAC, CLIENT_MAC, (Ipv4Addr::new(1, 2, 3, 4), 2), (VIP, 80), TcpFlags::ACK);
+    let (v, out) = lab.run(&mut st, &ack, 0);
+    assert_eq!(v, Verdict::Tx(1), "the open session goes on");
+    assert_eq!(Ipv4Packet::new_checked(&out[14..]).unwrap().src_addr(), LIP);
+}

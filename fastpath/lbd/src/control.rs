@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use fastpath::service::{ServiceKey, ServiceTable};
 use fastpath::session::Timeouts;
 use fastpath::{Counters, Interface, L4Proto};
-use kaconf::{LocalAddr, LocalAddressGroup, Protocol, VirtualServer};
+use kaconf::{LbKind, LocalAddr, LocalAddressGroup, Protocol, VirtualServer};
 
 use crate::config::PortConfig;
 use crate::services;
@@ -91,6 +91,14 @@ pub fn service_key(k: VsKey) -> ServiceKey {
 /// "TCP 10.0.0.1:80" for messages.
 pub fn key_text(k: VsKey) -> String {
     format!("{} {}:{}", k.2, k.0, k.1)
+}
+
+/// Where local addresses go: a named group (keepalived's `local_address_group`), or a
+/// service's own (DPVS's `ipvsadm --add-laddr -t VIP:PORT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaddrTarget {
+    Group(String),
+    Service(VsKey),
 }
 
 /// A data port as the control side sees it (DPDK handles for statistics, when running).
@@ -347,17 +355,29 @@ impl Control {
         run.conf.local_address_groups.iter().map(|g| (g.clone(), used(&g.name))).collect()
     }
 
-    /// Adds addresses to `group`, creating it when needed; addresses already there are kept.
-    pub fn add_laddrs(&self, group: &str, addrs: Vec<LocalAddr>) -> Result<LocalAddressGroup, ControlError> {
+    /// Adds addresses to a group, creating it when needed; addresses already there are kept.
+    /// For [`LaddrTarget::Service`] (DPVS's `--add-laddr`) the group is the service's; a
+    /// service without one gets a group named after it, in the same change.
+    pub fn add_laddrs(&self, target: &LaddrTarget, addrs: Vec<LocalAddr>) -> Result<LocalAddressGroup, ControlError> {
         let mut run = self.lock();
         let mut conf = run.conf.clone();
         if let Some(vs) = conf.virtual_servers.iter().find(|v| addrs.iter().any(|a| a.ip == v.vip)) {
             return Err(ControlError::invalid("addrs", format!("{} is the virtual IP of service {}", vs.vip, key_text(vs_key(vs)))));
         }
+        let group = match target {
+            LaddrTarget::Group(g) => g.clone(),
+            LaddrTarget::Service(key) => {
+                let vs = conf.virtual_servers.iter_mut().find(|v| vs_key(v) == *key).ok_or_else(|| not_found(*key))?;
+                if vs.lb_kind != LbKind::Fnat {
+                    return Err(ControlError::invalid("service", format!("service {} forwards by {:?}: local addresses are for FNAT", key_text(*key), vs.lb_kind)));
+                }
+                vs.laddr_group_name.get_or_insert_with(|| lb_api::service_group_name(&crate::api::convert::key_to_pb(*key))).clone()
+            }
+        };
         let idx = match conf.local_address_groups.iter().position(|g| g.name == group) {
             Some(i) => i,
             None => {
-                conf.local_address_groups.push(LocalAddressGroup { name: group.to_owned(), addrs: Vec::new(), file: PathBuf::from(API_ORIGIN), line: 0 });
+                conf.local_address_groups.push(LocalAddressGroup { name: group, addrs: Vec::new(), file: PathBuf::from(API_ORIGIN), line: 0 });
                 conf.local_address_groups.len() - 1
             }
         };
@@ -373,13 +393,28 @@ impl Control {
         Ok(g)
     }
 
-    /// Removes addresses from `group`, or the group itself when `addrs` is empty.
-    pub fn delete_laddrs(&self, group: &str, addrs: &[Ipv4Addr]) -> Result<(), ControlError> {
+    /// Removes addresses from a group, or a group itself when `addrs` is empty. A group may
+    /// lose its last address while services use it (DPVS's `--del-laddr`): they keep their
+    /// sessions and refuse new connections (`no_local_address`) until they get one again.
+    pub fn delete_laddrs(&self, target: &LaddrTarget, addrs: &[Ipv4Addr]) -> Result<(), ControlError> {
         let mut run = self.lock();
         let mut conf = run.conf.clone();
+        let group = match target {
+            LaddrTarget::Group(g) => g.clone(),
+            LaddrTarget::Service(key) => {
+                let vs = conf.virtual_servers.iter().find(|v| vs_key(v) == *key).ok_or_else(|| not_found(*key))?;
+                match &vs.laddr_group_name {
+                    Some(g) => g.clone(),
+                    None => return Err(ControlError::NotFound(format!("service {} has no local addresses", key_text(*key)))),
+                }
+            }
+        };
         let idx = conf.local_address_groups.iter().position(|g| g.name == group).ok_or_else(|| ControlError::NotFound(format!("local-address group {group:?} does not exist")))?;
-        let users: Vec<String> = conf.virtual_servers.iter().filter(|v| v.laddr_group_name.as_deref() == Some(group)).map(|v| key_text(vs_key(v))).collect();
         if addrs.is_empty() {
+            if matches!(target, LaddrTarget::Service(_)) {
+                return Err(ControlError::invalid("addrs", "name the local addresses to remove from the service"));
+            }
+            let users: Vec<String> = conf.virtual_servers.iter().filter(|v| v.laddr_group_name.as_deref() == Some(group.as_str())).map(|v| key_text(vs_key(v))).collect();
             if !users.is_empty() {
                 return Err(ControlError::InUse(format!("local-address group {group:?} is used by {}", users.join(", "))));
             }
@@ -392,9 +427,6 @@ impl Control {
                 if g.addrs.len() == before {
                     return Err(ControlError::NotFound(format!("local address {a} is not in group {group:?}")));
                 }
-            }
-            if g.addrs.is_empty() && !users.is_empty() {
-                return Err(ControlError::InUse(format!("removing the last address of group {group:?} would leave {} without local addresses", users.join(", "))));
             }
         }
         self.commit(&mut run, conf).map(|_| ())

@@ -141,7 +141,8 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], g
         let mut laddr_ips = Vec::new();
         match (&vs.laddr_group_name, mode) {
             (None, ForwardMode::Fnat) => {
-                return Err(unsupported("lb_kind FNAT needs laddr_group_name (the local addresses toward the real servers)".into()));
+                let msg = "lb_kind FNAT without laddr_group_name: no local addresses, so new connections are refused (no_local_address) until some are added (lbctl --add-laddr)";
+                notes.push(note(&vs.file, vs.line, &vs_name(vs), msg));
             }
             (Some(group), _) => {
                 let Some(g) = cfg.local_address_groups.iter().find(|g| &g.name == group) else {
@@ -225,7 +226,7 @@ fn locate(cfg: &kaconf::Config, e: &ServiceError) -> Option<String> {
     match *e {
         // The second definition of a service.
         ServiceError::Duplicate(k) => of(k).next_back().and_then(at_vs),
-        ServiceError::NoLaddr(k) | ServiceError::SynProxy { key: k, .. } | ServiceError::PortZero { key: k, what: "virtual" } => of(k).next().and_then(at_vs),
+        ServiceError::SynProxy { key: k, .. } | ServiceError::PortZero { key: k, what: "virtual" } => of(k).next().and_then(at_vs),
         ServiceError::PortZero { key, .. } => of(key).flat_map(|v| &v.real_servers).find(|r| r.port == 0).and_then(at_rs),
         ServiceError::Weight { key, addr, port, .. } => of(key).flat_map(|v| &v.real_servers).find(|r| (r.ip, r.port) == (addr, port)).and_then(at_rs),
         // The second one listed.

@@ -206,10 +206,7 @@ impl Worker {
         let neigh = shared.neigh.load();
         if services.generation() != self.laddr_generation {
             // A new snapshot may bring new local addresses: give this worker their ports.
-            for l in services.laddrs() {
-                self.state.laddrs.add_addr(*l);
-            }
-            self.state.laddrs.retain_addrs(services.laddrs());
+            self.state.sync_laddrs(&services);
             self.laddr_generation = services.generation();
         }
         let ctx = Ctx {

@@ -71,6 +71,9 @@ pub(crate) fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey,
     if spoofed(key.src, ctx) {
         return Err(Verdict::Drop(DropReason::SpoofedSource));
     }
+    if svc.mode == ForwardMode::Fnat && svc.laddrs.is_empty() {
+        return Err(Verdict::Drop(DropReason::NoLocalAddress));
+    }
     let compiled = ctx.services.compiled(svc_idx);
     if !compiled.acl.is_open() {
         match compiled.acl.check(key.src) {

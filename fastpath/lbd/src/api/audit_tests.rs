@@ -43,7 +43,7 @@ fn what_names_the_key_fields() {
     assert_eq!(what("EditService", &framed(&edit)), " TCP 10.0.1.100:80 (flow, allow)");
     let rs = pb::AddRealServerRequest { service: key(80), real_server: Some(pb::RealServer { addr: "10.0.2.1".into(), port: 8080, weight: 3, ..Default::default() }), forward: 0 };
     assert_eq!(what("EditRealServer", &framed(&rs)), " TCP 10.0.1.100:80 rs 10.0.2.1:8080 weight 3");
-    let del = pb::DeleteLocalAddressesRequest { group: "lg".into(), addrs: (1..=10).map(|i| format!("10.0.3.{i}")).collect() };
+    let del = pb::DeleteLocalAddressesRequest { group: "lg".into(), addrs: (1..=10).map(|i| format!("10.0.3.{i}")).collect(), service: None };
     assert_eq!(what("DeleteLocalAddresses", &framed(&del)), " group lg: 10.0.3.1, 10.0.3.2, 10.0.3.3, 10.0.3.4, 10.0.3.5, 10.0.3.6, 10.0.3.7, 10.0.3.8 and 2 more");
     let t = pb::SetTimeoutsRequest { timeouts: Some(pb::Timeouts { tcp: 900, tcpfin: 120, udp: 300 }) };
     assert_eq!(what("SetTimeouts", &framed(&t)), " tcp 900 tcpfin 120 udp 300");

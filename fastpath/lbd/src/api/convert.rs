@@ -237,9 +237,6 @@ pub fn service(s: &pb::Service, base: Option<&VirtualServer>, f: Fields) -> R<Vi
     if f.laddr_group {
         vs.laddr_group_name = if s.laddr_group.is_empty() { None } else { Some(group_name("service.laddr_group", &s.laddr_group)?) };
     }
-    if vs.lb_kind == LbKind::Fnat && vs.laddr_group_name.is_none() {
-        return Err(bad("service.laddr_group", "FNAT needs a local-address group (the sources toward the real servers)"));
-    }
     if f.flow {
         let fl = s.flow.unwrap_or_default();
         vs.flow_control_cps = (fl.cps != 0).then_some(fl.cps);
@@ -521,7 +518,8 @@ mod tests {
         assert!(err(s).starts_with("service.scheduler: 0 is not a scheduler"));
         let mut s = svc();
         s.laddr_group.clear();
-        assert!(err(s).starts_with("service.laddr_group: FNAT needs"));
+        // DPVS's order: local addresses may come after the service.
+        assert_eq!(service(&s, None, Fields::ALL).unwrap().laddr_group_name, None);
         let mut s = svc();
         s.real_servers[0].weight = 70000;
         assert_eq!(err(s), "service.real_servers[0].weight: 70000 is out of range 0..=65535");

@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use fastpath::DropReason;
-use kaconf::LbKind;
 use lb_api::pb;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::convert::{self as cv, Fields};
-use crate::control::{Change, Control, ControlError};
+use crate::control::{Change, Control, ControlError, LaddrTarget};
 
 /// The API's implementation over the control facade.
 #[derive(Debug, Clone)]
@@ -95,9 +94,6 @@ impl Api {
                             format!("{} differs from the service's {}: forwarding is set per service here", cv::kind_name(k), cv::kind_name(vs.lb_kind)),
                         ));
                     }
-                }
-                if vs.lb_kind == LbKind::Fnat && vs.laddr_group_name.is_none() {
-                    return Err(ControlError::invalid("service.laddr_group", "FNAT needs a local-address group; set one on the service first"));
                 }
                 match (vs.real_servers.iter_mut().find(|r| r.ip == ip && r.port == port), add) {
                     (Some(_), true) => Err(ControlError::Exists(format!("real server {ip}:{port} already exists in service {}", crate::control::key_text(key)))),
@@ -252,22 +248,22 @@ impl lb_api::LoadBalancer for Api {
 
     async fn add_local_addresses(&self, req: Request<pb::AddLocalAddressesRequest>) -> Res<pb::LocalAddressGroup> {
         let r = req.into_inner();
-        let name = cv::group_name("group", &r.group).map_err(status)?;
+        let target = laddr_target(&r.group, r.service.as_ref()).map_err(status)?;
         if r.addrs.is_empty() {
             return Err(status(ControlError::invalid("addrs", "at least one local address is required")));
         }
         let addrs = cv::laddrs("addrs", &r.addrs).map_err(status)?;
         let c = Arc::clone(&self.control);
-        let g = blocking(move || c.add_laddrs(&name, addrs)).await?;
+        let g = blocking(move || c.add_laddrs(&target, addrs)).await?;
         Ok(Response::new(cv::group_to_pb(&g, &[])))
     }
 
     async fn delete_local_addresses(&self, req: Request<pb::DeleteLocalAddressesRequest>) -> Res<pb::DeleteLocalAddressesResponse> {
         let r = req.into_inner();
-        let name = cv::group_name("group", &r.group).map_err(status)?;
+        let target = laddr_target(&r.group, r.service.as_ref()).map_err(status)?;
         let addrs = r.addrs.iter().enumerate().map(|(i, a)| cv::ip(&format!("addrs[{i}]"), a)).collect::<Result<Vec<_>, _>>().map_err(status)?;
         let c = Arc::clone(&self.control);
-        blocking(move || c.delete_laddrs(&name, &addrs)).await?;
+        blocking(move || c.delete_laddrs(&target, &addrs)).await?;
         Ok(Response::new(pb::DeleteLocalAddressesResponse {}))
     }
 
@@ -432,5 +428,15 @@ fn prefix_field(e: ControlError, prefix: &str) -> ControlError {
     match e {
         ControlError::Invalid { field, msg } => ControlError::Invalid { field: field.strip_prefix("service").map_or(field.clone(), |rest| format!("{prefix}{rest}")), msg },
         other => other,
+    }
+}
+
+/// A local-address request names a group or a service, not both.
+fn laddr_target(group: &str, service: Option<&pb::ServiceKey>) -> Result<LaddrTarget, ControlError> {
+    match (group.is_empty(), service) {
+        (false, None) => Ok(LaddrTarget::Group(cv::group_name("group", group)?)),
+        (true, Some(k)) => Ok(LaddrTarget::Service(cv::key("service", Some(k))?)),
+        (true, None) => Err(ControlError::invalid("group", "name a local-address group or a service")),
+        (false, Some(_)) => Err(ControlError::invalid("service", "name a local-address group or a service, not both")),
     }
 }

@@ -4,7 +4,7 @@
 //! and the metrics.
 
 use super::ownership::{OwnershipUpdate, VrrpInstance, VrrpState};
-use super::tests::{control_with, CONF};
+use super::tests::{control_with, grp, CONF};
 use super::*;
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 100);
@@ -107,7 +107,7 @@ fn ownership_survives_unrelated_changes_and_reloads() {
     });
     assert_eq!(ch.unwrap().0.changed.len(), 1);
     assert_eq!(owned(&c, VIP), Some(false), "a configuration change keeps the ownership");
-    c.add_laddrs("lg", vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 2, 101), ifname: None }]).unwrap();
+    c.add_laddrs(&grp("lg"), vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 2, 101), ifname: None }]).unwrap();
     assert_eq!((owned(&c, VIP), owned(&c, Ipv4Addr::new(10, 0, 2, 101))), (Some(false), Some(true)), "a new address starts owned");
     // Health flips republish the table; ownership stays.
     c.set_health(&[super::health::HealthUpdate { service: (VIP, 80, Protocol::Tcp), addr: Ipv4Addr::new(10, 0, 2, 11), port: 80, up: false, checker: String::new(), reason: String::new(), weight: None, inhibit: false }], &[], "t")

@@ -76,6 +76,10 @@ fn key(port: u16, p: Protocol) -> VsKey {
     (Ipv4Addr::new(10, 0, 1, 100), port, p)
 }
 
+pub(super) fn grp(name: &str) -> LaddrTarget {
+    LaddrTarget::Group(name.into())
+}
+
 fn vs(port: u16) -> VirtualServer {
     let mut v = crate::api::convert::new_vs(key(port, Protocol::Tcp), kaconf::LbAlgo::Rr, kaconf::LbKind::Fnat);
     v.laddr_group_name = Some("lg".into());
@@ -128,7 +132,7 @@ fn invalid_changes_keep_the_running_configuration() {
     assert!(matches!(e, Err(ControlError::Rejected(_))), "{e:?}");
     assert_eq!(c.table().generation(), 1);
     assert_eq!(c.service(key(80, Protocol::Tcp)).unwrap().real_servers[0].weight, 1);
-    let e = c.delete_laddrs("lg", &[]).unwrap_err();
+    let e = c.delete_laddrs(&grp("lg"), &[]).unwrap_err();
     assert!(matches!(e, ControlError::InUse(_)), "{e}");
     assert!(matches!(c.set_timeouts(0, 0, MAX_TIMEOUT_S + 1), Err(ControlError::Invalid { .. })));
 }
@@ -144,17 +148,52 @@ fn identical_edits_keep_the_snapshot() {
 #[test]
 fn laddr_groups_are_created_extended_and_removed() {
     let c = control_with(CONF, None);
-    let g = c.add_laddrs("lg2", vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 2, 200), ifname: Some("lan".into()) }]).unwrap();
+    let g = c.add_laddrs(&grp("lg2"), vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 2, 200), ifname: Some("lan".into()) }]).unwrap();
     assert_eq!(g.addrs.len(), 1);
-    c.add_laddrs("lg", vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 2, 101), ifname: None }]).unwrap();
+    c.add_laddrs(&grp("lg"), vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 2, 101), ifname: None }]).unwrap();
     assert!(c.table().is_laddr(Ipv4Addr::new(10, 0, 2, 101)));
-    let e = c.add_laddrs("lg", vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 1, 100), ifname: None }]).unwrap_err();
+    let e = c.add_laddrs(&grp("lg"), vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 1, 100), ifname: None }]).unwrap_err();
     assert!(e.to_string().contains("virtual IP"), "{e}");
-    c.delete_laddrs("lg", &[Ipv4Addr::new(10, 0, 2, 101)]).unwrap();
+    c.delete_laddrs(&grp("lg"), &[Ipv4Addr::new(10, 0, 2, 101)]).unwrap();
     assert!(!c.table().is_laddr(Ipv4Addr::new(10, 0, 2, 101)));
-    c.delete_laddrs("lg2", &[]).unwrap();
+    c.delete_laddrs(&grp("lg2"), &[]).unwrap();
     assert_eq!(c.groups().len(), 1);
     assert_eq!(c.groups()[0].1.len(), 2, "lg is used by both services");
+}
+
+/// DPVS's order: an FNAT service without local addresses exists and refuses connections
+/// (no_local_address in the fast path); `--add-laddr` gives it a group of its own; deleting
+/// its last address is allowed; only FNAT services take them.
+#[test]
+fn a_service_gets_its_own_local_addresses_as_in_dpvs() {
+    let c = control_with(CONF, None);
+    let mut v = vs(8080);
+    v.laddr_group_name = None;
+    c.add_service(v).unwrap();
+    let k = key(8080, Protocol::Tcp);
+    let lip = Ipv4Addr::new(10, 0, 2, 150);
+    let g = c.add_laddrs(&LaddrTarget::Service(k), vec![LocalAddr { ip: lip, ifname: Some("lan".into()) }]).unwrap();
+    assert_eq!(g.name, "tcp-10.0.1.100-8080");
+    assert_eq!(c.service(k).unwrap().laddr_group_name.as_deref(), Some("tcp-10.0.1.100-8080"));
+    assert!(c.table().is_laddr(lip));
+    // A second address goes to the same group.
+    c.add_laddrs(&LaddrTarget::Service(k), vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 2, 151), ifname: None }]).unwrap();
+    assert_eq!(c.groups().iter().find(|(g, _)| g.name == "tcp-10.0.1.100-8080").unwrap().0.addrs.len(), 2);
+    c.delete_laddrs(&LaddrTarget::Service(k), &[lip, Ipv4Addr::new(10, 0, 2, 151)]).unwrap();
+    assert!(!c.table().is_laddr(lip));
+    let e = c.delete_laddrs(&LaddrTarget::Service(k), &[lip]).unwrap_err();
+    assert!(matches!(e, ControlError::NotFound(_)), "{e}");
+    let e = c.delete_laddrs(&LaddrTarget::Service(k), &[]).unwrap_err();
+    assert!(e.to_string().contains("name the local addresses"), "{e}");
+    let e = c.add_laddrs(&LaddrTarget::Service(key(9999, Protocol::Tcp)), vec![LocalAddr { ip: lip, ifname: None }]).unwrap_err();
+    assert!(matches!(e, ControlError::NotFound(_)), "{e}");
+    let mut dr = vs(8081);
+    dr.lb_kind = kaconf::LbKind::Dr;
+    dr.laddr_group_name = None;
+    dr.real_servers.iter_mut().for_each(|r| r.port = 8081);
+    c.add_service(dr).unwrap();
+    let e = c.add_laddrs(&LaddrTarget::Service(key(8081, Protocol::Tcp)), vec![LocalAddr { ip: lip, ifname: None }]).unwrap_err();
+    assert!(e.to_string().contains("local addresses are for FNAT"), "{e}");
 }
 
 #[test]
@@ -211,9 +250,9 @@ fn api_changes_and_reloads_are_checked_as_the_start_is() {
     v.vip = Ipv4Addr::new(10, 0, 1, 1);
     assert_eq!(c.add_service(v).unwrap_err(), ControlError::Rejected("virtual_server 10.0.1.1 80: the virtual IP 10.0.1.1 is port wan's own address (lbd.toml addresses)".into()));
     // The group comes from the file, the address from the API.
-    let e = c.add_laddrs("lg", vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 2, 11), ifname: None }]).unwrap_err();
+    let e = c.add_laddrs(&grp("lg"), vec![LocalAddr { ip: Ipv4Addr::new(10, 0, 2, 11), ifname: None }]).unwrap_err();
     assert_eq!(e, ControlError::Rejected("test.conf:2: local_address_group lg: local address 10.0.2.11 is real_server 10.0.2.11 80 of virtual_server 10.0.1.100 80 (test.conf:9)".into()));
-    let e = c.add_laddrs("lg2", vec![LocalAddr { ip: Ipv4Addr::UNSPECIFIED, ifname: None }]).unwrap_err();
+    let e = c.add_laddrs(&grp("lg2"), vec![LocalAddr { ip: Ipv4Addr::UNSPECIFIED, ifname: None }]).unwrap_err();
     assert_eq!(e, ControlError::Rejected("local_address_group lg2: local address 0.0.0.0 is the unspecified address, not a host address".into()));
     assert_eq!(c.table().generation(), 1, "nothing was published");
     // A new service without real servers is taken, with a note.

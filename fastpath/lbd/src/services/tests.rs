@@ -168,9 +168,17 @@ fn table_refusals_name_the_file_and_line() {
     assert_eq!(e, "k.conf:1: virtual service TCP 10.70.1.100:0: port 0 is not a valid virtual port");
     let e = err(&vs("10.70.1.100 80", "NAT", "    real_server 10.70.2.11 80\n    real_server 10.70.2.12 0"));
     assert_eq!(e, "k.conf:5: virtual service TCP 10.70.1.100:80: port 0 is not a valid real-server port");
-    // A group without addresses leaves FNAT without local addresses.
-    let e = err("local_address_group lg {\n}\nvirtual_server 10.70.1.100 80 {\n    lb_algo rr\n    lb_kind FNAT\n    laddr_group_name lg\n    real_server 10.70.2.11 80\n}\n");
-    assert_eq!(e, "k.conf:3: virtual service TCP 10.70.1.100:80: FNAT needs at least one local address (laddr_group_name)");
+}
+
+/// DPVS's order (service first, local addresses after): an FNAT service without local
+/// addresses loads and refuses new connections with a counted reason; the file says so.
+#[test]
+fn fnat_without_local_addresses_loads_with_a_note() {
+    let l = ok("local_address_group lg {\n}\nvirtual_server 10.70.1.100 80 {\n    lb_algo rr\n    lb_kind FNAT\n    laddr_group_name lg\n    real_server 10.70.2.11 80\n}\n");
+    let (_, svc) = l.table.lookup(&fastpath::service::ServiceKey { vip: "10.70.1.100".parse().unwrap(), port: 80, proto: fastpath::L4Proto::Tcp }).unwrap();
+    assert!(svc.laddrs.is_empty());
+    let l = ok(&vs("10.70.1.100 80", "FNAT", "    real_server 10.70.2.11 80"));
+    assert_eq!(l.notes, ["k.conf:1: virtual_server 10.70.1.100 80: lb_kind FNAT without laddr_group_name: no local addresses, so new connections are refused (no_local_address) until some are added (lbctl --add-laddr)"]);
 }
 
 /// The configurations the namespace testbed runs (both directors of a pair) and the perf labs
