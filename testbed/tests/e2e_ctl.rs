@@ -209,3 +209,48 @@ fn lbctl_through_lb_testbed_exec_reaches_that_topologys_lbd() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// Drops of `reason` summed over the workers (`lbctl stats -o json`).
+fn drops(c: &Ctl, reason: &str) -> u64 {
+    let stats: serde_json::Value = serde_json::from_str(&c.ok(&["stats", "-o", "json"])).expect("stats json");
+    stats["workers"].as_array().expect("workers").iter().map(|w| w["drops"][reason].as_u64().unwrap_or(0)).sum()
+}
+
+/// A DPVS operator's session: the FNAT service and its real server first, with no local
+/// address (connections are refused and counted), then `--add-laddr`, traffic from the new
+/// local address, `--get-laddr`, `--del-laddr` (refused again), `-D`.
+#[test]
+fn dpvs_style_session_adds_local_addresses_after_the_service() {
+    let c = Ctl::up("dpvs", 1, "");
+    let svc = "10.70.1.160:80";
+    c.ok(&["-A", "-t", svc, "-s", "rr"]);
+    c.ok(&["-a", "-t", svc, "-r", "10.70.2.11:80", "-b"]);
+    assert!(c.ok(&["-Ln"]).contains("TCP  10.70.1.160:80 rr\n  -> 10.70.2.11:80                FullNat 1"));
+    let before = drops(&c, "no_local_address");
+    assert!(!c.curl("http://10.70.1.160/").status.success(), "a service without local addresses answered");
+    assert!(drops(&c, "no_local_address") > before, "the refusal is counted as no_local_address");
+
+    c.ok(&["-P", "-t", svc, "-z", "10.70.2.120", "-F", "lan"]);
+    let get = c.ok(&["-G", "-t", svc]);
+    let lines: Vec<&str> = get.lines().map(str::trim_end).collect();
+    assert_eq!(lines, ["VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS", "10.70.1.160:80       1", "                              10.70.2.120          -          -"], "{get}");
+    for _ in 0..3 {
+        let out = c.curl("http://10.70.1.160/");
+        assert!(out.status.success(), "curl after --add-laddr: {}\nlbd log: {}", String::from_utf8_lossy(&out.stderr), c.tb.lbd_log().unwrap_or_default());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "rs-10.70.2.11\n");
+    }
+    let sessions = c.ok(&["session", "list", "-t", svc]);
+    assert!(sessions.lines().count() == 4 && sessions.lines().skip(1).all(|l| l.contains(" 10.70.2.120:")), "sessions from the added local address:\n{sessions}");
+    assert!(c.ok(&["laddr", "list"]).contains("tcp-10.70.1.160-80"), "the service's own group is listed");
+
+    c.ok(&["-Q", "-t", svc, "-z", "10.70.2.120"]);
+    assert!(c.ok(&["-G"]).contains("10.70.1.160:80       0"), "no local address left");
+    let before = drops(&c, "no_local_address");
+    assert!(!c.curl("http://10.70.1.160/").status.success(), "answered after --del-laddr of the last address");
+    assert!(drops(&c, "no_local_address") > before);
+    let out = c.run(&["-Q", "-t", svc, "-z", "10.70.2.120"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("10.70.2.120"), "deleting it twice: {}", String::from_utf8_lossy(&out.stderr));
+    c.ok(&["-D", "-t", svc]);
+    assert!(!c.ok(&["-Ln"]).contains("10.70.1.160"));
+    assert!(c.curl(&format!("http://{VIP}/")).status.success(), "the file's service still answers");
+}
