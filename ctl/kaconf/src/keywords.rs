@@ -74,6 +74,9 @@ const ACTED: &[(&str, &str, &str, &str)] = &[
     ("virtual_server", "checker_off", "extension", "real servers are not checked"),
     ("virtual_server", "checker_merge", "extension", "one check per real server shared by the services it serves"),
     ("virtual_server", "syn_proxy", "DPVS", "SYN cookies before the real server's handshake (TCP, FNAT/NAT)"),
+    ("virtual_server", "sh-port", "keepalived", "sh, mh and consh hash the client's port with its address (other schedulers do not hash)"),
+    ("virtual_server", "mh-port", "keepalived", "as sh-port"),
+    ("virtual_server", "flag-2", "keepalived", "IPVS's second scheduler flag: sh-port / mh-port"),
     ("virtual_server", "quorum", "keepalived", "weight of live real servers below which quorum is lost"),
     ("virtual_server", "hysteresis", "keepalived", "margin around the quorum"),
     ("virtual_server", "quorum_up", "keepalived", "script run when quorum is gained"),
@@ -189,7 +192,8 @@ const REFUSED_INLINE: &[(&str, &str, &str)] = &[
 const DPVS_OTHER: &[&str] = &["deny_address_group", "blacklist_address_group", "whitelist_address_group", "tunnel_group"];
 
 fn origin(kw: &str) -> &'static str {
-    if vs::VS_IGNORED_DPVS.contains(&kw) || DPVS_OTHER.contains(&kw) {
+    let dpvs_vs = vs::VS_IGNORED_DPVS.iter().any(|(k, _)| *k == kw) || vs::VS_REFUSED.iter().any(|(k, o, _)| *k == kw && *o == "DPVS");
+    if dpvs_vs || DPVS_OTHER.contains(&kw) {
         "DPVS"
     } else {
         "keepalived"
@@ -224,8 +228,11 @@ pub fn keyword_table() -> Vec<Keyword> {
     for kw in convert::GLOBAL_IGNORED {
         add("global_defs", kw, Status::Ignored, ignored("a setting of keepalived's own processes (mail, SNMP, D-Bus, scheduling, netlink, VRRP defaults); lbd.toml sets lbd's"));
     }
-    for kw in vs::VS_IGNORED.iter().chain(vs::VS_IGNORED_DPVS) {
-        add("virtual_server", kw, Status::Ignored, ignored("an IPVS flag or a feature lbd's services do not have; the service works without it"));
+    for (kw, why) in vs::VS_IGNORED.iter().chain(vs::VS_IGNORED_DPVS) {
+        add("virtual_server", kw, Status::Ignored, ignored(why));
+    }
+    for (kw, _, why) in vs::VS_REFUSED {
+        add("virtual_server", kw, Status::Refused, refused_note(why));
     }
     for kw in vs::RS_IGNORED {
         add(

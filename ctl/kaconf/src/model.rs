@@ -262,6 +262,9 @@ pub struct VirtualServer {
     /// the real server's connection only for clients that complete the handshake. TCP with
     /// FNAT or NAT only (checked when parsing).
     pub syn_proxy: bool,
+    /// `sh-port` / `mh-port` (IPVS's second scheduler flag, `flag-2`): the sh, mh and consh
+    /// schedulers hash the client's port with its address.
+    pub hash_port: bool,
     pub real_servers: Vec<RealServer>,
     pub file: PathBuf,
     pub line: u32,

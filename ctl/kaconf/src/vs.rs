@@ -23,43 +23,94 @@ use crate::value;
 /// Longest persistence keepalived accepts (31 days).
 const MAX_PERSISTENCE_TIMEOUT: u32 = 31 * 86_400;
 
-/// keepalived / DPVS virtual_server keywords accepted without being acted on.
-pub(crate) const VS_IGNORED: &[&str] = &[
-    "hashed",
-    "ops",
-    "flag-1",
-    "flag-2",
-    "flag-3",
-    "sh-port",
-    "sh-fallback",
-    "mh-port",
-    "mh-fallback",
-    "persistence_engine",
-    "smtp_alert",
-    "snmp_name",
-    "weight",
-    "sorry_server_inhibit",
-    "sorry_server_lvs_method",
+/// keepalived virtual_server keywords accepted without being acted on, with why that changes
+/// nothing.
+pub(crate) const VS_IGNORED: &[(&str, &str)] = &[
+    ("hashed", "an IPVS-internal flag with no effect on scheduling"),
+    (
+        "sh-fallback",
+        "lbd's sh and mh tables hold only available real servers, so a client whose server is \
+         down or has weight 0 always goes to another one (what the flag asks for)",
+    ),
+    ("mh-fallback", "as sh-fallback"),
+    ("flag-1", "IPVS's first scheduler flag: sh-fallback / mh-fallback"),
+    ("flag-3", "IPVS's third scheduler flag, which no scheduler lbd has uses"),
+    ("smtp_alert", "there is no mailer"),
+    ("snmp_name", "there is no SNMP agent"),
+    ("weight", "a keepalived setting for a VRRP tracked service, not a scheduler weight"),
+    (
+        "sorry_server_inhibit",
+        "lbd's sorry server serves only while no real server can, whatever its weight",
+    ),
+    (
+        "sorry_server_lvs_method",
+        "the sorry server is reached by the service's own forwarding method",
+    ),
 ];
 
-/// DPVS's keepalived virtual_server keywords accepted without being acted on.
-pub(crate) const VS_IGNORED_DPVS: &[&str] = &[
-    "vip_bind_dev",
-    "daddr_group_name",
-    "blklst_group_name",
-    "whtlst_group_name",
-    "bps",
-    "limit_proportion",
-    "establish_timeout",
-    "nat_mask",
-    "src-range",
-    "dst-range",
-    "oif",
-    "iif",
-    "hash_target",
-    "expire_quiescent_conn",
-    "quic",
-    "proxy_protocol",
+/// DPVS's keepalived virtual_server keywords accepted without being acted on, with why that
+/// changes nothing here.
+pub(crate) const VS_IGNORED_DPVS: &[(&str, &str)] = &[
+    ("vip_bind_dev", "lbd picks the port for a VIP by its subnet"),
+    ("daddr_group_name", "SNAT services (lb_kind SNAT) are refused anyway"),
+    ("nat_mask", "SNAT services (lb_kind SNAT) are refused anyway"),
+    ("src-range", "SNAT match; SNAT services are refused anyway"),
+    ("dst-range", "SNAT match; SNAT services are refused anyway"),
+    ("oif", "SNAT match; SNAT services are refused anyway"),
+    ("iif", "SNAT match; SNAT services are refused anyway"),
+];
+
+/// virtual_server keywords that would change what the service does but are not done:
+/// `(keyword, origin, why)`, refused at their file:line:column.
+pub(crate) const VS_REFUSED: &[(&str, &str, &str)] = &[
+    (
+        "ops",
+        "keepalived",
+        "one-packet scheduling (each UDP datagram scheduled on its own, no session) is not \
+         done: lbd keeps a session per UDP flow; remove it",
+    ),
+    ("persistence_engine", "keepalived", "persistence engines (SIP Call-ID) are not done"),
+    (
+        "bps",
+        "DPVS",
+        "a bandwidth limit per service is not done; flow_control_cps / flow_control_pc limit \
+         new and concurrent connections",
+    ),
+    (
+        "limit_proportion",
+        "DPVS",
+        "a bandwidth limit per service is not done; flow_control_cps / flow_control_pc limit \
+         new and concurrent connections",
+    ),
+    (
+        "establish_timeout",
+        "DPVS",
+        "a per-service established timeout is not done; the global tcp timeout applies (lbctl \
+         --set)",
+    ),
+    (
+        "hash_target",
+        "DPVS",
+        "conhash hashes the client address (sh-port adds its port); QUIC connection IDs are not \
+         parsed",
+    ),
+    (
+        "expire_quiescent_conn",
+        "DPVS",
+        "connections to a removed or weight-0 real server drain (tcp_draining_timeout) instead",
+    ),
+    ("quic", "DPVS", "QUIC connection-ID scheduling is not done"),
+    ("proxy_protocol", "DPVS", "PROXY protocol insertion is not done; FNAT passes the client address in TOA"),
+    (
+        "blklst_group_name",
+        "DPVS",
+        "DPVS address lists are not read; list the refused clients in client_ipaddr_exclude",
+    ),
+    (
+        "whtlst_group_name",
+        "DPVS",
+        "DPVS address lists are not read; list the allowed clients in client_ipaddr_allow",
+    ),
 ];
 
 /// keepalived real_server keywords accepted without being acted on.
@@ -248,7 +299,13 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<Parsed, Error> {
                     .into();
                 return Err(c.err(ErrorKind::NotSupported { what }));
             }
-            kw if VS_IGNORED.contains(&kw) || VS_IGNORED_DPVS.contains(&kw) => cx.ignore(c),
+            // Only the hashing schedulers read it (in IPVS as here).
+            "sh-port" | "mh-port" | "flag-2" => vs.hash_port = true,
+            kw if VS_IGNORED.iter().chain(VS_IGNORED_DPVS).any(|(k, _)| *k == kw) => cx.ignore(c),
+            kw if VS_REFUSED.iter().any(|(k, _, _)| *k == kw) => {
+                let why = VS_REFUSED.iter().find(|(k, _, _)| *k == kw).map_or("", |(_, _, w)| w);
+                return Err(c.err(ErrorKind::NotSupported { what: why.to_string() }));
+            }
             "DNS_CHECK" | "SMTP_CHECK" | "BFD_CHECK" | "FILE_CHECK" | "PING_CHECK"
             | "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "UDP_CHECK" | "MISC_CHECK" => {
                 return Err(unknown(
@@ -298,6 +355,7 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<Parsed, Error> {
         checker_merge: vs.checker_merge,
         sorry_server: vs.sorry_server,
         syn_proxy: vs.syn_proxy,
+        hash_port: vs.hash_port,
         real_servers,
         file: n.file.to_path_buf(),
         line: n.line,
@@ -335,6 +393,7 @@ struct VsFields {
     checker_merge: bool,
     sorry_server: Option<(Ipv4Addr, u16)>,
     syn_proxy: bool,
+    hash_port: bool,
 }
 
 /// Refuses `syn_proxy` (the node `c`) on a service it cannot work for: the director must see

@@ -208,6 +208,7 @@ fn virtual_server(w: &mut Writer, head: &[&str], vs: &VirtualServer) {
     w.opt("persistence_granularity", vs.persistence_granularity);
     w.opt("laddr_group_name", vs.laddr_group_name.as_ref());
     w.flag("syn_proxy", vs.syn_proxy);
+    w.flag("sh-port", vs.hash_port);
     w.flag("alpha", vs.alpha);
     w.flag("omega", vs.omega);
     if vs.quorum != 1 {

@@ -97,6 +97,7 @@ fn dpvs_fnat() {
         checker_merge: false,
         sorry_server: None,
         syn_proxy: true,
+        hash_port: false,
         real_servers: vec![rs(2, 23), rs(3, 33)],
         file: file.clone(),
         line: 15,
@@ -454,13 +455,28 @@ fn includes_globs_and_positions_in_included_files() {
 fn ignored_keywords_are_warnings_not_errors() {
     let c = parse(
         "vrrp_script chk { script \"/bin/true\" }\n\
-         virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind FNAT\n hashed\n ops\n\
+         virtual_server 10.0.0.1 80 {\n lb_algo rr\n lb_kind FNAT\n hashed\n flag-3\n\
          real_server 10.0.1.1 80 { uthreshold 100 }\n}",
     );
     let warned: Vec<&str> = c.warnings.iter().map(|w| w.keyword.as_str()).collect();
-    assert_eq!(warned, ["vrrp_script", "hashed", "ops", "uthreshold"]);
+    assert_eq!(warned, ["vrrp_script", "hashed", "flag-3", "uthreshold"]);
     assert!(c
         .warnings
         .iter()
         .all(|w| w.msg.contains("not kept by save")));
+}
+
+/// `sh-port` / `mh-port` / `flag-2`: the hashing schedulers take the client's port (other
+/// schedulers do not hash: it changes nothing there, as in IPVS). `save` keeps it.
+#[test]
+fn sh_port_makes_hashing_schedulers_take_the_port() {
+    for kw in ["sh-port", "mh-port", "flag-2"] {
+        let c = parse(&format!("virtual_server 10.0.0.1 80 {{\n lb_algo sh\n lb_kind DR\n {kw}\n}}"));
+        assert!(c.virtual_servers[0].hash_port, "{kw}");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(c.to_keepalived_string().contains("    sh-port\n"), "{}", c.to_keepalived_string());
+    }
+    let c = parse("virtual_server 10.0.0.1 80 {\n lb_algo sh\n lb_kind DR\n}");
+    assert!(!c.virtual_servers[0].hash_port);
+    assert!(!c.to_keepalived_string().contains("sh-port"));
 }

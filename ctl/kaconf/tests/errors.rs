@@ -254,6 +254,37 @@ fn missing_and_unsupported() {
     );
 }
 
+/// Keywords that would change what a service does, which lbd does not do, are refused at
+/// their position with the reason (not loaded with a warning).
+#[test]
+fn behaviour_changing_keywords_are_refused_at_their_position() {
+    let e = err(&vs("    ops"));
+    assert_eq!(
+        e.to_string(),
+        "e.conf:4:5: ops: not supported yet: one-packet scheduling (each UDP datagram scheduled \
+         on its own, no session) is not done: lbd keeps a session per UDP flow; remove it"
+    );
+    for kw in [
+        "persistence_engine sip",
+        "bps 1000",
+        "limit_proportion 50",
+        "establish_timeout 60",
+        "hash_target qid",
+        "expire_quiescent_conn",
+        "quic",
+        "proxy_protocol v2",
+        "blklst_group_name bl",
+        "whtlst_group_name wl",
+    ] {
+        let e = err(&vs(&format!("      {kw}")));
+        let name = kw.split(' ').next().unwrap_or_default();
+        assert_eq!(at(&e), (4, 7, name), "{e}");
+        assert!(e.to_string().contains(": not supported yet: "), "{e}");
+    }
+    let e = err(&vs("    blklst_group_name bl"));
+    assert!(e.to_string().ends_with("list the refused clients in client_ipaddr_exclude"), "{e}");
+}
+
 #[test]
 fn vrrp_values() {
     let vi = |line: &str| {

@@ -175,7 +175,7 @@ pub struct Service {
     pub allow: Vec<(Ipv4Addr, u8)>,
     /// Clients refused (unless also allowed: allow wins).
     pub deny: Vec<(Ipv4Addr, u8)>,
-    /// consh: hash the source port too.
+    /// sh, mh and consh: hash the client's port with its address (keepalived's sh-port / mh-port).
     pub hash_port: bool,
     /// SYN proxy (TCP, FNAT and NAT): SYNs are answered with cookies, the real server sees
     /// only clients that completed the handshake.

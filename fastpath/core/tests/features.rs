@@ -361,3 +361,26 @@ fn fnat_without_local_addresses_refuses_until_it_gets_one() {
     assert_eq!(v, Verdict::Tx(1), "the open session goes on");
     assert_eq!(Ipv4Packet::new_checked(&out[14..]).unwrap().src_addr(), LIP);
 }
+
+/// sh-port / mh-port: with the flag, one client's connections from different ports spread
+/// over the real servers; without it, they all go to one.
+#[test]
+fn hash_port_spreads_one_clients_ports() {
+    for sched in [Scheduler::Sh, Scheduler::Mh, Scheduler::Consh] {
+        for hash_port in [false, true] {
+            let lab = Lab::new(Service { hash_port, ..service(sched, ForwardMode::Fnat, 4) });
+            let mut st = lab.state();
+            let mut servers = std::collections::BTreeSet::new();
+            for port in 1000..1032 {
+                let (v, out) = lab.run(&mut st, &syn(Ipv4Addr::new(1, 2, 3, 4), port), 0);
+                assert_eq!(v, Verdict::Tx(1));
+                servers.insert(to_which_rs(&out));
+            }
+            if hash_port {
+                assert!(servers.len() >= 3, "{sched:?}: 32 ports reached only {servers:?}");
+            } else {
+                assert_eq!(servers.len(), 1, "{sched:?}: {servers:?}");
+            }
+        }
+    }
+}

@@ -207,6 +207,7 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], g
             allow: cidrs(&vs.client_ipaddr_allow),
             deny: cidrs(&vs.client_ipaddr_exclude),
             syn_proxy: vs.syn_proxy.then_some(syn_proxy),
+            hash_port: vs.hash_port,
             ..Service::new(key, sched, mode)
         });
     }

@@ -43,7 +43,7 @@ fn choose(svc_idx: u32, svc: &Service, key: &FlowKey, ctx: &Ctx<'_>, st: &mut Wo
         return Some(idx);
     }
     match svc.sched {
-        Scheduler::Sh => compiled.hash.lookup(client_hash(key.src, None)),
+        Scheduler::Sh => compiled.hash.lookup(client_hash(key.src, svc.hash_port.then_some(key.sport))),
         Scheduler::Dh => compiled.hash.lookup(client_hash(key.dst, None)),
         Scheduler::Consh | Scheduler::Mh => compiled.hash.lookup(client_hash(key.src, svc.hash_port.then_some(key.sport))),
         Scheduler::Rr | Scheduler::Wrr | Scheduler::Lc | Scheduler::Wlc => {

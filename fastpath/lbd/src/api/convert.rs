@@ -186,6 +186,7 @@ pub fn new_vs(k: VsKey, lb_algo: LbAlgo, lb_kind: LbKind) -> VirtualServer {
         checker_merge: false,
         sorry_server: None,
         syn_proxy: false,
+        hash_port: false,
         real_servers: Vec::new(),
         file: PathBuf::from(API_ORIGIN),
         line: 0,
