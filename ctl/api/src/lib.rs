@@ -15,6 +15,9 @@ pub mod pb {
     tonic::include_proto!("lb.v1");
 }
 
+/// lb.v1's encoded `FileDescriptorSet`, for gRPC server reflection (`grpcurl` without the
+/// .proto).
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lb_v1_descriptor.bin"));
 pub use pb::load_balancer_client::LoadBalancerClient;
 pub use pb::load_balancer_server::{LoadBalancer, LoadBalancerServer};
 use pb::{ForwardMode, HealthState, Protocol, Scheduler};

@@ -193,6 +193,19 @@ async fn serve(
 ) {
     let (mut reporter, health) = tonic_health::server::health_reporter();
     reporter.set_serving::<LoadBalancerServer<Api>>().await;
+    // grpcurl and other tools read the services from the server (behind the token on
+    // api_listen, like every other call).
+    let reflection = match tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lb_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::error!("gRPC reflection: {e}");
+            None
+        }
+    };
     let api = Api::new(Arc::clone(&control));
     let mut tasks = tokio::task::JoinSet::new();
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -209,6 +222,7 @@ async fn serve(
                     .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
                     .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
                     .add_service(health.clone())
+                    .add_optional_service(reflection.clone())
                     .add_service(LoadBalancerServer::new(api.clone()));
                 tasks.spawn(router.serve_with_incoming_shutdown(Incoming::new(l, Limits::NONE, stats), stopped(stop.clone())));
             }
@@ -237,6 +251,7 @@ async fn serve(
                     .layer(tonic::service::interceptor(auth))
                     .layer(audit::AuditLayer)
                     .add_service(health.clone())
+                    .add_optional_service(reflection.clone())
                     .add_service(LoadBalancerServer::new(api.clone()));
                 tasks.spawn(router.serve_with_incoming_shutdown(Incoming::new(l, limits, stats), stopped(stop.clone())));
             }
@@ -296,3 +311,5 @@ impl ApiHandle {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod transport_tests;
