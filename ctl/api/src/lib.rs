@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use hyper_util::rt::TokioIo;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Uri};
 
 /// Generated messages, the `LoadBalancer` client and server.
 #[allow(missing_docs, clippy::all, clippy::pedantic, missing_debug_implementations)]
@@ -129,8 +129,10 @@ impl std::fmt::Display for pb::ServiceKey {
 pub enum Target {
     /// lbd's Unix socket.
     Unix(PathBuf),
-    /// `host:port`, with the token lbd's `api_token` asks for.
-    Tcp { addr: String, token: Option<String> },
+    /// `host:port`, with the token lbd's `api_token` asks for; over TLS when `ca` names the
+    /// PEM file of the certificate authority that signed lbd's `api_tls_cert` (whose names
+    /// must include `host`).
+    Tcp { addr: String, token: Option<String>, ca: Option<PathBuf> },
 }
 
 /// Why the API could not be reached.
@@ -142,6 +144,8 @@ pub enum ConnectError {
     Address { addr: String, msg: String },
     #[error("invalid token: {0}")]
     Token(String),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// Adds `authorization: Bearer <token>` to every call when a token is set.
@@ -164,7 +168,8 @@ impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Target::Unix(p) => write!(f, "unix:{}", p.display()),
-            Target::Tcp { addr, .. } => write!(f, "tcp:{addr}"),
+            Target::Tcp { addr, ca: None, .. } => write!(f, "tcp:{addr}"),
+            Target::Tcp { addr, ca: Some(_), .. } => write!(f, "https://{addr}"),
         }
     }
 }
@@ -202,9 +207,16 @@ pub async fn connect_channel(target: &Target) -> Result<InterceptedService<Chann
                 .map_err(err)?;
             (ch, None)
         }
-        Target::Tcp { addr, token } => {
-            let ep = Endpoint::from_shared(format!("http://{addr}"))
+        Target::Tcp { addr, token, ca } => {
+            let scheme = if ca.is_some() { "https" } else { "http" };
+            let mut ep = Endpoint::from_shared(format!("{scheme}://{addr}"))
                 .map_err(|e| ConnectError::Address { addr: addr.clone(), msg: e.to_string() })?;
+            if let Some(ca) = ca {
+                let pem = std::fs::read(ca).map_err(|e| ConnectError::Tls(format!("{}: {e}", ca.display())))?;
+                let host = ep.uri().host().unwrap_or_default().trim_matches(['[', ']']).to_owned();
+                let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)).domain_name(host);
+                ep = ep.tls_config(tls).map_err(|e| ConnectError::Tls(e.to_string()))?;
+            }
             (ep.connect().await.map_err(err)?, token.as_ref())
         }
     };

@@ -133,6 +133,8 @@ pub struct Globals {
     pub socket: Option<String>,
     pub server: Option<String>,
     pub token: Option<String>,
+    /// `--ca FILE`: TLS to `--server` with this CA (PEM).
+    pub ca: Option<String>,
     pub json: bool,
     pub numeric: bool,
 }
@@ -272,6 +274,7 @@ pub fn parse(args: &[String]) -> Result<(Globals, Command), UsageError> {
             "--socket" => g.socket = Some(t.value(&a)?),
             "--server" => g.server = Some(t.value(&a)?),
             "--token" => g.token = Some(t.value(&a)?),
+            "--ca" => g.ca = Some(t.value(&a)?),
             "-o" | "--output" => {
                 g.json = match t.value(&a)?.as_str() {
                     "json" => true,

@@ -63,6 +63,8 @@ Commands:
 Global options:
   --socket PATH   lbd's API socket (env LBCTL_SOCKET; default /run/lbd/lbd.sock)
   --server H:P    lbd's TCP API instead (env LBCTL_SERVER), with --token T (env LBCTL_TOKEN)
+  --ca FILE       TLS to --server (lbd's api_tls_cert), trusting this CA (env LBCTL_CA);
+                  --server https://H:P insists on TLS
   -o json|table   output format (default table)
   -n              numeric ports (no /etc/services names)
 
@@ -130,6 +132,7 @@ pub const OPTIONS: &[Opt] = &[
     opt(&["--socket"], Arg::File),
     opt(&["--server"], Arg::Value),
     opt(&["--token"], Arg::Value),
+    opt(&["--ca"], Arg::File),
     opt(&["-o", "--output"], Arg::Choice(&["json", "table", "text"])),
     opt(&["-n", "--numeric"], Arg::Flag),
     // services and real servers

@@ -49,10 +49,11 @@ pub const DEFAULT_CONFIG: &str = "/etc/lbd/lbd.toml";
 ///   api_socket = "/run/lbd/lbd.sock"   # control API (gRPC lb.v1, lbctl); directory created,
 ///                            # socket removed on exit. Only when configured is a socket in
 ///                            # use by another process an error (else: a warning, no socket)
-///   api_listen = "127.0.0.1:7443"      # optional TCP listener for the API (plaintext
-///                            # HTTP/2, no TLS yet: keep it on loopback or a management
-///                            # network); needs api_token
+///   api_listen = "127.0.0.1:7443"      # optional TCP listener for the API; needs
+///                            # api_token; plaintext HTTP/2 unless api_tls_cert is set
 ///   api_token = "..."        # callers on api_listen send `authorization: Bearer <token>`
+///   api_tls_cert = "/etc/lbd/api-cert.pem"  # TLS on api_listen: certificate chain and
+///   api_tls_key = "/etc/lbd/api-key.pem"    # key, PEM, read and checked at start
 ///   metrics_listen = "127.0.0.1:9100"  # optional Prometheus endpoint, GET /metrics
 ///   api_max_connections = 256  # most connections open at once on api_listen, and on
 ///                            # metrics_listen; one more is accepted and closed at once

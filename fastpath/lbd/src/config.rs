@@ -171,9 +171,18 @@ struct RawConfig {
     api_socket: Option<PathBuf>,
     api_listen: Option<String>,
     api_token: Option<String>,
+    api_tls_cert: Option<PathBuf>,
+    api_tls_key: Option<PathBuf>,
     metrics_listen: Option<String>,
     api_max_connections: Option<u32>,
     api_idle_timeout_s: Option<u32>,
+}
+
+/// `api_tls_cert` and `api_tls_key`: PEM files for TLS on `api_listen`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A validated port.
@@ -220,6 +229,8 @@ pub struct Config {
     /// Optional TCP listener for the API; callers must present `api_token`.
     pub api_listen: Option<SocketAddr>,
     pub api_token: Option<String>,
+    /// TLS on `api_listen`: PEM certificate chain and private key (read when the API starts).
+    pub api_tls: Option<ApiTls>,
     /// Prometheus text endpoint (`GET /metrics`).
     pub metrics_listen: Option<SocketAddr>,
     /// Most connections open at once on `api_listen`, and on `metrics_listen`; one more is
@@ -402,6 +413,13 @@ impl Config {
         if api_listen.is_some() && raw.api_token.is_none() {
             return Err(invalid("api_listen".into(), "needs api_token: TCP callers must present a bearer token".into()));
         }
+        let api_tls = match (raw.api_tls_cert, raw.api_tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) if api_listen.is_some() => Some(ApiTls { cert, key }),
+            (Some(_), Some(_)) => return Err(invalid("api_tls_cert".into(), "needs api_listen: TLS protects the API's TCP listener".into())),
+            (Some(_), None) => return Err(invalid("api_tls_cert".into(), "needs api_tls_key (the certificate's private key, PEM)".into())),
+            (None, Some(_)) => return Err(invalid("api_tls_key".into(), "needs api_tls_cert (the certificate chain, PEM)".into())),
+        };
         let api_max_connections = raw.api_max_connections.unwrap_or(DEFAULT_API_MAX_CONNECTIONS);
         if !(1..=MAX_API_CONNECTIONS).contains(&api_max_connections) {
             return Err(invalid("api_max_connections".into(), format!("{api_max_connections} is out of range 1..={MAX_API_CONNECTIONS}")));
@@ -452,6 +470,7 @@ impl Config {
             api_socket_configured,
             api_listen,
             api_token: raw.api_token,
+            api_tls,
             metrics_listen,
             api_max_connections: api_max_connections as usize,
             api_idle_timeout: Duration::from_secs(u64::from(api_idle_timeout_s)),
@@ -541,6 +560,13 @@ kernel_tap = "tap-wan"
         assert!(e.contains("api_token"), "{e}");
         let c = parse(&format!("api_listen = '127.0.0.1:7000'\napi_token = '0123456789abcdef'\n{port}")).unwrap();
         assert_eq!(c.api_listen, Some("127.0.0.1:7000".parse().unwrap()));
+        assert_eq!(c.api_tls, None);
+        let tls = "api_listen = '127.0.0.1:7000'\napi_token = '0123456789abcdef'\n";
+        let c = parse(&format!("{tls}api_tls_cert = '/c.pem'\napi_tls_key = '/k.pem'\n{port}")).unwrap();
+        assert_eq!(c.api_tls, Some(ApiTls { cert: "/c.pem".into(), key: "/k.pem".into() }));
+        assert!(err(&format!("{tls}api_tls_cert = '/c.pem'\n{port}")).contains("api_tls_cert: needs api_tls_key"));
+        assert!(err(&format!("{tls}api_tls_key = '/k.pem'\n{port}")).contains("api_tls_key: needs api_tls_cert"));
+        assert!(err(&format!("api_tls_cert = '/c.pem'\napi_tls_key = '/k.pem'\n{port}")).contains("api_tls_cert: needs api_listen"));
         assert_eq!(c.api_socket, PathBuf::from(DEFAULT_API_SOCKET));
         assert!(!c.api_socket_configured);
         assert_eq!((c.api_max_connections, c.api_idle_timeout), (256, Duration::from_secs(60)));

@@ -131,7 +131,7 @@ fn wait_closed(conns: &[TcpStream], closed: &mut [bool], want: usize, until: Ins
 
 /// One `GetInfo` over TCP with the token, bounded to 3 s.
 fn grpc_tcp(addr: SocketAddr) -> Result<(), String> {
-    grpc(Target::Tcp { addr: addr.to_string(), token: Some(TOKEN.into()) })
+    grpc(Target::Tcp { addr: addr.to_string(), token: Some(TOKEN.into()), ca: None })
 }
 
 fn grpc(target: Target) -> Result<(), String> {

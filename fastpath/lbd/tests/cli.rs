@@ -70,7 +70,7 @@ fn check_prints_the_eal_arguments_and_help_documents_the_keys() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("--no-pci") && out.contains("--vdev=net_ring0") && out.contains("--no-huge"), "{out}");
     let help = String::from_utf8_lossy(&lbd(&["--help"]).stdout).into_owned();
-    for key in ["workers", "idle_sleep_us", "stats_file", "mbufs", "no_huge", "memory_mb", "file_prefix", "vdev", "pci = \"", "exception = \"", "virtio-user", "addresses", "kernel_tap", "gateway", "services", "toa", "timeouts", "flow_refuse", "max_client_list", "api_listen", "metrics_listen", "api_max_connections", "api_idle_timeout_s"] {
+    for key in ["workers", "idle_sleep_us", "stats_file", "mbufs", "no_huge", "memory_mb", "file_prefix", "vdev", "pci = \"", "exception = \"", "virtio-user", "addresses", "kernel_tap", "gateway", "services", "toa", "timeouts", "flow_refuse", "max_client_list", "api_listen", "api_tls_cert", "api_tls_key", "metrics_listen", "api_max_connections", "api_idle_timeout_s"] {
         assert!(help.contains(key), "--help documents {key}");
     }
 }

@@ -27,9 +27,9 @@ use lb_logging::RateLimit;
 
 use lb_api::pb::load_balancer_server::LoadBalancerServer;
 use tokio::sync::watch;
-use tonic::transport::Server;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-use crate::config::Config;
+use crate::config::{ApiTls, Config};
 use crate::control::Control;
 use crate::metrics;
 use listen::{Incoming, Limits, ListenerStats};
@@ -58,6 +58,8 @@ pub enum ApiError {
     Listen { field: &'static str, addr: std::net::SocketAddr, source: io::Error },
     #[error("cannot start the API thread: {0}")]
     Thread(io::Error),
+    #[error("{field} {}: {msg}", path.display())]
+    Tls { field: &'static str, path: PathBuf, msg: String },
 }
 
 /// The running API thread; [`ApiHandle::stop`] ends it and removes the socket.
@@ -128,14 +130,44 @@ fn server() -> Server {
 }
 
 /// The warning for an `api_listen` that is not on loopback.
-fn exposed_warning(addr: std::net::SocketAddr) -> Option<String> {
-    (!addr.ip().is_loopback()).then(|| {
+fn exposed_warning(addr: std::net::SocketAddr, tls: bool) -> Option<String> {
+    (!addr.ip().is_loopback() && !tls).then(|| {
         format!(
-            "api_listen {addr} is not a loopback address: the control API is reachable from the network, \
-             protected only by api_token, and TLS is not implemented yet (the token and every call cross the network in \
-             clear text); prefer 127.0.0.1 with an SSH tunnel, or a firewalled management network"
+            "api_listen {addr} is not a loopback address and has no TLS: the token and every call cross the network \
+             in clear text; set api_tls_cert and api_tls_key, or use 127.0.0.1 with an SSH tunnel"
         )
     })
+}
+
+/// The TCP API listener with what guards it: the bearer token, and TLS when configured.
+struct TcpApi {
+    listener: std::net::TcpListener,
+    token: Arc<str>,
+    tls: Option<ServerTlsConfig>,
+}
+
+/// Reads `api_tls_cert` / `api_tls_key` and checks that they make a usable identity.
+fn tls_config(t: &ApiTls) -> Result<ServerTlsConfig, ApiError> {
+    let read = |field: &'static str, path: &Path| std::fs::read(path).map_err(|e| ApiError::Tls { field, path: path.into(), msg: e.to_string() });
+    let tls = ServerTlsConfig::new().identity(Identity::from_pem(read("api_tls_cert", &t.cert)?, read("api_tls_key", &t.key)?));
+    // tonic builds the acceptor here: a certificate or key that does not parse, or a key that
+    // does not fit the certificate, is an error at start-up, not at the first connection.
+    Server::builder().tls_config(tls.clone()).map_err(|e| ApiError::Tls { field: "api_tls_cert", path: t.cert.clone(), msg: error_chain(&e) })?;
+    Ok(tls)
+}
+
+/// An error with its sources (tonic's transport errors say little on their own).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg = format!("{msg}: {t}");
+        }
+        src = s.source();
+    }
+    msg
 }
 
 /// Starts the API (and metrics) thread. Sockets are bound before this returns, so a bad
@@ -152,12 +184,15 @@ pub fn start(cfg: &Config, control: Arc<Control>) -> Result<ApiHandle, ApiError>
         Err(e) => return Err(e),
     };
     let socket = uds.as_ref().map(|_| cfg.api_socket.clone());
-    let tcp = cfg.api_listen.map(|a| bind_tcp("api_listen", a)).transpose()?;
-    let metrics_l = cfg.metrics_listen.map(|a| bind_tcp("metrics_listen", a)).transpose()?;
-    let token: Option<Arc<str>> = cfg.api_token.as_deref().map(Arc::from);
-    if let Some(w) = cfg.api_listen.and_then(exposed_warning) {
+    let tls = cfg.api_tls.as_ref().map(tls_config).transpose()?;
+    if let Some(w) = cfg.api_listen.and_then(|a| exposed_warning(a, tls.is_some())) {
         tracing::warn!("{w}");
     }
+    let tcp = match (cfg.api_listen, cfg.api_token.as_deref()) {
+        (Some(a), Some(token)) => Some(TcpApi { listener: bind_tcp("api_listen", a)?, token: Arc::from(token), tls }),
+        _ => None,
+    };
+    let metrics_l = cfg.metrics_listen.map(|a| bind_tcp("metrics_listen", a)).transpose()?;
     let limits = Limits { max_connections: cfg.api_max_connections, idle_timeout: Some(cfg.api_idle_timeout) };
     let (stop_tx, stop_rx) = watch::channel(false);
     // The API thread logs where the starting thread does (the global logger in lbd; a test's
@@ -174,7 +209,7 @@ pub fn start(cfg: &Config, control: Arc<Control>) -> Result<ApiHandle, ApiError>
                     return;
                 }
             };
-            rt.block_on(serve(control, uds, tcp, token, metrics_l, limits, stop_rx));
+            rt.block_on(serve(control, uds, tcp, metrics_l, limits, stop_rx));
             // Calls still waiting on workers end within their own bound; do not wait longer.
             rt.shutdown_timeout(SHUTDOWN_GRACE);
         })
@@ -185,8 +220,7 @@ pub fn start(cfg: &Config, control: Arc<Control>) -> Result<ApiHandle, ApiError>
 async fn serve(
     control: Arc<Control>,
     uds: Option<StdUnixListener>,
-    tcp: Option<std::net::TcpListener>,
-    token: Option<Arc<str>>,
+    tcp: Option<TcpApi>,
     metrics_l: Option<std::net::TcpListener>,
     limits: Limits,
     stop: watch::Receiver<bool>,
@@ -229,9 +263,14 @@ async fn serve(
             Err(e) => tracing::error!("API socket: {e}"),
         }
     }
-    if let (Some(l), Some(token)) = (tcp, token) {
-        match tokio::net::TcpListener::from_std(l) {
-            Ok(l) => {
+    if let Some(TcpApi { listener, token, tls }) = tcp {
+        // `tls_config` checked the configuration at start: this does not fail.
+        let server = match tls {
+            None => Ok(server()),
+            Some(tls) => server().tls_config(tls),
+        };
+        match tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string()).and_then(|l| server.map(|s| (l, s)).map_err(|e| format!("TLS: {}", error_chain(&e)))) {
+            Ok((l, server)) => {
                 let stats = ListenerStats::new("api_listen");
                 listeners.push(Arc::clone(&stats));
                 let refused = Arc::new(std::sync::Mutex::new(RateLimit::new(REFUSED_LOG_EVERY)));
@@ -247,7 +286,7 @@ async fn serve(
                     }
                 };
                 // The token is checked before the audit layer buffers a request.
-                let router = server()
+                let router = server
                     .layer(tonic::service::interceptor(auth))
                     .layer(audit::AuditLayer)
                     .add_service(health.clone())

@@ -71,7 +71,7 @@ fn grpc_on_the_socket_and_token_on_tcp() {
         assert_eq!(r.status, 1, "SERVING");
 
         // TCP: refused without the token, served with it.
-        let tcp = |token: Option<&str>| Target::Tcp { addr: format!("127.0.0.1:{port}"), token: token.map(str::to_owned) };
+        let tcp = |token: Option<&str>| Target::Tcp { addr: format!("127.0.0.1:{port}"), token: token.map(str::to_owned), ca: None };
         let mut anon: LoadBalancerClient<_> = lb_api::connect(&tcp(None)).await.unwrap();
         let e = anon.get_info(pb::GetInfoRequest {}).await.unwrap_err();
         assert_eq!(e.code(), Code::Unauthenticated);
@@ -201,9 +201,10 @@ fn syn_proxy_through_grpc() {
 
 #[test]
 fn api_listen_off_loopback_is_warned_about() {
-    assert_eq!(super::exposed_warning("127.0.0.1:7443".parse().unwrap()), None);
-    assert_eq!(super::exposed_warning("[::1]:7443".parse().unwrap()), None);
-    let w = super::exposed_warning("0.0.0.0:7443".parse().unwrap()).unwrap();
-    assert!(w.starts_with("api_listen 0.0.0.0:7443 is not a loopback address") && w.contains("TLS is not implemented"), "{w}");
-    assert!(super::exposed_warning("10.0.0.1:7443".parse().unwrap()).is_some());
+    assert_eq!(super::exposed_warning("127.0.0.1:7443".parse().unwrap(), false), None);
+    assert_eq!(super::exposed_warning("[::1]:7443".parse().unwrap(), false), None);
+    let w = super::exposed_warning("0.0.0.0:7443".parse().unwrap(), false).unwrap();
+    assert!(w.starts_with("api_listen 0.0.0.0:7443 is not a loopback address and has no TLS") && w.contains("api_tls_cert"), "{w}");
+    assert!(super::exposed_warning("10.0.0.1:7443".parse().unwrap(), false).is_some());
+    assert_eq!(super::exposed_warning("10.0.0.1:7443".parse().unwrap(), true), None, "TLS protects it");
 }
