@@ -200,3 +200,44 @@ fn auto_exception_takes_a_tap_without_vhost_net() {
     let link = String::from_utf8_lossy(&link.stdout).into_owned();
     assert!(link.starts_with(&tap) && link.contains(mac) && link.contains("UP"), "kernel side {link:?} carries the port's MAC {mac} and is up");
 }
+
+/// lbd.toml for the testbed's two ports with `services` = `conf`.
+fn testbed_toml(name: &str, conf: &std::path::Path) -> PathBuf {
+    write(
+        name,
+        &format!(
+            "services = \"{}\"\n[[port]]\nname = \"wan\"\nvdev = \"net_ring0\"\naddresses = [\"10.70.1.3/24\"]\n[[port]]\nname = \"lan\"\nvdev = \"net_ring1\"\naddresses = [\"10.70.2.3/24\"]\n",
+            conf.display()
+        ),
+    )
+}
+
+/// Every keepalived.conf the testbed runs, and the seed-style deployments an operator brings
+/// (dual-VIP DR with HTTP_GET, EulerOS FNAT with its extensions, a NAT lab), pass
+/// `lbd --check`; a misspelt keyword in any of them fails at its file:line:column.
+#[test]
+fn every_testbed_and_seed_configuration_passes_check() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testbed/configs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "conf")).collect();
+    files.sort();
+    for seed in ["seed-dr-dual-vip.conf", "seed-euleros-fnat.conf", "seed-nat-lab.conf"] {
+        assert!(files.iter().any(|f| f.ends_with(seed)), "{seed} is missing");
+    }
+    for f in &files {
+        let o = lbd(&["--config", testbed_toml("check", f).to_str().unwrap(), "--check"]);
+        assert!(o.status.success(), "{}: {}", f.display(), String::from_utf8_lossy(&o.stderr));
+        // The same file with its first `lb_algo` (or `state`) misspelt.
+        let text = std::fs::read_to_string(f).unwrap();
+        let Some((line, col, kw)) = text.lines().enumerate().find_map(|(i, l)| {
+            let kw = ["lb_algo", "state"].into_iter().find(|k| l.trim_start().starts_with(&format!("{k} ")))?;
+            Some((i + 1, l.find(kw).unwrap() + 1, kw))
+        }) else {
+            panic!("{}: no lb_algo or state line", f.display())
+        };
+        let bad = std::env::temp_dir().join(format!("lbd-cli-{}-misspelt.conf", std::process::id()));
+        let misspelt: Vec<String> = text.lines().enumerate().map(|(i, l)| if i + 1 == line { l.replacen(kw, &format!("{kw}x"), 1) } else { l.to_owned() }).collect();
+        std::fs::write(&bad, misspelt.join("\n")).unwrap();
+        let o = lbd(&["--config", testbed_toml("misspelt", &bad).to_str().unwrap(), "--check"]);
+        assert_clean_failure(&o, 2, &[&format!("{}:{line}:{col}", bad.display()), &format!("{kw}x")]);
+    }
+}
