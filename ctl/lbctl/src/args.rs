@@ -137,6 +137,8 @@ pub struct Globals {
     pub ca: Option<String>,
     pub json: bool,
     pub numeric: bool,
+    /// `--exact`: whole numbers in `--stats` / `--rate` (ipvsadm's K/M/G/T otherwise).
+    pub exact: bool,
 }
 
 /// Flags that take no value and may be bundled (`-Ln`, `-lnc`).
@@ -330,7 +332,9 @@ pub fn parse(args: &[String]) -> Result<(Globals, Command), UsageError> {
             "--rate" => s.view = Some(ListView::Rate),
             "--thresholds" => s.view = Some(ListView::Thresholds),
             "--timeout" => s.view = Some(ListView::Timeout),
-            "--exact" | "--sort" => {}
+            "--exact" => g.exact = true,
+            // ipvsadm's default order; lbd lists services as it holds them.
+            "--sort" => {}
             "--client" => s.sessions.client = t.value(&a)?,
             "--rs" => s.sessions.real_server = t.value(&a)?,
             "--state" => s.sessions.state = t.value(&a)?,

@@ -213,3 +213,11 @@ fn sync_daemon_errors() {
     assert_eq!(err("--start-daemon master --mcast-interface eth0 --daemon"), "--start-daemon: --daemon goes with -L (lbctl -L --daemon)");
     assert_eq!(err("-Z --daemon"), "-Z: --daemon goes with -L (lbctl -L --daemon)");
 }
+
+#[test]
+fn exact_is_a_listing_format_flag() {
+    let (g, c) = p("-Ln --stats --exact").unwrap();
+    assert!(g.exact && g.numeric);
+    assert_eq!(c, Command::List { view: ListView::Stats, service: None });
+    assert!(!p("-Ln --stats").unwrap().0.exact);
+}

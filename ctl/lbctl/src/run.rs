@@ -123,7 +123,7 @@ pub async fn run(g: &Globals, cmd: Command, c: &mut Client) -> Result<(), CliErr
             if g.json {
                 return emit_json(&json::services(&list));
             }
-            emit(&table::services(&list, view, n, &r))
+            emit(&table::services(&list, view, n, g.exact, &r))
         }
         Command::AddService(so) => {
             let s = c.add_service(pb::AddServiceRequest { service: Some(rules::service_from_opts(&so)) }).await?.into_inner();
@@ -261,7 +261,7 @@ pub async fn run(g: &Globals, cmd: Command, c: &mut Client) -> Result<(), CliErr
             let mut text = table::stats(&s);
             if with {
                 text.push('\n');
-                text.push_str(&table::services(&s.services, ListView::Stats, true, &[]));
+                text.push_str(&table::services(&s.services, ListView::Stats, true, false, &[]));
             }
             emit(&text)
         }

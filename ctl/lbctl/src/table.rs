@@ -21,8 +21,13 @@ pub struct Rate {
     pub outbps: u64,
 }
 
-/// ipvsadm's `print_largenum` (without `--exact`): 9 columns, then K/M/G/T.
-pub fn largenum(i: u64) -> String {
+/// ipvsadm's `print_largenum`: 9 columns, then K/M/G/T; with `--exact` (`exact`) the whole
+/// number, right-aligned in 9 columns or one more than its digits.
+pub fn largenum(i: u64, exact: bool) -> String {
+    if exact {
+        let digits = i.to_string();
+        return format!("{digits:>w$}", w = if digits.len() <= 8 { 9 } else { digits.len() + 1 });
+    }
     if i < 100_000_000 {
         format!("{i:>9}")
     } else if i < 1_000_000_000 {
@@ -52,7 +57,8 @@ fn conns(c: Option<&pb::ConnCounters>) -> pb::ConnCounters {
 
 /// `-L` / `-Ln` with `--stats`, `--rate` or `--thresholds`. `rates` gives a rate per service and
 /// per real server (in list order) for `--rate`.
-pub fn services(list: &[pb::Service], view: ListView, numeric: bool, rates: &[(Rate, Vec<Rate>)]) -> String {
+pub fn services(list: &[pb::Service], view: ListView, numeric: bool, exact: bool, rates: &[(Rate, Vec<Rate>)]) -> String {
+    let largenum = |i: u64| largenum(i, exact);
     let mut o = String::from(HEADER);
     match view {
         ListView::Stats => {

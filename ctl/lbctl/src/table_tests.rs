@@ -45,7 +45,7 @@ TCP  10.70.1.100:80 rr$
 UDP  10.70.1.100:53 wlc persistent 360 mask 255.255.255.0$
   -> 10.70.2.11:5353              Route   100    0          0         $
 ";
-    assert_eq!(shown(&services(&demo(), ListView::Services, true, &[])), want);
+    assert_eq!(shown(&services(&demo(), ListView::Services, true, false, &[])), want);
 }
 
 #[test]
@@ -53,11 +53,11 @@ fn synproxy_follows_the_persistence_flags_as_dpvs_prints_it() {
     let mut list = demo();
     list[0].syn_proxy = true;
     list[0].persistence = Some(pb::Persistence { timeout_s: 60, netmask: String::new() });
-    let got = services(&list, ListView::Services, true, &[]);
+    let got = services(&list, ListView::Services, true, false, &[]);
     assert!(got.contains("\nTCP  10.70.1.100:80 rr persistent 60 synproxy\n"), "{got}");
     assert!(got.contains("\nUDP  10.70.1.100:53 wlc persistent 360 mask 255.255.255.0\n"), "{got}");
     // Only the service line: the stats view keeps its columns.
-    assert!(!services(&list, ListView::Stats, true, &[]).contains("synproxy"));
+    assert!(!services(&list, ListView::Stats, true, false, &[]).contains("synproxy"));
     let j = crate::json::services(&list);
     assert_eq!((j["services"][0]["syn_proxy"].as_bool(), j["services"][1]["syn_proxy"].as_bool()), (Some(true), Some(false)));
 }
@@ -68,7 +68,7 @@ fn the_brief_example_matches_once_trailing_blanks_go() {
     s.truncate(1);
     s[0].real_servers.truncate(1);
     s[0].real_servers[0].stats = None;
-    let got: Vec<String> = services(&s, ListView::Services, true, &[]).lines().map(|l| l.trim_end().to_owned()).collect();
+    let got: Vec<String> = services(&s, ListView::Services, true, false, &[]).lines().map(|l| l.trim_end().to_owned()).collect();
     assert_eq!(
         got.join("\n"),
         "IP Virtual Server version 1.2.1 (size=4096)
@@ -91,9 +91,9 @@ TCP  10.70.1.100:80                     15  123456K     1200        0        0$
 UDP  10.70.1.100:53                      0        0        0        0        0$
   -> 10.70.2.11:5353                     0        0        0        0        0$
 ";
-    assert_eq!(shown(&services(&demo(), ListView::Stats, true, &[])), want);
+    assert_eq!(shown(&services(&demo(), ListView::Stats, true, false, &[])), want);
     let rates = vec![(Rate { cps: 0, inpps: 7, outpps: 6, inbps: 0, outbps: 0 }, vec![Rate { inpps: 7, outpps: 6, ..Rate::default() }, Rate::default()])];
-    let got = services(&demo()[..1], ListView::Rate, true, &rates);
+    let got = services(&demo()[..1], ListView::Rate, true, false, &rates);
     assert_eq!(
         shown(&got),
         "\
@@ -105,7 +105,7 @@ TCP  10.70.1.100:80                      0        7        6        0        0$
   -> 10.70.2.12:80                       0        0        0        0        0$
 "
     );
-    let got = services(&demo()[1..], ListView::Thresholds, true, &[]);
+    let got = services(&demo()[1..], ListView::Thresholds, true, false, &[]);
     assert_eq!(
         shown(&got),
         "\
@@ -120,10 +120,14 @@ UDP  10.70.1.100:53 wlc persistent 360 mask 255.255.255.0$
 
 #[test]
 fn large_numbers_shrink_as_ipvsadm_does() {
-    assert_eq!(largenum(99_999_999), " 99999999");
-    assert_eq!(largenum(100_000_000), "  100000K");
-    assert_eq!(largenum(1_500_000_000), "    1500M");
-    assert_eq!(largenum(200_000_000_000), "     200G");
+    assert_eq!(largenum(99_999_999, false), " 99999999");
+    assert_eq!(largenum(100_000_000, false), "  100000K");
+    assert_eq!(largenum(1_500_000_000, false), "    1500M");
+    assert_eq!(largenum(200_000_000_000, false), "     200G");
+    // --exact: ipvsadm's "%*llu" with width 9, or the digits plus one.
+    assert_eq!(largenum(99_999_999, true), " 99999999");
+    assert_eq!(largenum(100_000_000, true), " 100000000");
+    assert_eq!(largenum(200_000_000_000, true), " 200000000000");
 }
 
 #[test]
@@ -208,12 +212,12 @@ TCP  10.70.1.100:80 wrr$
   -> 10.70.2.13:80                FullNat 0      0          0         $
   -> 10.70.2.14:80                FullNat 2      0          0         $
 ";
-    assert_eq!(shown(&services(&with_health(), ListView::Services, true, &[])), want);
+    assert_eq!(shown(&services(&with_health(), ListView::Services, true, false, &[])), want);
     // Quorum lost with a sorry server: the sorry server instead of the real servers.
     let mut s = with_health();
     s[0].quorum_up = false;
     s[0].sorry_server = "10.70.2.99:8080".into();
-    let got = services(&s, ListView::Services, true, &[]);
+    let got = services(&s, ListView::Services, true, false, &[]);
     assert!(got.ends_with("TCP  10.70.1.100:80 wrr\n  -> 10.70.2.13:80                FullNat 0      0          0         \n  -> 10.70.2.99:8080              FullNat 1      0          0         \n"), "{got}");
 }
 

@@ -118,7 +118,7 @@ fn tls_on_api_listen() {
             Ok(mut c) => c.list_services(lb_api::pb::ListServicesRequest { stats: false }).await.is_err(),
         };
         assert!(plain, "a clear-text client was answered");
-        let e = lb_api::connect(&target(Some("other-ca.pem"), Some(TOKEN))).await.err().expect("a server signed by another CA was trusted");
+        let Err(e) = lb_api::connect(&target(Some("other-ca.pem"), Some(TOKEN))).await else { panic!("a server signed by another CA was trusted") };
         assert!(e.to_string().contains("certificate"), "{e}");
     });
     handle.stop();
