@@ -70,7 +70,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then
     echo "setup.sh: cargo is in $HOME/.cargo/bin; add it to PATH" >&2
   else
-    echo "setup.sh: no Rust toolchain found; install rustup's stable toolchain (1.80 or newer)" >&2
+    echo "setup.sh: no Rust toolchain found; install rustup's stable toolchain (1.82 or newer)" >&2
   fi
   exit 1
 fi

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use kaconf::{Config, LbKind, Protocol};
+use kaconf::{Config, ForwardMode, Protocol};
 
 use crate::error::{Error, Result};
 use crate::spec::{cidr, BackendSpec, Ipv4Cidr, Route, TopologySpec};
@@ -131,7 +131,7 @@ impl TopologySpec {
                         servers.len() - 1
                     }
                 };
-                if vs.lb_kind == LbKind::Dr {
+                if vs.lb_kind == ForwardMode::Dr {
                     if rs.port != vs.port {
                         return Err(invalid(field, format!("direct routing cannot change the port: real server port {} differs from the VIP's {}", rs.port, vs.port)));
                     }

@@ -22,42 +22,109 @@ pub use pb::load_balancer_client::LoadBalancerClient;
 pub use pb::load_balancer_server::{LoadBalancer, LoadBalancerServer};
 use pb::{ForwardMode, HealthState, Protocol, Scheduler};
 
+/// The shared vocabulary (protocols, schedulers, forwarding modes) the API maps onto.
+pub use lb_model;
+
 /// Where lbd serves the API unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/lbd/lbd.sock";
 
 /// Metadata key carrying the bearer token on TCP connections.
 pub const AUTHORIZATION: &str = "authorization";
 
-/// Schedulers with their ipvsadm / keepalived names.
-pub const SCHEDULERS: &[(&str, Scheduler)] = &[
-    ("rr", Scheduler::Rr),
-    ("wrr", Scheduler::Wrr),
-    ("lc", Scheduler::Lc),
-    ("wlc", Scheduler::Wlc),
-    ("sh", Scheduler::Sh),
-    ("dh", Scheduler::Dh),
-    ("consh", Scheduler::Consh),
-    ("mh", Scheduler::Mh),
-];
+/// The model's scheduler as the API carries it. The matches here and in
+/// [`scheduler_from_pb`] are exhaustive both ways, so a scheduler added to either side does not
+/// build until it is mapped.
+pub const fn scheduler_to_pb(s: lb_model::Scheduler) -> Scheduler {
+    use lb_model::Scheduler as S;
+    match s {
+        S::Rr => Scheduler::Rr,
+        S::Wrr => Scheduler::Wrr,
+        S::Lc => Scheduler::Lc,
+        S::Wlc => Scheduler::Wlc,
+        S::Lblc => Scheduler::Lblc,
+        S::Lblcr => Scheduler::Lblcr,
+        S::Dh => Scheduler::Dh,
+        S::Sh => Scheduler::Sh,
+        S::Sed => Scheduler::Sed,
+        S::Nq => Scheduler::Nq,
+        S::Fo => Scheduler::Fo,
+        S::Ovf => Scheduler::Ovf,
+        S::Mh => Scheduler::Mh,
+        S::Consh => Scheduler::Consh,
+    }
+}
+
+/// An API scheduler value as the model's (`None` for unspecified or unknown numbers).
+pub fn scheduler_from_pb(v: i32) -> Option<lb_model::Scheduler> {
+    use lb_model::Scheduler as S;
+    Some(match Scheduler::try_from(v).ok()? {
+        Scheduler::Unspecified => return None,
+        Scheduler::Rr => S::Rr,
+        Scheduler::Wrr => S::Wrr,
+        Scheduler::Lc => S::Lc,
+        Scheduler::Wlc => S::Wlc,
+        Scheduler::Lblc => S::Lblc,
+        Scheduler::Lblcr => S::Lblcr,
+        Scheduler::Dh => S::Dh,
+        Scheduler::Sh => S::Sh,
+        Scheduler::Sed => S::Sed,
+        Scheduler::Nq => S::Nq,
+        Scheduler::Fo => S::Fo,
+        Scheduler::Ovf => S::Ovf,
+        Scheduler::Mh => S::Mh,
+        Scheduler::Consh => S::Consh,
+    })
+}
+
+/// The model's protocol as the API carries it.
+pub const fn protocol_to_pb(p: lb_model::Protocol) -> Protocol {
+    match p {
+        lb_model::Protocol::Tcp => Protocol::Tcp,
+        lb_model::Protocol::Udp => Protocol::Udp,
+    }
+}
+
+/// An API protocol value as the model's (`None` for unspecified or unknown numbers).
+pub fn protocol_from_pb(v: i32) -> Option<lb_model::Protocol> {
+    match Protocol::try_from(v).ok()? {
+        Protocol::Unspecified => None,
+        Protocol::Tcp => Some(lb_model::Protocol::Tcp),
+        Protocol::Udp => Some(lb_model::Protocol::Udp),
+    }
+}
+
+/// The model's forwarding mode as the API carries it.
+pub const fn forward_to_pb(m: lb_model::ForwardMode) -> ForwardMode {
+    match m {
+        lb_model::ForwardMode::Fnat => ForwardMode::Fnat,
+        lb_model::ForwardMode::Dr => ForwardMode::Dr,
+        lb_model::ForwardMode::Nat => ForwardMode::Nat,
+    }
+}
+
+/// An API forwarding mode as the model's (`None` for unspecified or unknown numbers).
+pub fn forward_from_pb(v: i32) -> Option<lb_model::ForwardMode> {
+    match ForwardMode::try_from(v).ok()? {
+        ForwardMode::Unspecified => None,
+        ForwardMode::Fnat => Some(lb_model::ForwardMode::Fnat),
+        ForwardMode::Dr => Some(lb_model::ForwardMode::Dr),
+        ForwardMode::Nat => Some(lb_model::ForwardMode::Nat),
+    }
+}
 
 /// The ipvsadm name of a scheduler ("?" for an unknown value).
 pub fn scheduler_name(s: i32) -> &'static str {
-    SCHEDULERS.iter().find(|(_, v)| *v as i32 == s).map_or("?", |(n, _)| n)
+    scheduler_from_pb(s).map_or("?", lb_model::Scheduler::name)
 }
 
 /// A scheduler by its ipvsadm name (`conhash` is read as `consh`, as keepalived does).
 pub fn scheduler_from_name(name: &str) -> Option<Scheduler> {
-    let name = if name == "conhash" { "consh" } else { name };
-    SCHEDULERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+    lb_model::Scheduler::from_name(name).map(scheduler_to_pb)
 }
 
 /// "TCP" / "UDP" ("?" for anything else), as ipvsadm prints them.
 pub fn protocol_name(p: i32) -> &'static str {
-    match Protocol::try_from(p) {
-        Ok(Protocol::Tcp) => "TCP",
-        Ok(Protocol::Udp) => "UDP",
-        _ => "?",
-    }
+    protocol_from_pb(p).map_or("?", lb_model::Protocol::name)
 }
 
 /// A real server's health: "up", "down", "unchecked" ("-" when lbd did not say).
@@ -90,32 +157,17 @@ pub const VRRP_STATES: &[&str] = &["MASTER", "BACKUP", "FAULT", "INIT"];
 
 /// The ipvsadm -L "Forward" column: FullNat, Route, Masq.
 pub fn forward_ipvsadm_name(f: i32) -> &'static str {
-    match ForwardMode::try_from(f) {
-        Ok(ForwardMode::Fnat) => "FullNat",
-        Ok(ForwardMode::Dr) => "Route",
-        Ok(ForwardMode::Nat) => "Masq",
-        _ => "?",
-    }
+    forward_from_pb(f).map_or("?", lb_model::ForwardMode::ipvsadm_name)
 }
 
 /// The short name: fnat, dr, nat.
 pub fn forward_name(f: i32) -> &'static str {
-    match ForwardMode::try_from(f) {
-        Ok(ForwardMode::Fnat) => "fnat",
-        Ok(ForwardMode::Dr) => "dr",
-        Ok(ForwardMode::Nat) => "nat",
-        _ => "?",
-    }
+    forward_from_pb(f).map_or("?", lb_model::ForwardMode::short_name)
 }
 
-/// A forwarding mode by short name.
+/// A forwarding mode by short name (or keepalived's or ipvsadm's), in any case.
 pub fn forward_from_name(name: &str) -> Option<ForwardMode> {
-    match name.to_ascii_lowercase().as_str() {
-        "fnat" | "fullnat" => Some(ForwardMode::Fnat),
-        "dr" | "route" => Some(ForwardMode::Dr),
-        "nat" | "masq" => Some(ForwardMode::Nat),
-        _ => None,
-    }
+    lb_model::ForwardMode::from_any_name(name).map(forward_to_pb)
 }
 
 impl std::fmt::Display for pb::ServiceKey {
@@ -239,9 +291,24 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for (n, s) in SCHEDULERS {
-            assert_eq!(scheduler_from_name(n), Some(*s));
-            assert_eq!(scheduler_name(*s as i32), *n);
+        for m in lb_model::Scheduler::ALL {
+            let s = scheduler_to_pb(m);
+            assert_eq!(scheduler_from_pb(s as i32), Some(m));
+            assert_eq!(scheduler_from_name(m.name()), Some(s));
+            assert_eq!(scheduler_name(s as i32), m.name());
+        }
+        // Every value the API defines maps to the model (none is left unmapped).
+        for v in 1..64 {
+            if Scheduler::try_from(v).is_ok() {
+                assert!(scheduler_from_pb(v).is_some(), "pb scheduler {v}");
+            }
+        }
+        assert_eq!(scheduler_from_pb(0), None);
+        for m in lb_model::ForwardMode::ALL {
+            assert_eq!(forward_from_pb(forward_to_pb(m) as i32), Some(m));
+        }
+        for m in lb_model::Protocol::ALL {
+            assert_eq!(protocol_from_pb(protocol_to_pb(m) as i32), Some(m));
         }
         assert_eq!(scheduler_from_name("conhash"), Some(Scheduler::Consh));
         assert_eq!(scheduler_from_name("xx"), None);

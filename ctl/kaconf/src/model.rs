@@ -138,55 +138,14 @@ impl VirtualServerGroup {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    Tcp,
-    Udp,
-}
-
-/// Scheduler (`lb_algo` / `lvs_sched`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LbAlgo {
-    Rr,
-    Wrr,
-    Lc,
-    Wlc,
-    Sh,
-    Dh,
-    /// Consistent hashing: DPVS's `conhash` (also read as `consh`).
-    Consh,
-    /// Maglev hashing.
-    Mh,
-}
-
-/// Forwarding method (`lb_kind` / `lvs_method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum LbKind {
-    Fnat,
-    Dr,
-    Nat,
-    Tun,
-}
+/// Protocols, schedulers and forwarding modes: one definition shared with the API and the data
+/// plane.
+pub use lb_model::{ForwardMode, Protocol, Scheduler};
 
 /// Spellings shared by the parser and the writer: the first one of a value is the written one.
-pub(crate) const PROTOCOLS: &[(&str, Protocol)] = &[("TCP", Protocol::Tcp), ("UDP", Protocol::Udp)];
-pub(crate) const LB_ALGOS: &[(&str, LbAlgo)] = &[
-    ("rr", LbAlgo::Rr),
-    ("wrr", LbAlgo::Wrr),
-    ("lc", LbAlgo::Lc),
-    ("wlc", LbAlgo::Wlc),
-    ("sh", LbAlgo::Sh),
-    ("dh", LbAlgo::Dh),
-    ("conhash", LbAlgo::Consh),
-    ("consh", LbAlgo::Consh),
-    ("mh", LbAlgo::Mh),
-];
-pub(crate) const LB_KINDS: &[(&str, LbKind)] = &[
-    ("FNAT", LbKind::Fnat),
-    ("DR", LbKind::Dr),
-    ("NAT", LbKind::Nat),
-    ("TUN", LbKind::Tun),
-];
+pub(crate) const PROTOCOLS: &[(&str, Protocol)] = Protocol::SPELLINGS;
+pub(crate) const LB_ALGOS: &[(&str, Scheduler)] = Scheduler::SPELLINGS;
+pub(crate) const LB_KINDS: &[(&str, ForwardMode)] = ForwardMode::SPELLINGS;
 
 /// The written spelling of `value` in `table`.
 pub(crate) fn spelling<T: PartialEq + Copy>(table: &[(&'static str, T)], value: T) -> &'static str {
@@ -194,24 +153,6 @@ pub(crate) fn spelling<T: PartialEq + Copy>(table: &[(&'static str, T)], value: 
         .iter()
         .find(|(_, v)| *v == value)
         .map_or("?", |(s, _)| s)
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(spelling(PROTOCOLS, *self))
-    }
-}
-
-impl fmt::Display for LbAlgo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(spelling(LB_ALGOS, *self))
-    }
-}
-
-impl fmt::Display for LbKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(spelling(LB_KINDS, *self))
-    }
 }
 
 /// keepalived's `persistence_timeout` with no value.
@@ -227,9 +168,9 @@ pub struct VirtualServer {
     /// Default TCP, as keepalived.
     pub protocol: Protocol,
     /// Required: we do not guess a scheduler.
-    pub lb_algo: LbAlgo,
+    pub lb_algo: Scheduler,
     /// Required: keepalived would default to NAT, which is never what a DPVS user meant.
-    pub lb_kind: LbKind,
+    pub lb_kind: ForwardMode,
     /// Seconds; the keyword alone means [`DEFAULT_PERSISTENCE_TIMEOUT`].
     pub persistence_timeout: Option<u32>,
     /// Netmask grouping clients for persistence.

@@ -14,7 +14,7 @@ use crate::check::{self, optional_bool, CheckDefaults, Notify};
 use crate::convert::{choice, command, networks, parse, single, unknown, Cx, Seen};
 use crate::error::{Error, ErrorKind, Pos};
 use crate::model::{
-    LbAlgo, LbKind, Protocol, RealServer, VirtualServer, DEFAULT_DELAY_LOOP,
+    Scheduler, ForwardMode, Protocol, RealServer, VirtualServer, DEFAULT_DELAY_LOOP,
     DEFAULT_PERSISTENCE_TIMEOUT, LB_ALGOS, LB_KINDS, PROTOCOLS,
 };
 use crate::tree::Node;
@@ -123,8 +123,8 @@ pub(crate) const RS_IGNORED: &[&str] = &[
 ];
 
 /// Schedulers and methods LVS has that the director does not do.
-const ALGOS_UNSUPPORTED: &[&str] = &["lblc", "lblcr", "sed", "nq", "fo", "ovf", "twos"];
-const KINDS_UNSUPPORTED: &[&str] = &["SNAT", "MASQ"];
+const ALGOS_UNSUPPORTED: &[&str] = &["twos"];
+const KINDS_UNSUPPORTED: &[&str] = &["TUN", "SNAT", "MASQ"];
 const PROTOCOLS_UNSUPPORTED: &[&str] = &["SCTP", "ICMP", "ICMPV6"];
 
 /// One `virtual_server` statement, parsed.
@@ -173,8 +173,8 @@ pub(crate) fn virtual_server(n: &Node, cx: &mut Cx) -> Result<Parsed, Error> {
     let mut protocol_line = None;
     let mut lb_kind_line = None;
     let mut syn_proxy_at: Option<&Node> = None;
-    let mut lb_algo: Option<LbAlgo> = None;
-    let mut lb_kind: Option<LbKind> = None;
+    let mut lb_algo: Option<Scheduler> = None;
+    let mut lb_kind: Option<ForwardMode> = None;
     let mut vs = VsFields::default();
     let mut laddr_ref = None;
     let mut inhibit_all = false;
@@ -403,7 +403,7 @@ fn syn_proxy_fits(
     c: &Node,
     protocol: Protocol,
     protocol_line: Option<u32>,
-    lb_kind: LbKind,
+    lb_kind: ForwardMode,
     lb_kind_line: Option<u32>,
 ) -> Result<(), Error> {
     let at = |line: Option<u32>| line.map(|l| format!(" (line {l})")).unwrap_or_default();
@@ -413,7 +413,7 @@ fn syn_proxy_fits(
             why: "SYN proxy answers TCP handshakes; it needs protocol TCP".into(),
         }));
     }
-    if matches!(lb_kind, LbKind::Dr | LbKind::Tun) {
+    if lb_kind == ForwardMode::Dr {
         return Err(c.err(ErrorKind::Incompatible {
             with: format!("lb_kind {lb_kind}{}", at(lb_kind_line)),
             why: "real servers' replies bypass the director, which could not splice their \

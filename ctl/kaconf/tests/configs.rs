@@ -75,8 +75,8 @@ fn dpvs_fnat() {
         vip: Ipv4Addr::new(192, 168, 100, 254),
         port: 80,
         protocol: Protocol::Tcp,
-        lb_algo: LbAlgo::Rr,
-        lb_kind: LbKind::Fnat,
+        lb_algo: Scheduler::Rr,
+        lb_kind: ForwardMode::Fnat,
         persistence_timeout: None,
         persistence_granularity: None,
         laddr_group_name: Some("laddr_g1".into()),
@@ -156,7 +156,7 @@ fn dr_with_vrrp_and_http_checks() {
     let vs = &c.virtual_servers[0];
     assert_eq!(
         (vs.lb_algo, vs.lb_kind, vs.persistence_timeout),
-        (LbAlgo::Wlc, LbKind::Dr, Some(50))
+        (Scheduler::Wlc, ForwardMode::Dr, Some(50))
     );
     assert_eq!(vs.delay_loop, Duration::from_secs(6));
     let http = HealthCheck::Http(HttpCheck {
@@ -230,7 +230,7 @@ fn flow_control_allow_exclude_and_next_line_braces() {
     let vs = &c.virtual_servers[0];
     assert_eq!(
         (vs.protocol, vs.lb_algo, vs.lb_kind),
-        (Protocol::Udp, LbAlgo::Consh, LbKind::Fnat)
+        (Protocol::Udp, Scheduler::Consh, ForwardMode::Fnat)
     );
     assert_eq!(vs.persistence_timeout, Some(DEFAULT_PERSISTENCE_TIMEOUT));
     assert_eq!(
@@ -325,13 +325,13 @@ fn comments_quotes_and_inline_blocks() {
             .replace(" ; }", "\n lb_kind NAT }")
             .as_str(),
     );
-    assert_eq!(c.virtual_servers[0].lb_kind, LbKind::Nat);
+    assert_eq!(c.virtual_servers[0].lb_kind, ForwardMode::Nat);
     let c = parse(
         "! bang comment\n# hash comment\nvirtual_server 10.0.0.1 80 { # trailing\n\
-         lb_algo sh ! trailing\nlb_kind TUN\nreal_server 10.0.1.1 80 { HTTP_GET { url { path \"/a b\" } } }\n}",
+         lb_algo sh ! trailing\nlb_kind DR\nreal_server 10.0.1.1 80 { HTTP_GET { url { path \"/a b\" } } }\n}",
     );
     let vs = &c.virtual_servers[0];
-    assert_eq!((vs.lb_algo, vs.lb_kind), (LbAlgo::Sh, LbKind::Tun));
+    assert_eq!((vs.lb_algo, vs.lb_kind), (Scheduler::Sh, ForwardMode::Dr));
     let Some(HealthCheck::Http(h)) = &vs.real_servers[0].check else {
         panic!()
     };

@@ -49,7 +49,7 @@ fn groups_become_one_service_per_member() {
     // Each member has the virtual_server's settings and position.
     let tcp = &c.virtual_servers[..5];
     for vs in tcp {
-        assert_eq!((vs.line, vs.lb_algo, vs.real_servers.len()), (7, kaconf::LbAlgo::Wrr, 2));
+        assert_eq!((vs.line, vs.lb_algo, vs.real_servers.len()), (7, kaconf::Scheduler::Wrr, 2));
         assert_eq!(vs.delay_loop, std::time::Duration::from_secs(5));
         assert_eq!(vs.real_servers[0].check, tcp[0].real_servers[0].check);
         assert_eq!(vs.laddr_group_name.as_deref(), Some("laddr_g1"));

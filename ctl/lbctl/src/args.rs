@@ -296,7 +296,7 @@ pub fn parse(args: &[String]) -> Result<(Globals, Command), UsageError> {
             "-f" | "--fwmark-service" => return usage("firewall-mark services (-f) are not supported"),
             "-s" | "--scheduler" => {
                 let v = t.value(&a)?;
-                s.so.scheduler = Some(lb_api::scheduler_from_name(&v).ok_or_else(|| UsageError(format!("-s {v:?}: unknown scheduler (rr, wrr, lc, wlc, sh, dh, consh, mh)")))?);
+                s.so.scheduler = Some(lb_api::scheduler_from_name(&v).ok_or_else(|| UsageError(format!("-s {v:?}: unknown scheduler ({})", lb_api::lb_model::Scheduler::ALL.map(|s| s.name()).join(", "))))?);
             }
             "-p" | "--persistent" => s.so.persistence = Some(Some(t.optional_number().unwrap_or(names::DEFAULT_PERSISTENCE))),
             "--no-persistent" => s.so.persistence = Some(None),

@@ -134,7 +134,7 @@ fn noun_verb_commands() {
 fn usage_errors_say_what_is_wrong() {
     assert_eq!(err("-A"), "-A needs a service: -t|-u vip:port");
     assert_eq!(err("-a -t 10.0.0.1:80"), "-a needs a real server: -r addr[:port]");
-    assert_eq!(err("-A -t 10.0.0.1:80 -s bogus"), "-s \"bogus\": unknown scheduler (rr, wrr, lc, wlc, sh, dh, consh, mh)");
+    assert_eq!(err("-A -t 10.0.0.1:80 -s bogus"), "-s \"bogus\": unknown scheduler (rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, consh)");
     assert_eq!(err("-A -t 10.0.0.1"), "-t 10.0.0.1: expected addr:port");
     assert_eq!(err("-A -t 10.0.0.1:nosuchservice"), "-t 10.0.0.1:nosuchservice: \"nosuchservice\" is not a port number or a tcp service name");
     assert_eq!(err("-A -D -t 1.2.3.4:80"), "-A and -D cannot be combined");

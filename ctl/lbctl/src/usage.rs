@@ -99,8 +99,8 @@ const fn opt(names: &'static [&'static str], arg: Arg) -> Opt {
     Opt { names, arg }
 }
 
-/// Schedulers `-s` accepts (lb_api::SCHEDULERS, and keepalived's `conhash`).
-pub const SCHEDULERS: &[&str] = &["rr", "wrr", "lc", "wlc", "sh", "dh", "consh", "mh", "conhash"];
+/// Schedulers `-s` accepts (the shared model's spellings, DPVS's `conhash` among them).
+pub const SCHEDULERS: &[&str] = lb_model::Scheduler::NAMES;
 /// `--forward`'s modes.
 pub const FORWARD: &[&str] = &["fnat", "dr", "nat", "fullnat", "route", "masq"];
 /// Sync daemon roles.

@@ -77,8 +77,11 @@ fn every_option_of_the_table_parses_with_its_arity() {
 fn choices_follow_the_api() {
     let sched = OPTIONS.iter().find(|o| o.names.contains(&"-s")).unwrap();
     let Arg::Choice(offered) = sched.arg else { panic!("-s has choices") };
-    for (name, _) in lb_api::SCHEDULERS {
-        assert!(offered.contains(name), "-s {name} is not offered");
+    for s in lb_api::lb_model::Scheduler::ALL {
+        assert!(offered.contains(&s.name()), "-s {s} is not offered");
+    }
+    for name in offered {
+        assert!(lb_api::scheduler_from_name(name).is_some(), "-s {name} is offered but not an API scheduler");
     }
     for f in crate::usage::FORWARD {
         assert!(lb_api::forward_from_name(f).is_some(), "--forward {f}");

@@ -3,40 +3,9 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-/// Transport protocols the director balances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum L4Proto {
-    Tcp,
-    Udp,
-}
-
-impl fmt::Display for L4Proto {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            L4Proto::Tcp => "TCP",
-            L4Proto::Udp => "UDP",
-        })
-    }
-}
-
-impl L4Proto {
-    /// The IP protocol number.
-    pub const fn ip_protocol(self) -> u8 {
-        match self {
-            L4Proto::Tcp => 6,
-            L4Proto::Udp => 17,
-        }
-    }
-
-    /// From an IP protocol number (TCP and UDP only).
-    pub const fn from_ip_protocol(p: u8) -> Option<L4Proto> {
-        match p {
-            6 => Some(L4Proto::Tcp),
-            17 => Some(L4Proto::Udp),
-            _ => None,
-        }
-    }
-}
+/// Transport protocols the director balances (the one definition, shared with the parser and
+/// the API).
+pub use lb_model::Protocol as L4Proto;
 
 /// A directed 5-tuple, as seen on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

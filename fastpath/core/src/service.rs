@@ -24,64 +24,8 @@ impl std::fmt::Display for ServiceKey {
     }
 }
 
-/// How new connections pick a real server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheduler {
-    /// Round robin.
-    Rr,
-    /// Weighted round robin (LVS's interleaved algorithm).
-    Wrr,
-    /// Least connections.
-    Lc,
-    /// Weighted least connections.
-    Wlc,
-    /// Source hashing.
-    Sh,
-    /// Destination hashing.
-    Dh,
-    /// Consistent hashing on a ring of weighted virtual nodes.
-    Consh,
-    /// Maglev hashing.
-    Mh,
-}
-
-impl Scheduler {
-    /// The ipvsadm / keepalived name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Scheduler::Rr => "rr",
-            Scheduler::Wrr => "wrr",
-            Scheduler::Lc => "lc",
-            Scheduler::Wlc => "wlc",
-            Scheduler::Sh => "sh",
-            Scheduler::Dh => "dh",
-            Scheduler::Consh => "consh",
-            Scheduler::Mh => "mh",
-        }
-    }
-}
-
-/// Forwarding method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForwardMode {
-    /// Full NAT: source becomes a local address, destination the real server.
-    Fnat,
-    /// Direct routing: only the destination MAC changes.
-    Dr,
-    /// NAT (masquerade): destination becomes the real server; replies route back through us.
-    Nat,
-}
-
-impl ForwardMode {
-    /// The ipvsadm -L "Forward" column.
-    pub fn ipvsadm_name(self) -> &'static str {
-        match self {
-            ForwardMode::Fnat => "FullNat",
-            ForwardMode::Dr => "Route",
-            ForwardMode::Nat => "Masq",
-        }
-    }
-}
+/// Schedulers and forwarding modes: the one definition, shared with the parser and the API.
+pub use lb_model::{ForwardMode, Scheduler};
 
 /// Client persistence (LVS templates): a client keeps its real server across connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

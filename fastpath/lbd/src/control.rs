@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use fastpath::service::{ServiceKey, ServiceTable};
 use fastpath::session::Timeouts;
 use fastpath::{Counters, Interface, L4Proto};
-use kaconf::{LbKind, LocalAddr, LocalAddressGroup, Protocol, VirtualServer};
+use kaconf::{ForwardMode, LocalAddr, LocalAddressGroup, Protocol, VirtualServer};
 
 use crate::config::PortConfig;
 use crate::services;
@@ -368,7 +368,7 @@ impl Control {
             LaddrTarget::Group(g) => g.clone(),
             LaddrTarget::Service(key) => {
                 let vs = conf.virtual_servers.iter_mut().find(|v| vs_key(v) == *key).ok_or_else(|| not_found(*key))?;
-                if vs.lb_kind != LbKind::Fnat {
+                if vs.lb_kind != ForwardMode::Fnat {
                     return Err(ControlError::invalid("service", format!("service {} forwards by {:?}: local addresses are for FNAT", key_text(*key), vs.lb_kind)));
                 }
                 vs.laddr_group_name.get_or_insert_with(|| lb_api::service_group_name(&crate::api::convert::key_to_pb(*key))).clone()

@@ -14,9 +14,9 @@ mod tests;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use fastpath::service::{FlowControl, ForwardMode, Persistence, RealServer, RefuseMode, Scheduler, Service, ServiceError, ServiceKey, ServiceTable, ToaMode};
+use fastpath::service::{FlowControl, ForwardMode, Persistence, RealServer, RefuseMode, Service, ServiceError, ServiceKey, ServiceTable, ToaMode};
 use fastpath::{route, Interface, L4Proto};
-use kaconf::{LbAlgo, LbKind, Protocol, VirtualServer};
+use kaconf::VirtualServer;
 
 use crate::config::{PortConfig, ToaSetting};
 use crate::control::health::Health;
@@ -122,22 +122,7 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], g
     let mut laddr_seen: std::collections::HashSet<Ipv4Addr> = std::collections::HashSet::new();
     for vs in &cfg.virtual_servers {
         let unsupported = |msg: String| refused(&vs.file, vs.line, vs_name(vs), msg);
-        let mode = match vs.lb_kind {
-            LbKind::Fnat => ForwardMode::Fnat,
-            LbKind::Dr => ForwardMode::Dr,
-            LbKind::Nat => ForwardMode::Nat,
-            LbKind::Tun => return Err(unsupported("lb_kind TUN is not supported (FNAT, DR and NAT are)".into())),
-        };
-        let sched = match vs.lb_algo {
-            LbAlgo::Rr => Scheduler::Rr,
-            LbAlgo::Wrr => Scheduler::Wrr,
-            LbAlgo::Lc => Scheduler::Lc,
-            LbAlgo::Wlc => Scheduler::Wlc,
-            LbAlgo::Sh => Scheduler::Sh,
-            LbAlgo::Dh => Scheduler::Dh,
-            LbAlgo::Consh => Scheduler::Consh,
-            LbAlgo::Mh => Scheduler::Mh,
-        };
+        let (mode, sched) = (vs.lb_kind, vs.lb_algo);
         let mut laddr_ips = Vec::new();
         match (&vs.laddr_group_name, mode) {
             (None, ForwardMode::Fnat) => {
@@ -177,10 +162,7 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], g
         let key = ServiceKey {
             vip: vs.vip,
             port: vs.port,
-            proto: match vs.protocol {
-                Protocol::Tcp => L4Proto::Tcp,
-                Protocol::Udp => L4Proto::Udp,
-            },
+            proto: vs.protocol,
         };
         let cidrs = |v: &[ipnetwork::Ipv4Network]| v.iter().map(|n| (n.network(), n.prefix())).collect::<Vec<_>>();
         services.push(Service {
@@ -193,7 +175,7 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], g
                 })
                 .collect(),
             laddrs: laddr_ips,
-            toa: if vs.protocol == Protocol::Tcp && mode == ForwardMode::Fnat { toa } else { ToaMode::Off },
+            toa: if vs.protocol == L4Proto::Tcp && mode == ForwardMode::Fnat { toa } else { ToaMode::Off },
             persistence: vs.persistence_timeout.map(|t| Persistence { timeout_s: t, netmask: vs.persistence_granularity.unwrap_or(Ipv4Addr::BROADCAST) }),
             draining_timeout_s: vs.tcp_draining_timeout,
             sorry_server: vs.sorry_server,
@@ -219,7 +201,7 @@ pub fn convert_with(cfg: &kaconf::Config, opts: Options, ports: &[PortConfig], g
 /// `file:line` of the object a table refusal names (`None` when it was made through the API).
 fn locate(cfg: &kaconf::Config, e: &ServiceError) -> Option<String> {
     let of = |k: ServiceKey| {
-        let proto = if k.proto == L4Proto::Tcp { Protocol::Tcp } else { Protocol::Udp };
+        let proto = k.proto;
         cfg.virtual_servers.iter().filter(move |v| (v.vip, v.port, v.protocol) == (k.vip, k.port, proto))
     };
     let at_vs = |v: &VirtualServer| position(&v.file, v.line);

@@ -46,9 +46,9 @@ fn choose(svc_idx: u32, svc: &Service, key: &FlowKey, ctx: &Ctx<'_>, st: &mut Wo
         Scheduler::Sh => compiled.hash.lookup(client_hash(key.src, svc.hash_port.then_some(key.sport))),
         Scheduler::Dh => compiled.hash.lookup(client_hash(key.dst, None)),
         Scheduler::Consh | Scheduler::Mh => compiled.hash.lookup(client_hash(key.src, svc.hash_port.then_some(key.sport))),
-        Scheduler::Rr | Scheduler::Wrr | Scheduler::Lc | Scheduler::Wlc => {
+        _ => {
             st.sync_sched(ctx.services);
-            st.sched[svc_idx as usize].pick(svc).and_then(|i| u32::try_from(i).ok())
+            st.sched[svc_idx as usize].pick(svc, key.dst, ctx.now_ms).and_then(|i| u32::try_from(i).ok())
         }
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use fastpath::session::ConnState;
 use fastpath::L4Proto;
 use ipnetwork::Ipv4Network;
-use kaconf::{LbAlgo, LbKind, LocalAddr, LocalAddressGroup, Protocol, RealServer, VirtualServer};
+use kaconf::{Scheduler, ForwardMode, LocalAddr, LocalAddressGroup, Protocol, RealServer, VirtualServer};
 use lb_api::pb;
 
 use crate::control::health::{Health, HealthUpdate, QuorumUpdate, Status};
@@ -38,11 +38,7 @@ pub fn port(field: &str, p: u32) -> R<u16> {
 }
 
 fn protocol(field: &str, p: i32) -> R<Protocol> {
-    match pb::Protocol::try_from(p) {
-        Ok(pb::Protocol::Tcp) => Ok(Protocol::Tcp),
-        Ok(pb::Protocol::Udp) => Ok(Protocol::Udp),
-        _ => Err(bad(field, format!("{p} is not a protocol (PROTOCOL_TCP or PROTOCOL_UDP)"))),
-    }
+    lb_api::protocol_from_pb(p).ok_or_else(|| bad(field, format!("{p} is not a protocol (PROTOCOL_TCP or PROTOCOL_UDP)")))
 }
 
 fn network(field: &str, s: &str) -> R<Ipv4Network> {
@@ -57,58 +53,29 @@ pub fn key(prefix: &str, k: Option<&pb::ServiceKey>) -> R<VsKey> {
     Ok((ip(&format!("{prefix}.vip"), &k.vip)?, port(&format!("{prefix}.port"), k.port)?, protocol(&format!("{prefix}.protocol"), k.protocol)?))
 }
 
-/// The fast path's protocol for a keepalived one.
-pub fn l4(p: Protocol) -> L4Proto {
-    if p == Protocol::Tcp {
-        L4Proto::Tcp
-    } else {
-        L4Proto::Udp
-    }
-}
-
 pub fn key_to_pb(k: VsKey) -> pb::ServiceKey {
-    pb::ServiceKey { vip: k.0.to_string(), port: u32::from(k.1), protocol: proto_to_pb(l4(k.2)) as i32 }
+    pb::ServiceKey { vip: k.0.to_string(), port: u32::from(k.1), protocol: proto_to_pb(k.2) as i32 }
 }
 
 pub fn proto_to_pb(p: L4Proto) -> pb::Protocol {
-    match p {
-        L4Proto::Tcp => pb::Protocol::Tcp,
-        L4Proto::Udp => pb::Protocol::Udp,
-    }
+    lb_api::protocol_to_pb(p)
 }
 
-const ALGOS: &[(pb::Scheduler, LbAlgo)] = &[
-    (pb::Scheduler::Rr, LbAlgo::Rr),
-    (pb::Scheduler::Wrr, LbAlgo::Wrr),
-    (pb::Scheduler::Lc, LbAlgo::Lc),
-    (pb::Scheduler::Wlc, LbAlgo::Wlc),
-    (pb::Scheduler::Sh, LbAlgo::Sh),
-    (pb::Scheduler::Dh, LbAlgo::Dh),
-    (pb::Scheduler::Consh, LbAlgo::Consh),
-    (pb::Scheduler::Mh, LbAlgo::Mh),
-];
-
-const KINDS: &[(pb::ForwardMode, LbKind)] = &[(pb::ForwardMode::Fnat, LbKind::Fnat), (pb::ForwardMode::Dr, LbKind::Dr), (pb::ForwardMode::Nat, LbKind::Nat)];
-
-fn algo(field: &str, s: i32) -> R<LbAlgo> {
-    ALGOS.iter().find(|(p, _)| *p as i32 == s).map(|(_, a)| *a).ok_or_else(|| bad(field, format!("{s} is not a scheduler (rr, wrr, lc, wlc, sh, dh, consh, mh); none is assumed")))
+fn algo(field: &str, s: i32) -> R<Scheduler> {
+    lb_api::scheduler_from_pb(s).ok_or_else(|| bad(field, format!("{s} is not a scheduler ({}); none is assumed", Scheduler::ALL.map(Scheduler::name).join(", "))))
 }
 
 /// A forwarding mode; unspecified is `None`.
-pub fn kind(field: &str, f: i32) -> R<Option<LbKind>> {
+pub fn kind(field: &str, f: i32) -> R<Option<ForwardMode>> {
     if f == pb::ForwardMode::Unspecified as i32 {
         return Ok(None);
     }
-    KINDS.iter().find(|(p, _)| *p as i32 == f).map(|(_, k)| Some(*k)).ok_or_else(|| bad(field, format!("{f} is not a forwarding mode (fnat, dr, nat)")))
-}
-
-fn kind_to_pb(k: LbKind) -> pb::ForwardMode {
-    KINDS.iter().find(|(_, x)| *x == k).map_or(pb::ForwardMode::Unspecified, |(p, _)| *p)
+    lb_api::forward_from_pb(f).map(Some).ok_or_else(|| bad(field, format!("{f} is not a forwarding mode (fnat, dr, nat)")))
 }
 
 /// The ipvsadm name of a keepalived forwarding kind, for messages.
-pub fn kind_name(k: LbKind) -> &'static str {
-    lb_api::forward_ipvsadm_name(kind_to_pb(k) as i32)
+pub fn kind_name(k: ForwardMode) -> &'static str {
+    k.ipvsadm_name()
 }
 
 /// Which service fields a change sets.
@@ -159,7 +126,7 @@ impl Fields {
 }
 
 /// A virtual server with keepalived's defaults and no real servers.
-pub fn new_vs(k: VsKey, lb_algo: LbAlgo, lb_kind: LbKind) -> VirtualServer {
+pub fn new_vs(k: VsKey, lb_algo: Scheduler, lb_kind: ForwardMode) -> VirtualServer {
     VirtualServer {
         vip: k.0,
         port: k.1,
@@ -215,13 +182,13 @@ pub fn service(s: &pb::Service, base: Option<&VirtualServer>, f: Fields) -> R<Vi
     let k = key("service", s.key.as_ref())?;
     let mut vs = match base {
         Some(b) => b.clone(),
-        None => new_vs(k, algo("service.scheduler", s.scheduler)?, LbKind::Fnat),
+        None => new_vs(k, algo("service.scheduler", s.scheduler)?, ForwardMode::Fnat),
     };
     if f.scheduler {
         vs.lb_algo = algo("service.scheduler", s.scheduler)?;
     }
     if f.forward {
-        vs.lb_kind = kind("service.forward", s.forward)?.unwrap_or(LbKind::Fnat);
+        vs.lb_kind = kind("service.forward", s.forward)?.unwrap_or(ForwardMode::Fnat);
     }
     if f.persistence {
         (vs.persistence_timeout, vs.persistence_granularity) = match &s.persistence {
@@ -287,7 +254,7 @@ fn syn_proxy_fits(vs: &VirtualServer) -> R<()> {
     if vs.protocol != Protocol::Tcp {
         return Err(bad("service.syn_proxy", "SYN proxy answers TCP handshakes; this service is UDP"));
     }
-    if matches!(vs.lb_kind, LbKind::Dr | LbKind::Tun) {
+    if vs.lb_kind == ForwardMode::Dr {
         let why = format!("SYN proxy needs forward fnat or nat: with {} the real servers' replies bypass the director", vs.lb_kind);
         return Err(bad("service.syn_proxy", why));
     }
@@ -355,7 +322,7 @@ fn counters(c: &ConnCount) -> pb::ConnCounters {
 /// A virtual server as a message, with its real servers' health from `health` and connection
 /// counts when given.
 pub fn service_to_pb(vs: &VirtualServer, health: &Health, counts: Option<&HashMap<ConnKey, ConnCount>>) -> pb::Service {
-    let proto = l4(vs.protocol);
+    let proto = vs.protocol;
     let vip = (vs.vip, vs.port);
     let svc_total = counts.map(|m| {
         let mut t = ConnCount::default();
@@ -364,8 +331,8 @@ pub fn service_to_pb(vs: &VirtualServer, health: &Health, counts: Option<&HashMa
     });
     pb::Service {
         key: Some(key_to_pb((vs.vip, vs.port, vs.protocol))),
-        scheduler: ALGOS.iter().find(|(_, a)| *a == vs.lb_algo).map_or(0, |(p, _)| *p as i32),
-        forward: kind_to_pb(vs.lb_kind) as i32,
+        scheduler: lb_api::scheduler_to_pb(vs.lb_algo) as i32,
+        forward: lb_api::forward_to_pb(vs.lb_kind) as i32,
         persistence: vs.persistence_timeout.map(|t| pb::Persistence { timeout_s: t, netmask: vs.persistence_granularity.map(|m| m.to_string()).unwrap_or_default() }),
         laddr_group: vs.laddr_group_name.clone().unwrap_or_default(),
         flow: Some(pb::FlowControl { cps: vs.flow_control_cps.unwrap_or(0), interval_s: vs.flow_control_interval.unwrap_or(0), max_conns: vs.flow_control_pc.unwrap_or(0) }),
@@ -439,11 +406,11 @@ pub fn session_filter(r: &pb::ListSessionsRequest) -> R<SessionFilter> {
         f.vip = opt_ip("service.vip", &k.vip)?;
         f.vport = u16::try_from(k.port).map_err(|_| bad("service.port", format!("{} is not a valid port", k.port)))?;
         if k.protocol != 0 {
-            f.proto = Some(l4(protocol("service.protocol", k.protocol)?));
+            f.proto = Some(protocol("service.protocol", k.protocol)?);
         }
     }
     if r.protocol != 0 {
-        f.proto = Some(l4(protocol("protocol", r.protocol)?));
+        f.proto = Some(protocol("protocol", r.protocol)?);
     }
     if !r.state.is_empty() {
         let states = [ConnState::SynRecv, ConnState::Established, ConnState::FinWait, ConnState::Close, ConnState::Udp];
@@ -493,7 +460,7 @@ mod tests {
     #[test]
     fn a_service_round_trips() {
         let vs = service(&svc(), None, Fields::ALL).unwrap();
-        assert_eq!(vs.lb_algo, LbAlgo::Wrr);
+        assert_eq!(vs.lb_algo, Scheduler::Wrr);
         assert_eq!(vs.client_ipaddr_allow[0].to_string(), "10.0.0.0/8");
         let back = service_to_pb(&vs, &Health::default(), None);
         assert_eq!(back.persistence, svc().persistence);
@@ -554,7 +521,7 @@ mod tests {
         assert_eq!(e.to_string(), "service.syn_proxy: SYN proxy needs forward fnat or nat: with DR the real servers' replies bypass the director");
         assert!(matches!(e, ControlError::Invalid { .. }));
         let nat = pb::Service { forward: pb::ForwardMode::Nat as i32, laddr_group: String::new(), ..on };
-        assert_eq!(service(&nat, None, Fields::ALL).unwrap().lb_kind, LbKind::Nat);
+        assert_eq!(service(&nat, None, Fields::ALL).unwrap().lb_kind, ForwardMode::Nat);
     }
 
     #[test]

@@ -221,7 +221,7 @@ fn health_and_flow_control_survive_an_unrelated_change_and_a_reload() {
     for _ in 0..5 {
         compiled.shared.admit(&s.flow, 1000).unwrap();
     }
-    let mut v = crate::api::convert::new_vs((Ipv4Addr::new(10, 0, 1, 100), 8080, Protocol::Tcp), kaconf::LbAlgo::Rr, kaconf::LbKind::Fnat);
+    let mut v = crate::api::convert::new_vs((Ipv4Addr::new(10, 0, 1, 100), 8080, Protocol::Tcp), kaconf::Scheduler::Rr, kaconf::ForwardMode::Fnat);
     v.laddr_group_name = Some("lg".into());
     c.add_service(v).unwrap();
     let t2 = c.table();

@@ -90,7 +90,7 @@ fn unknown_addresses_are_listed_and_kept_for_when_they_are_configured() {
     let shown: Vec<_> = addrs.iter().map(|a| (a.addr, a.kind.is_some(), a.owned)).collect();
     assert_eq!(shown, vec![(VIP, true, false), (new_vip, false, false), (LIP, true, true)]);
     // The VIP is configured later: it starts not owned (no ARP reply from the backup).
-    let mut v = crate::api::convert::new_vs((new_vip, 80, Protocol::Tcp), kaconf::LbAlgo::Rr, kaconf::LbKind::Fnat);
+    let mut v = crate::api::convert::new_vs((new_vip, 80, Protocol::Tcp), kaconf::Scheduler::Rr, kaconf::ForwardMode::Fnat);
     v.laddr_group_name = Some("lg".into());
     c.add_service(v).unwrap();
     assert_eq!(owned(&c, new_vip), Some(false));
@@ -102,7 +102,7 @@ fn ownership_survives_unrelated_changes_and_reloads() {
     let c = control_with(CONF, None);
     c.set_ownership(&[upd(VIP, false)], vec![], false, "lb-slowpath").unwrap();
     let ch = c.update_service((VIP, 80, Protocol::Tcp), |v| {
-        v.lb_algo = kaconf::LbAlgo::Wrr;
+        v.lb_algo = kaconf::Scheduler::Wrr;
         Ok(())
     });
     assert_eq!(ch.unwrap().0.changed.len(), 1);

@@ -81,7 +81,7 @@ pub(super) fn grp(name: &str) -> LaddrTarget {
 }
 
 fn vs(port: u16) -> VirtualServer {
-    let mut v = crate::api::convert::new_vs(key(port, Protocol::Tcp), kaconf::LbAlgo::Rr, kaconf::LbKind::Fnat);
+    let mut v = crate::api::convert::new_vs(key(port, Protocol::Tcp), kaconf::Scheduler::Rr, kaconf::ForwardMode::Fnat);
     v.laddr_group_name = Some("lg".into());
     v
 }
@@ -188,7 +188,7 @@ fn a_service_gets_its_own_local_addresses_as_in_dpvs() {
     let e = c.add_laddrs(&LaddrTarget::Service(key(9999, Protocol::Tcp)), vec![LocalAddr { ip: lip, ifname: None }]).unwrap_err();
     assert!(matches!(e, ControlError::NotFound(_)), "{e}");
     let mut dr = vs(8081);
-    dr.lb_kind = kaconf::LbKind::Dr;
+    dr.lb_kind = kaconf::ForwardMode::Dr;
     dr.laddr_group_name = None;
     dr.real_servers.iter_mut().for_each(|r| r.port = 8081);
     c.add_service(dr).unwrap();

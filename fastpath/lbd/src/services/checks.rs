@@ -17,7 +17,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use ipnetwork::Ipv4Network;
-use kaconf::{LbKind, VirtualServer};
+use kaconf::{ForwardMode, VirtualServer};
 
 use super::{note, place, refused, vs_name, ServicesError};
 use crate::config::PortConfig;
@@ -90,7 +90,7 @@ impl Director<'_> {
         if let Some(port) = self.port_addrs.get(&b.ip) {
             return Err(why(format!("{} is port {port}'s own address (lbd.toml addresses)", b.ip)));
         }
-        if b.vs.lb_kind == LbKind::Dr && !self.subnets.is_empty() && !self.subnets.iter().any(|(_, n)| n.contains(b.ip)) {
+        if b.vs.lb_kind == ForwardMode::Dr && !self.subnets.is_empty() && !self.subnets.iter().any(|(_, n)| n.contains(b.ip)) {
             return Err(why(format!(
                 "direct routing only rewrites the MAC address, so the server must be on a connected subnet of a port ({}); {} is on none",
                 self.subnets_text(),
@@ -133,7 +133,7 @@ pub(super) fn addresses(cfg: &kaconf::Config, ports: &[PortConfig], notes: &mut 
             };
             notes.push(note(&vs.file, vs.line, &vs_name(vs), &msg));
         }
-        if vs.lb_kind == LbKind::Dr && d.subnets.is_empty() {
+        if vs.lb_kind == ForwardMode::Dr && d.subnets.is_empty() {
             unchecked_dr.push(vs);
         }
         let real = vs.real_servers.iter().map(|r| Backend { vs, keyword: "real_server", ip: r.ip, port: r.port, file: &r.file, line: r.line });

@@ -230,7 +230,7 @@ fn syn_proxy_services_get_lbd_toml_settings_and_table_refusals_name_their_line()
     // kaconf refuses syn_proxy on DR and UDP; a model that has it anyway (made through the
     // API) is refused by the fast path's table, at the service's line.
     let mut dr = cfg.clone();
-    dr.virtual_servers[1].lb_kind = kaconf::LbKind::Dr;
+    dr.virtual_servers[1].lb_kind = kaconf::ForwardMode::Dr;
     dr.virtual_servers[1].syn_proxy = true;
     let e = convert(&dr, Options::default(), &ports(), 1).unwrap_err().to_string();
     assert_eq!(e, "k.conf:7: virtual service TCP 10.70.1.100:81: syn_proxy needs FNAT or NAT (DR replies bypass the director)");
