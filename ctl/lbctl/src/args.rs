@@ -45,6 +45,8 @@ pub struct ServiceOpts {
     pub sorry_server: Option<String>,
     /// `-j|--synproxy enable|disable` (DPVS's ipvsadm).
     pub syn_proxy: Option<bool>,
+    /// `-b|--sched-flags sh-port|mh-port|flag-2` (ipvsadm 1.31): the source port joins the hash.
+    pub hash_port: Option<bool>,
 }
 
 /// A real server on a command line.
@@ -139,6 +141,10 @@ pub struct Globals {
     pub numeric: bool,
     /// `--exact`: whole numbers in `--stats` / `--rate` (ipvsadm's K/M/G/T otherwise).
     pub exact: bool,
+    /// `--nosort`: listings in lbd's order, not ipvsadm's sorted one.
+    pub nosort: bool,
+    /// `--persistent-conn`: the PersistConn column in `-L`, the engine columns in `-Lc`.
+    pub persistent_conn: bool,
 }
 
 /// Flags that take no value and may be bundled (`-Ln`, `-lnc`).
@@ -177,12 +183,38 @@ impl Tokens {
         let v = self.value(opt)?;
         v.parse().or_else(|_| usage(format!("option {opt}: {v:?} is not a number")))
     }
+    /// Whether the next token satisfies `f` (without taking it).
+    fn next_is(&self, f: impl Fn(&str) -> bool) -> bool {
+        self.v.get(self.i + 1).is_some_and(|v| f(v))
+    }
     /// The next token if it is a number (for `-p [timeout]`).
     fn optional_number(&mut self) -> Option<u32> {
         let n = self.v.get(self.i + 1)?.parse().ok()?;
         self.i += 1;
         Some(n)
     }
+}
+
+/// ipvsadm's scheduler flags (`-b`): sh-fallback, sh-port, mh-fallback, mh-port, flag-1..3.
+const SCHED_FLAGS: &[&str] = &["sh-fallback", "sh-port", "mh-fallback", "mh-port", "flag-1", "flag-2", "flag-3"];
+
+fn is_sched_flags(v: &str) -> bool {
+    v.split(',').all(|f| SCHED_FLAGS.contains(&f))
+}
+
+/// `-b LIST`: whether the source port joins the hash. The fallback flags change nothing, as
+/// in keepalived.conf (kaconf's VS_IGNORED says why): lbd's hash tables hold only available
+/// servers, so a client always falls back.
+fn sched_flags(opt: &str, v: &str) -> Result<bool, UsageError> {
+    let mut port = false;
+    for f in v.split(',') {
+        match f {
+            "sh-port" | "mh-port" | "flag-2" => port = true,
+            "sh-fallback" | "mh-fallback" | "flag-1" | "flag-3" => {}
+            other => return usage(format!("{opt} {other:?}: scheduler flags are {}", SCHED_FLAGS.join(", "))),
+        }
+    }
+    Ok(port)
 }
 
 /// The ipvsadm command flags.
@@ -305,6 +337,11 @@ pub fn parse(args: &[String]) -> Result<(Globals, Command), UsageError> {
             "-w" | "--weight" => s.weight = Some(t.number(&a)?),
             "-g" | "--gatewaying" => s.so.forward = fwd(ForwardMode::Dr),
             "-m" | "--masquerading" => s.so.forward = fwd(ForwardMode::Nat),
+            // ipvsadm 1.31's -b takes scheduler flags; DPVS's -b (no value) is FNAT.
+            "-b" | "--sched-flags" if a == "--sched-flags" || t.next_is(is_sched_flags) => {
+                let v = t.value(&a)?;
+                s.so.hash_port = Some(sched_flags(&a, &v)?);
+            }
             "-b" | "--fullnat" => s.so.forward = fwd(ForwardMode::Fnat),
             "-i" | "--ipip" => return usage("-i (IP-in-IP tunnelling) is not supported; use -b (FNAT), -g (DR) or -m (NAT)"),
             "-x" | "--u-threshold" | "-y" | "--l-threshold" => return usage(format!("{a}: per-server thresholds are not supported; use --max-conns on the service")),
@@ -333,8 +370,10 @@ pub fn parse(args: &[String]) -> Result<(Globals, Command), UsageError> {
             "--thresholds" => s.view = Some(ListView::Thresholds),
             "--timeout" => s.view = Some(ListView::Timeout),
             "--exact" => g.exact = true,
-            // ipvsadm's default order; lbd lists services as it holds them.
-            "--sort" => {}
+            // ipvsadm's default order.
+            "--sort" => g.nosort = false,
+            "--nosort" => g.nosort = true,
+            "--persistent-conn" => g.persistent_conn = true,
             "--client" => s.sessions.client = t.value(&a)?,
             "--rs" => s.sessions.real_server = t.value(&a)?,
             "--state" => s.sessions.state = t.value(&a)?,

@@ -221,3 +221,27 @@ fn exact_is_a_listing_format_flag() {
     assert_eq!(c, Command::List { view: ListView::Stats, service: None });
     assert!(!p("-Ln --stats").unwrap().0.exact);
 }
+
+#[test]
+fn nosort_and_persistent_conn_are_listing_format_flags() {
+    let (g, c) = p("-Ln --nosort --persistent-conn").unwrap();
+    assert!(g.nosort && g.persistent_conn);
+    assert_eq!(c, Command::List { view: ListView::Services, service: None });
+    let (g, _) = p("-Ln").unwrap();
+    assert!(!g.nosort && !g.persistent_conn, "ipvsadm sorts by default");
+    assert!(p("-Lnc --persistent-conn").unwrap().0.persistent_conn);
+}
+
+/// ipvsadm 1.31's `-b` takes scheduler flags on -A/-E; DPVS's `-b` (no value) is FNAT.
+#[test]
+fn dash_b_is_sched_flags_when_flags_follow_and_fullnat_otherwise() {
+    let Command::AddService(so) = cmd("-A -t 10.0.0.1:80 -s sh -b sh-port") else { panic!() };
+    assert_eq!((so.hash_port, so.forward), (Some(true), None));
+    let Command::AddService(so) = cmd("-A -t 10.0.0.1:80 -s mh --sched-flags mh-fallback,mh-port") else { panic!() };
+    assert_eq!(so.hash_port, Some(true));
+    let Command::AddService(so) = cmd("-A -t 10.0.0.1:80 -s sh -b sh-fallback") else { panic!() };
+    assert_eq!(so.hash_port, Some(false), "fallback alone: no port hashing");
+    let Command::AddRs(r) = cmd("-a -t 10.0.0.1:80 -r 10.0.1.1 -b -w 2") else { panic!() };
+    assert_eq!((r.forward, r.weight), (Some(ForwardMode::Fnat), Some(2)));
+    assert_eq!(err("-A -t 10.0.0.1:80 --sched-flags sh-bogus"), "--sched-flags \"sh-bogus\": scheduler flags are sh-fallback, sh-port, mh-fallback, mh-port, flag-1, flag-2, flag-3");
+}

@@ -1,11 +1,16 @@
-//! `-o json`: every view as JSON with names (not enum numbers), for scripts.
+//! `-o json`: every view as JSON with names (not enum numbers), for scripts. The service key
+//! is flattened into the service; every other field of the messages is here under its proto
+//! name, which a test holds to lb.v1's descriptor so the JSON cannot drift from the API.
 
 use lb_api::pb;
 use serde_json::{json, Value};
 
 fn conns(c: Option<&pb::ConnCounters>) -> Value {
     match c {
-        Some(c) => json!({"active_conns": c.active_conns, "inactive_conns": c.inactive_conns, "pkts_in": c.pkts_in, "pkts_out": c.pkts_out}),
+        Some(c) => json!({
+            "active_conns": c.active_conns, "inactive_conns": c.inactive_conns, "pkts_in": c.pkts_in, "pkts_out": c.pkts_out,
+            "conns": c.conns, "bytes_in": c.bytes_in, "bytes_out": c.bytes_out, "persistent_conns": c.persistent_conns,
+        }),
         None => Value::Null,
     }
 }
@@ -29,6 +34,7 @@ pub fn service(s: &pb::Service) -> Value {
         "draining_timeout_s": s.draining_timeout_s,
         "sorry_server": if s.sorry_server.is_empty() { Value::Null } else { json!(s.sorry_server) },
         "syn_proxy": s.syn_proxy,
+        "hash_port": s.hash_port,
         "stats": conns(s.stats.as_ref()),
         "real_servers": s.real_servers.iter().map(|r| json!({
             "addr": r.addr, "port": r.port, "weight": r.weight, "health_checked": r.health_checked, "stats": conns(r.stats.as_ref()),
@@ -94,6 +100,7 @@ pub fn info(i: &pb::Info) -> Value {
         "version": i.version, "pid": i.pid, "workers": i.workers, "lcores": i.lcores, "uptime_ms": i.uptime_ms,
         "generation": i.generation, "services": i.services, "services_file": i.services_file, "max_sessions": i.max_sessions,
         "api_socket": i.api_socket, "metrics_listen": i.metrics_listen,
+        "instance_id": i.instance_id, "config_revision": i.config_revision, "sync_ready": i.sync_ready,
         "ports": i.ports.iter().map(|p| json!({
             "name": p.name, "device": p.device, "mac": p.mac, "addresses": p.addresses, "kernel_tap": p.kernel_tap, "link_up": p.link_up,
         })).collect::<Vec<_>>(),
@@ -110,4 +117,47 @@ pub fn change(c: &pb::ConfigChange) -> Value {
         "added": keys(&c.added), "removed": keys(&c.removed), "changed": keys(&c.changed),
         "unchanged": c.unchanged, "generation": c.generation, "notes": c.notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+
+    /// The fields lb.v1 declares for `message`.
+    fn proto_fields(message: &str) -> Vec<String> {
+        let set = prost_types::FileDescriptorSet::decode(lb_api::FILE_DESCRIPTOR_SET).expect("lb.v1 descriptor");
+        let m = set.file.iter().flat_map(|f| &f.message_type).find(|m| m.name() == message).unwrap_or_else(|| panic!("no message {message}"));
+        m.field.iter().map(|f| f.name().to_owned()).collect()
+    }
+
+    fn assert_covers(v: &Value, message: &str, flattened: &[&str]) {
+        for f in proto_fields(message) {
+            if flattened.contains(&f.as_str()) {
+                continue;
+            }
+            assert!(v.get(&f).is_some(), "-o json drops {message}.{f}: {v}");
+        }
+    }
+
+    /// Every field of the messages `-o json` shows is in its output: a field added to the proto
+    /// fails here until the JSON carries it.
+    #[test]
+    fn json_carries_every_proto_field() {
+        let c = Some(pb::ConnCounters::default());
+        let s = pb::Service { real_servers: vec![pb::RealServer { stats: c, ..Default::default() }], stats: c, ..Default::default() };
+        let v = service(&s);
+        assert_covers(&v, "Service", &["key"]);
+        assert_covers(&v, "ServiceKey", &[]);
+        assert_covers(&v["real_servers"][0], "RealServer", &[]);
+        assert_covers(&v["stats"], "ConnCounters", &[]);
+        assert_covers(&v["flow"], "FlowControl", &[]);
+        assert_covers(&session(&pb::Session::default()), "Session", &[]);
+        assert_covers(&sessions(&pb::ListSessionsResponse::default()), "ListSessionsResponse", &[]);
+        assert_covers(&timeouts(&pb::Timeouts::default()), "Timeouts", &[]);
+        let i = info(&pb::Info { ports: vec![pb::PortInfo::default()], ..Default::default() });
+        assert_covers(&i, "Info", &[]);
+        assert_covers(&i["ports"][0], "PortInfo", &[]);
+        assert_covers(&change(&pb::ConfigChange::default()), "ConfigChange", &[]);
+    }
 }

@@ -25,7 +25,8 @@ fn fwd_switch(f: i32) -> &'static str {
 }
 
 /// The running configuration as lines `lbctl -R` (and, for plain services, `ipvsadm -R`) reads.
-pub fn save(groups: &[pb::LocalAddressGroup], services: &[pb::Service], timeouts: Option<&pb::Timeouts>, numeric: bool) -> String {
+/// Services and their real servers come in ipvsadm's sorted order unless `nosort`.
+pub fn save(groups: &[pb::LocalAddressGroup], services: &[pb::Service], timeouts: Option<&pb::Timeouts>, numeric: bool, nosort: bool) -> String {
     let mut o = String::new();
     for g in groups {
         for a in &g.addrs {
@@ -36,7 +37,8 @@ pub fn save(groups: &[pb::LocalAddressGroup], services: &[pb::Service], timeouts
             o.push('\n');
         }
     }
-    for s in services {
+    for i in crate::table::service_order(services, nosort) {
+        let s = &services[i];
         let k = s.key.clone().unwrap_or_default();
         let name = format!("{} {}", svc_flag(&k), addr_port(&k.vip, k.port, k.protocol, numeric));
         let _ = write!(o, "-A {name} -s {}", lb_api::scheduler_name(s.scheduler));
@@ -45,6 +47,14 @@ pub fn save(groups: &[pb::LocalAddressGroup], services: &[pb::Service], timeouts
             if !p.netmask.is_empty() && p.netmask != "255.255.255.255" {
                 let _ = write!(o, " -M {}", p.netmask);
             }
+        }
+        if s.hash_port {
+            // ipvsadm's -S: the flag list after -b.
+            let _ = write!(o, " -b {}", match lb_api::scheduler_name(s.scheduler) {
+                "sh" => "sh-port",
+                "mh" => "mh-port",
+                _ => "flag-2",
+            });
         }
         if s.forward != ForwardMode::Fnat as i32 && s.forward != ForwardMode::Unspecified as i32 {
             let _ = write!(o, " --forward {}", lb_api::forward_name(s.forward));
@@ -75,7 +85,8 @@ pub fn save(groups: &[pb::LocalAddressGroup], services: &[pb::Service], timeouts
             o.push_str(" -j enable");
         }
         o.push('\n');
-        for r in &s.real_servers {
+        for j in crate::table::dest_order(s, nosort) {
+            let r = &s.real_servers[j];
             let _ = writeln!(o, "-a {name} -r {} {} -w {}", addr_port(&r.addr, r.port, k.protocol, numeric), fwd_switch(s.forward), r.weight);
         }
     }
@@ -142,6 +153,10 @@ pub fn overlay(s: &mut pb::Service, so: &ServiceOpts) -> Vec<String> {
     if let Some(ss) = &so.sorry_server {
         s.sorry_server = ss.clone();
         set("sorry_server");
+    }
+    if let Some(on) = so.hash_port {
+        s.hash_port = on;
+        set("hash_port");
     }
     if let Some(on) = so.syn_proxy {
         s.syn_proxy = on;
@@ -261,7 +276,7 @@ laddr add lg 10.70.2.101
         assert_eq!(s.forward, ForwardMode::Fnat as i32);
         assert_eq!(req.services[2].forward, ForwardMode::Nat as i32);
         assert_eq!(req.services.iter().map(|s| s.syn_proxy).collect::<Vec<_>>(), [false, false, true]);
-        let again = save(&req.groups, &req.services, req.timeouts.as_ref(), true);
+        let again = save(&req.groups, &req.services, req.timeouts.as_ref(), true, true);
         assert_eq!(again, RULES);
     }
 

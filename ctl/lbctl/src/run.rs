@@ -123,7 +123,8 @@ pub async fn run(g: &Globals, cmd: Command, c: &mut Client) -> Result<(), CliErr
             if g.json {
                 return emit_json(&json::services(&list));
             }
-            emit(&table::services(&list, view, n, g.exact, &r))
+            let f = table::ListFmt { view, numeric: n, exact: g.exact, nosort: g.nosort, persistent_conn: g.persistent_conn, one_service: service.is_some() };
+            emit(&table::services(&list, f, &r))
         }
         Command::AddService(so) => {
             let s = c.add_service(pb::AddServiceRequest { service: Some(rules::service_from_opts(&so)) }).await?.into_inner();
@@ -185,7 +186,7 @@ pub async fn run(g: &Globals, cmd: Command, c: &mut Client) -> Result<(), CliErr
             if g.json {
                 return emit_json(&serde_json::json!({"groups": json::groups(&groups)["groups"], "services": json::services(&list)["services"], "timeouts": json::timeouts(&t)}));
             }
-            emit(&rules::save(&groups, &list, Some(&t), n))
+            emit(&rules::save(&groups, &list, Some(&t), n, g.nosort))
         }
         Command::Restore => {
             let mut text = String::new();
@@ -240,7 +241,7 @@ pub async fn run(g: &Globals, cmd: Command, c: &mut Client) -> Result<(), CliErr
                 return emit_json(&json::sessions(&r));
             }
             if ipvsadm_style {
-                emit(&table::connections(&r.sessions, n))
+                emit(&table::connections(&r.sessions, n, g.persistent_conn))
             } else {
                 emit(&table::sessions(&r.sessions, r.matched))
             }
@@ -261,7 +262,7 @@ pub async fn run(g: &Globals, cmd: Command, c: &mut Client) -> Result<(), CliErr
             let mut text = table::stats(&s);
             if with {
                 text.push('\n');
-                text.push_str(&table::services(&s.services, ListView::Stats, true, false, &[]));
+                text.push_str(&table::services(&s.services, table::ListFmt { view: ListView::Stats, numeric: true, ..Default::default() }, &[]));
             }
             emit(&text)
         }

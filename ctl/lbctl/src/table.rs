@@ -41,51 +41,133 @@ pub fn largenum(i: u64, exact: bool) -> String {
     }
 }
 
-fn svc_name(s: &pb::Service, numeric: bool) -> String {
-    let k = s.key.clone().unwrap_or_default();
-    format!("{}  {}", lb_api::protocol_name(k.protocol), addr_port(&k.vip, k.port, k.protocol, numeric))
+/// How `-L` prints, as ipvsadm's format flags say it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListFmt {
+    pub view: ListView,
+    /// `-n`.
+    pub numeric: bool,
+    /// `--exact`.
+    pub exact: bool,
+    /// `--nosort`: services and real servers in the order lbd holds them.
+    pub nosort: bool,
+    /// `--persistent-conn`: the PersistConn column (when no other view is asked for).
+    pub persistent_conn: bool,
+    /// `-L -t|-u VIP:PORT`: one service, which ipvsadm lists without its version line.
+    pub one_service: bool,
 }
 
+/// ipvsadm's `svc_name` for lists: the protocol in 4 columns, the address; cut at 33 bytes.
+fn svc_name(s: &pb::Service, numeric: bool) -> String {
+    let k = s.key.clone().unwrap_or_default();
+    let mut n = format!("{:<4} {}", lb_api::protocol_name(k.protocol), addr_port(&k.vip, k.port, k.protocol, numeric));
+    n.truncate(33);
+    n
+}
+
+/// A real server's name, cut at 28 bytes as ipvsadm cuts it.
 fn dest_name(s: &pb::Service, r: &pb::RealServer, numeric: bool) -> String {
     let proto = s.key.as_ref().map_or(0, |k| k.protocol);
-    addr_port(&r.addr, r.port, proto, numeric)
+    let mut n = addr_port(&r.addr, r.port, proto, numeric);
+    n.truncate(28);
+    n
 }
 
 fn conns(c: Option<&pb::ConnCounters>) -> pb::ConnCounters {
     c.copied().unwrap_or_default()
 }
 
-/// `-L` / `-Ln` with `--stats`, `--rate` or `--thresholds`. `rates` gives a rate per service and
-/// per real server (in list order) for `--rate`.
-pub fn services(list: &[pb::Service], view: ListView, numeric: bool, exact: bool, rates: &[(Rate, Vec<Rate>)]) -> String {
-    let largenum = |i: u64| largenum(i, exact);
-    let mut o = String::from(HEADER);
+/// An address as a number for sorting (unparsable ones last).
+fn addr_order(a: &str) -> u64 {
+    a.parse::<std::net::Ipv4Addr>().map_or(u64::MAX, |ip| u64::from(u32::from(ip)))
+}
+
+/// The order ipvsadm lists services in: by protocol number (TCP before UDP), address, port.
+/// (ipvsadm compares addresses by subtracting them as 32-bit integers, which wraps for
+/// addresses 2^31 or more apart; lbctl compares them as numbers.)
+pub(crate) fn service_order(list: &[pb::Service], nosort: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..list.len()).collect();
+    if !nosort {
+        let key = |s: &pb::Service| {
+            let k = s.key.clone().unwrap_or_default();
+            let proto = lb_api::protocol_from_pb(k.protocol).map_or(u8::MAX, lb_api::lb_model::Protocol::ip_protocol);
+            (proto, addr_order(&k.vip), k.port)
+        };
+        order.sort_by_key(|i| key(&list[*i]));
+    }
+    order
+}
+
+/// The order ipvsadm lists a service's real servers in: by address, then port.
+pub(crate) fn dest_order(s: &pb::Service, nosort: bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..s.real_servers.len()).collect();
+    if !nosort {
+        order.sort_by_key(|j| (addr_order(&s.real_servers[*j].addr), s.real_servers[*j].port));
+    }
+    order
+}
+
+/// ipvsadm's `print_sched_flags`, in parentheses after the scheduler: sh-port for sh,
+/// mh-port for mh, flag-2 for the others.
+fn sched_flags(s: &pb::Service) -> String {
+    if !s.hash_port {
+        return String::new();
+    }
+    let flag = match lb_api::scheduler_name(s.scheduler) {
+        "sh" => "sh-port",
+        "mh" => "mh-port",
+        _ => "flag-2",
+    };
+    format!(" ({flag})")
+}
+
+/// `-L` / `-Ln` with `--stats`, `--rate`, `--thresholds` or `--persistent-conn`, in ipvsadm
+/// 1.31's formats byte for byte. `rates` gives a rate per service and per real server (in
+/// list order) for `--rate`.
+pub fn services(list: &[pb::Service], f: ListFmt, rates: &[(Rate, Vec<Rate>)]) -> String {
+    let largenum = |i: u64| largenum(i, f.exact);
+    let numeric = f.numeric;
+    let view = match f.view {
+        ListView::Services if f.persistent_conn => None,
+        v => Some(v),
+    };
+    let mut o = String::new();
+    if !f.one_service {
+        o.push_str(HEADER);
+    }
     match view {
-        ListView::Stats => {
+        Some(ListView::Stats) => {
             let _ = write!(o, "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes");
         }
-        ListView::Rate => {
+        Some(ListView::Rate) => {
             let _ = write!(o, "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS");
         }
-        ListView::Thresholds => o.push_str("Prot LocalAddress:Port\n  -> RemoteAddress:Port            Uthreshold Lthreshold ActiveConn InActConn\n"),
+        Some(ListView::Thresholds) => {
+            let _ = write!(o, "{:<33} {:<10} {:<10} {:<10} {:<10}\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn");
+        }
+        None => {
+            let _ = write!(o, "{:<33} {:<9} {:<11} {:<10} {:<10}\n  -> RemoteAddress:Port\n", "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn");
+        }
         _ => o.push_str("Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"),
     }
-    for (i, s) in list.iter().enumerate() {
+    let no_rate = (Rate::default(), Vec::new());
+    for i in service_order(list, f.nosort) {
+        let s = &list[i];
         let name = svc_name(s, numeric);
-        let no_rate = (Rate::default(), Vec::new());
         let (srate, rsrates) = rates.get(i).unwrap_or(&no_rate);
         match view {
-            ListView::Stats => {
+            Some(ListView::Stats) => {
                 let c = conns(s.stats.as_ref());
                 let _ = writeln!(o, "{name:<33}{}{}{}{}{}", largenum(c.conns), largenum(c.pkts_in), largenum(c.pkts_out), largenum(c.bytes_in), largenum(c.bytes_out));
             }
-            ListView::Rate => {
-                let _ = writeln!(o, "{name:<33} {:>8} {:>8} {:>8}{}{}", srate.cps, srate.inpps, srate.outpps, largenum(srate.inbps), largenum(srate.outbps));
+            Some(ListView::Rate) => {
+                let _ = writeln!(o, "{name:<33}{}{}{}{}{}", largenum(srate.cps), largenum(srate.inpps), largenum(srate.outpps), largenum(srate.inbps), largenum(srate.outbps));
             }
             _ => {
                 o.push_str(&name);
                 o.push(' ');
                 o.push_str(lb_api::scheduler_name(s.scheduler));
+                o.push_str(&sched_flags(s));
                 if let Some(p) = &s.persistence {
                     let _ = write!(o, " persistent {}", p.timeout_s);
                     if !p.netmask.is_empty() && p.netmask != "255.255.255.255" {
@@ -99,22 +181,27 @@ pub fn services(list: &[pb::Service], view: ListView, numeric: bool, exact: bool
                 o.push('\n');
             }
         }
-        for (j, r) in s.real_servers.iter().enumerate() {
+        for j in dest_order(s, f.nosort) {
+            let r = &s.real_servers[j];
             // Only servers that take traffic, as keepalived leaves IPVS: a down server is gone,
             // an inhibited one stays with weight 0.
             let Some(weight) = lb_api::shown_weight(s, r) else { continue };
             let d = dest_name(s, r, numeric);
             let c = conns(r.stats.as_ref());
             match view {
-                ListView::Stats => {
+                Some(ListView::Stats) => {
                     let _ = writeln!(o, "  -> {d:<28}{}{}{}{}{}", largenum(c.conns), largenum(c.pkts_in), largenum(c.pkts_out), largenum(c.bytes_in), largenum(c.bytes_out));
                 }
-                ListView::Rate => {
+                Some(ListView::Rate) => {
                     let r = rsrates.get(j).copied().unwrap_or_default();
                     let _ = writeln!(o, "  -> {d:<28} {:>8} {:>8} {:>8}{}{}", r.cps, r.inpps, r.outpps, largenum(r.inbps), largenum(r.outbps));
                 }
-                ListView::Thresholds => {
+                Some(ListView::Thresholds) => {
+                    // No per-server thresholds (-x/-y are refused): IPVS's 0 for "none".
                     let _ = writeln!(o, "  -> {d:<28} {:<10} {:<10} {:<10} {:<10}", 0, 0, c.active_conns, c.inactive_conns);
+                }
+                None => {
+                    let _ = writeln!(o, "  -> {d:<28} {weight:<9} {:<11} {:<10} {:<10}", c.persistent_conns, c.active_conns, c.inactive_conns);
                 }
                 _ => {
                     let _ = writeln!(o, "  -> {d:<28} {:<7} {:<6} {:<10} {:<10}", lb_api::forward_ipvsadm_name(s.forward), weight, c.active_conns, c.inactive_conns);
@@ -123,7 +210,7 @@ pub fn services(list: &[pb::Service], view: ListView, numeric: bool, exact: bool
         }
         // Quorum lost with a sorry server: keepalived puts the sorry server in the pool instead.
         let reported = s.real_servers.iter().any(|r| r.health != 0);
-        if reported && !s.quorum_up && matches!(view, ListView::Services) {
+        if reported && !s.quorum_up && view == Some(ListView::Services) {
             if let Some((a, p)) = s.sorry_server.rsplit_once(':') {
                 let d = addr_port(a, p.parse().unwrap_or(0), s.key.as_ref().map_or(0, |k| k.protocol), numeric);
                 let _ = writeln!(o, "  -> {d:<28} {:<7} {:<6} {:<10} {:<10}", lb_api::forward_ipvsadm_name(s.forward), 1, 0, 0);
@@ -179,16 +266,24 @@ pub fn real_servers(list: &[pb::Service], now_ms: i64) -> String {
     o
 }
 
-/// `-Lc` / `-Lnc`: ipvsadm's connection listing.
-pub fn connections(list: &[pb::Session], numeric: bool) -> String {
-    let mut o = String::from("IPVS connection entries\npro expire state       source             virtual            destination\n");
+/// `-Lc` / `-Lnc`: ipvsadm's connection listing. With `--persistent-conn` the header gains
+/// ipvsadm's persistence-engine columns; sessions carry no engine data, so their lines keep
+/// the plain layout, as ipvsadm prints entries without it.
+pub fn connections(list: &[pb::Session], numeric: bool, persistent_conn: bool) -> String {
+    let mut o = String::from("IPVS connection entries\n");
+    if persistent_conn {
+        let _ = writeln!(o, "pro expire {:<11} {:<18} {:<18} {:<18} {:<16} {}", "state", "source", "virtual", "destination", "pe name", "pe_data");
+    } else {
+        let _ = writeln!(o, "pro expire {:<11} {:<18} {:<18} {}", "state", "source", "virtual", "destination");
+    }
     for s in list {
         let ap = |x: &str| match x.rsplit_once(':') {
             Some((a, p)) => addr_port(a, p.parse().unwrap_or(0), s.protocol, numeric),
             None => x.to_owned(),
         };
         let e = s.expires_in_s;
-        let _ = writeln!(o, "{:<3} {:02}:{:02} {:<11} {:<18} {:<18} {}", lb_api::protocol_name(s.protocol), e / 60, e % 60, s.state, ap(&s.client), ap(&s.vip), ap(&s.real_server));
+        let expire = format!("{:02}:{:02}", e / 60, e % 60);
+        let _ = writeln!(o, "{:<3} {expire:<6} {:<11} {:<18} {:<18} {}", lb_api::protocol_name(s.protocol), s.state, ap(&s.client), ap(&s.vip), ap(&s.real_server));
     }
     o
 }

@@ -7,13 +7,13 @@
 pub const HELP: &str = "lbctl - control the lbd director (ipvsadm habits, gRPC underneath)
 
 ipvsadm spellings:
-  lbctl -A|-E -t|-u vip:port [-s sched] [-p [timeout]] [-M netmask] [-j enable|disable]
+  lbctl -A|-E -t|-u vip:port [-s sched] [-b sched-flags] [-p [timeout]] [-M netmask] [-j enable|disable]
         [service options]
   lbctl -D -t|-u vip:port
   lbctl -C
   lbctl -a|-e -t|-u vip:port -r rip[:port] [-g|-m|-b] [-w weight]
   lbctl -d -t|-u vip:port -r rip[:port]
-  lbctl -L|-l [-n] [-t|-u vip:port] [--stats|--rate|--thresholds|-c|--timeout]
+  lbctl -L|-l [-n] [-t|-u vip:port] [--stats|--rate|--thresholds|--persistent-conn|-c|--timeout] [--exact] [--nosort]
   lbctl -Z
   lbctl -S [-n]          rules on stdout (lbctl -S | lbctl -R reproduces the configuration)
   lbctl -R               rules from stdin; replaces the running services atomically
@@ -157,6 +157,7 @@ pub const OPTIONS: &[Opt] = &[
     opt(&["--draining-timeout"], Arg::Value),
     opt(&["--sorry-server"], Arg::Value),
     opt(&["-j", "--synproxy"], Arg::Choice(&["enable", "disable"])),
+    opt(&["--sched-flags"], Arg::Value),
     opt(&["-z", "--laddr"], Arg::Value),
     // listings
     opt(&["-c", "--connection"], Arg::Flag),
@@ -166,6 +167,8 @@ pub const OPTIONS: &[Opt] = &[
     opt(&["--timeout"], Arg::Flag),
     opt(&["--exact"], Arg::Flag),
     opt(&["--sort"], Arg::Flag),
+    opt(&["--nosort"], Arg::Flag),
+    opt(&["--persistent-conn"], Arg::Flag),
     opt(&["--daemon"], Arg::Flag),
     opt(&["--services"], Arg::Flag),
     // sessions, local addresses, top

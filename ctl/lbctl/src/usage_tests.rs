@@ -158,7 +158,8 @@ fn complete(line: &str) -> Vec<String> {
 
 #[test]
 fn bash_completion_completes() {
-    assert_eq!(complete("lbctl --sched"), ["--scheduler"]);
+    assert_eq!(complete("lbctl --sched"), ["--scheduler", "--sched-flags"]);
+    assert_eq!(complete("lbctl --schedu"), ["--scheduler"]);
     assert_eq!(complete("lbctl -A -t 10.0.0.1:80 -s w"), ["wrr", "wlc"]);
     assert_eq!(complete("lbctl -o "), ["json", "table", "text"]);
     assert_eq!(complete("lbctl --start-daemon b"), ["backup"]);

@@ -27,6 +27,9 @@ pub struct PairCount {
     pub pkts_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Persistence templates pointing at the real server (LVS's `persistconns`); filled in
+    /// from the worker's template table when counts are handed over.
+    pub persistent: u64,
 }
 
 impl PairCount {
@@ -39,6 +42,7 @@ impl PairCount {
         self.pkts_out += o.pkts_out;
         self.bytes_in += o.bytes_in;
         self.bytes_out += o.bytes_out;
+        self.persistent += o.persistent;
     }
 }
 

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::Ipv4Addr;
 
+use crate::conncount::CountKey;
 use crate::flow::L4Proto;
 
 /// What a template is found by.
@@ -26,12 +27,15 @@ pub struct Template {
 
 /// A worker's templates, aged lazily: an expiry queue is swept a few entries per call. Each
 /// template has exactly one queue entry (a refresh moves its expiry, not the queue), so the
-/// queue is as long as the table at most, whatever the connection rate.
+/// queue is as long as the table at most, whatever the connection rate. Templates are also
+/// counted per (service, real server), kept up to date as they come, move and go: LVS's
+/// `persistconns`, which `ipvsadm -L --persistent-conn` shows, without walking the table.
 #[derive(Debug)]
 pub struct PersistTable {
     map: HashMap<TemplateKey, Template, ahash::RandomState>,
     queue: VecDeque<(TemplateKey, u64)>,
     max: usize,
+    per_server: HashMap<CountKey, u64, ahash::RandomState>,
 }
 
 /// Entries examined per `sweep` call.
@@ -40,7 +44,7 @@ const SWEEP_BATCH: usize = 64;
 impl PersistTable {
     /// A table for at most `max` templates.
     pub fn new(max: usize) -> PersistTable {
-        PersistTable { map: HashMap::with_hasher(ahash::RandomState::new()), queue: VecDeque::new(), max }
+        PersistTable { map: HashMap::with_hasher(ahash::RandomState::new()), queue: VecDeque::new(), max, per_server: HashMap::with_hasher(ahash::RandomState::new()) }
     }
 
     /// Masks `client` with `netmask`.
@@ -59,10 +63,36 @@ impl PersistTable {
             return false;
         }
         let expires_ms = now_ms + u64::from(timeout_s) * 1000;
-        if self.map.insert(key, Template { rs, expires_ms }).is_none() {
-            self.queue.push_back((key, expires_ms));
+        match self.map.insert(key, Template { rs, expires_ms }) {
+            None => {
+                self.queue.push_back((key, expires_ms));
+                self.count(&key, rs, true);
+            }
+            Some(old) if old.rs != rs => {
+                self.count(&key, old.rs, false);
+                self.count(&key, rs, true);
+            }
+            Some(_) => {}
         }
         true
+    }
+
+    fn count(&mut self, key: &TemplateKey, rs: (Ipv4Addr, u16), up: bool) {
+        let k = (key.proto, (key.vip, key.vport), rs);
+        if up {
+            *self.per_server.entry(k).or_insert(0) += 1;
+        } else if let Some(n) = self.per_server.get_mut(&k) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_server.remove(&k);
+            }
+        }
+    }
+
+    /// Templates per (service, real server): entries exist only while a template does, so
+    /// there are no more of them than templates.
+    pub fn per_server(&self) -> impl Iterator<Item = (&CountKey, u64)> {
+        self.per_server.iter().map(|(k, n)| (k, *n))
     }
 
     /// Removes a few expired templates.
@@ -75,7 +105,9 @@ impl PersistTable {
             let Some((key, _)) = self.queue.pop_front() else { return };
             match self.map.get(&key) {
                 Some(t) if t.expires_ms <= now_ms => {
+                    let rs = t.rs;
                     self.map.remove(&key);
+                    self.count(&key, rs, false);
                 }
                 // Refreshed since it was queued: back in the queue with its new expiry.
                 Some(t) => self.queue.push_back((key, t.expires_ms)),
@@ -132,6 +164,24 @@ mod tests {
         assert_eq!(t.len(), 1, "refreshed at 99.999 s: alive until 159.999 s");
         t.sweep(100_000 + 61_000);
         assert!(t.is_empty() && t.queue.is_empty());
+    }
+
+    #[test]
+    fn templates_are_counted_per_real_server_as_they_come_move_and_go() {
+        let mut t = PersistTable::new(10);
+        let (a, b) = ((Ipv4Addr::new(10, 0, 0, 1), 80), (Ipv4Addr::new(10, 0, 0, 2), 80));
+        let count = |t: &PersistTable, rs| t.per_server().find(|(k, _)| k.2 == rs).map_or(0, |(_, n)| n);
+        t.put(key([1, 0, 0, 1]), a, 0, 10);
+        t.put(key([2, 0, 0, 1]), a, 0, 10);
+        t.put(key([3, 0, 0, 1]), b, 0, 10);
+        t.put(key([1, 0, 0, 9]), a, 1_000, 10);
+        assert_eq!((count(&t, a), count(&t, b)), (2, 1), "a refresh is not a new template");
+        t.put(key([2, 0, 0, 1]), b, 2_000, 10);
+        assert_eq!((count(&t, a), count(&t, b)), (1, 2), "a template that moves is counted where it went");
+        t.sweep(10_500);
+        assert_eq!((count(&t, a), count(&t, b)), (1, 1), "key 3 (b, until 10 s) is gone; key 1 (a, refreshed at 1 s) and key 2 (b, moved at 2 s) remain");
+        t.sweep(13_000);
+        assert_eq!(t.per_server().count(), 0, "no entry outlives its templates");
     }
 
     #[test]

@@ -91,19 +91,20 @@ pub struct Fields {
     pub draining_timeout_s: bool,
     pub sorry_server: bool,
     pub syn_proxy: bool,
+    pub hash_port: bool,
     pub real_servers: bool,
 }
 
 impl Fields {
     /// Everything (a new service, or a replacement).
-    pub const ALL: Fields = Fields { scheduler: true, forward: true, persistence: true, laddr_group: true, flow: true, allow: true, deny: true, draining_timeout_s: true, sorry_server: true, syn_proxy: true, real_servers: true };
+    pub const ALL: Fields = Fields { scheduler: true, forward: true, persistence: true, laddr_group: true, flow: true, allow: true, deny: true, draining_timeout_s: true, sorry_server: true, syn_proxy: true, hash_port: true, real_servers: true };
 
     /// The fields an edit names; empty means all but the real servers.
     pub fn from_mask(mask: &[String]) -> R<Fields> {
         if mask.is_empty() {
             return Ok(Fields { real_servers: false, ..Fields::ALL });
         }
-        let mut f = Fields { scheduler: false, forward: false, persistence: false, laddr_group: false, flow: false, allow: false, deny: false, draining_timeout_s: false, sorry_server: false, syn_proxy: false, real_servers: false };
+        let mut f = Fields { scheduler: false, forward: false, persistence: false, laddr_group: false, flow: false, allow: false, deny: false, draining_timeout_s: false, sorry_server: false, syn_proxy: false, hash_port: false, real_servers: false };
         for (i, m) in mask.iter().enumerate() {
             let slot = match m.as_str() {
                 "scheduler" => &mut f.scheduler,
@@ -116,8 +117,9 @@ impl Fields {
                 "draining_timeout_s" => &mut f.draining_timeout_s,
                 "sorry_server" => &mut f.sorry_server,
                 "syn_proxy" => &mut f.syn_proxy,
+                "hash_port" => &mut f.hash_port,
                 "real_servers" => &mut f.real_servers,
-                other => return Err(bad(&format!("fields[{i}]"), format!("{other:?} is not a service field (scheduler, forward, persistence, laddr_group, flow, allow, deny, draining_timeout_s, sorry_server, syn_proxy, real_servers)"))),
+                other => return Err(bad(&format!("fields[{i}]"), format!("{other:?} is not a service field (scheduler, forward, persistence, laddr_group, flow, allow, deny, draining_timeout_s, sorry_server, syn_proxy, hash_port, real_servers)"))),
             };
             *slot = true;
         }
@@ -229,6 +231,9 @@ pub fn service(s: &pb::Service, base: Option<&VirtualServer>, f: Fields) -> R<Vi
     if f.syn_proxy {
         vs.syn_proxy = s.syn_proxy;
     }
+    if f.hash_port {
+        vs.hash_port = s.hash_port;
+    }
     // Judged on the result: an edit of `forward` alone may not leave SYN proxy on a DR service.
     if vs.syn_proxy {
         syn_proxy_fits(&vs)?;
@@ -316,7 +321,7 @@ pub fn group_to_pb(g: &LocalAddressGroup, used_by: &[VsKey]) -> pb::LocalAddress
 }
 
 fn counters(c: &ConnCount) -> pb::ConnCounters {
-    pb::ConnCounters { active_conns: c.active, inactive_conns: c.inactive, pkts_in: c.pkts_in, pkts_out: c.pkts_out, conns: c.conns, bytes_in: c.bytes_in, bytes_out: c.bytes_out }
+    pb::ConnCounters { active_conns: c.active, inactive_conns: c.inactive, pkts_in: c.pkts_in, pkts_out: c.pkts_out, conns: c.conns, bytes_in: c.bytes_in, bytes_out: c.bytes_out, persistent_conns: c.persistent }
 }
 
 /// A virtual server as a message, with its real servers' health from `health` and connection
@@ -364,6 +369,7 @@ pub fn service_to_pb(vs: &VirtualServer, health: &Health, counts: Option<&HashMa
         stats: svc_total,
         quorum_up: health.quorum_up(vs),
         syn_proxy: vs.syn_proxy,
+        hash_port: vs.hash_port,
     }
 }
 

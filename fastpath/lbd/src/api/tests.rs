@@ -57,7 +57,11 @@ fn grpc_on_the_socket_and_token_on_tcp() {
         let e = c.delete_real_server(pb::DeleteRealServerRequest { service: key(8080), addr: "10.0.2.99".into(), port: 80 }).await.unwrap_err();
         assert_eq!(e.code(), Code::NotFound);
         let e = c.edit_service(pb::EditServiceRequest { service: Some(pb::Service { key: key(8080), ..Default::default() }), fields: vec!["nope".into()] }).await.unwrap_err();
-        assert_eq!(e.message(), "fields[0]: \"nope\" is not a service field (scheduler, forward, persistence, laddr_group, flow, allow, deny, draining_timeout_s, sorry_server, syn_proxy, real_servers)");
+        assert_eq!(e.message(), "fields[0]: \"nope\" is not a service field (scheduler, forward, persistence, laddr_group, flow, allow, deny, draining_timeout_s, sorry_server, syn_proxy, hash_port, real_servers)");
+        // sh-port through the API: kept, listed, and carried to keepalived.conf's sh-port.
+        let hp = pb::Service { key: key(8080), hash_port: true, ..Default::default() };
+        let s = c.edit_service(pb::EditServiceRequest { service: Some(hp), fields: vec!["hash_port".into()] }).await.unwrap().into_inner();
+        assert!(s.hash_port && s.scheduler == pb::Scheduler::Wrr as i32, "only the named field changed");
         let edit = pb::Service { key: key(8080), flow: Some(pb::FlowControl { cps: 100, interval_s: 1, max_conns: 10 }), ..Default::default() };
         let s = c.edit_service(pb::EditServiceRequest { service: Some(edit), fields: vec!["flow".into()] }).await.unwrap().into_inner();
         assert_eq!((s.scheduler, s.flow.unwrap().max_conns), (pb::Scheduler::Wrr as i32, 10));

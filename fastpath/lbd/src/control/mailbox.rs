@@ -204,8 +204,13 @@ pub fn serve(worker: u16, state: &mut WorkerState, req: &Request, now_ms: u64, s
             Reply::Sessions { sessions, matched }
         }
         Request::ConnCounts => {
-            // One entry per (service, real server) pair this worker has seen, not per session.
-            Reply::ConnCounts(state.sessions.counts.iter().map(|(k, c)| (*k, *c)).collect())
+            // One entry per (service, real server) pair this worker has seen, not per session,
+            // with the templates that point at it.
+            let mut m: HashMap<ConnKey, ConnCount> = state.sessions.counts.iter().map(|(k, c)| (*k, *c)).collect();
+            for (k, n) in state.persist.per_server() {
+                m.entry(*k).or_default().persistent = n;
+            }
+            Reply::ConnCounts(m)
         }
         Request::SetTimeouts(t) => {
             state.sessions.timeouts = *t;
