@@ -36,6 +36,8 @@ pkgs=(
   python3 socat netcat-openbsd procps psmisc
   # SYN-proxy e2e test: spoofed SYN floods from the client namespace
   hping3
+  # promtool (Debian ships it in prometheus): the metrics test lints a real scrape with it
+  prometheus
   # make deb / deb-test: dpkg-shlibdeps, strip, a fresh Debian 12 chroot
   dpkg-dev binutils mmdebstrap
 )
@@ -63,7 +65,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     qv=$(apt-cache policy qemu-system-x86 | awk '/Candidate:/ {print $2}')
     extra=(--allow-downgrades "qemu-utils=$qv")
   fi
-  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" "${extra[@]}"
+  # Only promtool is wanted from prometheus: its server is not started by the install.
+  no_start=""
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && no_start=1
+  fi
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" "${extra[@]}" || { [ -z "$no_start" ] || rm -f /usr/sbin/policy-rc.d; exit 1; }
+  if [ -n "$no_start" ]; then
+    rm -f /usr/sbin/policy-rc.d
+    systemctl disable prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -97,10 +97,10 @@ fn list_add_curl_delete_and_invalid_requests() {
 
     // Metrics name the new service.
     let m = c.tb.exec_ok("director", ["curl", "-sS", "-m", "3", "http://127.0.0.1:9100/metrics"]).expect("metrics");
-    assert!(m.contains("lbd_real_server_weight{proto=\"TCP\",vip=\"10.70.1.150\",port=\"80\",real_server=\"10.70.2.12:80\"} 1"), "{m}");
-    assert!(m.contains("lbd_worker_drops_total{worker=\"1\",reason=\"no_session\"}"), "{m}");
-    assert!(m.contains("lbd_service_connections_total{proto=\"TCP\",vip=\"10.70.1.150\",port=\"80\"} 3"), "{m}");
-    let bytes_line = m.lines().find(|l| l.starts_with("lbd_real_server_bytes_out_total{proto=\"TCP\",vip=\"10.70.1.150\"")).unwrap_or_default();
+    assert!(m.contains("lbd_real_server_weight{proto=\"TCP\",vip=\"10.70.1.150\",vport=\"80\",rip=\"10.70.2.12\",rport=\"80\"} 1"), "{m}");
+    assert!(m.contains("lbd_worker_dropped_packets_total{worker=\"1\",reason=\"no_session\"}"), "{m}");
+    assert!(m.contains("lbd_service_connections_total{proto=\"TCP\",vip=\"10.70.1.150\",vport=\"80\"} 3"), "{m}");
+    let bytes_line = m.lines().find(|l| l.starts_with("lbd_real_server_outgoing_bytes_total{proto=\"TCP\",vip=\"10.70.1.150\"")).unwrap_or_default();
     let bytes: u64 = bytes_line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0);
     assert!(bytes > 3 * 200, "responses counted in bytes: {bytes_line}");
     // ipvsadm --stats columns: Conns InPkts OutPkts InBytes OutBytes, cumulative.

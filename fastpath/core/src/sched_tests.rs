@@ -89,8 +89,7 @@ fn sed_weighs_the_connection_about_to_open() {
 #[test]
 fn nq_sends_to_an_idle_server_first() {
     let s = svc(Scheduler::Nq, &[1, 10, 1]);
-    let mut st = SchedState::default();
-    st.conns = vec![0, 3, 0];
+    let mut st = SchedState { conns: vec![0, 3, 0], ..SchedState::default() };
     assert_eq!(st.pick(&s, VIP, 0), Some(0), "idle beats a heavier busy server");
     st.conns = vec![1, 3, 0];
     assert_eq!(st.pick(&s, VIP, 0), Some(2));

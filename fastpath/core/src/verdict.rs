@@ -127,11 +127,11 @@ drop_reasons! {
 }
 
 macro_rules! scalar_counters {
-    ($($(#[$doc:meta])* $name:ident,)*) => {
+    ($($(#[doc = $doc:literal])* $name:ident: $unit:literal,)*) => {
         /// Per-lcore counters. Plain integers: only the owning lcore writes them.
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct Counters {
-            $($(#[$doc])* pub $name: u64,)*
+            $($(#[doc = $doc])* pub $name: u64,)*
             /// Drops, indexed by `DropReason as usize`.
             pub drops: [u64; DropReason::COUNT],
         }
@@ -144,6 +144,10 @@ macro_rules! scalar_counters {
 
         /// Number of scalar counters.
         const SCALARS: usize = [$(stringify!($name),)*].len();
+
+        /// Each scalar counter's name, the unit it counts (plural, as metric names end) and its
+        /// doc comment, in `scalars()` order: what the metrics say of it.
+        pub const SCALAR_INFO: [(&str, &str, &str); SCALARS] = [$((stringify!($name), $unit, concat!($($doc,)*)),)*];
 
         impl Counters {
             /// The scalar counters as (name, value) pairs, for stats output.
@@ -161,79 +165,79 @@ macro_rules! scalar_counters {
 
 scalar_counters! {
     /// Frames received from data ports.
-    rx,
+    rx: "frames",
     /// Frames sent out of data ports.
-    tx,
+    tx: "frames",
     /// Frames handed to the kernel.
-    to_kernel,
+    to_kernel: "frames",
     /// Frames received from the kernel.
-    from_kernel,
+    from_kernel: "frames",
     /// ARP replies the director sent for its own addresses.
-    arp_replies,
+    arp_replies: "replies",
     /// ARP requests the director sent to resolve next hops.
-    arp_requests,
+    arp_requests: "requests",
     /// ICMP echo replies the director sent.
-    icmp_echo_replies,
+    icmp_echo_replies: "replies",
     /// Sessions created.
-    sessions_created,
+    sessions_created: "sessions",
     /// Sessions expired.
-    sessions_expired,
+    sessions_expired: "sessions",
     /// Packets client -> real server forwarded.
-    fnat_in,
+    fnat_in: "packets",
     /// Packets real server -> client forwarded.
-    fnat_out,
+    fnat_out: "packets",
     /// ICMP errors translated and relayed for a session.
-    icmp_errors_relayed,
+    icmp_errors_relayed: "errors",
     /// Frames handed to another worker (return traffic for a session it owns).
-    redirected_out,
+    redirected_out: "frames",
     /// Frames received from another worker.
-    redirected_in,
+    redirected_in: "frames",
     /// TOA options inserted.
-    toa_inserted,
+    toa_inserted: "packets",
     /// TOA not inserted: the TCP option space (40 bytes) was full.
-    toa_skipped_option_space,
+    toa_skipped_option_space: "packets",
     /// TOA not inserted: the packet would exceed the MTU.
-    toa_skipped_mtu,
+    toa_skipped_mtu: "packets",
     /// TOA not inserted: no headroom in the buffer.
-    toa_skipped_headroom,
+    toa_skipped_headroom: "packets",
     /// Packets that waited for ARP and were then sent.
-    neigh_released,
+    neigh_released: "packets",
     /// TCP resets sent to refuse new connections (lists, flow control).
-    rst_sent,
+    rst_sent: "packets",
     /// Session states handed to the sync thread (master).
-    sync_queued,
+    sync_queued: "records",
     /// Session states not synced: the worker's sync buffer was full.
-    sync_queue_full,
+    sync_queue_full: "records",
     /// Sessions created from sync records (backup).
-    sync_adopted,
+    sync_adopted: "sessions",
     /// Sessions updated from sync records.
-    sync_updated,
+    sync_updated: "sessions",
     /// Sync records dropped: no such virtual service here, or its mode differs.
-    sync_no_service,
+    sync_no_service: "records",
     /// Sync records dropped: the local address is not one of this director's.
-    sync_no_laddr,
+    sync_no_laddr: "records",
     /// Sync records dropped: the real server is not one of the service's here.
-    sync_unknown_rs,
+    sync_unknown_rs: "records",
     /// Sync records dropped: the local port is held by another session here.
-    sync_port_busy,
+    sync_port_busy: "records",
     /// Sync records dropped: the session table is full.
-    sync_table_full,
+    sync_table_full: "records",
     /// Sync records dropped: protocol or state this director does not handle.
-    sync_bad_record,
+    sync_bad_record: "records",
     /// Connections sent to the sorry server.
-    sorry_served,
+    sorry_served: "connections",
     /// Sessions found draining after a configuration change.
-    sessions_draining,
+    sessions_draining: "sessions",
     /// SYN-ACKs answered with a SYN cookie.
-    synproxy_syn_cookies,
+    synproxy_syn_cookies: "cookies",
     /// Client ACKs whose cookie was valid: connections opened toward a real server.
-    synproxy_accepted,
+    synproxy_accepted: "connections",
     /// Real-server SYN-ACKs turned into the handshake's ACK plus a window update to the client.
-    synproxy_window_updates,
+    synproxy_window_updates: "updates",
     /// SYNs re-sent to a real server that had not answered yet.
-    synproxy_rs_syn_retries,
+    synproxy_rs_syn_retries: "retries",
     /// Client handshake ACKs that carried data into the closed window (the data is cut).
-    synproxy_ack_data_cut,
+    synproxy_ack_data_cut: "packets",
 }
 
 impl Counters {

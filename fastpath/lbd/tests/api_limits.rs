@@ -39,6 +39,11 @@ impl Lbd {
     /// Starts lbd with `api_listen`, `metrics_listen`, a Unix socket and the `limits` lines,
     /// and waits (at most 60 s) for its ready line.
     fn start(name: &str, limits: &str) -> Lbd {
+        Lbd::start_with(name, limits, "")
+    }
+
+    /// As [`Lbd::start`], with `port_extra` lines in the port's table.
+    fn start_with(name: &str, limits: &str, port_extra: &str) -> Lbd {
         let prefix = format!("lbd-limits-{}-{name}", std::process::id());
         let dir = std::env::temp_dir().join(&prefix);
         let _ = std::fs::remove_dir_all(&dir);
@@ -46,7 +51,7 @@ impl Lbd {
         let (api, metrics, sock) = (free_port(), free_port(), dir.join("lbd.sock"));
         let text = format!(
             "workers = 1\nidle_sleep_us = 1000\napi_socket = \"{}\"\napi_listen = \"{api}\"\napi_token = \"{TOKEN}\"\nmetrics_listen = \"{metrics}\"\n{limits}\n\
-             [eal]\nno_huge = true\nmemory_mb = 256\nfile_prefix = \"{prefix}\"\n[[port]]\nname = \"wan\"\nvdev = \"net_ring0\"\n",
+             [eal]\nno_huge = true\nmemory_mb = 256\nfile_prefix = \"{prefix}\"\n[[port]]\nname = \"wan\"\nvdev = \"net_ring0\"\n{port_extra}\n",
             sock.display()
         );
         let cfg = dir.join("lbd.toml");
@@ -148,9 +153,15 @@ fn grpc(target: Target) -> Result<(), String> {
 
 /// `GET /metrics`, bounded to 5 s.
 fn scrape(addr: SocketAddr) -> Result<String, String> {
+    scrape_accepting(addr, "")
+}
+
+/// `GET /metrics` with an `Accept` header when `accept` is not empty.
+fn scrape_accepting(addr: SocketAddr, accept: &str) -> Result<String, String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: lbd\r\n\r\n").map_err(|e| e.to_string())?;
+    let accept = if accept.is_empty() { String::new() } else { format!("Accept: {accept}\r\n") };
+    s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: lbd\r\n{accept}\r\n").as_bytes()).map_err(|e| e.to_string())?;
     let mut out = String::new();
     s.read_to_string(&mut out).map_err(|e| e.to_string())?;
     if out.starts_with("HTTP/1.1 200") {
@@ -198,8 +209,8 @@ fn connections_over_the_cap_are_closed_at_once_and_the_api_still_answers() {
     eventually(Duration::from_secs(10), "GetInfo over api_listen with the token", || grpc_tcp(lbd.api));
     let m = eventually(Duration::from_secs(10), "GET /metrics", || scrape(lbd.metrics));
     // 184 each, and more if a retry above came before the held slots were freed.
-    assert!(sample(&m, "lbd_listener_rejected_total{listener=\"api_listen\"}") >= 184, "{m}");
-    assert!(sample(&m, "lbd_listener_rejected_total{listener=\"metrics_listen\"}") >= 184, "{m}");
+    assert!(sample(&m, "lbd_listener_rejected_connections_total{listener=\"api_listen\"}") >= 184, "{m}");
+    assert!(sample(&m, "lbd_listener_rejected_connections_total{listener=\"metrics_listen\"}") >= 184, "{m}");
     assert!(sample(&m, "lbd_listener_connections{listener=\"metrics_listen\"}") >= 1, "this scrape is open: {m}");
     let err = lbd.stderr();
     let logged: Vec<&str> = err.lines().filter(|l| l.contains("api_max_connections (16)")).collect();
@@ -242,8 +253,8 @@ fn idle_connections_are_closed_after_api_idle_timeout_s() {
     assert!(stopped.elapsed() >= Duration::from_millis(1500), "by the idle timeout, not before: {:?}", stopped.elapsed());
     eventually(Duration::from_secs(10), "GetInfo over api_listen with the token", || grpc_tcp(lbd.api));
     let m = eventually(Duration::from_secs(10), "GET /metrics", || scrape(lbd.metrics));
-    assert!(sample(&m, "lbd_listener_idle_closed_total{listener=\"api_listen\"}") >= 5, "{m}");
-    assert!(sample(&m, "lbd_listener_idle_closed_total{listener=\"metrics_listen\"}") >= 4, "{m}");
+    assert!(sample(&m, "lbd_listener_idle_closed_connections_total{listener=\"api_listen\"}") >= 5, "{m}");
+    assert!(sample(&m, "lbd_listener_idle_closed_connections_total{listener=\"metrics_listen\"}") >= 4, "{m}");
 }
 
 #[test]
@@ -282,4 +293,48 @@ fn running_out_of_descriptors_is_logged_and_the_listeners_recover() {
     let m = eventually(Duration::from_secs(10), "GET /metrics after EMFILE", || scrape(lbd.metrics));
     assert!(sample(&m, "lbd_listener_accept_errors_total{listener=\"api_listen\"}") >= 2, "{m}");
     let _ = rlimit::prlimit(pid, rlimit::Resource::NOFILE, Some((soft, hard)), None);
+}
+
+/// A scrape of a running lbd with services, real servers, a local-address pool and
+/// listeners: Prometheus text format 0.0.4 that Debian's `promtool check metrics` (the
+/// official parser and linter) accepts without a single problem; node_exporter's ipvs families
+/// with its labels; `process_*`; OpenMetrics when asked for.
+#[test]
+fn a_scrape_passes_promtool_and_carries_node_exporter_ipvs_families() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let conf = std::env::temp_dir().join(format!("lbd-limits-{}-promtool.conf", std::process::id()));
+    std::fs::write(
+        &conf,
+        "local_address_group lg { 10.0.1.50 }\n\
+         virtual_server 10.0.1.100 80 {\n lb_algo sed\n lb_kind FNAT\n laddr_group_name lg\n persistence_timeout 60\n\
+         real_server 10.0.1.11 8080 { weight 3 }\n real_server 10.0.1.12 8080 { weight 1 }\n}\n\
+         virtual_server 10.0.1.100 53 {\n lb_algo rr\n lb_kind NAT\n protocol UDP\n real_server 10.0.1.13 53 { weight 1 }\n}\n",
+    )
+    .unwrap();
+    let lbd = Lbd::start_with("promtool", &format!("services = \"{}\"", conf.display()), "addresses = [\"10.0.1.1/24\"]");
+    let _ = std::fs::remove_file(&conf);
+    let m = eventually(Duration::from_secs(10), "GET /metrics", || scrape(lbd.metrics));
+    let (head, body) = m.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
+    let mut lint = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("promtool (Debian's prometheus package; scripts/setup.sh installs it)");
+    lint.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let out = lint.wait_with_output().unwrap();
+    let problems = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && problems.trim().is_empty(), "promtool check metrics: {problems}\n{body}");
+    for series in [
+        "node_ipvs_backend_connections_active{local_address=\"10.0.1.100\",local_port=\"80\",remote_address=\"10.0.1.11\",remote_port=\"8080\",proto=\"TCP\",local_mark=\"\"}",
+        "node_ipvs_backend_weight{local_address=\"10.0.1.100\",local_port=\"53\",remote_address=\"10.0.1.13\",remote_port=\"53\",proto=\"UDP\",local_mark=\"\"}",
+        "node_ipvs_connections_total",
+        "lbd_real_server_persistent_connections{proto=\"TCP\",vip=\"10.0.1.100\",vport=\"80\",rip=\"10.0.1.12\",rport=\"8080\"}",
+        "lbd_worker_rx_frames_total{worker=\"0\"}",
+    ] {
+        sample(body, series);
+    }
+    assert_eq!(sample(body, "node_ipvs_backend_weight{local_address=\"10.0.1.100\",local_port=\"80\",remote_address=\"10.0.1.11\",remote_port=\"8080\",proto=\"TCP\",local_mark=\"\"}"), 3);
+    assert!(sample(body, "process_open_fds") > 3 && sample(body, "process_resident_memory_bytes") > 1 << 20, "{body}");
+    assert!(body.contains("\n# HELP lbd_worker_sessions_created_total Sessions created.\n"), "HELP from the counter's doc comment");
+    let om = eventually(Duration::from_secs(10), "GET /metrics (OpenMetrics)", || scrape_accepting(lbd.metrics, "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"));
+    let (head, body) = om.split_once("\r\n\r\n").unwrap();
+    assert!(head.to_ascii_lowercase().contains("content-type: application/openmetrics-text"), "{head}");
+    assert!(body.ends_with("# EOF\n") && body.contains("# TYPE node_ipvs_connections counter\nnode_ipvs_connections_total "), "{body}");
 }

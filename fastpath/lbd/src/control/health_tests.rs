@@ -122,8 +122,8 @@ fn a_flip_changes_one_service_and_bumps_the_generation_once() {
     assert_eq!((out.generation, out.changed), (2, 0));
     assert!(Arc::ptr_eq(&after, &c.table()), "no new snapshot");
     let m = crate::metrics::render(&c);
-    assert!(m.contains("lbd_real_server_up{vip=\"10.0.1.100\",port=\"80\",proto=\"TCP\",rs=\"10.0.2.11\",rs_port=\"80\"} 0\n"), "{m}");
-    assert!(m.contains("lbd_real_server_up{vip=\"10.0.1.100\",port=\"80\",proto=\"TCP\",rs=\"10.0.2.13\",rs_port=\"80\"} 1\n"), "unchecked is up");
+    assert!(m.contains("lbd_real_server_up{proto=\"TCP\",vip=\"10.0.1.100\",vport=\"80\",rip=\"10.0.2.11\",rport=\"80\"} 0\n"), "{m}");
+    assert!(m.contains("lbd_real_server_up{proto=\"TCP\",vip=\"10.0.1.100\",vport=\"80\",rip=\"10.0.2.13\",rport=\"80\"} 1\n"), "unchecked is up");
     // Back up.
     let out = c.set_health(&[upd(web(), 11, true)], &[], "lb-slowpath").unwrap();
     assert_eq!((out.generation, out.changed), (3, 1));

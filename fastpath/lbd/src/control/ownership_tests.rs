@@ -137,8 +137,8 @@ fn metrics_show_ownership_and_instance_states() {
     let c = control_with(CONF, None);
     c.set_ownership(&[upd(VIP, false)], vec![vi("VI_1", VrrpState::Backup)], false, "lb-slowpath").unwrap();
     let m = crate::metrics::render(&c);
-    assert!(m.contains("lbd_address_owned{addr=\"10.0.1.100\",kind=\"vip\"} 0\n"), "{m}");
-    assert!(m.contains("lbd_address_owned{addr=\"10.0.2.100\",kind=\"laddr\"} 1\n"), "{m}");
+    assert!(m.contains("lbd_address_owned{addr=\"10.0.1.100\",addr_kind=\"vip\"} 0\n"), "{m}");
+    assert!(m.contains("lbd_address_owned{addr=\"10.0.2.100\",addr_kind=\"laddr\"} 1\n"), "{m}");
     assert!(m.contains("lbd_vrrp_state{instance=\"VI_1\",state=\"BACKUP\"} 1\n"), "{m}");
     assert!(m.contains("lbd_vrrp_state{instance=\"VI_1\",state=\"MASTER\"} 0\n"), "{m}");
 }
