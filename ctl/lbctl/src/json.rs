@@ -1,133 +1,180 @@
-//! `-o json`: every view as JSON with names (not enum numbers), for scripts. The service key
-//! is flattened into the service; every other field of the messages is here under its proto
-//! name, which a test holds to lb.v1's descriptor so the JSON cannot drift from the API.
+//! `-o json`, generated from the lb.v1 messages: serde on the generated types (lb-api derives
+//! `Serialize`), shaped by lb.v1's descriptor so every field a message has is shown, under its
+//! proto name, and none is written by hand. The shaping, the same for every message:
+//! - enum numbers become names (`rr`, `fnat`, `TCP`, `down`, as the tables print them; other
+//!   enums their value name without the enum's prefix, lower-case: `backup`);
+//! - `repeated Counter` lists become `{name: value}` objects;
+//! - a service `key` (ServiceKey) and a sync `daemon` (SyncDaemon) are flattened into the
+//!   message that holds them;
+//! - empty strings and zero `*_unix_ms` times (proto3's "not set") are `null`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use lb_api::pb;
-use serde_json::{json, Value};
+use prost::Message as _;
+use prost_types::field_descriptor_proto::{Label, Type};
+use prost_types::{DescriptorProto, EnumDescriptorProto, FileDescriptorSet};
+use serde_json::{json, Map, Value};
 
-fn conns(c: Option<&pb::ConnCounters>) -> Value {
-    match c {
-        Some(c) => json!({
-            "active_conns": c.active_conns, "inactive_conns": c.inactive_conns, "pkts_in": c.pkts_in, "pkts_out": c.pkts_out,
-            "conns": c.conns, "bytes_in": c.bytes_in, "bytes_out": c.bytes_out, "persistent_conns": c.persistent_conns,
-        }),
-        None => Value::Null,
+/// Message fields whose contents are shown in the holding message: (type, field name).
+const FLATTENED: &[(&str, &str)] = &[(".lb.v1.ServiceKey", "key"), (".lb.v1.SyncDaemon", "daemon")];
+
+struct Descriptors {
+    messages: HashMap<String, DescriptorProto>,
+    enums: HashMap<String, EnumDescriptorProto>,
+}
+
+fn descriptors() -> &'static Descriptors {
+    static D: OnceLock<Descriptors> = OnceLock::new();
+    D.get_or_init(|| {
+        let set = FileDescriptorSet::decode(lb_api::FILE_DESCRIPTOR_SET).unwrap_or_default();
+        let mut d = Descriptors { messages: HashMap::new(), enums: HashMap::new() };
+        for f in &set.file {
+            let pkg = format!(".{}", f.package());
+            for e in &f.enum_type {
+                d.enums.insert(format!("{pkg}.{}", e.name()), e.clone());
+            }
+            for m in &f.message_type {
+                add_message(&mut d, &pkg, m);
+            }
+        }
+        d
+    })
+}
+
+fn add_message(d: &mut Descriptors, scope: &str, m: &DescriptorProto) {
+    let name = format!("{scope}.{}", m.name());
+    for n in &m.nested_type {
+        add_message(d, &name, n);
+    }
+    for e in &m.enum_type {
+        d.enums.insert(format!("{name}.{}", e.name()), e.clone());
+    }
+    d.messages.insert(name, m.clone());
+}
+
+/// `SyncRole` → `SYNC_ROLE_`.
+fn enum_prefix(enum_name: &str) -> String {
+    let mut p = String::new();
+    for (i, c) in enum_name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            p.push('_');
+        }
+        p.push(c.to_ascii_uppercase());
+    }
+    p + "_"
+}
+
+fn enum_value(type_name: &str, v: &Value) -> Value {
+    let Some(n) = v.as_i64().and_then(|n| i32::try_from(n).ok()) else { return v.clone() };
+    let named = match type_name {
+        ".lb.v1.Protocol" => lb_api::protocol_name(n),
+        ".lb.v1.Scheduler" => lb_api::scheduler_name(n),
+        ".lb.v1.ForwardMode" => lb_api::forward_name(n),
+        ".lb.v1.HealthState" => lb_api::health_name(n),
+        _ => {
+            let Some(e) = descriptors().enums.get(type_name) else { return v.clone() };
+            let Some(value) = e.value.iter().find(|x| x.number() == n) else { return v.clone() };
+            let prefix = enum_prefix(e.name());
+            return json!(value.name().strip_prefix(&prefix).unwrap_or(value.name()).to_ascii_lowercase());
+        }
+    };
+    json!(named)
+}
+
+fn each(v: Value, repeated: bool, f: impl Fn(Value) -> Value) -> Value {
+    match v {
+        Value::Array(a) if repeated => Value::Array(a.into_iter().map(f).collect()),
+        v => f(v),
     }
 }
 
-pub fn key(k: Option<&pb::ServiceKey>) -> Value {
-    let k = k.cloned().unwrap_or_default();
-    json!({"protocol": lb_api::protocol_name(k.protocol), "vip": k.vip, "port": k.port})
+fn shape(v: Value, type_name: &str) -> Value {
+    let d = descriptors();
+    let (Value::Object(mut obj), Some(msg)) = (v.clone(), d.messages.get(type_name)) else { return v };
+    if msg.options.as_ref().is_some_and(|o| o.map_entry()) {
+        return v;
+    }
+    let mut out = Map::new();
+    for f in &msg.field {
+        let name = f.name();
+        let Some(val) = obj.remove(name) else { continue };
+        let repeated = f.label() == Label::Repeated;
+        let tn = f.type_name();
+        let shaped = match f.r#type() {
+            Type::Enum => each(val, repeated, |x| enum_value(tn, &x)),
+            Type::Message if repeated && tn == ".lb.v1.Counter" => {
+                let pairs = val.as_array().cloned().unwrap_or_default();
+                Value::Object(pairs.iter().map(|c| (c["name"].as_str().unwrap_or("").to_owned(), c["value"].clone())).collect())
+            }
+            Type::Message => each(val, repeated, |x| shape(x, tn)),
+            Type::String if val == json!("") => Value::Null,
+            _ if name.ends_with("_unix_ms") && val == json!(0) => Value::Null,
+            _ => val,
+        };
+        if FLATTENED.contains(&(tn, name)) {
+            match shaped {
+                Value::Object(inner) => out.extend(inner),
+                // Not set: its fields are there, unset.
+                _ => out.extend(d.messages.get(tn).iter().flat_map(|m| &m.field).map(|f| (f.name().to_owned(), Value::Null))),
+            }
+            continue;
+        }
+        out.insert(name.to_owned(), shaped);
+    }
+    Value::Object(out)
+}
+
+/// Any lb.v1 message as JSON.
+pub fn message<M: prost::Name + serde::Serialize>(m: &M) -> Value {
+    shape(serde_json::to_value(m).unwrap_or(Value::Null), &format!(".{}", M::full_name()))
 }
 
 pub fn service(s: &pb::Service) -> Value {
-    let f = s.flow.unwrap_or_default();
-    let mut v = key(s.key.as_ref());
-    let extra = json!({
-        "scheduler": lb_api::scheduler_name(s.scheduler),
-        "forward": lb_api::forward_name(s.forward),
-        "persistence": s.persistence.as_ref().map(|p| json!({"timeout_s": p.timeout_s, "netmask": if p.netmask.is_empty() { "255.255.255.255" } else { &p.netmask }})),
-        "laddr_group": s.laddr_group,
-        "flow": {"cps": f.cps, "interval_s": f.interval_s, "max_conns": f.max_conns},
-        "allow": s.allow,
-        "deny": s.deny,
-        "draining_timeout_s": s.draining_timeout_s,
-        "sorry_server": if s.sorry_server.is_empty() { Value::Null } else { json!(s.sorry_server) },
-        "syn_proxy": s.syn_proxy,
-        "hash_port": s.hash_port,
-        "stats": conns(s.stats.as_ref()),
-        "real_servers": s.real_servers.iter().map(|r| json!({
-            "addr": r.addr, "port": r.port, "weight": r.weight, "health_checked": r.health_checked, "stats": conns(r.stats.as_ref()),
-            "health": lb_api::health_name(r.health),
-            "health_since_unix_ms": if r.health_since_unix_ms > 0 { json!(r.health_since_unix_ms) } else { Value::Null },
-            "last_error": if r.last_error.is_empty() { Value::Null } else { json!(r.last_error) },
-            "checker": if r.checker.is_empty() { Value::Null } else { json!(r.checker) },
-            "inhibited": r.inhibited, "effective_weight": r.effective_weight,
-            "health_source": if r.health_source.is_empty() { Value::Null } else { json!(r.health_source) },
-        })).collect::<Vec<_>>(),
-        "quorum_up": s.quorum_up,
-    });
-    if let (Some(m), Value::Object(e)) = (v.as_object_mut(), extra) {
-        m.extend(e);
-    }
-    v
+    message(s)
 }
 
 pub fn services(list: &[pb::Service]) -> Value {
-    json!({"services": list.iter().map(service).collect::<Vec<_>>()})
-}
-
-pub fn session(s: &pb::Session) -> Value {
-    json!({
-        "worker": s.worker, "protocol": lb_api::protocol_name(s.protocol), "state": s.state, "expires_in_s": s.expires_in_s,
-        "client": s.client, "vip": s.vip, "laddr": s.laddr, "real_server": s.real_server, "pkts_in": s.pkts_in, "pkts_out": s.pkts_out,
-    })
+    json!({"services": list.iter().map(message).collect::<Vec<_>>()})
 }
 
 pub fn sessions(r: &pb::ListSessionsResponse) -> Value {
-    json!({"matched": r.matched, "sessions": r.sessions.iter().map(session).collect::<Vec<_>>()})
+    message(r)
 }
 
 pub fn groups(list: &[pb::LocalAddressGroup]) -> Value {
-    json!({"groups": list.iter().map(|g| json!({
-        "name": g.name,
-        "addrs": g.addrs.iter().map(|a| json!({"addr": a.addr, "ifname": if a.ifname.is_empty() { Value::Null } else { json!(a.ifname) }})).collect::<Vec<_>>(),
-        "used_by": g.used_by.iter().map(|k| key(Some(k))).collect::<Vec<_>>(),
-    })).collect::<Vec<_>>()})
-}
-
-fn counters(list: &[pb::Counter]) -> Value {
-    Value::Object(list.iter().map(|c| (c.name.clone(), json!(c.value))).collect())
+    json!({"groups": list.iter().map(message).collect::<Vec<_>>()})
 }
 
 pub fn stats(s: &pb::Stats) -> Value {
-    json!({
-        "uptime_ms": s.uptime_ms,
-        "workers": s.workers.iter().map(|w| json!({
-            "worker": w.worker, "lcore": w.lcore, "sessions": w.sessions, "loops": w.loops, "busy_loops": w.busy_loops,
-            "counters": counters(&w.counters), "drops": counters(&w.drops),
-        })).collect::<Vec<_>>(),
-        "ports": s.ports.iter().map(|p| json!({
-            "name": p.name, "device": p.device, "kernel_tap": p.kernel_tap, "ipackets": p.ipackets, "opackets": p.opackets,
-            "ibytes": p.ibytes, "obytes": p.obytes, "imissed": p.imissed, "ierrors": p.ierrors, "oerrors": p.oerrors, "rx_nombuf": p.rx_nombuf,
-        })).collect::<Vec<_>>(),
-        "services": s.services.iter().map(service).collect::<Vec<_>>(),
-    })
+    message(s)
 }
 
 pub fn info(i: &pb::Info) -> Value {
-    json!({
-        "version": i.version, "pid": i.pid, "workers": i.workers, "lcores": i.lcores, "uptime_ms": i.uptime_ms,
-        "generation": i.generation, "services": i.services, "services_file": i.services_file, "max_sessions": i.max_sessions,
-        "api_socket": i.api_socket, "metrics_listen": i.metrics_listen,
-        "instance_id": i.instance_id, "config_revision": i.config_revision, "sync_ready": i.sync_ready,
-        "ports": i.ports.iter().map(|p| json!({
-            "name": p.name, "device": p.device, "mac": p.mac, "addresses": p.addresses, "kernel_tap": p.kernel_tap, "link_up": p.link_up,
-        })).collect::<Vec<_>>(),
-    })
+    message(i)
 }
 
 pub fn timeouts(t: &pb::Timeouts) -> Value {
-    json!({"tcp": t.tcp, "tcpfin": t.tcpfin, "udp": t.udp})
+    message(t)
 }
 
 pub fn change(c: &pb::ConfigChange) -> Value {
-    let keys = |v: &[pb::ServiceKey]| v.iter().map(|k| key(Some(k))).collect::<Vec<_>>();
-    json!({
-        "added": keys(&c.added), "removed": keys(&c.removed), "changed": keys(&c.changed),
-        "unchanged": c.unchanged, "generation": c.generation, "notes": c.notes,
-    })
+    message(c)
+}
+
+/// A service key alone, as it appears flattened in services.
+pub fn key(k: Option<&pb::ServiceKey>) -> Value {
+    message(&k.cloned().unwrap_or_default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prost::Message as _;
 
     /// The fields lb.v1 declares for `message`.
     fn proto_fields(message: &str) -> Vec<String> {
-        let set = prost_types::FileDescriptorSet::decode(lb_api::FILE_DESCRIPTOR_SET).expect("lb.v1 descriptor");
-        let m = set.file.iter().flat_map(|f| &f.message_type).find(|m| m.name() == message).unwrap_or_else(|| panic!("no message {message}"));
+        let m = descriptors().messages.get(&format!(".lb.v1.{message}")).unwrap_or_else(|| panic!("no message {message}"));
         m.field.iter().map(|f| f.name().to_owned()).collect()
     }
 
@@ -140,24 +187,51 @@ mod tests {
         }
     }
 
-    /// Every field of the messages `-o json` shows is in its output: a field added to the proto
-    /// fails here until the JSON carries it.
+    /// Every field of every message `-o json` shows is in its output.
     #[test]
     fn json_carries_every_proto_field() {
         let c = Some(pb::ConnCounters::default());
-        let s = pb::Service { real_servers: vec![pb::RealServer { stats: c, ..Default::default() }], stats: c, ..Default::default() };
+        let s = pb::Service { real_servers: vec![pb::RealServer { stats: c, ..Default::default() }], stats: c, flow: Some(pb::FlowControl::default()), ..Default::default() };
         let v = service(&s);
         assert_covers(&v, "Service", &["key"]);
         assert_covers(&v, "ServiceKey", &[]);
         assert_covers(&v["real_servers"][0], "RealServer", &[]);
         assert_covers(&v["stats"], "ConnCounters", &[]);
         assert_covers(&v["flow"], "FlowControl", &[]);
-        assert_covers(&session(&pb::Session::default()), "Session", &[]);
-        assert_covers(&sessions(&pb::ListSessionsResponse::default()), "ListSessionsResponse", &[]);
+        assert_covers(&sessions(&pb::ListSessionsResponse { sessions: vec![pb::Session::default()], matched: 1 })["sessions"][0], "Session", &[]);
         assert_covers(&timeouts(&pb::Timeouts::default()), "Timeouts", &[]);
         let i = info(&pb::Info { ports: vec![pb::PortInfo::default()], ..Default::default() });
         assert_covers(&i, "Info", &[]);
         assert_covers(&i["ports"][0], "PortInfo", &[]);
         assert_covers(&change(&pb::ConfigChange::default()), "ConfigChange", &[]);
+        let st = pb::SyncStatus { daemons: vec![pb::SyncDaemonStatus { daemon: Some(pb::SyncDaemon::default()), ..Default::default() }], ..Default::default() };
+        let j = message(&st);
+        assert_covers(&j, "SyncStatus", &[]);
+        assert_covers(&j["daemons"][0], "SyncDaemonStatus", &["daemon"]);
+        assert_covers(&j["daemons"][0], "SyncDaemon", &[]);
+    }
+
+    #[test]
+    fn enums_counters_keys_and_unset_values_are_shaped() {
+        let s = pb::Service {
+            key: Some(pb::ServiceKey { vip: "10.0.0.1".into(), port: 80, protocol: pb::Protocol::Udp as i32 }),
+            scheduler: pb::Scheduler::Lblcr as i32,
+            forward: pb::ForwardMode::Nat as i32,
+            stats: Some(pb::ConnCounters { conns: 7, bytes_in: 100, bytes_out: 2000, ..Default::default() }),
+            real_servers: vec![pb::RealServer { addr: "10.0.1.1".into(), port: 53, health: pb::HealthState::Down as i32, ..Default::default() }],
+            ..Default::default()
+        };
+        let j = service(&s);
+        assert_eq!((j["vip"].as_str(), j["port"].as_u64(), j["protocol"].as_str()), (Some("10.0.0.1"), Some(80), Some("UDP")), "{j}");
+        assert_eq!((j["scheduler"].as_str(), j["forward"].as_str()), (Some("lblcr"), Some("nat")));
+        assert_eq!((j["stats"]["conns"].as_u64(), j["stats"]["bytes_out"].as_u64()), (Some(7), Some(2000)), "what the hand-written JSON dropped");
+        assert_eq!(j["real_servers"][0]["health"], "down");
+        assert_eq!((j["sorry_server"].clone(), j["real_servers"][0]["health_since_unix_ms"].clone(), j["persistence"].clone()), (Value::Null, Value::Null, Value::Null));
+        let st = pb::Stats { workers: vec![pb::WorkerStats { drops: vec![pb::Counter { name: "no_session".into(), value: 3 }], ..Default::default() }], ..Default::default() };
+        assert_eq!(stats(&st)["workers"][0]["drops"], json!({"no_session": 3}));
+        let sync = pb::SyncStatus { daemons: vec![pb::SyncDaemonStatus { daemon: Some(pb::SyncDaemon { role: pb::SyncRole::Backup as i32, ..Default::default() }), active: true, ..Default::default() }], ..Default::default() };
+        let j = message(&sync);
+        assert_eq!((j["daemons"][0]["role"].as_str(), j["daemons"][0]["active"].as_bool()), (Some("backup"), Some(true)), "{j}");
+        assert_eq!(enum_prefix("SyncRole"), "SYNC_ROLE_");
     }
 }

@@ -75,26 +75,10 @@ pub fn table(s: &pb::SyncStatus) -> String {
     o
 }
 
-/// `-o json`: the whole status, roles by name, drops by reason (zeros included).
+/// `-o json`: the whole status, roles by name, drops by reason (zeros included); generated,
+/// see `json`.
 pub fn to_json(s: &pb::SyncStatus) -> Value {
-    let opt = |v: &str| if v.is_empty() { Value::Null } else { json!(v) };
-    let mut dropped: Vec<(&String, &u64)> = s.dropped.iter().collect();
-    dropped.sort_unstable();
-    json!({
-        "daemons": s.daemons.iter().map(|st| {
-            let d = st.daemon.clone().unwrap_or_default();
-            json!({
-                "role": role_name(d.role), "mcast_interface": d.mcast_interface, "syncid": d.syncid, "maxlen": d.maxlen,
-                "group": opt(&d.group), "port": d.port, "ttl": d.ttl,
-                "source": opt(&st.source), "vrrp_instance": opt(&st.vrrp_instance), "active": st.active,
-            })
-        }).collect::<Vec<_>>(),
-        "sent_messages": s.sent_messages, "sent_conns": s.sent_conns, "send_dropped": s.send_dropped,
-        "received_messages": s.received_messages, "received_conns": s.received_conns, "applied_conns": s.applied_conns,
-        "dropped": Value::Object(dropped.into_iter().map(|(r, n)| (r.clone(), json!(n))).collect()),
-        "bulk_state": s.bulk_state, "bulk_received": s.bulk_received, "bulk_expected": s.bulk_expected,
-        "bulk_served": s.bulk_served, "bulk_sent_conns": s.bulk_sent_conns, "ready": s.ready,
-    })
+    crate::json::message(s)
 }
 
 #[cfg(test)]

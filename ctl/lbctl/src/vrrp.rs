@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use lb_api::pb;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::table::age;
 
@@ -45,24 +45,9 @@ pub fn table(r: &pb::ListVrrpResponse, now_ms: i64) -> String {
     o
 }
 
-/// `-o json`.
+/// `-o json` (generated: see `json`).
 pub fn to_json(r: &pb::ListVrrpResponse) -> Value {
-    let opt = |s: &str| if s.is_empty() { Value::Null } else { json!(s) };
-    json!({
-        "instances": r.instances.iter().map(|v| json!({
-            "name": v.name, "state": v.state, "interface": opt(&v.interface), "vrid": v.vrid,
-            "priority": v.priority, "effective_priority": v.effective_priority,
-            "master_addr": opt(&v.master_addr),
-            "since_unix_ms": if v.since_unix_ms > 0 { json!(v.since_unix_ms) } else { Value::Null },
-            "transitions": v.transitions, "addresses": v.addresses,
-            "adverts_sent": v.adverts_sent, "adverts_received": v.adverts_received,
-            "auth_errors": v.auth_errors, "other_errors": v.other_errors,
-            "sync_group": opt(&v.sync_group),
-        })).collect::<Vec<_>>(),
-        "addresses": r.addresses.iter().map(|a| json!({
-            "addr": a.addr, "owned": a.owned, "kind": opt(&a.kind), "instance": opt(&a.instance),
-        })).collect::<Vec<_>>(),
-    })
+    crate::json::message(r)
 }
 
 #[cfg(test)]
