@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use lb_api::pb::{self, SyncRole};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// LVS's sync id, which an unset `SyncDaemon.syncid` stands for.
 const DEFAULT_SYNCID: u32 = 255;

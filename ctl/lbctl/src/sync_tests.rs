@@ -1,6 +1,7 @@
 //! `-L --daemon` exactly as printed (line ends shown by `$`), and its JSON.
 
 use super::*;
+use serde_json::json;
 
 fn shown(s: &str) -> String {
     s.lines().map(|l| format!("{l}$\n")).collect()

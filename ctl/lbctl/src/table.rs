@@ -266,9 +266,11 @@ pub fn real_servers(list: &[pb::Service], now_ms: i64) -> String {
     o
 }
 
-/// `-Lc` / `-Lnc`: ipvsadm's connection listing. With `--persistent-conn` the header gains
+/// `-Lc` / `-Lnc`: ipvsadm's connection listing (its format strings and arguments as they are,
+/// hence the literals). With `--persistent-conn` the header gains
 /// ipvsadm's persistence-engine columns; sessions carry no engine data, so their lines keep
 /// the plain layout, as ipvsadm prints entries without it.
+#[allow(clippy::write_literal)]
 pub fn connections(list: &[pb::Session], numeric: bool, persistent_conn: bool) -> String {
     let mut o = String::from("IPVS connection entries\n");
     if persistent_conn {
