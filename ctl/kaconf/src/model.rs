@@ -144,7 +144,7 @@ pub use lb_model::{ForwardMode, Protocol, Scheduler};
 
 /// Spellings shared by the parser and the writer: the first one of a value is the written one.
 pub(crate) const PROTOCOLS: &[(&str, Protocol)] = Protocol::SPELLINGS;
-pub(crate) const LB_ALGOS: &[(&str, Scheduler)] = Scheduler::SPELLINGS;
+pub(crate) const LB_ALGOS: &[(&str, Scheduler)] = Scheduler::KEEPALIVED_SPELLINGS;
 pub(crate) const LB_KINDS: &[(&str, ForwardMode)] = ForwardMode::SPELLINGS;
 
 /// The written spelling of `value` in `table`.

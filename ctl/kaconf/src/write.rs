@@ -201,7 +201,7 @@ fn virtual_server(w: &mut Writer, head: &[&str], vs: &VirtualServer) {
     words.extend_from_slice(head);
     w.open(&words);
     w.line(&["protocol", &vs.protocol.to_string()]);
-    w.line(&["lb_algo", &vs.lb_algo.to_string()]);
+    w.line(&["lb_algo", crate::model::spelling(crate::model::LB_ALGOS, vs.lb_algo)]);
     w.line(&["lb_kind", &vs.lb_kind.to_string()]);
     w.line(&["delay_loop", &fmt_seconds(vs.delay_loop)]);
     w.opt("persistence_timeout", vs.persistence_timeout);

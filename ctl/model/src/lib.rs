@@ -146,6 +146,26 @@ impl Scheduler {
         ("conhash", Scheduler::Consh),
     ];
 
+    /// keepalived.conf's spellings, the written one of each first: DPVS's keepalived writes the
+    /// consistent hash `conhash`, and reads `consh` too.
+    pub const KEEPALIVED_SPELLINGS: &'static [(&'static str, Scheduler)] = &[
+        ("rr", Scheduler::Rr),
+        ("wrr", Scheduler::Wrr),
+        ("lc", Scheduler::Lc),
+        ("wlc", Scheduler::Wlc),
+        ("lblc", Scheduler::Lblc),
+        ("lblcr", Scheduler::Lblcr),
+        ("dh", Scheduler::Dh),
+        ("sh", Scheduler::Sh),
+        ("sed", Scheduler::Sed),
+        ("nq", Scheduler::Nq),
+        ("fo", Scheduler::Fo),
+        ("ovf", Scheduler::Ovf),
+        ("mh", Scheduler::Mh),
+        ("conhash", Scheduler::Consh),
+        ("consh", Scheduler::Consh),
+    ];
+
     /// The spellings alone (for usage text and completion).
     pub const NAMES: &'static [&'static str] =
         &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "consh", "conhash"];
@@ -245,6 +265,11 @@ mod tests {
         }
         let names: Vec<&str> = Scheduler::SPELLINGS.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, Scheduler::NAMES);
+        let mut a = Scheduler::SPELLINGS.to_vec();
+        let mut b = Scheduler::KEEPALIVED_SPELLINGS.to_vec();
+        a.sort_by_key(|(n, _)| *n);
+        b.sort_by_key(|(n, _)| *n);
+        assert_eq!(a, b, "keepalived.conf reads the same spellings");
         assert_eq!(Scheduler::from_name("conhash"), Some(Scheduler::Consh));
         assert_eq!(Scheduler::from_name("twos"), None);
         for p in Protocol::ALL {
