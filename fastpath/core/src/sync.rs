@@ -270,7 +270,7 @@ impl WorkerState {
             self.kill(id, ctx.owners);
         }
         if mode == ForwardMode::Fnat {
-            match self.laddrs.reserve(laddr.0, laddr.1) {
+            match self.laddrs.reserve(laddr.0, laddr.1, rs) {
                 Ok(()) => {}
                 Err(ReserveError::NoAddr) => return Err(AdoptError::NoLaddr),
                 Err(ReserveError::NotMine | ReserveError::Busy) => return Err(AdoptError::PortBusy),
@@ -293,7 +293,7 @@ impl WorkerState {
         };
         let Ok(id) = self.sessions.insert(n, ctx.now_ms) else {
             if mode == ForwardMode::Fnat {
-                self.laddrs.release(laddr.0, laddr.1);
+                self.laddrs.release(laddr.0, laddr.1, rs);
             }
             return Err(AdoptError::TableFull);
         };

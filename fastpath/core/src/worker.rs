@@ -94,7 +94,7 @@ pub struct WorkerState {
 /// connection count, its NAT and sync owner entries.
 fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_generation: u64, owners: Option<&Owners>) {
     if s.mode == ForwardMode::Fnat {
-        laddrs.release(s.laddr.0, s.laddr.1);
+        laddrs.release(s.laddr.0, s.laddr.1, s.rs);
     }
     if s.generation == sched_generation {
         if let Some(st) = sched.get_mut(s.svc as usize) {

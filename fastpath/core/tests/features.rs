@@ -384,3 +384,36 @@ fn hash_port_spreads_one_clients_ports() {
         }
     }
 }
+
+/// FNAT keeps `lip:lport` unique per real server, not per local address (as DPVS's address
+/// pool): one local address holds 64,511 sessions toward each destination bucket, so two real
+/// servers in different buckets take twice that, and then new connections are refused with
+/// `no_local_port`.
+#[test]
+fn local_ports_are_reused_per_real_server_so_capacity_grows_with_backends() {
+    use fastpath::laddr::{bucket_of, MIN_PORT};
+    let (a, b) = (1..=20u8).flat_map(|a| (1..=20u8).map(move |b| (a, b))).find(|(a, b)| bucket_of((rs(*a), 80)) != bucket_of((rs(*b), 80))).unwrap();
+    let svc = Service { real_servers: vec![RealServer::new(rs(a), 80, 1), RealServer::new(rs(b), 80, 1)], ..service(Scheduler::Rr, ForwardMode::Fnat, 0) };
+    let lab = Lab::new(svc);
+    let mut st = WorkerState::new(0, 1, &lab.services, 200_000, Timeouts::default());
+    let per_bucket = usize::from(u16::MAX - MIN_PORT) + 1;
+    let (mut sent, mut no_port) = (0usize, 0usize);
+    let mut by_laddr: std::collections::HashMap<u16, Vec<u8>> = std::collections::HashMap::new();
+    for i in 0..(2 * per_bucket + 1000) as u32 {
+        let client = Ipv4Addr::from(0x0b00_0000 + i / 50_000);
+        match lab.run(&mut st, &syn(client, 1024 + (i % 50_000) as u16), 0) {
+            (Verdict::Tx(1), out) => {
+                sent += 1;
+                let ip = Ipv4Packet::new_checked(&out[14..]).unwrap();
+                assert_eq!(ip.src_addr(), LIP);
+                let lport = TcpPacket::new_checked(ip.payload()).unwrap().src_port();
+                by_laddr.entry(lport).or_default().push(to_which_rs(&out));
+            }
+            (Verdict::Drop(DropReason::NoLocalPort), _) => no_port += 1,
+            (v, _) => panic!("connection {i}: {v:?}"),
+        }
+    }
+    assert_eq!((sent, no_port), (2 * per_bucket, 1000), "twice one address's ports, then no_local_port");
+    assert_eq!(st.sessions.len(), 2 * per_bucket);
+    assert!(by_laddr.values().all(|v| v.len() == 2 && v[0] != v[1]), "each local port serves both real servers once");
+}

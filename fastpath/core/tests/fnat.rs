@@ -357,7 +357,7 @@ fn a_synced_session_is_forwarded_by_a_backup_with_another_worker_count() {
     let ctx = Ctx { owners: Some(&owners), now_ms: 20_000, ..lab.ctx(home, 3) };
     assert_eq!(states[usize::from(home)].adopt(&rec, &ctx), Ok(fastpath::sync::Adopted::Created));
     assert_eq!(states[usize::from(home)].adopt(&rec, &ctx), Ok(fastpath::sync::Adopted::Updated));
-    assert_eq!(states[usize::from(home)].laddrs.reserve(LIP, lport), Err(fastpath::laddr::ReserveError::Busy), "the local port is reserved");
+    assert_eq!(states[usize::from(home)].laddrs.reserve(LIP, lport, (rec.daddr, rec.dport)), Err(fastpath::laddr::ReserveError::Busy), "the local port is reserved");
     assert_eq!(owners.synced.len(), 1);
     let other = (home + 1) % 3;
     assert_eq!(states[usize::from(other)].adopt(&rec, &Ctx { owners: Some(&owners), now_ms: 20_000, ..lab.ctx(other, 3) }), Err(fastpath::sync::AdoptError::PortBusy), "only the port's owner can hold it");
@@ -387,7 +387,7 @@ fn a_synced_session_is_forwarded_by_a_backup_with_another_worker_count() {
     states[usize::from(home)].expire(20_200 + 901_000, Some(&owners));
     assert!(states[usize::from(home)].sessions.is_empty());
     assert!(owners.synced.is_empty());
-    assert_eq!(states[usize::from(home)].laddrs.reserve(LIP, lport), Ok(()));
+    assert_eq!(states[usize::from(home)].laddrs.reserve(LIP, lport, (rec.daddr, rec.dport)), Ok(()));
 }
 
 #[test]

@@ -123,7 +123,7 @@ pub(crate) fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey,
         },
     };
     let laddr = match svc.mode {
-        ForwardMode::Fnat => match st.laddrs.alloc(&svc.laddrs) {
+        ForwardMode::Fnat => match st.laddrs.alloc(&svc.laddrs, rs) {
             Some(l) => l,
             None => {
                 unadmit();
@@ -167,7 +167,7 @@ pub(crate) fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey,
         Err(_) => {
             unadmit();
             if svc.mode == ForwardMode::Fnat {
-                st.laddrs.release(laddr.0, laddr.1);
+                st.laddrs.release(laddr.0, laddr.1, rs);
             }
             Err(Verdict::Drop(DropReason::SessionTableFull))
         }
