@@ -183,6 +183,6 @@ got=$(in_chroot bash -c '
   complete -p lbctl >/dev/null || exit 3
   COMP_WORDS=(lbctl --sched); COMP_CWORD=1; _lbctl; echo "${COMPREPLY[*]}"
   COMP_WORDS=(lbctl svc ""); COMP_CWORD=2; _lbctl; echo "${COMPREPLY[*]}"' 2>&1) || fail "sourcing the completion: $got"
-[ "$got" = $'--scheduler\nlist add edit del clear' ] || fail "unexpected completions: $got"
+[ "$got" = $'--scheduler --sched-flags\nlist add edit del clear' ] || fail "unexpected completions: $got"
 
 step=done
