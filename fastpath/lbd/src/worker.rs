@@ -1,6 +1,8 @@
 //! The worker lcore: polls its queues, runs the pipeline, transmits, hands return traffic to
 //! the worker that owns it, holds packets while ARP resolves, relays the exception path.
 
+mod clock;
+
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::net::Ipv4Addr;
@@ -86,6 +88,8 @@ struct Worker {
     /// When sync records were last handed to the sync thread (worker clock, ms).
     sync_handover_ms: u64,
     epoch: Instant,
+    /// The millisecond clock, from the TSC (re-anchored to `epoch` now and then).
+    clock: clock::TscClock,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -136,6 +140,7 @@ pub fn run(plan: WorkerPlan) -> i32 {
         laddr_generation: services.generation(),
         sync_handover_ms: 0,
         epoch: plan.epoch,
+        clock: clock::TscClock::new(dpdk::tsc_hz(), dpdk::tsc(), epoch_ms(plan.epoch)),
         plan,
         _not_send: PhantomData,
     };
@@ -143,9 +148,20 @@ pub fn run(plan: WorkerPlan) -> i32 {
     0
 }
 
+/// Milliseconds on the clock all workers share (1000 at `epoch`, so 0 never means "now").
+fn epoch_ms(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX) + 1000
+}
+
 impl Worker {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX) + 1000
+    /// The worker clock: one TSC read per call, re-anchored to the shared monotonic clock every
+    /// `clock::RESYNC_EVERY` calls.
+    fn now_ms(&mut self) -> u64 {
+        let tsc = dpdk::tsc();
+        if self.clock.due() {
+            return self.clock.resync(tsc, epoch_ms(self.epoch));
+        }
+        self.clock.now(tsc)
     }
 
     fn poll_loop(&mut self) {
