@@ -6,6 +6,9 @@ use std::path::Path;
 
 /// Client addresses the generator plays (64 of them).
 pub const CLIENTS: &str = "10.99.1.10-10.99.1.73";
+/// Client addresses of the session-scale runs: 497 of them on a second wan subnet, enough for
+/// 32 M flows (ports 1024-65535 each), beyond what the local ports once allowed.
+pub const SESSION_CLIENTS: &str = "10.98.0.10-10.98.1.250";
 /// The VIP.
 pub const VIP: &str = "10.99.1.100";
 /// Real servers the generator plays on the server side.
@@ -101,7 +104,7 @@ file_prefix = \"{file_prefix}\"\n\
 [[port]]\n\
 name = \"wan\"\n\
 vdev = \"net_memif0,role=client,socket={d}/wan.sock,socket-abstract=no,mac={DUT_WAN_MAC}\"\n\
-addresses = [\"10.99.1.1/24\"]\n\
+addresses = [\"10.99.1.1/24\", \"10.98.0.1/16\"]\n\
 rx_desc = 1024\n\
 tx_desc = 1024\n\
 [[port]]\n\

@@ -215,7 +215,7 @@ pub fn scenarios(p: &Plan) -> Vec<Scenario> {
             "--mode",
             "syn",
             "--src-ip",
-            lab::CLIENTS,
+            lab::SESSION_CLIENTS,
             "--dst-ip",
             lab::VIP,
             "--dst-port",
