@@ -52,6 +52,8 @@ pub enum ReserveError {
 struct PortBits {
     used: Vec<u64>,
     in_use: u32,
+    /// Ports in the bitmap: a full bucket answers at once instead of being scanned.
+    capacity: u32,
 }
 
 /// The slots (`port / workers`) this worker owns: `first..first + count`.
@@ -93,11 +95,14 @@ impl PortBits {
         if tail != 0 {
             used[words - 1] = !0u64 << tail;
         }
-        PortBits { used, in_use: 0 }
+        PortBits { used, in_use: 0, capacity: s.count }
     }
 
     /// A free index at a position drawn from `r` (a random number); `None` when all are used.
     fn take_random(&mut self, r: u64) -> Option<usize> {
+        if self.in_use >= self.capacity {
+            return None;
+        }
         let words = self.used.len();
         let start = usize::try_from(r % words as u64).unwrap_or(0);
         let rot = ((r >> 32) % 64) as u32;
