@@ -17,8 +17,70 @@ pub struct FlowKey {
     pub proto: L4Proto,
 }
 
+impl FlowKey {
+    /// The 5-tuple of an Ethernet frame carrying an unfragmented IPv4 TCP or UDP packet, read
+    /// without validation (`None` for anything else or anything too short): the burst stages
+    /// use it to prefetch; the pipeline parses and checks the frame properly afterwards.
+    #[inline]
+    pub fn of_frame(frame: &[u8]) -> Option<FlowKey> {
+        if frame.get(12..14)? != [0x08, 0x00] {
+            return None;
+        }
+        let ip = frame.get(14..)?;
+        let ihl = usize::from(ip.first()? & 0x0f) * 4;
+        let proto = match ip.get(9)? {
+            6 => L4Proto::Tcp,
+            17 => L4Proto::Udp,
+            _ => return None,
+        };
+        // More-fragments or an offset: no ports to read.
+        if u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]) & 0x3fff != 0 || ihl < 20 {
+            return None;
+        }
+        let a = |i: usize| -> Option<Ipv4Addr> { Some(Ipv4Addr::new(*ip.get(i)?, *ip.get(i + 1)?, *ip.get(i + 2)?, *ip.get(i + 3)?)) };
+        let ports = ip.get(ihl..ihl + 4)?;
+        Some(FlowKey {
+            src: a(12)?,
+            dst: a(16)?,
+            sport: u16::from_be_bytes([ports[0], ports[1]]),
+            dport: u16::from_be_bytes([ports[2], ports[3]]),
+            proto,
+        })
+    }
+}
+
 impl fmt::Display for FlowKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}:{} -> {}:{}", self.proto, self.src, self.sport, self.dst, self.dport)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_key_is_read_only_from_unfragmented_tcp_and_udp() {
+        let mut f = vec![0u8; 14 + 24 + 8];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x46; // IHL 6: 4 bytes of options
+        f[14 + 9] = 17;
+        f[14 + 12..14 + 16].copy_from_slice(&[10, 0, 0, 1]);
+        f[14 + 16..14 + 20].copy_from_slice(&[10, 0, 0, 2]);
+        f[14 + 24..14 + 28].copy_from_slice(&[0x30, 0x39, 0x00, 0x35]);
+        let k = FlowKey::of_frame(&f).unwrap();
+        assert_eq!((k.src, k.dst, k.sport, k.dport, k.proto), (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), 12345, 53, L4Proto::Udp));
+        f[14 + 6] = 0x20; // more fragments
+        assert_eq!(FlowKey::of_frame(&f), None);
+        f[14 + 6] = 0x40; // don't fragment
+        assert!(FlowKey::of_frame(&f).is_some());
+        f[14 + 9] = 1;
+        assert_eq!(FlowKey::of_frame(&f), None);
+        f[14 + 9] = 6;
+        for n in 0..14 + 28 {
+            assert_eq!(FlowKey::of_frame(&f[..n]), None, "{n} bytes");
+        }
+        f[14] = 0x42; // IHL below 5
+        assert_eq!(FlowKey::of_frame(&f), None);
     }
 }

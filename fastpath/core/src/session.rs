@@ -1,14 +1,20 @@
 //! Per-worker session table: one entry reachable from both directions, TCP state tracking with
-//! LVS-style timeouts, aging by a timer wheel, a hard maximum. Storage is a slab plus two hash
-//! indexes that hold only the slab id (4 bytes an entry; keys are compared against the slab
-//! entry, which forwarding reads anyway). The indexes start at the reserve and grow like any
-//! hash table; steady-state traffic allocates nothing. (Sizing them for the maximum up front
-//! was measured: a sparse 1M-entry index costs a cache miss per lookup, 6.9 -> 4.4 Mpps.)
+//! LVS-style timeouts, aging by a timer wheel, a hard maximum. Storage is a slab plus one flow
+//! index ([`index`]) holding each session twice, under its client key and under its
+//! real-server key, as the slab id (4 bytes an entry, the direction in the top bit; keys are
+//! compared against the slab entry, which forwarding reads anyway). The index starts at the
+//! reserve and doubles when 7/8 full; steady-state traffic allocates nothing. (Sizing it for
+//! the maximum up front was measured: a sparse 1M-entry index costs a cache miss per lookup,
+//! 6.9 -> 4.4 Mpps.) A worker looks a burst up in stages: [`SessionTable::prefetch_index`] for
+//! every packet, then [`SessionTable::prefetch_session`], then the lookups proper.
+
+mod index;
 
 use std::net::Ipv4Addr;
 
-use hashbrown::HashTable;
 use std::sync::Arc;
+
+use index::FlowIndex;
 
 use crate::flow::{FlowKey, L4Proto};
 use crate::conncount::ConnCounts;
@@ -87,6 +93,11 @@ pub struct Session {
     /// Where replies to the client go: the port and MAC the client's packets came from.
     pub client_port: u8,
     pub client_mac: EthernetAddress,
+    /// Toward the real server: the egress port and next-hop MAC, valid while the neighbour
+    /// table's generation is `rs_l2_gen` (0: nothing cached).
+    pub rs_port: u8,
+    pub rs_mac: EthernetAddress,
+    pub rs_l2_gen: u32,
     /// Whether TOA has been delivered to the real server.
     pub toa_sent: bool,
     /// When a draining session must end (0: not draining or no limit).
@@ -127,8 +138,12 @@ pub enum SessionFull {
 }
 
 const WHEEL_SLOTS: usize = 1024;
-/// Index entries reserved up front at most (4 bytes each, plus a control byte).
-const MAX_INDEX_RESERVE: usize = 1 << 22;
+/// Sessions the index is sized for up front at most (two entries each, ~5.3 bytes an entry).
+const MAX_INDEX_RESERVE: usize = 1 << 21;
+/// The index entry of a session under its real-server key has this bit set.
+const RS_SIDE: u32 = 1 << 31;
+/// Most sessions a table can hold (ids leave the top bit to the direction).
+pub const MAX_SESSIONS: usize = (RS_SIDE - 1) as usize;
 /// Wheel entries one `expire` call examines at most.
 pub const EXPIRE_BUDGET: usize = 1024;
 const TICK_MS: u64 = 1000;
@@ -144,8 +159,9 @@ fn wheel_slot(tick: u64) -> usize {
 pub struct SessionTable {
     slab: Vec<Session>,
     free: Vec<u32>,
-    by_client: HashTable<u32>,
-    by_rs: HashTable<u32>,
+    index: FlowIndex,
+    /// The key and hash the burst stages computed for the packet being processed.
+    hint: Option<(FlowKey, u64)>,
     hasher: ahash::RandomState,
     wheel: Vec<Vec<(u32, u32)>>,
     /// The last tick the wheel processed; `None` until the first insert or expire.
@@ -190,12 +206,13 @@ pub struct NewSession {
 impl SessionTable {
     /// A table for at most `max` sessions; `reserve` entries are allocated up front.
     pub fn new(max: usize, reserve: usize, timeouts: Timeouts) -> SessionTable {
+        let max = max.min(MAX_SESSIONS);
         let reserve = reserve.min(max);
         SessionTable {
             slab: Vec::with_capacity(reserve),
             free: Vec::with_capacity(reserve),
-            by_client: HashTable::with_capacity(reserve.min(MAX_INDEX_RESERVE)),
-            by_rs: HashTable::with_capacity(reserve.min(MAX_INDEX_RESERVE)),
+            index: FlowIndex::with_capacity(2 * reserve.min(MAX_INDEX_RESERVE)),
+            hint: None,
             hasher: ahash::RandomState::new(),
             wheel: (0..WHEEL_SLOTS).map(|_| Vec::new()).collect(),
             wheel_tick: None,
@@ -208,26 +225,83 @@ impl SessionTable {
 
     /// Live sessions.
     pub fn len(&self) -> usize {
-        self.by_client.len()
+        self.index.len() / 2
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.by_client.is_empty()
+        self.index.len() == 0
+    }
+
+    /// Bytes the flow index holds (for memory accounting).
+    pub fn index_bytes(&self) -> usize {
+        self.index.bytes()
+    }
+
+    /// The index hash of a flow key (either direction).
+    #[inline]
+    pub fn hash(&self, key: &FlowKey) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// First stage of a burst lookup: brings the index bucket of `hash` into the cache.
+    #[inline]
+    pub fn prefetch_index(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Second stage: brings the sessions the bucket of `hash` may hold into the cache (their
+    /// first two lines: keys, state, times and counters).
+    #[inline]
+    pub fn prefetch_session(&self, hash: u64) {
+        let slab = &self.slab;
+        self.index.candidates(hash, |v| {
+            if let Some(s) = slab.get((v & !RS_SIDE) as usize) {
+                lb_prefetch::prefetch(s);
+                lb_prefetch::prefetch_line(s, 1);
+            }
+        });
+    }
+
+    /// Tells the lookups of the next packet the hash of its key (computed by the burst stages);
+    /// a lookup of any other key hashes it itself.
+    #[inline]
+    pub fn set_hint(&mut self, hint: Option<(FlowKey, u64)>) {
+        self.hint = hint;
+    }
+
+    #[inline]
+    fn hash_hinted(&self, key: &FlowKey) -> u64 {
+        match self.hint {
+            Some((k, h)) if k == *key => h,
+            _ => self.hash(key),
+        }
     }
 
     /// The session a client packet belongs to.
     #[inline]
     pub fn find_client(&self, key: &FlowKey) -> Option<u32> {
+        self.find_client_hashed(key, self.hash_hinted(key))
+    }
+
+    /// The same, with the key's hash already computed.
+    #[inline]
+    pub fn find_client_hashed(&self, key: &FlowKey, hash: u64) -> Option<u32> {
         let slab = &self.slab;
-        self.by_client.find(self.hasher.hash_one(key), |&id| slab[id as usize].client_key() == *key).copied()
+        self.index.find(hash, |v| v & RS_SIDE == 0 && slab[v as usize].client_key() == *key)
     }
 
     /// The session a real-server packet belongs to.
     #[inline]
     pub fn find_rs(&self, key: &FlowKey) -> Option<u32> {
+        self.find_rs_hashed(key, self.hash_hinted(key))
+    }
+
+    /// The same, with the key's hash already computed.
+    #[inline]
+    pub fn find_rs_hashed(&self, key: &FlowKey, hash: u64) -> Option<u32> {
         let slab = &self.slab;
-        self.by_rs.find(self.hasher.hash_one(key), |&id| slab[id as usize].rs_key() == *key).copied()
+        self.index.find(hash, |v| v & RS_SIDE != 0 && slab[(v & !RS_SIDE) as usize].rs_key() == *key).map(|v| v & !RS_SIDE)
     }
 
     /// A session by id.
@@ -339,6 +413,9 @@ impl SessionTable {
             generation: n.generation,
             client_port: n.client_port,
             client_mac: n.client_mac,
+            rs_port: 0,
+            rs_mac: EthernetAddress::UNSPECIFIED,
+            rs_l2_gen: 0,
             toa_sent: false,
             pkts_in: 0,
             pkts_out: 0,
@@ -366,10 +443,14 @@ impl SessionTable {
                 id
             }
         };
-        let (slab, hasher) = (&self.slab, &self.hasher);
+        let (slab, hasher, index) = (&self.slab, &self.hasher, &mut self.index);
+        let rehash = |v: u32| {
+            let s = &slab[(v & !RS_SIDE) as usize];
+            hasher.hash_one(if v & RS_SIDE == 0 { s.client_key() } else { s.rs_key() })
+        };
         let s = &slab[id as usize];
-        self.by_client.insert_unique(hasher.hash_one(s.client_key()), id, |&i| hasher.hash_one(slab[i as usize].client_key()));
-        self.by_rs.insert_unique(hasher.hash_one(s.rs_key()), id, |&i| hasher.hash_one(slab[i as usize].rs_key()));
+        index.insert(hasher.hash_one(s.client_key()), id, rehash);
+        index.insert(hasher.hash_one(s.rs_key()), id | RS_SIDE, rehash);
         self.schedule(id, expires_ms);
         Ok(id)
     }
@@ -463,12 +544,8 @@ impl SessionTable {
         self.counts.ended(s.slot, s.state.is_active());
         s.stamp = s.stamp.wrapping_add(1);
         let (ck, rk) = (s.client_key(), s.rs_key());
-        if let Ok(e) = self.by_client.find_entry(self.hasher.hash_one(ck), |&i| i == id) {
-            e.remove();
-        }
-        if let Ok(e) = self.by_rs.find_entry(self.hasher.hash_one(rk), |&i| i == id) {
-            e.remove();
-        }
+        self.index.remove(self.hasher.hash_one(ck), id);
+        self.index.remove(self.hasher.hash_one(rk), id | RS_SIDE);
         self.free.push(id);
     }
 }

@@ -440,3 +440,44 @@ fn a_new_connection_from_one_of_our_own_addresses_is_dropped() {
     let syn = tcp_frame(WAN_MAC, CLIENT_MAC, (CLIENT, 1025), (VIP, 80), SYN, &[], &[]);
     assert_eq!(run(&syn, 0, &lab, &mut st, 0, 1).0, Verdict::Tx(1), "a client is still served");
 }
+
+#[test]
+fn the_route_to_a_real_server_is_cached_until_neighbours_or_addresses_change() {
+    let mut lab = lab(ToaMode::Off);
+    // One real server, so every packet of every flow goes to RS1.
+    lab.services = ServiceTable::new(
+        vec![Service {
+            real_servers: vec![RealServer::new(RS1, 8080, 1)],
+            laddrs: vec![LIP],
+            ..Service::new(ServiceKey { vip: VIP, port: 80, proto: L4Proto::Udp }, Scheduler::Rr, ForwardMode::Fnat)
+        }],
+        1,
+    )
+    .unwrap();
+    let mut st = lab.state(0, 1);
+    let frame = udp_frame(WAN_MAC, (CLIENT, 5000), (VIP, 80), b"q");
+    let dst_mac = |f: &[u8]| <[u8; 6]>::try_from(&f[..6]).unwrap();
+    let (v, out) = run(&frame, 0, &lab, &mut st, 0, 1);
+    assert_eq!((v, dst_mac(&out)), (Verdict::Tx(1), RS1_MAC));
+    // The real server moves to a new MAC: the next packet follows the new neighbour entry.
+    let moved = [0x02, 0, 0, 0, 0, 0x77];
+    lab.neigh = lab.neigh.with_updates(&[(RS1, EthernetAddress(moved))]).unwrap();
+    let (v, out) = run(&frame, 0, &lab, &mut st, 0, 1);
+    assert_eq!((v, dst_mac(&out)), (Verdict::Tx(1), moved));
+    // The real server's subnet moves to the other port: a new neighbour generation (what the
+    // control side publishes after the ports' addresses change) makes the session route again.
+    lab.ports[1].addrs.retain(|(a, _)| *a == LIP);
+    lab.ports[0].addrs.push((Ipv4Addr::new(10, 70, 2, 1), 24));
+    let (v, _) = run(&frame, 0, &lab, &mut st, 0, 1);
+    assert_eq!(v, Verdict::Tx(1), "same generation: the cached port is used");
+    lab.neigh = lab.neigh.bumped();
+    let (v, out) = run(&frame, 0, &lab, &mut st, 0, 1);
+    assert_eq!((v, dst_mac(&out)), (Verdict::Tx(0), moved), "routed again from the new addresses");
+    // An unresolved next hop is not cached: the packet is held each time until it resolves.
+    let mut st = lab.state(0, 1);
+    lab.neigh = NeighTable::default().bumped();
+    for _ in 0..2 {
+        let (v, _) = run(&frame, 0, &lab, &mut st, 0, 1);
+        assert_eq!(v, Verdict::Hold { port: 0, next_hop: RS1 });
+    }
+}

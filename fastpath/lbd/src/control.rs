@@ -279,6 +279,9 @@ impl Control {
             // backup never answers ARP for a VIP it does not own, not even for one pass.
             self.shared.services.store(Arc::new(loaded.table));
             self.shared.ifaces.store(Arc::new(ifaces));
+            // Then a new neighbour generation, which workers load before the ports' addresses:
+            // routes that sessions cached are computed again from the new addresses.
+            self.shared.neigh.rcu(|t| Arc::new(t.bumped()));
             run.generation = generation;
             change.generation = generation;
         }

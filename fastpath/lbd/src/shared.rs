@@ -46,12 +46,19 @@ impl Shared {
         if updates.is_empty() {
             return false;
         }
-        match self.neigh.load().with_updates(&updates) {
-            Some(t) => {
-                self.neigh.store(std::sync::Arc::new(t));
-                true
+        // `rcu`: the control thread also republishes the table (after the ports' addresses
+        // change); neither update may be lost.
+        let mut changed = false;
+        self.neigh.rcu(|t| match t.with_updates(&updates) {
+            Some(n) => {
+                changed = true;
+                std::sync::Arc::new(n)
             }
-            None => false,
-        }
+            None => {
+                changed = false;
+                std::sync::Arc::clone(t)
+            }
+        });
+        changed
     }
 }

@@ -81,6 +81,8 @@ struct Worker {
     /// Per-worker bursts for other workers' redirect rings.
     redirect: Vec<Burst>,
     held: Vec<Held>,
+    /// Flow keys and hashes of the burst being processed (see `WorkerState::stage_burst`).
+    hints: [Option<(fastpath::FlowKey, u64)>; BURST_SIZE],
     arp_sent: HashMap<Ipv4Addr, u64>,
     port_index: HashMap<u16, u8>,
     /// Generation of the service table whose local addresses the port pools cover.
@@ -135,6 +137,7 @@ pub fn run(plan: WorkerPlan) -> i32 {
         kernel: (0..nports).map(|_| Burst::new()).collect(),
         redirect: (0..plan.workers).map(|_| Burst::new()).collect(),
         held: Vec::with_capacity(MAX_HELD),
+        hints: [None; BURST_SIZE],
         arp_sent: HashMap::new(),
         port_index,
         laddr_generation: services.generation(),
@@ -214,12 +217,14 @@ impl Worker {
 
     /// One pass over every queue; returns how many frames were handled.
     fn iteration(&mut self, shared: &Shared, now: u64) -> usize {
+        // The neighbours first: their generation validates the routes sessions cached, and the
+        // control side publishes a new one after the ports' addresses change.
+        let neigh = shared.neigh.load();
         // The ports' addresses change with VIPs and local addresses (control API). Loaded
         // before the service table, which the control side stores first: a VIP seen on a port
         // is in the table too, with its ownership (no ARP reply for a VIP we do not own).
         let ifaces = shared.ifaces.load();
         let services = shared.services.load();
-        let neigh = shared.neigh.load();
         if services.generation() != self.laddr_generation {
             // A new snapshot may bring new local addresses: give this worker their ports.
             self.state.sync_laddrs(&services);
@@ -242,6 +247,13 @@ impl Worker {
             self.state.counters.rx += n as u64;
             handled += n;
             let in_port = u8::try_from(i).unwrap_or(u8::MAX);
+            if self.state.stage_burst(rx.iter().map(Mbuf::data), &mut self.hints) {
+                for (m, hint) in rx.drain(..).zip(self.hints) {
+                    self.state.sessions.set_hint(hint);
+                    self.handle(m, in_port, &ctx, now);
+                }
+                self.state.sessions.set_hint(None);
+            }
             for m in rx.drain(..) {
                 self.handle(m, in_port, &ctx, now);
             }
@@ -250,10 +262,15 @@ impl Worker {
         let n = self.plan.shared.rings[usize::from(self.plan.index)].dequeue_burst(&mut rx);
         self.state.counters.redirected_in += n as u64;
         handled += n;
-        for m in rx.drain(..) {
+        let staged = self.state.stage_burst(rx.iter().map(Mbuf::data), &mut self.hints);
+        for (m, hint) in rx.drain(..).zip(self.hints) {
             let in_port = self.port_index.get(&m.port()).copied().unwrap_or(0);
+            if staged {
+                self.state.sessions.set_hint(hint);
+            }
             self.handle(m, in_port, &ctx, now);
         }
+        self.state.sessions.set_hint(None);
         if !self.held.is_empty() {
             self.release_held(&ctx, now);
         }

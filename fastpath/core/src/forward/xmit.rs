@@ -43,15 +43,22 @@ pub(super) fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, 
     let len = u64::try_from(buf.data().len()).unwrap_or(0);
     st.sessions.count_in(id, len);
     st.counters.fnat_in += 1;
-    let Some((port, next_hop)) = route(ctx.ports, rs.0) else {
-        return Verdict::Drop(DropReason::NoRoute);
+    let s = st.sessions.get(id);
+    let gen = ctx.neigh.generation();
+    let (port, l2) = if s.rs_l2_gen == gen {
+        (s.rs_port, RsL2::Cached(s.rs_mac))
+    } else {
+        let Some((port, next_hop)) = route(ctx.ports, rs.0) else {
+            return Verdict::Drop(DropReason::NoRoute);
+        };
+        (port, RsL2::Resolve(next_hop))
     };
     if mode == ForwardMode::Dr {
         // The real server holds the VIP itself: only the MAC changes.
         if ctx.sync.is_some() {
             st.maybe_sync(id, true, ctx);
         }
-        return set_l2(buf.data_mut(), port, next_hop, ctx);
+        return l2_to_rs(buf.data_mut(), id, port, l2, ctx, st);
     }
     nat::rewrite(&mut buf.data_mut()[L2..], l4.proto, laddr, rs);
     if let Some(mut sp) = st.sessions.get(id).splice {
@@ -87,7 +94,37 @@ pub(super) fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, 
     if ctx.sync.is_some() {
         st.maybe_sync(id, true, ctx);
     }
-    set_l2(buf.data_mut(), port, next_hop, ctx)
+    l2_to_rs(buf.data_mut(), id, port, l2, ctx, st)
+}
+
+/// The next hop toward a session's real server: as cached in the session, or to be looked up.
+#[derive(Clone, Copy)]
+enum RsL2 {
+    Cached(crate::wire::EthernetAddress),
+    Resolve(Ipv4Addr),
+}
+
+/// Writes the Ethernet addresses toward the real server; a MAC found in the neighbour table
+/// is cached in the session with the table's generation (the egress port with it).
+fn l2_to_rs(frame: &mut [u8], id: u32, port: u8, l2: RsL2, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
+    let mac = match l2 {
+        RsL2::Cached(mac) => mac,
+        RsL2::Resolve(next_hop) => {
+            let Some(mac) = ctx.neigh.get(next_hop) else {
+                return Verdict::Hold { port, next_hop };
+            };
+            let s = st.sessions.get_mut(id);
+            (s.rs_port, s.rs_mac, s.rs_l2_gen) = (port, mac, ctx.neigh.generation());
+            mac
+        }
+    };
+    let Some(iface) = ctx.ports.get(usize::from(port)) else {
+        return Verdict::Drop(DropReason::NoRoute);
+    };
+    let mut eth = EthernetFrame::new_unchecked(frame);
+    eth.set_dst_addr(mac);
+    eth.set_src_addr(iface.mac);
+    Verdict::Tx(port)
 }
 
 /// Writes the Ethernet addresses toward `next_hop` on `port`, or asks to hold the frame.
