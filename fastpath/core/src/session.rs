@@ -140,6 +140,8 @@ pub enum SessionFull {
 const WHEEL_SLOTS: usize = 1024;
 /// Sessions the index is sized for up front at most (two entries each, ~5.3 bytes an entry).
 const MAX_INDEX_RESERVE: usize = 1 << 21;
+/// Bytes of index per entry at full load (a session has two entries): a 64-byte bucket holds 12.
+pub const INDEX_BYTES_PER_ENTRY: f64 = index::BYTES_PER_ENTRY;
 /// The index entry of a session under its real-server key has this bit set.
 const RS_SIDE: u32 = 1 << 31;
 /// Most sessions a table can hold (ids leave the top bit to the direction).
@@ -147,6 +149,8 @@ pub const MAX_SESSIONS: usize = (RS_SIDE - 1) as usize;
 /// Wheel entries one `expire` call examines at most.
 pub const EXPIRE_BUDGET: usize = 1024;
 const TICK_MS: u64 = 1000;
+/// How far expiry looks ahead in a wheel slot (see `prefetch_expiry`).
+const EXPIRY_AHEAD: usize = 8;
 
 /// The wheel slot of a tick.
 #[inline]
@@ -505,6 +509,7 @@ impl SessionTable {
             self.draining_tick = Some(tick);
             while let Some((id, stamp)) = self.wheel[slot].pop() {
                 work += 1;
+                self.prefetch_expiry(slot, now_ms);
                 let s = &mut self.slab[id as usize];
                 if s.live && s.stamp == stamp {
                     // Entries fire in tick order: none of this session's is earlier any more.
@@ -531,6 +536,25 @@ impl SessionTable {
             self.wheel_tick = Some(tick);
         }
         n
+    }
+
+    /// Expiry looks ahead in the wheel slot it drains (popped from the end): the session
+    /// `EXPIRY_AHEAD` entries on is brought into the cache, and for the one half as far, now
+    /// cached, the index buckets its removal will touch, if it is due.
+    #[inline]
+    fn prefetch_expiry(&self, slot: usize, now_ms: u64) {
+        let w = &self.wheel[slot];
+        if let Some(&(far, _)) = w.len().checked_sub(EXPIRY_AHEAD).and_then(|i| w.get(i)) {
+            if let Some(s) = self.slab.get(far as usize) {
+                lb_prefetch::prefetch(s);
+            }
+        }
+        if let Some(&(near, _)) = w.len().checked_sub(EXPIRY_AHEAD / 2).and_then(|i| w.get(i)) {
+            if let Some(s) = self.slab.get(near as usize).filter(|s| s.live && s.expires_ms <= now_ms) {
+                self.index.prefetch(self.hasher.hash_one(s.client_key()));
+                self.index.prefetch(self.hasher.hash_one(s.rs_key()));
+            }
+        }
     }
 
     /// Removes a session at once.

@@ -1,11 +1,13 @@
 //! `lb-bench`: runs every scenario of the perf lab a few times, records machine load before
 //! each run, and writes `perf/results/YYYY-MM-DD.{json,md}` (and PNG plots via plot.py).
 
+pub mod flowgen;
 pub mod lab;
 pub mod pair;
 pub mod procs;
 pub mod record;
 pub mod report;
+pub mod summary;
 pub mod wrk;
 
 use std::path::PathBuf;
@@ -127,6 +129,13 @@ pub fn scenarios(p: &Plan) -> Vec<Scenario> {
             "testpmd io-fwd, UDP 64 B".into(),
             Dut::Testpmd,
             fwd(64),
+            p.runs,
+        ),
+        mk(
+            "testpmd-flowgen",
+            "testpmd flowgen -> testpmd io-fwd, UDP 64 B".into(),
+            Dut::TestpmdFlowgen,
+            Vec::new(),
             p.runs,
         ),
         mk(
@@ -294,6 +303,7 @@ fn outcome_json(o: &pair::Outcome) -> Value {
         "lbd_rss_after_kb": o.rss_after_kb,
         "dut_exit": o.dut_exit,
         "profile": o.profile,
+        "cpu_during": o.cpu,
     })
 }
 
@@ -423,7 +433,7 @@ pub fn machine(no_huge: bool) -> Value {
         "layout": {
             "session": std::mem::size_of::<fastpath::session::Session>(),
             "flow_key": std::mem::size_of::<fastpath::FlowKey>(),
-            "index_entry": std::mem::size_of::<(fastpath::FlowKey, u32)>(),
+            "index_bytes_per_entry": fastpath::session::INDEX_BYTES_PER_ENTRY,
         },
     })
 }

@@ -23,6 +23,9 @@ pub enum Dut {
     Loopback,
     /// dpdk-testpmd in io forwarding mode.
     Testpmd,
+    /// dpdk-testpmd io-fwd driven by `dpdk-testpmd --forward-mode=flowgen` instead of
+    /// `lb-pktgen` (the pair's other ceiling; see `flowgen`).
+    TestpmdFlowgen,
     /// lbd with the memif lab configuration.
     Lbd,
 }
@@ -56,6 +59,8 @@ pub struct Outcome {
     pub dut_exit: Option<String>,
     /// `perf report` text, for profile runs.
     pub profile: Option<String>,
+    /// What other processes and the hypervisor took of both CPUs during the run.
+    pub cpu: Option<procs::CpuShares>,
 }
 
 /// What a scenario does around an lbd run (the sync bench: a TAP, a sync daemon, counters).
@@ -80,7 +85,7 @@ pub struct NoHooks;
 
 impl LbdHooks for NoHooks {}
 
-fn vdev(n: u8, role: &str, sock: &Path, mac: &str) -> String {
+pub(crate) fn vdev(n: u8, role: &str, sock: &Path, mac: &str) -> String {
     // Filesystem sockets (DPDK 22.11 defaults to abstract ones): the harness waits for them.
     format!(
         "net_memif{n},role={role},socket={},socket-abstract=no,mac={mac}",
@@ -88,12 +93,48 @@ fn vdev(n: u8, role: &str, sock: &Path, mac: &str) -> String {
     )
 }
 
-fn eal_mem_args(no_huge: bool, mb: u32) -> [String; 3] {
+pub(crate) fn eal_mem_args(no_huge: bool, mb: u32) -> [String; 3] {
     [
         if no_huge { "--no-huge" } else { "--in-memory" }.to_owned(),
         "-m".into(),
         mb.to_string(),
     ]
+}
+
+/// Starts testpmd io-fwd as the memif client of `wan` and `lan` (lcores 0 and 1 on CPUs 0
+/// and 1); it exits on Enter.
+pub(crate) fn testpmd_forwarder(t: &Tools, dir: &Path, tag: &str, wan: &Path, lan: &Path) -> Result<Proc> {
+    let mut c = Command::new(&t.testpmd);
+    c.args([
+        "--no-pci",
+        "--lcores",
+        "0@0,1@1",
+        "--log-level=warning",
+        &format!("--file-prefix=lbperf-tpmd-{tag}-{}", std::process::id()),
+    ]);
+    c.args(eal_mem_args(t.no_huge, 512));
+    c.args([
+        "--vdev",
+        &vdev(0, "client", wan, lab::DUT_WAN_MAC),
+        "--vdev",
+        &vdev(1, "client", lan, lab::DUT_LAN_MAC),
+    ]);
+    c.args([
+        "--",
+        "--forward-mode=io",
+        "--nb-cores=1",
+        "--total-num-mbufs=32768",
+        "--auto-start",
+        "--rxd=1024",
+        "--txd=1024",
+        "--burst=32",
+    ]);
+    spawn("dpdk-testpmd", &mut c, &dir.join("testpmd.log"), false, true)
+}
+
+/// The value after `flag` in a generator argument list, as a number.
+fn arg_f64(args: &[String], flag: &str, default: f64) -> f64 {
+    args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Runs the generator with `args` against `dut` once, in a fresh directory `dir`.
@@ -110,6 +151,9 @@ pub fn run_with(
     max_sessions: u64,
     hooks: &mut dyn LbdHooks,
 ) -> Result<Outcome> {
+    if dut == Dut::TestpmdFlowgen {
+        return super::flowgen::run(t, dir, arg_f64(args, "--warmup", 1.0), arg_f64(args, "--duration", 2.0));
+    }
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).map_err(|source| BenchError::Io {
         path: dir.into(),
@@ -125,6 +169,7 @@ pub fn run_with(
         ..Outcome::default()
     };
 
+    let cpu0 = procs::cpu_sample();
     let mut gen_cmd = Command::new(&t.pktgen);
     match dut {
         Dut::Loopback => {
@@ -169,40 +214,7 @@ pub fn run_with(
             )));
         }
         dut_proc = Some(match dut {
-            Dut::Testpmd => {
-                let mut c = Command::new(&t.testpmd);
-                c.args([
-                    "--no-pci",
-                    "--lcores",
-                    "0@0,1@1",
-                    "--log-level=warning",
-                    &format!("--file-prefix=lbperf-tpmd-{tag}-{}", std::process::id()),
-                ]);
-                c.args(eal_mem_args(t.no_huge, 512));
-                c.args([
-                    "--vdev",
-                    &vdev(0, "client", &wan, lab::DUT_WAN_MAC),
-                    "--vdev",
-                    &vdev(1, "client", &lan, lab::DUT_LAN_MAC),
-                ]);
-                c.args([
-                    "--",
-                    "--forward-mode=io",
-                    "--nb-cores=1",
-                    "--total-num-mbufs=32768",
-                    "--auto-start",
-                    "--rxd=1024",
-                    "--txd=1024",
-                    "--burst=32",
-                ]);
-                spawn(
-                    "dpdk-testpmd",
-                    &mut c,
-                    &dir.join("testpmd.log"),
-                    false,
-                    true,
-                )?
-            }
+            Dut::Testpmd => testpmd_forwarder(t, dir, &tag, &wan, &lan)?,
             _ => {
                 let extras = hooks.extras();
                 std::fs::write(
@@ -264,6 +276,13 @@ pub fn run_with(
         }
     }
     let report = gen.line(Duration::from_secs(120));
+    // The run's own processes (the generator, the forwarder, perf) against the whole machine.
+    let ours: u64 = [Some(gen.pid()), dut_proc.as_ref().map(Proc::pid), perf.as_ref().map(Proc::pid)]
+        .into_iter()
+        .flatten()
+        .filter_map(procs::proc_jiffies)
+        .sum();
+    out.cpu = cpu0.zip(procs::cpu_sample()).and_then(|(a, b)| procs::cpu_shares(a, b, ours));
     if let Some(mut p) = perf.take() {
         p.wait_or_kill(Duration::from_secs(30));
         out.profile = Some(perf_report(&dir.join("perf.data")));

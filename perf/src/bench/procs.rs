@@ -177,6 +177,58 @@ pub fn loadavg() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// The all-CPU line of /proc/stat, in jiffies: everything, idle (with iowait), and what the
+/// hypervisor stole.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuSample {
+    pub total: u64,
+    pub idle: u64,
+    pub steal: u64,
+}
+
+/// Reads /proc/stat's first line.
+pub fn cpu_sample() -> Option<CpuSample> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_cpu_line(s.lines().next()?)
+}
+
+fn parse_cpu_line(line: &str) -> Option<CpuSample> {
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    Some(CpuSample { total: v.iter().sum(), idle: v.get(3)? + v.get(4).copied().unwrap_or(0), steal: v.get(7).copied().unwrap_or(0) })
+}
+
+/// CPU time (user + system, jiffies, all threads) process `pid` has used since it started.
+pub fn proc_jiffies(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_proc_stat(&s)
+}
+
+fn parse_proc_stat(s: &str) -> Option<u64> {
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// What the rest of the machine took during a run: the share of all CPUs other processes used
+/// (busy time minus steal minus `ours`, the jiffies of the run's own processes) and the share
+/// the hypervisor stole, in percent.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct CpuShares {
+    pub others_pct: f64,
+    pub steal_pct: f64,
+}
+
+/// [`CpuShares`] between two samples.
+pub fn cpu_shares(a: CpuSample, b: CpuSample, ours: u64) -> Option<CpuShares> {
+    let total = b.total.checked_sub(a.total).filter(|t| *t > 0)?;
+    let busy = total.saturating_sub(b.idle.saturating_sub(a.idle));
+    let steal = b.steal.saturating_sub(a.steal);
+    let others = busy.saturating_sub(steal).saturating_sub(ours);
+    let pct = |x: u64| (1000.0 * x as f64 / total as f64).round() / 10.0;
+    Some(CpuShares { others_pct: pct(others), steal_pct: pct(steal) })
+}
+
 /// Share of all CPUs busy (not idle or iowait) over `window`, from /proc/stat, in percent.
 /// Taken between runs, when none of the harness's own processes run, it is other people's load.
 pub fn cpu_busy(window: Duration) -> f64 {
@@ -286,5 +338,22 @@ mod tests {
     #[test]
     fn rss_of_self_is_known() {
         assert!(rss_kb(std::process::id()).is_some_and(|kb| kb > 0));
+    }
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    use super::*;
+
+    #[test]
+    fn shares_subtract_our_processes_and_steal() {
+        let a = parse_cpu_line("cpu  100 0 100 700 0 0 0 0 0 0").unwrap();
+        let b = parse_cpu_line("cpu  400 0 200 1000 100 0 0 200 0 0").unwrap();
+        assert_eq!(b.steal, 200);
+        // 1000 jiffies passed: 400 idle, 200 stolen, 300 ours, so 100 others.
+        assert_eq!(cpu_shares(a, b, 300), Some(CpuShares { others_pct: 10.0, steal_pct: 20.0 }));
+        assert_eq!(cpu_shares(a, a, 0), None);
+        let stat = "4242 (rte worker) S 1 2 3 4 5 6 7 8 9 10 150 50 0 0 20 0";
+        assert_eq!(parse_proc_stat(stat), Some(200));
     }
 }

@@ -72,20 +72,11 @@ pub fn median_min_max(v: &mut [f64]) -> Option<(f64, f64, f64)> {
     Some((med, v[0], v[n - 1]))
 }
 
-fn rx_pps(r: &Value) -> Option<f64> {
-    r["gen"]["rx_pps"].as_f64()
-}
+use super::record::verdict;
+use super::summary::{self, rx_pps};
 
 fn cps(r: &Value) -> Option<f64> {
     r["gen"]["cps"].as_f64()
-}
-
-fn verdict(ok: Option<bool>) -> &'static str {
-    match ok {
-        Some(true) => "met",
-        Some(false) => "not met",
-        None => "—",
-    }
 }
 
 fn range(s: Option<(f64, f64, f64)>, fmt: impl Fn(f64) -> String) -> (String, String) {
@@ -145,60 +136,10 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
         rec["elapsed_s"]
     );
 
-    let tp = stats(rec, "testpmd", rx_pps);
-    let lo = stats(rec, "loopback", rx_pps);
-    let udp = stats(rec, "lbd-udp", rx_pps);
-    let tcp = stats(rec, "lbd-tcp", rx_pps);
+    let (ceil, _) = summary::ceiling(rec);
     let conn = stats(rec, "lbd-conn", cps);
     let pps = |x: f64| format!("{} pps", si(x));
-    let _ = writeln!(s, "## Summary\n\n| figure | median | min – max | vs testpmd | target | target met |\n|---|---|---|---|---|---|");
-    for (label, st, vs, target, ok) in [
-        (
-            "Generator looped onto itself (ceiling of the generator)",
-            lo,
-            ratio(lo, tp),
-            "",
-            None,
-        ),
-        (
-            "testpmd io-fwd (the ceiling of the pair)",
-            tp,
-            tp.map(|_| 1.0),
-            "",
-            None,
-        ),
-        (
-            "lbd FNAT, established UDP flows, 64 B",
-            udp,
-            ratio(udp, tp),
-            "≥ 0.5 × testpmd",
-            ratio(udp, tp).map(|r| r >= 0.5),
-        ),
-        (
-            "lbd FNAT, established TCP flows, 64 B",
-            tcp,
-            ratio(tcp, tp),
-            "≥ 0.5 × testpmd",
-            ratio(tcp, tp).map(|r| r >= 0.5),
-        ),
-    ] {
-        let (med, rng) = range(st, pps);
-        let _ = writeln!(
-            s,
-            "| {label} | {med} | {rng} | {} | {target} | {} |",
-            fmt_ratio(vs),
-            verdict(ok)
-        );
-    }
-    let (med, rng) = range(conn, |x| format!("{} conn/s", si(x)));
-    let _ = writeln!(s, "| lbd new TCP connections per second (6 packets each), 1 worker | {med} | {rng} | — | ≥ 1 M/s | {} |", verdict(conn.map(|c| c.0 >= 1e6)));
-    let bps: Vec<(u64, f64)> = session_keys(rec)
-        .into_iter()
-        .filter_map(|(n, k)| bytes_per_session(&rec["scenarios"][&k]["runs"][0]).map(|b| (n, b)))
-        .collect();
-    if let Some(&(n, b)) = bps.last() {
-        let _ = writeln!(s, "| lbd bytes per session (RSS growth / sessions, at {} sessions) | {b:.0} B | — | — | ≤ 200 B | {} |", si(n as f64), verdict(Some(b <= 200.0)));
-    }
+    s.push_str(&summary::section(rec));
     let (wd, wt) = (
         wrk_stat(rec, "direct", "rps"),
         wrk_stat(rec, "director", "rps"),
@@ -206,7 +147,7 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
     if wt.is_some() {
         let r = ratio(wt, wd);
         let (med, rng) = range(wt, |x| format!("{} req/s", si(x)));
-        let _ = writeln!(s, "| wrk through the director (vs wrk direct: {}) | {med} | {rng} | — | ≥ 0.95 × direct | {} |", fmt_ratio(r), verdict(r.map(|r| r >= 0.95)));
+        let _ = writeln!(s, "| wrk through the director (vs wrk direct: {}) | {med} | {rng} | — | ≥ 0.95 × direct | {} | — |", fmt_ratio(r), verdict(r.map(|r| r >= 0.95)));
         let (pd, pt) = (
             wrk_stat(rec, "direct", "p99_us"),
             wrk_stat(rec, "director", "p99_us"),
@@ -215,7 +156,7 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
             let added = t.0 - d.0;
             let _ = writeln!(
                 s,
-                "| wrk p99 added by the director | {added:+.0} µs | — | — | ≤ +50 µs | {} |",
+                "| wrk p99 added by the director | {added:+.0} µs | — | — | ≤ +50 µs | {} | — |",
                 verdict(Some(added <= 50.0))
             );
         }
@@ -272,11 +213,11 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
             flows.push((n, "lbd-udp".into()));
         }
         flows.sort();
-        let _ = writeln!(s, "## lbd forwarding rate by number of established flows (UDP 64 B, max rate)\n\nEvery flow is a session; the generator cycles through them round-robin, so each packet looks its session up in a table of that size.\n\n| flows | lbd FNAT | min – max | vs testpmd |\n|---|---|---|---|");
+        let _ = writeln!(s, "## lbd forwarding rate by number of established flows (UDP 64 B, max rate)\n\nEvery flow is a session; the generator cycles through them round-robin, so each packet looks its session up in a table of that size.\n\n| flows | lbd FNAT | min – max | vs ceiling |\n|---|---|---|---|");
         for (n, k) in flows {
             let st = stats(rec, &k, rx_pps);
             let (med, rng) = range(st, pps);
-            let _ = writeln!(s, "| {n} | {med} | {rng} | {} |", fmt_ratio(ratio(st, tp)));
+            let _ = writeln!(s, "| {n} | {med} | {rng} | {} |", fmt_ratio(ratio(st, ceil)));
         }
         s.push('\n');
     }
@@ -340,14 +281,14 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
         let l = &m["layout"];
         let (sess, entry) = (
             l["session"].as_f64().unwrap_or(0.0),
-            l["index_entry"].as_f64().unwrap_or(0.0),
+            l["index_bytes_per_entry"].as_f64().unwrap_or(0.0),
         );
-        // Two hashbrown indexes (entry + 1 control byte each, at most 7/8 full), a timer-wheel
-        // entry (id, stamp) and a free-list slot.
-        let floor = sess + 2.0 * (entry + 1.0) * 8.0 / 7.0 + 8.0 + 4.0;
+        // Two index entries (at most 7/8 of a bucket's slots used), a timer-wheel entry (id,
+        // stamp) and a free-list slot.
+        let floor = sess + 2.0 * entry * 8.0 / 7.0 + 8.0 + 4.0;
         let _ = writeln!(
             s,
-            "## Session scale (`lb-pktgen --mode syn`: one SYN per flow)\n\nLayout in this build: `Session` {sess:.0} B, index entry `(FlowKey, u32)` {entry:.0} B in each of two hash indexes (client side, real-server side). At the indexes' best load (7/8) that is at least {floor:.0} B per session with the timer-wheel entry and free-list slot; hashbrown doubles its tables, so just after a resize they are half empty.\n"
+            "## Session scale (`lb-pktgen --mode syn`: one SYN per flow)\n\nLayout in this build: `Session` {sess:.0} B; one flow index holds each session twice (client side, real-server side) in 64-byte buckets of 12 slots, {entry:.2} B per entry when full. At the index's best load (7/8) that is at least {floor:.0} B per session with the timer-wheel entry and free-list slot; the index doubles when 7/8 full, so just after that it is half empty.\n"
         );
         let _ = writeln!(s, "| SYNs sent | sessions in lbd | SYN rate | lbd RSS ready | lbd RSS after | bytes / session | mbufs in use |\n|---|---|---|---|---|---|---|");
         for (_, k) in keys {
@@ -421,7 +362,7 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
         }
     }
 
-    let _ = writeln!(s, "## Every run\n\n*Others' CPU*: share of both CPUs other processes used in the 0.3 s before the run (none of the bench's own processes run then); the bench waits up to 15 s for it to fall below 20 % (waited {} s in all).\n\n| scenario | run | load before (1/5/15 min) | others' CPU | result | notes |\n|---|---|---|---|---|---|", rec["waited_for_quiet_s"]);
+    let _ = writeln!(s, "## Every run\n\n*Others before*: share of both CPUs other processes used in the 0.3 s before the run (none of the bench's own processes run then); the bench waits up to 15 s for it to fall below 20 % (waited {} s in all). *Others / steal during*: what other processes used and the hypervisor stole of both CPUs while the run was measured.\n\n| scenario | run | load before (1/5/15 min) | others before | others / steal during | result | notes |\n|---|---|---|---|---|---|---|", rec["waited_for_quiet_s"]);
     for k in rec["order"]
         .as_array()
         .into_iter()
@@ -455,9 +396,13 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
             let cpu = r["others_cpu_pct"]
                 .as_f64()
                 .map_or("?".into(), |c| format!("{c:.0} %"));
+            let during = match (r["cpu_during"]["others_pct"].as_f64(), r["cpu_during"]["steal_pct"].as_f64()) {
+                (Some(o), Some(st)) => format!("{o:.0} % / {st:.0} %"),
+                _ => "—".into(),
+            };
             let _ = writeln!(
                 s,
-                "| {k} | {} | {} | {cpu} | {res} | {} |",
+                "| {k} | {} | {} | {cpu} | {during} | {res} | {} |",
                 i + 1,
                 r["load"].as_str().unwrap_or("?"),
                 notes.join("; ")
@@ -473,7 +418,7 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
         {
             let _ = writeln!(
                 s,
-                "| wrk {path} | {} | {} | — | {} req/s, p99 {} µs | {} |",
+                "| wrk {path} | {} | {} | — | — | {} req/s, p99 {} µs | {} |",
                 i + 1,
                 r["load"].as_str().unwrap_or("?"),
                 r["rps"],
@@ -520,17 +465,24 @@ mod tests {
     #[test]
     fn report_has_ratios_and_skips_failed_runs() {
         let run = |pps: f64| json!({"load": "0.1 0.1 0.1", "gen": {"rx_pps": pps, "tx_pps": pps, "latency_ns": {"p50": 1000.0}}});
+        let cpu = |mut r: Value| {
+            r["cpu_during"] = json!({"others_pct": 0.4, "steal_pct": 1.2});
+            r
+        };
         let rec = json!({
-            "order": ["testpmd", "lbd-udp", "sessions-1000"],
+            "order": ["testpmd", "testpmd-flowgen", "lbd-udp", "sessions-1000"],
             "elapsed_s": 10,
             "scenarios": {
                 "testpmd": {"title": "t", "runs": [run(10e6), run(8e6), run(12e6), {"error": "boom", "load": "9"}]},
-                "lbd-udp": {"title": "l", "runs": [run(6e6), run(5e6), run(7e6)]},
+                "testpmd-flowgen": {"title": "f", "runs": [run(12e6)]},
+                "lbd-udp": {"title": "l", "runs": [cpu(run(6e6)), cpu(run(5e6)), cpu(run(7e6))]},
                 "sessions-1000": {"title": "s", "runs": [{"load": "0", "gen": {"mode": "syn", "tx": 1000, "rx": 1000}, "lbd_totals": {"sessions": 1000}, "lbd_rss_ready_kb": 1000, "lbd_rss_after_kb": 1100}]},
             },
         });
         let md = markdown(&rec, &json!({"date": "2025-01-01"}));
-        assert!(md.contains("| lbd FNAT, established UDP flows, 64 B | 6.00M pps | 5.00M pps – 7.00M pps | 0.60 | ≥ 0.5 × testpmd | met |"), "{md}");
+        assert!(md.contains("| lbd FNAT, established UDP flows, 64 B | 6.00M pps | 5.00M pps – 7.00M pps ⚠ 33 % | 0.50 | ≥ 0.6 × ceiling | **not met** | 0 % / 1 % |"), "{md}");
+        assert!(md.contains("| lb-pktgen → testpmd io-fwd | 10.00M pps | 8.00M pps – 12.00M pps ⚠ 40 % | 0.83 | ≥ flowgen (the generator does not bind) | **not met** |"), "{md}");
+        assert!(md.contains("(12.00M pps: **testpmd flowgen**)"), "{md}");
         assert!(md.contains("error: boom"));
         assert!(md.contains("102 B"), "bytes per session: {md}");
     }

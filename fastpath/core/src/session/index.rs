@@ -9,6 +9,9 @@
 //! past, and a removal leaves nothing behind: no tombstones, no rehash except to grow.
 
 const SLOTS: usize = 12;
+/// Bytes per entry in a full bucket.
+#[allow(clippy::cast_precision_loss)]
+pub(crate) const BYTES_PER_ENTRY: f64 = core::mem::size_of::<Bucket>() as f64 / SLOTS as f64;
 /// A bucket's overflow count stops here and then never decreases (the bucket is probed past
 /// until the table grows).
 const OVERFLOW_STUCK: u8 = u8::MAX;

@@ -1,0 +1,115 @@
+//! The report's summary table: every headline figure against the pair's ceiling and its
+//! target (issue 14's), with the share of both CPUs others and the hypervisor took while it
+//! was measured, and a mark where runs spread widely (these VMs switch between a fast and a
+//! slow mode that hits both CPUs at once).
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::report::{bytes_per_session, median_min_max, si, stats};
+use super::record::verdict;
+
+/// Runs of one figure that differ by more than this (max − min over the median) are marked.
+const SPREAD_MARK: f64 = 0.10;
+/// Sessions at which the bytes-per-session target applies.
+const SESSIONS_TARGET_AT: u64 = 20_000_000;
+
+type Stat = Option<(f64, f64, f64)>;
+
+pub(super) fn rx_pps(r: &Value) -> Option<f64> {
+    r["gen"]["rx_pps"].as_f64()
+}
+
+fn cps(r: &Value) -> Option<f64> {
+    r["gen"]["cps"].as_f64()
+}
+
+fn ratio(a: Stat, b: Stat) -> Option<f64> {
+    match (a, b) {
+        (Some((x, ..)), Some((y, ..))) if y > 0.0 => Some(x / y),
+        _ => None,
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or("—".into(), |r| format!("{r:.2}"))
+}
+
+/// The pair's ceiling: the higher of lb-pktgen → testpmd io-fwd and testpmd flowgen →
+/// testpmd io-fwd, with the name of the generator that reached it.
+pub(super) fn ceiling(rec: &Value) -> (Stat, &'static str) {
+    let (tp, fg) = (stats(rec, "testpmd", rx_pps), stats(rec, "testpmd-flowgen", rx_pps));
+    match (tp, fg) {
+        (Some(t), Some(f)) if f.0 > t.0 => (fg, "testpmd flowgen"),
+        (Some(_), _) => (tp, "lb-pktgen"),
+        (None, Some(_)) => (fg, "testpmd flowgen"),
+        (None, None) => (None, "—"),
+    }
+}
+
+/// Median others' and stolen CPU over a scenario's runs, "12 % / 3 %".
+fn cpu_cell(rec: &Value, key: &str) -> String {
+    let med = |f: &str| {
+        let mut v: Vec<f64> = rec["scenarios"][key]["runs"].as_array().into_iter().flatten().filter_map(|r| r["cpu_during"][f].as_f64()).collect();
+        median_min_max(&mut v).map(|m| m.0)
+    };
+    match (med("others_pct"), med("steal_pct")) {
+        (Some(o), Some(s)) => format!("{o:.0} % / {s:.0} %"),
+        _ => "—".into(),
+    }
+}
+
+/// "median | min – max" cells, the range marked when the runs spread.
+fn cells(st: Stat, fmt: impl Fn(f64) -> String) -> (String, String) {
+    match st {
+        Some((m, lo, hi)) => {
+            let spread = if m > 0.0 { (hi - lo) / m } else { 0.0 };
+            let mark = if spread > SPREAD_MARK { format!(" ⚠ {:.0} %", spread * 100.0) } else { String::new() };
+            (fmt(m), format!("{} – {}{mark}", fmt(lo), fmt(hi)))
+        }
+        None => ("—".into(), "—".into()),
+    }
+}
+
+/// The summary section.
+pub(super) fn section(rec: &Value) -> String {
+    let mut s = String::new();
+    let (ceil, bound) = ceiling(rec);
+    let pps = |x: f64| format!("{} pps", si(x));
+    let tp = stats(rec, "testpmd", rx_pps);
+    let fg = stats(rec, "testpmd-flowgen", rx_pps);
+    let _ = writeln!(
+        s,
+        "## Summary\n\nThe ceiling is the higher of the two testpmd io-fwd figures: lb-pktgen or testpmd flowgen as the generator ({}: **{}**). *Others / steal*: the median share of both CPUs that other processes used and that the hypervisor stole while each run was measured. ⚠ marks a figure whose runs spread by more than {:.0} % (a mode switch of the VM is likely: read its runs).\n\n| figure | median | min – max | vs ceiling | target | target met | others / steal |\n|---|---|---|---|---|---|---|",
+        ceil.map_or("not measured".into(), |c| pps(c.0)),
+        bound,
+        SPREAD_MARK * 100.0
+    );
+    let mut row = |label: &str, key: &str, st: Stat, fmt: &dyn Fn(f64) -> String, vs: Option<f64>, target: &str, ok: Option<bool>| {
+        let (med, rng) = cells(st, fmt);
+        let _ = writeln!(s, "| {label} | {med} | {rng} | {} | {target} | {} | {} |", fmt_ratio(vs), verdict(ok), cpu_cell(rec, key));
+    };
+    let lo = stats(rec, "loopback", rx_pps);
+    row("lb-pktgen looped onto itself (the generator alone)", "loopback", lo, &pps, ratio(lo, ceil), "", None);
+    row("lb-pktgen → testpmd io-fwd", "testpmd", tp, &pps, ratio(tp, ceil), "≥ flowgen (the generator does not bind)", ratio(tp, fg).map(|r| r >= 1.0));
+    row("testpmd flowgen → testpmd io-fwd", "testpmd-flowgen", fg, &pps, ratio(fg, ceil), "", None);
+    let udp = stats(rec, "lbd-udp", rx_pps);
+    let flows = rec["scenarios"]["lbd-udp"]["runs"][0]["gen"]["flows"].as_u64().map_or(String::new(), |n| format!(", {n} flows"));
+    row(&format!("lbd FNAT, established UDP flows, 64 B{flows}"), "lbd-udp", udp, &pps, ratio(udp, ceil), "≥ 0.6 × ceiling", ratio(udp, ceil).map(|r| r >= 0.6));
+    let tcp = stats(rec, "lbd-tcp", rx_pps);
+    row("lbd FNAT, established TCP flows, 64 B", "lbd-tcp", tcp, &pps, ratio(tcp, ceil), "≥ 0.6 × ceiling", ratio(tcp, ceil).map(|r| r >= 0.6));
+    let (f1m, f100) = (stats(rec, "lbd-udp-flows-1000000", rx_pps), stats(rec, "lbd-udp-flows-100", rx_pps));
+    let flat = ratio(f1m, f100);
+    row("lbd FNAT UDP at 1 M flows (vs ceiling); its ratio to 100 flows in *target met*", "lbd-udp-flows-1000000", f1m, &pps, ratio(f1m, ceil), &format!("≥ 0.8 × the 100-flow rate (is {})", fmt_ratio(flat)), flat.map(|r| r >= 0.8));
+    let conn = stats(rec, "lbd-conn", cps);
+    row("lbd new TCP connections per second (6 packets each), 1 worker", "lbd-conn", conn, &|x| format!("{} conn/s", si(x)), None, "≥ 1 M/s", conn.map(|c| c.0 >= 1e6));
+    let mut keys: Vec<(u64, String)> = rec["order"].as_array().into_iter().flatten().filter_map(Value::as_str).filter_map(|k| k.strip_prefix("sessions-").and_then(|n| n.parse().ok()).map(|n| (n, k.to_owned()))).collect();
+    keys.sort();
+    if let Some((n, b)) = keys.iter().rev().find_map(|(n, k)| bytes_per_session(&rec["scenarios"][k]["runs"][0]).map(|b| (*n, b))) {
+        let ok = (n >= SESSIONS_TARGET_AT).then_some(b <= 128.0);
+        let target = if n >= SESSIONS_TARGET_AT { "≤ 128 B at 20 M".to_owned() } else { format!("≤ 128 B at 20 M (largest run here: {})", si(n as f64)) };
+        row(&format!("lbd bytes per session (RSS growth / sessions, at {} SYNs)", si(n as f64)), &format!("sessions-{n}"), Some((b, b, b)), &|x| format!("{x:.0} B"), None, &target, ok);
+    }
+    s
+}
