@@ -119,10 +119,11 @@ pub struct Session {
     pub synced_pkts: u64,
     /// SYN proxy: the handshake the director completed for the client, and the sequence
     /// splice that follows from it.
-    pub splice: Option<crate::synproxy::Splice>,
-    /// The tick of this session's earliest timer-wheel entry (`u64::MAX`: none known): a
+    /// Boxed: only SYN-proxied sessions have one, and the rest should not pay its 36 bytes.
+    pub splice: Option<Box<crate::synproxy::Splice>>,
+    /// The tick (second) of this session's earliest timer-wheel entry (`u32::MAX`: none known): a
     /// shorter timeout needs a new entry only when it falls before it.
-    wheel_at: u64,
+    wheel_at: u32,
     /// The session's entry in the table's connection counts.
     slot: u32,
     /// Slab bookkeeping: bumped on free so stale timer entries are ignored.
@@ -179,6 +180,21 @@ pub struct SessionTable {
 }
 
 impl Session {
+    /// The SYN proxy's splice, if any (a copy).
+    #[inline]
+    pub fn splice(&self) -> Option<crate::synproxy::Splice> {
+        self.splice.as_deref().copied()
+    }
+
+    /// Sets the splice, reusing its box.
+    #[inline]
+    pub fn set_splice(&mut self, sp: crate::synproxy::Splice) {
+        match &mut self.splice {
+            Some(b) => **b = sp,
+            None => self.splice = Some(Box::new(sp)),
+        }
+    }
+
     /// The key of packets from the client (cip:cport -> vip:vport).
     pub fn client_key(&self) -> FlowKey {
         FlowKey { src: self.client.0, dst: self.vip.0, sport: self.client.1, dport: self.vip.1, proto: self.proto }
@@ -367,7 +383,7 @@ impl SessionTable {
         self.counts.state_changed(s.slot, s.state.is_active(), state.is_active());
         s.state = state;
         s.expires_ms = expires_ms;
-        if expires_ms / TICK_MS < s.wheel_at {
+        if expires_ms / TICK_MS < u64::from(s.wheel_at) {
             self.schedule(id, expires_ms);
         }
     }
@@ -430,7 +446,7 @@ impl SessionTable {
             synced_ms: 0,
             synced_pkts: 0,
             splice: None,
-            wheel_at: u64::MAX,
+            wheel_at: u32::MAX,
             slot,
             stamp,
             live: true,
@@ -473,7 +489,7 @@ impl SessionTable {
         // Beyond the wheel's horizon: park in the farthest slot and re-check when it fires.
         let tick = tick.min(cur + WHEEL_SLOTS as u64 - 1);
         let s = &mut self.slab[id as usize];
-        s.wheel_at = s.wheel_at.min(tick);
+        s.wheel_at = s.wheel_at.min(u32::try_from(tick).unwrap_or(u32::MAX));
         let stamp = s.stamp;
         self.wheel[wheel_slot(tick)].push((id, stamp));
     }
@@ -490,7 +506,7 @@ impl SessionTable {
         // The wheel entry is checked lazily and re-armed for later expiries; a shorter timeout
         // (a state change) needs an earlier entry of its own, once: a client alternating FIN and
         // RST does not add one per packet.
-        if new / TICK_MS < s.wheel_at {
+        if new / TICK_MS < u64::from(s.wheel_at) {
             self.schedule(id, new);
         }
     }
@@ -513,8 +529,8 @@ impl SessionTable {
                 let s = &mut self.slab[id as usize];
                 if s.live && s.stamp == stamp {
                     // Entries fire in tick order: none of this session's is earlier any more.
-                    if s.wheel_at <= tick {
-                        s.wheel_at = u64::MAX;
+                    if u64::from(s.wheel_at) <= tick {
+                        s.wheel_at = u32::MAX;
                     }
                     let s = &self.slab[id as usize];
                     if s.expires_ms <= now_ms {
@@ -776,5 +792,16 @@ mod tests {
         assert_eq!(sum.conns, opened);
         assert_eq!(t.counts.iter().count(), 3, "one entry per (service, real server) pair");
         assert!(sum.pkts_in > 0 && sum.bytes_out == sum.pkts_out * 1500);
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    /// Bytes per session are a target (perf README): a field added here shows up in this test
+    /// and in the session-scale figures.
+    #[test]
+    fn a_session_stays_within_its_budget() {
+        let n = std::mem::size_of::<super::Session>();
+        assert!(n <= 160, "Session is {n} bytes");
     }
 }

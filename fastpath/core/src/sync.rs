@@ -111,7 +111,7 @@ pub fn export(s: &Session, persistent: bool, now_ms: u64) -> SyncConn {
     let left_ms = s.expires_ms.saturating_sub(now_ms);
     let timeout_s = u32::try_from(left_ms.div_ceil(1000)).unwrap_or(u32::MAX);
     let fwd = if s.mode == ForwardMode::Dr { flags::FWD_DROUTE } else { flags::FWD_MASQ };
-    let seq_flag = if s.splice.is_some_and(|sp| !sp.waiting) { flags::OUT_SEQ } else { 0 };
+    let seq_flag = if s.splice().is_some_and(|sp| !sp.waiting) { flags::OUT_SEQ } else { 0 };
     SyncConn {
         protocol: s.proto.ip_protocol(),
         flags: fwd | seq_flag,
@@ -124,7 +124,7 @@ pub fn export(s: &Session, persistent: bool, now_ms: u64) -> SyncConn {
         caddr: s.client.0,
         vaddr: s.vip.0,
         daddr: s.rs.0,
-        seq: s.splice.filter(|sp| !sp.waiting).map(splice_seq),
+        seq: s.splice().filter(|sp| !sp.waiting).map(splice_seq),
         fnat: (s.mode == ForwardMode::Fnat).then_some(FnatOption { laddr: s.laddr.0, lport: s.laddr.1, toa_sent: s.toa_sent, draining: s.draining, persistent }),
     }
 }
@@ -262,7 +262,7 @@ impl WorkerState {
                 s.toa_sent |= c.fnat.is_some_and(|f| f.toa_sent);
                 s.draining |= draining;
                 if s.splice.is_none() {
-                    s.splice = seq_splice(c, svc.syn_proxy.as_ref());
+                    s.splice = seq_splice(c, svc.syn_proxy.as_ref()).map(Box::new);
                 }
                 return Ok(Adopted::Updated);
             }
@@ -301,7 +301,7 @@ impl WorkerState {
         let s = self.sessions.get_mut(id);
         s.toa_sent = c.fnat.is_some_and(|f| f.toa_sent);
         s.draining = draining;
-        s.splice = seq_splice(c, svc.syn_proxy.as_ref());
+        s.splice = seq_splice(c, svc.syn_proxy.as_ref()).map(Box::new);
         s.adopted = true;
         // Already known to the backups: do not echo it back at the first packet.
         s.synced_state = Some(state);

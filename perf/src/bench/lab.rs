@@ -11,10 +11,13 @@ pub const CLIENTS: &str = "10.99.1.10-10.99.1.73";
 pub const SESSION_CLIENTS: &str = "10.98.0.10-10.98.1.250";
 /// The VIP.
 pub const VIP: &str = "10.99.1.100";
-/// Real servers the generator plays on the server side.
-pub const REAL_SERVERS: &str = "10.99.2.11-10.99.2.14";
+/// Real servers the generator plays on the server side: ten, each in a bucket of its own in
+/// the local-port pools (`fastpath::laddr::bucket_of`), so round-robin fills every bucket
+/// evenly and the session-scale runs can hold 10 × 32 × 64,511 ≈ 20.6 M sessions (four real
+/// servers gave 8.26 M; sixteen share buckets, and a shared bucket fills first).
+pub const REAL_SERVERS: &str = "10.99.2.11-10.99.2.20";
 /// Number of real servers (matching `REAL_SERVERS`).
-const RS_COUNT: u8 = 4;
+const RS_COUNT: u8 = 10;
 /// Local addresses: 32, so session and connection tests do not run out of local ports.
 const LIPS: u8 = 32;
 /// The forwarder's MACs (lbd and testpmd get the same).
@@ -27,7 +30,7 @@ pub const GEN_LAN_MAC: &str = "02:00:00:00:02:0a";
 pub const TCP_PORT: u16 = 80;
 pub const UDP_PORT: u16 = 53;
 
-/// The keepalived.conf of the memif lab: a TCP and a UDP service on the VIP, four real
+/// The keepalived.conf of the memif lab: a TCP and a UDP service on the VIP, ten real
 /// servers, 32 local addresses.
 pub fn keepalived_conf() -> String {
     keepalived_conf_with(&LbdExtras::default())
@@ -138,6 +141,16 @@ pub fn wrk_keepalived_conf(vip: &str, rs: &str, lips: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_real_servers_spread_over_enough_local_port_buckets_for_20_m_sessions() {
+        let buckets: std::collections::HashSet<usize> = (0..RS_COUNT)
+            .map(|r| fastpath::laddr::bucket_of((std::net::Ipv4Addr::new(10, 99, 2, 11 + r), TCP_PORT)))
+            .collect();
+        assert_eq!(buckets.len(), usize::from(RS_COUNT), "a bucket of its own each");
+        let capacity = buckets.len() * usize::from(LIPS) * 64_511;
+        assert!(capacity >= 20_000_000, "{capacity} sessions");
+    }
 
     #[test]
     fn configs_parse() {

@@ -42,7 +42,7 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "100,100000,1000000")]
     flow_sweep: Vec<u64>,
     /// Session counts of the session-scale runs.
-    #[arg(long, value_delimiter = ',', default_value = "100000,500000,1000000")]
+    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000,20000000")]
     sessions: Vec<u64>,
     /// Most unfinished connections in the connection-rate runs.
     #[arg(long, default_value_t = 4096)]

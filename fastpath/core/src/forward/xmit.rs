@@ -61,12 +61,12 @@ pub(super) fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, 
         return l2_to_rs(buf.data_mut(), id, port, l2, ctx, st);
     }
     nat::rewrite(&mut buf.data_mut()[L2..], l4.proto, laddr, rs);
-    if let Some(mut sp) = st.sessions.get(id).splice {
+    if let Some(mut sp) = st.sessions.get(id).splice() {
         if let Err(r) = crate::synproxy::splice_to_rs(&mut buf.data_mut()[L2..], &mut sp) {
-            st.sessions.get_mut(id).splice = Some(sp);
+            st.sessions.get_mut(id).set_splice(sp);
             return Verdict::Drop(r);
         }
-        st.sessions.get_mut(id).splice = Some(sp);
+        st.sessions.get_mut(id).set_splice(sp);
     }
     let toa_mode = session_toa(st.sessions.get(id), ctx);
     let want_toa = l4.proto == L4Proto::Tcp
@@ -159,9 +159,9 @@ pub(super) fn from_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>
         nat::lower_mss(&mut frame[L2..], TOA_OPTION_LEN);
     }
     nat::rewrite(&mut frame[L2..], l4.proto, vip, client);
-    if let Some(mut sp) = st.sessions.get(id).splice {
+    if let Some(mut sp) = st.sessions.get(id).splice() {
         crate::synproxy::splice_to_client(&mut frame[L2..], &mut sp);
-        st.sessions.get_mut(id).splice = Some(sp);
+        st.sessions.get_mut(id).set_splice(sp);
     }
     if ctx.sync.is_some() {
         st.maybe_sync(id, false, ctx);

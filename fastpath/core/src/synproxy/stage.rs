@@ -118,7 +118,7 @@ fn client_ack<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, sv
     }
     let len = u64::try_from(buf.data().len()).unwrap_or(0);
     st.sessions.count_in(id, len);
-    st.sessions.get_mut(id).splice = Some(Splice {
+    st.sessions.get_mut(id).set_splice(Splice {
         waiting: true,
         client_isn,
         cookie: isn,
@@ -141,7 +141,7 @@ fn client_ack<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, sv
 fn syn_to_rs<B: PacketBuf>(buf: &mut B, id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
     let toa = session_toa(st.sessions.get(id), ctx) == ToaMode::SynAndFirstAck;
     let s = st.sessions.get(id);
-    let Some(sp) = s.splice else { return Verdict::Drop(DropReason::NoSession) };
+    let Some(sp) = s.splice() else { return Verdict::Drop(DropReason::NoSession) };
     let client_window = rescale(sp.client_win, (sp.opts.wscale.unwrap_or(0), 0));
     let seg = Segment {
         src_mac: EthernetAddress([0; 6]),
@@ -172,7 +172,7 @@ fn syn_to_rs<B: PacketBuf>(buf: &mut B, id: u32, ctx: &Ctx<'_>, st: &mut WorkerS
 /// ends the session); anything else re-sends the SYN, a bounded number of times.
 pub(crate) fn client_waiting<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
     let s = st.sessions.get(id);
-    let Some(mut sp) = s.splice else { return Verdict::Drop(DropReason::NoSession) };
+    let Some(mut sp) = s.splice() else { return Verdict::Drop(DropReason::NoSession) };
     if l4.flags.contains(TcpFlags::RST) {
         let seg = Segment {
             src_mac: EthernetAddress([0; 6]),
@@ -200,7 +200,7 @@ pub(crate) fn client_waiting<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &
         return Verdict::Drop(DropReason::SynProxyWaiting);
     }
     sp.retries_left -= 1;
-    st.sessions.get_mut(id).splice = Some(sp);
+    st.sessions.get_mut(id).set_splice(sp);
     st.counters.synproxy_rs_syn_retries += 1;
     syn_to_rs(buf, id, ctx, st)
 }
@@ -212,12 +212,12 @@ pub(crate) fn client_waiting<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &
 pub(crate) fn rs_waiting<B: PacketBuf>(buf: &mut B, id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> Option<Verdict> {
     let seg_in = read_seg(buf.data());
     let s = st.sessions.get(id);
-    let mut sp = s.splice?;
+    let mut sp = s.splice()?;
     if seg_in.flags.contains(TcpFlags::RST) {
         // The client expects the next byte after the cookie.
         sp.delta = seg_in.seq.wrapping_sub(sp.cookie.wrapping_add(1));
         sp.waiting = false;
-        st.sessions.get_mut(id).splice = Some(sp);
+        st.sessions.get_mut(id).set_splice(sp);
         return None;
     }
     if !seg_in.flags.contains(TcpFlags::SYN | TcpFlags::ACK) || seg_in.ack != sp.client_isn.wrapping_add(1) {
@@ -267,7 +267,7 @@ pub(crate) fn rs_waiting<B: PacketBuf>(buf: &mut B, id: u32, ctx: &Ctx<'_>, st: 
     st.sessions.touch(id, ConnState::Established, ctx.now_ms);
     st.sessions.count_out(id, len);
     let sess = st.sessions.get_mut(id);
-    sess.splice = Some(sp);
+    sess.set_splice(sp);
     if toa {
         sess.toa_sent = true;
         st.counters.toa_inserted += 1;

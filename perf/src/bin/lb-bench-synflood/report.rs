@@ -214,7 +214,7 @@ pub fn markdown(rec: &Value) -> String {
         "# SYN flood through the SYN proxy — {}\n\n\
          `{}` (commit {}; {} × {}; kernel {}; DPDK {}; hugepages {}). {} s in all, {} s of it waiting for quiet.\n\n\
          memif lab (perf/README.md): lbd with one worker (busy polling) and `syn_proxy` on the FNAT TCP service \
-         VIP 10.99.1.100:80 (four real servers, 32 local addresses; `toa = \"{}\"`); lb-pktgen plays the clients \
+         VIP 10.99.1.100:80 (ten real servers, 32 local addresses; `toa = \"{}\"`); lb-pktgen plays the clients \
          and the real servers. Flood SYNs come from random addresses in {} with random ports and ISNs. \
          {} rounds, variants in rotating order; {} s of warm-up and {} s measured per run, at most {} unfinished \
          real connections. Real conn/s counts fully closed connections (SYN, cookie SYN-ACK, ACK, window update, \
