@@ -67,7 +67,7 @@ fn tcp_frame(eth_dst: [u8; 6], eth_src: [u8; 6], src: (Ipv4Addr, u16), dst: (Ipv
     f.extend_from_slice(&dst.0.octets());
     f.extend_from_slice(&src.1.to_be_bytes());
     f.extend_from_slice(&dst.1.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, ((20 + options.len()) / 4 << 4) as u8, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, (((20 + options.len()) / 4) << 4) as u8, flags, 0xff, 0xff, 0, 0, 0, 0]);
     f.extend_from_slice(options);
     f.extend_from_slice(payload);
     let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);

@@ -91,7 +91,7 @@ fn encode_value(kind: &MetricType, v: Value, e: prometheus_client::encoding::Met
 impl Collector for Gathered {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         for f in &self.0 {
-            let mut m = encoder.encode_descriptor(&f.name, &f.help, None, f.kind.clone())?;
+            let mut m = encoder.encode_descriptor(&f.name, &f.help, None, f.kind)?;
             match f.samples.as_slice() {
                 [(labels, v)] if labels.is_empty() => encode_value(&f.kind, *v, m)?,
                 samples => {
