@@ -367,13 +367,23 @@ pub fn run_all(tools: &Tools, plan: &Plan) -> Value {
                 "lb-bench: wrk through the namespace testbed ({} runs per path)",
                 w.runs
             );
-            record["wrk"] = match wrk::run(w) {
-                Ok(v) => v,
-                Err(e) => {
-                    eprintln!("lb-bench: wrk failed: {e}");
-                    json!({ "error": e.to_string() })
+            // The first driver's figures are `wrk` (the summary's); the others `wrk_other`.
+            let mut other = Vec::new();
+            for (i, &d) in w.drivers.iter().enumerate() {
+                let v = match wrk::run(w, d) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        eprintln!("lb-bench: wrk ({d}) failed: {e}");
+                        json!({ "error": e.to_string(), "settings": { "driver": d.to_string() } })
+                    }
+                };
+                if i == 0 {
+                    record["wrk"] = v;
+                } else {
+                    other.push(v);
                 }
-            };
+            }
+            record["wrk_other"] = json!(other);
         }
     }
     record["elapsed_s"] = json!(started.elapsed().as_secs());

@@ -97,9 +97,14 @@ fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or("—".into(), |r| format!("{r:.2}"))
 }
 
-/// Median of a wrk field over one path's runs.
-fn wrk_stat(rec: &Value, path: &str, field: &str) -> Option<(f64, f64, f64)> {
-    let mut v: Vec<f64> = rec["wrk"][path]
+/// Every wrk record: the headline driver's, then the others'.
+fn wrk_records(rec: &Value) -> Vec<&Value> {
+    std::iter::once(&rec["wrk"]).chain(rec["wrk_other"].as_array().into_iter().flatten()).filter(|w| !w.is_null()).collect()
+}
+
+/// Median of a field over one path's runs of a wrk record.
+fn wrk_stat(w: &Value, path: &str, field: &str) -> Option<(f64, f64, f64)> {
+    let mut v: Vec<f64> = w[path]
         .as_array()?
         .iter()
         .filter(|r| r["error"].is_null())
@@ -140,25 +145,24 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
     let conn = stats(rec, "lbd-conn", cps);
     let pps = |x: f64| format!("{} pps", si(x));
     s.push_str(&summary::section(rec));
-    let (wd, wt) = (
-        wrk_stat(rec, "direct", "rps"),
-        wrk_stat(rec, "director", "rps"),
-    );
-    if wt.is_some() {
+    for w in wrk_records(rec) {
+        let drv = w["settings"]["driver"].as_str().unwrap_or("?");
+        let (wd, wt) = (wrk_stat(w, "direct", "rps"), wrk_stat(w, "director", "rps"));
+        if wt.is_none() {
+            continue;
+        }
         let r = ratio(wt, wd);
         let (med, rng) = range(wt, |x| format!("{} req/s", si(x)));
-        let _ = writeln!(s, "| wrk through the director (vs wrk direct: {}) | {med} | {rng} | — | ≥ 0.95 × direct | {} | — |", fmt_ratio(r), verdict(r.map(|r| r >= 0.95)));
-        let (pd, pt) = (
-            wrk_stat(rec, "direct", "p99_us"),
-            wrk_stat(rec, "director", "p99_us"),
-        );
-        if let (Some(d), Some(t)) = (pd, pt) {
-            let added = t.0 - d.0;
-            let _ = writeln!(
-                s,
-                "| wrk p99 added by the director | {added:+.0} µs | — | — | ≤ +50 µs | {} | — |",
-                verdict(Some(added <= 50.0))
-            );
+        let _ = writeln!(s, "| wrk through the director, lbd on {drv} (vs wrk direct: {}) | {med} | {rng} | — | ≥ 0.95 × direct | {} | — |", fmt_ratio(r), verdict(r.map(|r| r >= 0.95)));
+        for (q, limit) in [("p50_us", None), ("p99_us", Some(50.0))] {
+            if let (Some(d), Some(t)) = (wrk_stat(w, "direct", q), wrk_stat(w, "director", q)) {
+                let added = t.0 - d.0;
+                let (target, ok) = match limit {
+                    Some(l) => (format!("≤ +{l:.0} µs"), verdict(Some(added <= l))),
+                    None => (String::new(), verdict(None)),
+                };
+                let _ = writeln!(s, "| wrk {} added by the director, lbd on {drv} | {added:+.0} µs | — | — | {target} | {ok} | — |", &q[..3]);
+            }
         }
     }
     s.push('\n');
@@ -320,25 +324,25 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
         s.push('\n');
     }
 
-    if !rec["wrk"].is_null() {
-        let w = &rec["wrk"];
+    for w in wrk_records(rec) {
         let st = &w["settings"];
         let _ = writeln!(
             s,
-            "## wrk through the namespace testbed\n\n`wrk -t{} -c{} -d{}s --latency`, nginx on {} (one worker). Director path: client ns → veth → lbd ({}, 1 worker, idle_sleep_us = {}) → veth → bridge → nginx. Direct path: the LAN switch namespace → bridge → nginx. Runs alternate between the paths.\n",
-            st["threads"], st["connections"], st["seconds"], st["real_server"].as_str().unwrap_or("?"), st["driver"].as_str().unwrap_or("?"), st["idle_sleep_us"]
+            "## wrk through the namespace testbed, lbd on {}\n\n`wrk -t{} -c{} -d{}s --latency`, nginx on {} (one worker). Director path: client ns → veth → lbd ({}, 1 worker, idle_sleep_us = {}) → veth → bridge → nginx. Direct path: the LAN switch namespace → bridge → nginx. Runs alternate between the paths.\n",
+            st["driver"].as_str().unwrap_or("?"), st["threads"], st["connections"], st["seconds"], st["real_server"].as_str().unwrap_or("?"), st["driver"].as_str().unwrap_or("?"), st["idle_sleep_us"]
         );
         if let Some(e) = w["error"].as_str() {
             let _ = writeln!(s, "wrk failed: `{e}`\n");
         } else {
             let _ = writeln!(s, "| path | req/s | min – max | p50 | p90 | p99 | ratio vs direct | p99 added |\n|---|---|---|---|---|---|---|---|");
-            let d99 = wrk_stat(rec, "direct", "p99_us");
+            let d99 = wrk_stat(w, "direct", "p99_us");
+            let wd = wrk_stat(w, "direct", "rps");
             for path in ["direct", "director"] {
-                let rps = wrk_stat(rec, path, "rps");
+                let rps = wrk_stat(w, path, "rps");
                 let p = |f: &str| {
-                    wrk_stat(rec, path, f).map_or("—".into(), |x| format!("{:.0} µs", x.0))
+                    wrk_stat(w, path, f).map_or("—".into(), |x| format!("{:.0} µs", x.0))
                 };
-                let added = match (wrk_stat(rec, path, "p99_us"), d99) {
+                let added = match (wrk_stat(w, path, "p99_us"), d99) {
                     (Some(a), Some(b)) if path == "director" => format!("{:+.0} µs", a.0 - b.0),
                     _ => "—".into(),
                 };
@@ -409,8 +413,9 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
             );
         }
     }
-    for path in ["direct", "director"] {
-        for (i, r) in rec["wrk"][path]
+    for (w, path) in wrk_records(rec).into_iter().flat_map(|w| [(w, "direct"), (w, "director")]) {
+        let drv = w["settings"]["driver"].as_str().unwrap_or("?");
+        for (i, r) in w[path]
             .as_array()
             .into_iter()
             .flatten()
@@ -418,7 +423,7 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
         {
             let _ = writeln!(
                 s,
-                "| wrk {path} | {} | {} | — | — | {} req/s, p99 {} µs | {} |",
+                "| wrk {path} ({drv}) | {} | {} | — | — | {} req/s, p99 {} µs | {} |",
                 i + 1,
                 r["load"].as_str().unwrap_or("?"),
                 r["rps"],
@@ -478,12 +483,20 @@ mod tests {
                 "lbd-udp": {"title": "l", "runs": [cpu(run(6e6)), cpu(run(5e6)), cpu(run(7e6))]},
                 "sessions-1000": {"title": "s", "runs": [{"load": "0", "gen": {"mode": "syn", "tx": 1000, "rx": 1000}, "lbd_totals": {"sessions": 1000}, "lbd_rss_ready_kb": 1000, "lbd_rss_after_kb": 1100}]},
             },
+            "wrk": {"settings": {"driver": "af_xdp"}, "direct": [{"rps": 100.0, "p50_us": 10.0, "p99_us": 20.0}], "director": [{"rps": 80.0, "p50_us": 30.0, "p99_us": 90.0}]},
+            "wrk_other": [{"settings": {"driver": "af_packet"}, "direct": [{"rps": 100.0, "p99_us": 20.0}], "director": [{"rps": 60.0, "p99_us": 300.0}]}],
         });
         let md = markdown(&rec, &json!({"date": "2025-01-01"}));
         assert!(md.contains("| lbd FNAT, established UDP flows, 64 B | 6.00M pps | 5.00M pps – 7.00M pps ⚠ 33 % | 0.50 | ≥ 0.6 × ceiling | **not met** | 0 % / 1 % |"), "{md}");
         assert!(md.contains("| lb-pktgen → testpmd io-fwd | 10.00M pps | 8.00M pps – 12.00M pps ⚠ 40 % | 0.83 | ≥ flowgen (the generator does not bind) | **not met** |"), "{md}");
         assert!(md.contains("(12.00M pps: **testpmd flowgen**)"), "{md}");
         assert!(md.contains("error: boom"));
+        assert!(md.contains("| wrk through the director, lbd on af_xdp (vs wrk direct: 0.80) | 80 req/s |"), "{md}");
+        assert!(md.contains("| wrk p50 added by the director, lbd on af_xdp | +20 µs |"), "{md}");
+        assert!(md.contains("| wrk p99 added by the director, lbd on af_xdp | +70 µs | — | — | ≤ +50 µs | **not met** |"), "{md}");
+        assert!(md.contains("| wrk through the director, lbd on af_packet (vs wrk direct: 0.60) |"), "{md}");
+        assert!(md.contains("## wrk through the namespace testbed, lbd on af_packet"), "{md}");
+        assert!(md.contains("| wrk director (af_packet) | 1 |"), "{md}");
         assert!(md.contains("102 B"), "bytes per session: {md}");
     }
 }

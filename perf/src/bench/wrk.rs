@@ -25,8 +25,8 @@ pub struct WrkOptions {
     pub threads: u32,
     /// lbd's idle_sleep_us in the testbed.
     pub idle_sleep_us: u32,
-    /// lbd's port driver in the testbed.
-    pub driver: lb_testbed::Driver,
+    /// lbd's port drivers in the testbed, each measured in turn (the first is the headline).
+    pub drivers: Vec<lb_testbed::Driver>,
     pub lbd: std::path::PathBuf,
     pub work: std::path::PathBuf,
 }
@@ -102,8 +102,9 @@ fn wrk(tb: &Testbed, node: &str, url: &str, o: &WrkOptions) -> Result<Value> {
     Ok(v)
 }
 
-/// Brings the testbed up, alternates direct and director runs, tears it down.
-pub fn run(o: &WrkOptions) -> Result<Value> {
+/// Brings the testbed up with lbd on `driver`, alternates direct and director runs, tears it
+/// down.
+pub fn run(o: &WrkOptions, driver: lb_testbed::Driver) -> Result<Value> {
     if !procs::have("wrk") {
         return Err(BenchError::Failed(
             "wrk is not installed (scripts/setup.sh installs it)".into(),
@@ -123,7 +124,7 @@ pub fn run(o: &WrkOptions) -> Result<Value> {
     let mut opts = UpOptions::new(unique_name("pf"));
     opts.workers = 1;
     opts.idle_sleep_us = o.idle_sleep_us;
-    opts.driver = o.driver;
+    opts.driver = driver;
     opts.lbd_path = Some(o.lbd.clone());
     opts.keepalived_conf = Some(conf);
     let tb = Testbed::up(&TopologySpec::default(), &opts)?;
@@ -149,7 +150,7 @@ pub fn run(o: &WrkOptions) -> Result<Value> {
                 wrk(&tb, "lan", &format!("http://{RS}/"), o)?
             };
             eprintln!(
-                "lb-bench: wrk {} run {}: {} req/s, p99 {} us",
+                "lb-bench: wrk ({driver}) {} run {}: {} req/s, p99 {} us",
                 if via_director { "director" } else { "direct" },
                 i + 1,
                 r["rps"],
@@ -165,7 +166,7 @@ pub fn run(o: &WrkOptions) -> Result<Value> {
     let stats = tb.read_stats().ok();
     tb.down()?;
     Ok(json!({
-        "settings": { "threads": o.threads, "connections": o.connections, "seconds": o.seconds, "idle_sleep_us": o.idle_sleep_us, "driver": o.driver.to_string(), "real_server": RS, "vip": VIP },
+        "settings": { "threads": o.threads, "connections": o.connections, "seconds": o.seconds, "idle_sleep_us": o.idle_sleep_us, "driver": driver.to_string(), "real_server": RS, "vip": VIP },
         "direct": direct,
         "director": through,
         "lbd_totals": stats.map(|s| s["totals"].clone()),

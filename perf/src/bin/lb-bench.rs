@@ -75,9 +75,10 @@ struct Cli {
     /// Most seconds to wait for quiet over the whole bench (0: never wait).
     #[arg(long, default_value_t = 120)]
     max_wait: u64,
-    /// lbd's port driver in the wrk testbed: af_packet or af_xdp.
-    #[arg(long, default_value = "af_packet")]
-    wrk_driver: lb_testbed::Driver,
+    /// lbd's port drivers in the wrk testbed, comma-separated: af_xdp, af_packet. The first is
+    /// the summary's figure; each is measured with its own testbed.
+    #[arg(long, value_delimiter = ',', default_value = "af_xdp,af_packet")]
+    wrk_driver: Vec<lb_testbed::Driver>,
     /// Skip the perf-record profile runs.
     #[arg(long)]
     no_profile: bool,
@@ -168,7 +169,7 @@ fn main() -> ExitCode {
         connections: cli.wrk_connections,
         threads: 1,
         idle_sleep_us: cli.wrk_idle_sleep_us,
-        driver: cli.wrk_driver,
+        drivers: cli.wrk_driver.clone(),
         lbd: tools.lbd.clone(),
         work: work.clone(),
     });
