@@ -8,7 +8,7 @@ const VIP: Ipv4Addr = Ipv4Addr::new(1, 1, 1, 1);
 
 fn svc(sched: Scheduler, weights: &[u32]) -> Service {
     Service {
-        real_servers: weights.iter().enumerate().map(|(i, w)| RealServer::new(Ipv4Addr::new(10, 0, 0, 1 + i as u8), 80, *w)).collect(),
+        real_servers: weights.iter().enumerate().map(|(i, w)| RealServer::new(Ipv4Addr::new(10, 0, 0, 1 + u8::try_from(i).unwrap()), 80, *w)).collect(),
         laddrs: vec![Ipv4Addr::new(10, 0, 0, 200)],
         ..Service::new(ServiceKey { vip: Ipv4Addr::new(1, 1, 1, 1), port: 80, proto: L4Proto::Tcp }, sched, ForwardMode::Fnat)
     }
@@ -167,7 +167,7 @@ fn lblcr_grows_a_set_under_load_and_shrinks_it_after_a_quiet_day() {
 fn locality_tables_are_bounded() {
     let s = svc(Scheduler::Lblc, &[1, 1]);
     let mut st = SchedState::default();
-    for i in 0..(LOCALITY_MAX as u32 + 500) {
+    for i in 0..(u32::try_from(LOCALITY_MAX).unwrap() + 500) {
         assert!(st.pick(&s, Ipv4Addr::from(0x0a00_0000 + i), 0).is_some());
     }
     assert_eq!(st.locality_len(), LOCALITY_MAX, "a full table of recent entries takes no more");

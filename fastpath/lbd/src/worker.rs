@@ -246,31 +246,13 @@ impl Worker {
             let n = self.plan.ports[i].rx.rx_burst(&mut rx);
             self.state.counters.rx += n as u64;
             handled += n;
-            let in_port = u8::try_from(i).unwrap_or(u8::MAX);
-            if self.state.stage_burst(rx.iter().map(Mbuf::data), &mut self.hints) {
-                for (m, hint) in rx.drain(..).zip(self.hints) {
-                    self.state.sessions.set_hint(hint);
-                    self.handle(m, in_port, &ctx, now);
-                }
-                self.state.sessions.set_hint(None);
-            }
-            for m in rx.drain(..) {
-                self.handle(m, in_port, &ctx, now);
-            }
+            self.handle_burst(&mut rx, Some(u8::try_from(i).unwrap_or(u8::MAX)), &ctx, now);
         }
         // Return traffic other workers received for sessions this worker owns.
         let n = self.plan.shared.rings[usize::from(self.plan.index)].dequeue_burst(&mut rx);
         self.state.counters.redirected_in += n as u64;
         handled += n;
-        let staged = self.state.stage_burst(rx.iter().map(Mbuf::data), &mut self.hints);
-        for (m, hint) in rx.drain(..).zip(self.hints) {
-            let in_port = self.port_index.get(&m.port()).copied().unwrap_or(0);
-            if staged {
-                self.state.sessions.set_hint(hint);
-            }
-            self.handle(m, in_port, &ctx, now);
-        }
-        self.state.sessions.set_hint(None);
+        self.handle_burst(&mut rx, None, &ctx, now);
         if !self.held.is_empty() {
             self.release_held(&ctx, now);
         }
@@ -280,6 +262,26 @@ impl Worker {
         self.exchange_sync(&ctx);
         self.flush();
         handled + self.poll_kernel()
+    }
+
+    /// Runs a burst through the pipeline, looked up in stages when the session table is large
+    /// (`WorkerState::stage_burst`). `in_port`: the port it came in on; `None` for frames from
+    /// the redirect ring, which carry their port.
+    fn handle_burst(&mut self, rx: &mut Burst, in_port: Option<u8>, ctx: &Ctx<'_>, now: u64) {
+        if rx.is_empty() {
+            return;
+        }
+        let staged = self.state.stage_burst(rx.iter().map(Mbuf::data), &mut self.hints);
+        for (i, m) in rx.drain(..).enumerate() {
+            let port = in_port.unwrap_or_else(|| self.port_index.get(&m.port()).copied().unwrap_or(0));
+            if staged {
+                self.state.sessions.set_hint(self.hints.get(i).copied().flatten());
+            }
+            self.handle(m, port, ctx, now);
+        }
+        if staged {
+            self.state.sessions.set_hint(None);
+        }
     }
 
     /// Session sync: installs one batch of records from the sync thread, and hands this pass's

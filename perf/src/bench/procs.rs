@@ -232,22 +232,10 @@ pub fn cpu_shares(a: CpuSample, b: CpuSample, ours: u64) -> Option<CpuShares> {
 /// Share of all CPUs busy (not idle or iowait) over `window`, from /proc/stat, in percent.
 /// Taken between runs, when none of the harness's own processes run, it is other people's load.
 pub fn cpu_busy(window: Duration) -> f64 {
-    fn sample() -> Option<(u64, u64)> {
-        let s = std::fs::read_to_string("/proc/stat").ok()?;
-        let v: Vec<u64> = s
-            .lines()
-            .next()?
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
-        Some((v.iter().sum(), idle))
-    }
-    let Some((t0, i0)) = sample() else { return 0.0 };
+    let Some(a) = cpu_sample() else { return 0.0 };
     std::thread::sleep(window);
-    let Some((t1, i1)) = sample() else { return 0.0 };
-    let (dt, di) = (t1.saturating_sub(t0), i1.saturating_sub(i0));
+    let Some(b) = cpu_sample() else { return 0.0 };
+    let (dt, di) = (b.total.saturating_sub(a.total), b.idle.saturating_sub(a.idle));
     if dt == 0 {
         0.0
     } else {

@@ -73,9 +73,15 @@ pub fn median_min_max(v: &mut [f64]) -> Option<(f64, f64, f64)> {
 }
 
 use super::record::verdict;
-use super::summary::{self, rx_pps};
+use super::summary;
 
-fn cps(r: &Value) -> Option<f64> {
+/// The rate the generator received, of a run.
+pub(super) fn rx_pps(r: &Value) -> Option<f64> {
+    r["gen"]["rx_pps"].as_f64()
+}
+
+/// The connections per second of a run.
+pub(super) fn cps(r: &Value) -> Option<f64> {
     r["gen"]["cps"].as_f64()
 }
 
@@ -86,14 +92,15 @@ fn range(s: Option<(f64, f64, f64)>, fmt: impl Fn(f64) -> String) -> (String, St
     }
 }
 
-fn ratio(a: Option<(f64, f64, f64)>, b: Option<(f64, f64, f64)>) -> Option<f64> {
+/// The ratio of two figures' medians.
+pub(super) fn ratio(a: Option<(f64, f64, f64)>, b: Option<(f64, f64, f64)>) -> Option<f64> {
     match (a, b) {
         (Some((x, ..)), Some((y, ..))) if y > 0.0 => Some(x / y),
         _ => None,
     }
 }
 
-fn fmt_ratio(r: Option<f64>) -> String {
+pub(super) fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or("—".into(), |r| format!("{r:.2}"))
 }
 

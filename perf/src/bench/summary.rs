@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::report::{bytes_per_session, median_min_max, si, stats};
+use super::report::{bytes_per_session, cps, fmt_ratio, median_min_max, ratio, rx_pps, si, stats};
 use super::record::verdict;
 
 /// Runs of one figure that differ by more than this (max − min over the median) are marked.
@@ -16,25 +16,6 @@ const SPREAD_MARK: f64 = 0.10;
 const SESSIONS_TARGET_AT: u64 = 20_000_000;
 
 type Stat = Option<(f64, f64, f64)>;
-
-pub(super) fn rx_pps(r: &Value) -> Option<f64> {
-    r["gen"]["rx_pps"].as_f64()
-}
-
-fn cps(r: &Value) -> Option<f64> {
-    r["gen"]["cps"].as_f64()
-}
-
-fn ratio(a: Stat, b: Stat) -> Option<f64> {
-    match (a, b) {
-        (Some((x, ..)), Some((y, ..))) if y > 0.0 => Some(x / y),
-        _ => None,
-    }
-}
-
-fn fmt_ratio(r: Option<f64>) -> String {
-    r.map_or("—".into(), |r| format!("{r:.2}"))
-}
 
 /// The pair's ceiling: the higher of lb-pktgen → testpmd io-fwd and testpmd flowgen →
 /// testpmd io-fwd, with the name of the generator that reached it.

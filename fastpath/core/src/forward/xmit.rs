@@ -12,7 +12,7 @@ use crate::service::{ForwardMode, ToaMode};
 use crate::session::ConnState;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::toa::TOA_LEN;
-use crate::wire::{EthernetFrame, TcpFlags};
+use crate::wire::{EthernetAddress, EthernetFrame, TcpFlags};
 use crate::worker::{Ctx, WorkerState};
 
 use super::tcp_state::{next_state, still_allowed};
@@ -100,7 +100,7 @@ pub(super) fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, 
 /// The next hop toward a session's real server: as cached in the session, or to be looked up.
 #[derive(Clone, Copy)]
 enum RsL2 {
-    Cached(crate::wire::EthernetAddress),
+    Cached(EthernetAddress),
     Resolve(Ipv4Addr),
 }
 
@@ -118,23 +118,25 @@ fn l2_to_rs(frame: &mut [u8], id: u32, port: u8, l2: RsL2, ctx: &Ctx<'_>, st: &m
             mac
         }
     };
+    write_l2(frame, port, mac, ctx)
+}
+
+/// Writes the Ethernet addresses toward `next_hop` on `port`, or asks to hold the frame.
+pub(crate) fn set_l2(frame: &mut [u8], port: u8, next_hop: Ipv4Addr, ctx: &Ctx<'_>) -> Verdict {
+    match ctx.neigh.get(next_hop) {
+        Some(mac) => write_l2(frame, port, mac, ctx),
+        None => Verdict::Hold { port, next_hop },
+    }
+}
+
+/// Addresses the frame to `mac` from `port`'s own MAC and sends it out of `port`.
+fn write_l2(frame: &mut [u8], port: u8, mac: EthernetAddress, ctx: &Ctx<'_>) -> Verdict {
     let Some(iface) = ctx.ports.get(usize::from(port)) else {
         return Verdict::Drop(DropReason::NoRoute);
     };
     let mut eth = EthernetFrame::new_unchecked(frame);
     eth.set_dst_addr(mac);
     eth.set_src_addr(iface.mac);
-    Verdict::Tx(port)
-}
-
-/// Writes the Ethernet addresses toward `next_hop` on `port`, or asks to hold the frame.
-pub(crate) fn set_l2(frame: &mut [u8], port: u8, next_hop: Ipv4Addr, ctx: &Ctx<'_>) -> Verdict {
-    let Some(mac) = ctx.neigh.get(next_hop) else {
-        return Verdict::Hold { port, next_hop };
-    };
-    let mut eth = EthernetFrame::new_unchecked(frame);
-    eth.set_dst_addr(mac);
-    eth.set_src_addr(ctx.ports[usize::from(port)].mac);
     Verdict::Tx(port)
 }
 
@@ -176,11 +178,5 @@ pub(super) fn from_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>
         };
         return set_l2(frame, port, next_hop, ctx);
     }
-    let Some(iface) = ctx.ports.get(usize::from(port)) else {
-        return Verdict::Drop(DropReason::NoRoute);
-    };
-    let mut eth = EthernetFrame::new_unchecked(frame);
-    eth.set_dst_addr(mac);
-    eth.set_src_addr(iface.mac);
-    Verdict::Tx(port)
+    write_l2(frame, port, mac, ctx)
 }
