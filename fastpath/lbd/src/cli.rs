@@ -14,7 +14,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/lbd/lbd.toml";
 /// Configuration (TOML), with defaults:
 ///
 ///   workers = 1              # worker lcores; each polls one rx/tx queue pair per port
-///   idle_sleep_us = 0        # sleep after 512 empty polls (0 = always busy-poll)
+///   idle_sleep_us = 0        # longest idle sleep, adaptive from 2 us (0 = always busy-poll)
 ///   stats_file = "/path"     # JSON counters rewritten every 200 ms (optional)
 ///   mbufs = 16383            # packet buffers in the shared pool
 ///   [eal]

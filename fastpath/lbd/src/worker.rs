@@ -2,6 +2,7 @@
 //! the worker that owns it, holds packets while ARP resolves, relays the exception path.
 
 mod clock;
+mod idle;
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -20,8 +21,6 @@ use crate::control::mailbox::{self, Mailbox, Request};
 use crate::shared::Shared;
 use crate::stats::WorkerShared;
 
-/// Consecutive empty polls before an idle worker sleeps (when sleeping is enabled).
-const IDLE_POLLS_BEFORE_SLEEP: u32 = 512;
 /// Loop iterations between counter publications while busy.
 const PUBLISH_EVERY: u64 = 1024;
 /// Packets held per worker while their next hop resolves.
@@ -56,6 +55,8 @@ pub struct WorkerPlan {
     pub shared: Arc<Shared>,
     pub stats: Arc<WorkerShared>,
     pub pool: Mempool,
+    /// The longest sleep of an idle worker (`idle_sleep_us`; zero: busy-poll). See
+    /// `worker::idle` for the adaptive policy.
     pub idle_sleep: Duration,
     pub max_sessions: usize,
     pub timeouts: Timeouts,
@@ -171,16 +172,21 @@ impl Worker {
         // One reference for the whole loop: cloning the `Arc` per pass would write its count,
         // a cache line every worker shares, on every pass.
         let shared = Arc::clone(&self.plan.shared);
-        let (mut loops, mut busy, mut idle) = (0u64, 0u64, 0u32);
+        let (mut loops, mut busy) = (0u64, 0u64);
+        let max_sleep = u32::try_from(self.plan.idle_sleep.as_micros()).unwrap_or(u32::MAX);
+        let mut idle = idle::IdlePolicy::new(max_sleep);
+        if max_sleep > 0 {
+            // Sleeps of a few microseconds: the default slack (50 us) would stretch each one.
+            if let Err(e) = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1_000)) {
+                tracing::warn!("worker {}: timer slack left at its default: {e}", self.plan.index);
+            }
+        }
         while !self.plan.shared.stop.load(Ordering::Relaxed) {
             loops += 1;
             let now = self.now_ms();
             let got = self.iteration(&shared, now);
             if got > 0 {
                 busy += 1;
-                idle = 0;
-            } else {
-                idle = idle.saturating_add(1);
             }
             self.state.expire(now, Some(&self.plan.shared.owners));
             if let Some(mail) = self.plan.shared.mailboxes.get(usize::from(self.plan.index)).and_then(Mailbox::pop) {
@@ -195,9 +201,11 @@ impl Worker {
             if loops % PUBLISH_EVERY == 0 {
                 self.publish(loops, busy);
             }
-            if idle >= IDLE_POLLS_BEFORE_SLEEP && !self.plan.idle_sleep.is_zero() {
-                self.publish(loops, busy);
-                std::thread::sleep(self.plan.idle_sleep);
+            if let idle::Idle::Sleep { length, first } = idle.after_pass(got) {
+                if first {
+                    self.publish(loops, busy);
+                }
+                std::thread::sleep(length);
             }
         }
         self.publish(loops, busy);

@@ -171,6 +171,11 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
                 let _ = writeln!(s, "| wrk {} added by the director, lbd on {drv} | {added:+.0} µs | — | — | {target} | {ok} | — |", &q[..3]);
             }
         }
+        if let Some(c) = wrk_stat(w, "director", "lbd_cpu_us_per_req") {
+            let (med, rng) = range(Some(c), |x| format!("{x:.1} µs"));
+            let pct = wrk_stat(w, "director", "lbd_cpu_pct").map_or(String::new(), |p| format!(" ({:.0} % of a CPU)", p.0));
+            let _ = writeln!(s, "| lbd CPU per request through the director, lbd on {drv}{pct} | {med} | {rng} | — | — | — | — |");
+        }
     }
     s.push('\n');
 
@@ -341,7 +346,7 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
         if let Some(e) = w["error"].as_str() {
             let _ = writeln!(s, "wrk failed: `{e}`\n");
         } else {
-            let _ = writeln!(s, "| path | req/s | min – max | p50 | p90 | p99 | ratio vs direct | p99 added |\n|---|---|---|---|---|---|---|---|");
+            let _ = writeln!(s, "| path | req/s | min – max | p50 | p90 | p99 | ratio vs direct | p99 added | lbd CPU per request |\n|---|---|---|---|---|---|---|---|---|");
             let d99 = wrk_stat(w, "direct", "p99_us");
             let wd = wrk_stat(w, "direct", "rps");
             for path in ["direct", "director"] {
@@ -354,9 +359,10 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
                     _ => "—".into(),
                 };
                 let (med, rng) = range(rps, si);
+                let cpu = wrk_stat(w, path, "lbd_cpu_us_per_req").map_or("—".into(), |c| format!("{:.1} µs", c.0));
                 let _ = writeln!(
                     s,
-                    "| {path} | {med} | {rng} | {} | {} | {} | {} | {added} |",
+                    "| {path} | {med} | {rng} | {} | {} | {} | {} | {added} | {cpu} |",
                     p("p50_us"),
                     p("p90_us"),
                     p("p99_us"),
@@ -490,7 +496,7 @@ mod tests {
                 "lbd-udp": {"title": "l", "runs": [cpu(run(6e6)), cpu(run(5e6)), cpu(run(7e6))]},
                 "sessions-1000": {"title": "s", "runs": [{"load": "0", "gen": {"mode": "syn", "tx": 1000, "rx": 1000}, "lbd_totals": {"sessions": 1000}, "lbd_rss_ready_kb": 1000, "lbd_rss_after_kb": 1100}]},
             },
-            "wrk": {"settings": {"driver": "af_xdp"}, "direct": [{"rps": 100.0, "p50_us": 10.0, "p99_us": 20.0}], "director": [{"rps": 80.0, "p50_us": 30.0, "p99_us": 90.0}]},
+            "wrk": {"settings": {"driver": "af_xdp"}, "direct": [{"rps": 100.0, "p50_us": 10.0, "p99_us": 20.0}], "director": [{"rps": 80.0, "p50_us": 30.0, "p99_us": 90.0, "lbd_cpu_us_per_req": 12.5, "lbd_cpu_pct": 40.0}]},
             "wrk_other": [{"settings": {"driver": "af_packet"}, "direct": [{"rps": 100.0, "p99_us": 20.0}], "director": [{"rps": 60.0, "p99_us": 300.0}]}],
         });
         let md = markdown(&rec, &json!({"date": "2025-01-01"}));
@@ -502,6 +508,7 @@ mod tests {
         assert!(md.contains("| wrk p50 added by the director, lbd on af_xdp | +20 µs |"), "{md}");
         assert!(md.contains("| wrk p99 added by the director, lbd on af_xdp | +70 µs | — | — | ≤ +50 µs | **not met** |"), "{md}");
         assert!(md.contains("| wrk through the director, lbd on af_packet (vs wrk direct: 0.60) |"), "{md}");
+        assert!(md.contains("| lbd CPU per request through the director, lbd on af_xdp (40 % of a CPU) | 12.5 µs |"), "{md}");
         assert!(md.contains("## wrk through the namespace testbed, lbd on af_packet"), "{md}");
         assert!(md.contains("| wrk director (af_packet) | 1 |"), "{md}");
         assert!(md.contains("102 B"), "bytes per session: {md}");

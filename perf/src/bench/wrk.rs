@@ -145,16 +145,29 @@ pub fn run(o: &WrkOptions, driver: lb_testbed::Driver) -> Result<Value> {
         };
         for via_director in order {
             let r = if via_director {
-                wrk(&tb, "client", &format!("http://{VIP}/"), o)?
+                // lbd's CPU time over the run, per request served (USER_HZ jiffies: 10 ms).
+                let pid = tb.lbd_pid();
+                let before = pid.and_then(procs::proc_jiffies);
+                let mut r = wrk(&tb, "client", &format!("http://{VIP}/"), o)?;
+                let after = pid.and_then(procs::proc_jiffies);
+                if let (Some(b), Some(a), Some(rps)) = (before, after, r["rps"].as_f64()) {
+                    let requests = rps * f64::from(o.seconds);
+                    if requests > 0.0 {
+                        r["lbd_cpu_us_per_req"] = json!(a.saturating_sub(b) as f64 * 10_000.0 / requests);
+                        r["lbd_cpu_pct"] = json!(a.saturating_sub(b) as f64 / f64::from(o.seconds));
+                    }
+                }
+                r
             } else {
                 wrk(&tb, "lan", &format!("http://{RS}/"), o)?
             };
             eprintln!(
-                "lb-bench: wrk ({driver}) {} run {}: {} req/s, p99 {} us",
+                "lb-bench: wrk ({driver}) {} run {}: {} req/s, p99 {} us, lbd CPU {} us/request",
                 if via_director { "director" } else { "direct" },
                 i + 1,
                 r["rps"],
-                r["p99_us"]
+                r["p99_us"],
+                r["lbd_cpu_us_per_req"]
             );
             if via_director {
                 through.push(r)
