@@ -316,8 +316,10 @@ impl WorkerState {
         let s = self.sessions.get(id);
         if let Some(o) = ctx.owners {
             o.synced.insert(s.client_key(), ctx.worker);
+            self.counters.shared_writes += 1;
             if mode == ForwardMode::Nat {
                 o.nat.insert(s.rs_key(), ctx.worker);
+                self.counters.shared_writes += 1;
             }
         }
         if let (Some(p), Some(_)) = (svc.persistence, found) {

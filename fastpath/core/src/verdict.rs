@@ -192,6 +192,10 @@ scalar_counters! {
     redirected_out: "frames",
     /// Frames received from another worker.
     redirected_in: "frames",
+    /// Writes to cache lines other workers write too: owner-map inserts, removals and
+    /// lookups (NAT replies, synced sessions), flow-control and client-list atomics. None in
+    /// steady-state FNAT without limits (docs/ARCHITECTURE.md, the rule for scaling with cores).
+    shared_writes: "writes",
     /// TOA options inserted.
     toa_inserted: "packets",
     /// TOA not inserted: the TCP option space (40 bytes) was full.

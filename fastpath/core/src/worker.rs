@@ -98,8 +98,10 @@ pub struct WorkerState {
 }
 
 /// Gives back what a session held: its local port, its scheduler count, its service-wide
-/// connection count, its NAT and sync owner entries.
-fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_generation: u64, owners: Option<&Owners>) {
+/// connection count, its NAT and sync owner entries. Returns the writes to shared cache lines
+/// that took (`Counters::shared_writes`).
+fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_generation: u64, owners: Option<&Owners>) -> u64 {
+    let mut shared_writes = 0;
     if s.mode == ForwardMode::Fnat {
         laddrs.release(s.laddr.0, s.laddr.1, s.rs);
     }
@@ -110,15 +112,19 @@ fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_
     }
     if let Some(shared) = &s.shared {
         shared.closed();
+        shared_writes += 1;
     }
     if let Some(o) = owners {
         if s.mode == ForwardMode::Nat {
             o.nat.remove(&s.rs_key());
+            shared_writes += 1;
         }
         if s.adopted {
             o.synced.remove(&s.client_key());
+            shared_writes += 1;
         }
     }
+    shared_writes
 }
 
 impl WorkerState {
@@ -162,8 +168,10 @@ impl WorkerState {
     /// Expires sessions and templates due at `now_ms`, giving back what they held.
     pub fn expire(&mut self, now_ms: u64, owners: Option<&Owners>) {
         let WorkerState { sessions, laddrs, sched, sched_generation, counters, persist, .. } = self;
-        let n = sessions.expire(now_ms, |s| release(s, laddrs, sched, *sched_generation, owners));
+        let mut shared_writes = 0;
+        let n = sessions.expire(now_ms, |s| shared_writes += release(s, laddrs, sched, *sched_generation, owners));
         counters.sessions_expired += n as u64;
+        counters.shared_writes += shared_writes;
         persist.sweep(now_ms);
     }
 
@@ -212,7 +220,7 @@ impl WorkerState {
     /// Ends a session at once (draining deadline, refusal after creation).
     pub fn kill(&mut self, id: u32, owners: Option<&Owners>) {
         let s = self.sessions.get(id);
-        release(s, &mut self.laddrs, &mut self.sched, self.sched_generation, owners);
+        self.counters.shared_writes += release(s, &mut self.laddrs, &mut self.sched, self.sched_generation, owners);
         self.sessions.remove(id);
     }
 }

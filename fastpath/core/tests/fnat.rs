@@ -481,3 +481,54 @@ fn the_route_to_a_real_server_is_cached_until_neighbours_or_addresses_change() {
         assert_eq!(v, Verdict::Hold { port: 0, next_hop: RS1 });
     }
 }
+
+/// The rule for scaling with cores (docs/ARCHITECTURE.md): FNAT connections — opened,
+/// forwarded both ways, closed by expiry — write no cache line another worker writes, even
+/// when the owner maps hold entries for other sessions; a lookup in those maps (a reply no
+/// local session knows) is counted.
+#[test]
+fn fnat_connections_write_nothing_other_workers_write() {
+    let mut lab = lab(ToaMode::FirstAck);
+    const RS2_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x12];
+    lab.neigh = NeighTable::default().with_updates(&[(RS1, EthernetAddress(RS1_MAC)), (RS2, EthernetAddress(RS2_MAC))]).unwrap();
+    let owners = Owners::default();
+    let elsewhere = fastpath::FlowKey { src: Ipv4Addr::new(10, 70, 2, 50), dst: Ipv4Addr::new(10, 70, 1, 50), sport: 80, dport: 5000, proto: L4Proto::Tcp };
+    owners.nat.insert(elsewhere, 1);
+    owners.synced.insert(elsewhere, 1);
+    let mut w = [lab.state(0, 2), lab.state(1, 2)];
+    let at = |worker: u16, now_ms: u64| Ctx { owners: Some(&owners), now_ms, ..lab.ctx(worker, 2) };
+    let step = |frame: &[u8], port: u8, st: &mut WorkerState, worker: u16| {
+        let mut b = TestBuf::new(frame);
+        let v = pipeline::process(&mut b, port, &at(worker, 10_000), st);
+        (v, b.data().to_vec())
+    };
+    for i in 0..64u16 {
+        let home = i % 2;
+        let client = (CLIENT, 40_000 + i);
+        let syn = tcp_frame(WAN_MAC, CLIENT_MAC, client, (VIP, 80), SYN, &MSS_1460, &[]);
+        let (v, out) = step(&syn, 0, &mut w[usize::from(home)], home);
+        assert_eq!(v, Verdict::Tx(1), "connection {i}");
+        let (_, lport, rs, rport, _) = tcp_of(&out);
+        let rs_mac = if rs == RS1 { RS1_MAC } else { RS2_MAC };
+        let synack = tcp_frame(LAN_MAC, rs_mac, (rs, rport), (LIP, lport), SYN | ACK, &MSS_1460, &[]);
+        assert_eq!(step(&synack, 1, &mut w[usize::from(1 - home)], 1 - home).0, Verdict::Redirect(home), "a reply on the other worker crosses the ring, by its local port");
+        assert_eq!(step(&synack, 1, &mut w[usize::from(home)], home).0, Verdict::Tx(0));
+        for flags in [ACK, ACK | 0x08, ACK | 0x01] {
+            let seg = tcp_frame(WAN_MAC, CLIENT_MAC, client, (VIP, 80), flags, &[], b"x");
+            assert_eq!(step(&seg, 0, &mut w[usize::from(home)], home).0, Verdict::Tx(1));
+            let reply = tcp_frame(LAN_MAC, rs_mac, (rs, rport), (LIP, lport), flags, &[], b"y");
+            assert_eq!(step(&reply, 1, &mut w[usize::from(home)], home).0, Verdict::Tx(0));
+        }
+    }
+    for (i, st) in w.iter_mut().enumerate() {
+        st.expire(10_000 + 3_600_000, Some(&owners));
+        assert_eq!(st.counters.sessions_created, 32, "worker {i}");
+        assert_eq!(st.counters.sessions_expired, 32, "worker {i}");
+        assert_eq!(st.counters.shared_writes, 0, "worker {i}: FNAT touched a line other workers write");
+    }
+    // The counter counts: a client segment no session here knows (not a SYN) looks in the map
+    // of synced sessions.
+    let stray = tcp_frame(WAN_MAC, CLIENT_MAC, (CLIENT, 39_999), (VIP, 80), ACK, &[], &[]);
+    let _ = step(&stray, 0, &mut w[0], 0);
+    assert_eq!(w[0].counters.shared_writes, 1);
+}

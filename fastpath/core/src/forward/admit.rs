@@ -80,11 +80,13 @@ pub(crate) fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey,
             AclVerdict::Accept => {}
             AclVerdict::NotAllowed => {
                 compiled.shared.refused_not_allowed.fetch_add(1, Ordering::Relaxed);
+                st.counters.shared_writes += 1;
                 return Err(refuse(buf, in_port, svc, l4, DropReason::ClientNotAllowed, st));
             }
             AclVerdict::Denied => {
                 // A denied source gets nothing at all, not even a reset.
                 compiled.shared.refused_denied.fetch_add(1, Ordering::Relaxed);
+                st.counters.shared_writes += 1;
                 return Err(Verdict::Drop(DropReason::ClientDenied));
             }
         }
@@ -92,6 +94,7 @@ pub(crate) fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey,
     // Only services with limits touch the cross-worker counters (one atomic per connection).
     let limited = svc.flow.cps > 0 || svc.flow.max_conns > 0;
     if limited {
+        st.counters.shared_writes += 1;
         if let Err(limit) = compiled.shared.admit(&svc.flow, ctx.now_ms) {
             let reason = match limit {
                 Limit::Cps => DropReason::CpsLimit,
@@ -159,6 +162,7 @@ pub(crate) fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey,
             if svc.mode == ForwardMode::Nat {
                 if let Some(o) = ctx.owners {
                     o.nat.insert(st.sessions.get(id).rs_key(), ctx.worker);
+                    st.counters.shared_writes += 1;
                 }
             }
             st.counters.sessions_created += 1;

@@ -75,7 +75,10 @@ pub(crate) fn forward<B: PacketBuf>(buf: &mut B, in_port: u8, kind: AddrKind, ct
             // its client tuple) names here, which may not be the one the NIC picked. A SYN is
             // never one of them (SYN_RECV is not synced): new connections skip the lookup.
             let syn = l4.flags.contains(TcpFlags::SYN) && !l4.flags.contains(TcpFlags::ACK);
-            if let Some(w) = ctx.owners.filter(|_| !syn).and_then(|o| o.synced.get(&key)) {
+            if let Some(w) = ctx.owners.filter(|o| !syn && !o.synced.is_empty()).and_then(|o| {
+                st.counters.shared_writes += 1; // the shard's read lock
+                o.synced.get(&key)
+            }) {
                 if w != ctx.worker {
                     return Verdict::Redirect(w);
                 }
@@ -116,7 +119,10 @@ pub(crate) fn nat_reply<B: PacketBuf>(buf: &mut B, ctx: &Ctx<'_>, st: &mut Worke
         Some(id) if st.sessions.get(id).mode == ForwardMode::Nat && ctx.services.addr(st.sessions.get(id).vip.0).is_some_and(|a| !a.owned) => Some(Verdict::Drop(DropReason::NotOwner)),
         Some(id) if st.sessions.get(id).mode == ForwardMode::Nat => Some(xmit::from_rs(buf, id, &l4, ctx, st)),
         Some(_) => None,
-        None => match ctx.owners.and_then(|o| o.nat.get(&key)) {
+        None => match ctx.owners.filter(|o| !o.nat.is_empty()).and_then(|o| {
+            st.counters.shared_writes += 1; // the shard's read lock
+            o.nat.get(&key)
+        }) {
             Some(w) if w != ctx.worker => Some(Verdict::Redirect(w)),
             _ => None,
         },
