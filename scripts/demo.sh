@@ -16,7 +16,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 x() { printf '$ %s\n' "$*"; "$@"; }
 
 conf=${DEMO_CONFIG:-testbed/configs/health.conf}
-step "Bringing up topology '$name' from $conf (client, director with lbd on af_packet, nginx + UDP echo backends)"
+step "Bringing up topology '$name' from $conf (client, director with lbd on af_xdp (af_packet without AF_XDP), nginx + UDP echo backends)"
 "$tb" up --name "$name" --config "$conf"   # lbd, and lb-slowpath beside it for the health checks
 "$tb" status --name "$name"
 

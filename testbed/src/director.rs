@@ -20,17 +20,27 @@ use crate::state::StatePaths;
 pub use crate::daemon::STOP_GRACE;
 
 /// The DPDK poll-mode driver lbd uses on the veth ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Driver {
     /// `net_af_packet` (PACKET_MMAP sockets).
-    #[default]
     AfPacket,
     /// `net_af_xdp` (XDP sockets, generic XDP on veth).
     AfXdp,
 }
 
 impl Driver {
+    /// The faster driver where it works: af_xdp (wrk through the director at 0.98-1.03 of wrk
+    /// straight to a backend, against 0.77-0.96 on af_packet; perf/results/2026-12-03-adaptive.md)
+    /// when lbd has one worker, the kernel has AF_XDP sockets and DPDK its af_xdp PMD; else
+    /// af_packet. More workers need a queue each, and DPDK's af_xdp takes a veth's queue count
+    /// from its combined channels, which a veth does not have (so it sees one).
+    pub fn preferred(workers: u32) -> Driver {
+        let kernel = std::fs::read_to_string("/proc/net/protocols")
+            .is_ok_and(|p| p.lines().any(|l| l.split_whitespace().next() == Some("XDP")));
+        if workers <= 1 && kernel && af_xdp_pmd_installed() { Driver::AfXdp } else { Driver::AfPacket }
+    }
+
     /// The vdev for the `index`th port on `iface`, e.g. `net_af_packet0,iface=wan0`.
     pub fn vdev(self, index: usize, iface: &str) -> String {
         format!("net_{self}{index},iface={iface}")
@@ -58,6 +68,15 @@ impl FromStr for Driver {
             )),
         }
     }
+}
+
+/// Whether a DPDK PMD directory (`.../dpdk/pmds-*`, where EAL loads drivers from) holds
+/// `librte_net_af_xdp.so`.
+fn af_xdp_pmd_installed() -> bool {
+    let libdirs = ["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib", "/usr/local/lib/x86_64-linux-gnu"];
+    libdirs.iter().filter_map(|d| std::fs::read_dir(Path::new(d).join("dpdk")).ok()).flatten().flatten().any(|pmds| {
+        pmds.file_name().to_string_lossy().starts_with("pmds-") && pmds.path().join("librte_net_af_xdp.so").exists()
+    })
 }
 
 /// What goes into lbd.toml besides the topology.

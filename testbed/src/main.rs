@@ -227,9 +227,11 @@ enum BackendAction {
 
 #[derive(Debug, Args)]
 struct UpArgs {
-    /// DPDK driver lbd uses on wan0/lan0 (vdev net_af_packetN or net_af_xdpN)
-    #[arg(long, default_value = "af_packet", value_parser = ["af_packet", "af_xdp"])]
-    driver: String,
+    /// DPDK driver lbd uses on wan0/lan0 (vdev net_af_packetN or net_af_xdpN) [default: af_xdp
+    /// with one worker where the kernel has AF_XDP sockets and DPDK its af_xdp PMD, else
+    /// af_packet]
+    #[arg(long, value_parser = ["af_packet", "af_xdp"])]
+    driver: Option<String>,
     /// lbd worker lcores (`workers` in lbd.toml)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     workers: u32,
@@ -428,13 +430,13 @@ fn up(name: &str, a: UpArgs) -> lb_testbed::Result<ExitCode> {
     }
     let opts = UpOptions {
         name: name.to_owned(),
-        driver: a
-            .driver
-            .parse::<Driver>()
-            .map_err(|reason| lb_testbed::Error::InvalidSpec {
+        driver: match a.driver {
+            None => None,
+            Some(d) => Some(d.parse::<Driver>().map_err(|reason| lb_testbed::Error::InvalidSpec {
                 field: "--driver".into(),
                 reason,
-            })?,
+            })?),
+        },
         workers: a.workers,
         peer_workers: a.peer_workers,
         idle_sleep_us: a.idle_sleep_us,

@@ -119,7 +119,7 @@ impl Testbed {
             name: name.clone(),
             complete: false,
             spec: spec.clone(),
-            driver: opts.driver.to_string(),
+            driver: opts.driver().to_string(),
             workers: opts.workers,
             director: opts.director,
             lbd_path: lbd_path.clone(),
@@ -318,7 +318,7 @@ impl Testbed {
 
         if let Some(lbd_path) = lbd_path {
             let settings = LbdSettings {
-                driver: opts.driver,
+                driver: opts.driver(),
                 workers: opts.workers,
                 idle_sleep_us: opts.idle_sleep_us,
                 memory_mb: opts.memory_mb,

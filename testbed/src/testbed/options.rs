@@ -14,8 +14,9 @@ use crate::{Testbed, TopologySpec};
 pub struct UpOptions {
     /// Topology name: namespaces are `lbt-<name>-<node>`, state is in `/run/lb-testbed/<name>/`.
     pub name: String,
-    /// lbd's port driver.
-    pub driver: Driver,
+    /// lbd's port driver; `None` (the default): [`Driver::preferred`] for the most workers
+    /// any director runs ([`UpOptions::driver`]).
+    pub driver: Option<Driver>,
     /// lbd worker lcores.
     pub workers: u32,
     /// Director 2's worker lcores in a pair, when not `workers` (session sync between
@@ -63,7 +64,7 @@ impl Default for UpOptions {
     fn default() -> Self {
         UpOptions {
             name: "lb".into(),
-            driver: Driver::AfPacket,
+            driver: None,
             workers: 1,
             peer_workers: None,
             idle_sleep_us: 50,
@@ -122,5 +123,13 @@ impl UpOptions {
     /// Whether these options start lb-slowpath: lbd runs, with a services file.
     pub fn runs_slowpath(&self) -> bool {
         self.director && self.slowpath && self.keepalived_conf.is_some()
+    }
+}
+
+impl UpOptions {
+    /// The port driver lbd runs on: the one asked for, else the preferred one for the worker
+    /// counts.
+    pub fn driver(&self) -> Driver {
+        self.driver.unwrap_or_else(|| Driver::preferred(self.workers.max(self.peer_workers.unwrap_or(0))))
     }
 }
