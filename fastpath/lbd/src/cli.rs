@@ -23,6 +23,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/lbd/lbd.toml";
 ///   file_prefix = "lbd-PID"  # unique per DPDK process
 ///   log_level = "warning"
 ///   args = []                # extra raw EAL arguments
+///   worker_cpus = []         # one CPU per worker (default: worker i on CPU i+1)
 ///   [[port]]                 # one section per data port
 ///   name = "wan"
 ///   vdev = "net_af_packet0,iface=wan0"   # any DPDK vdev; queue counts are added for

@@ -42,11 +42,15 @@ pub struct EalConfig {
     /// Extra raw EAL arguments.
     #[serde(default)]
     pub args: Vec<String>,
+    /// The CPU each worker lcore runs on, one per worker (DPVS's and VPP's worker core
+    /// lists); empty: worker `i` on CPU `(i+1) % CPUs`. The main lcore stays on CPU 0.
+    #[serde(default)]
+    pub worker_cpus: Vec<u16>,
 }
 
 impl Default for EalConfig {
     fn default() -> Self {
-        EalConfig { no_huge: false, memory_mb: default_memory(), file_prefix: None, log_level: default_log_level(), args: Vec::new() }
+        EalConfig { no_huge: false, memory_mb: default_memory(), file_prefix: None, log_level: default_log_level(), args: Vec::new(), worker_cpus: Vec::new() }
     }
 }
 
@@ -287,6 +291,13 @@ impl Config {
         let invalid = |field: String, msg: String| ConfigError::Invalid { path: path.into(), field, msg };
         if raw.workers == 0 || raw.workers > MAX_WORKERS {
             return Err(invalid("workers".into(), format!("{} is out of range 1..={MAX_WORKERS}", raw.workers)));
+        }
+        let cpus = &raw.eal.worker_cpus;
+        if !cpus.is_empty() && cpus.len() != usize::from(raw.workers) {
+            return Err(invalid("eal.worker_cpus".into(), format!("{} CPUs for {} workers: give one per worker", cpus.len(), raw.workers)));
+        }
+        if let Some(c) = cpus.iter().enumerate().find_map(|(i, c)| cpus[..i].contains(c).then_some(c)) {
+            return Err(invalid("eal.worker_cpus".into(), format!("CPU {c} is listed twice: a worker polls a CPU of its own")));
         }
         if raw.mbufs < 1024 {
             return Err(invalid("mbufs".into(), format!("{} is too few (at least 1024)", raw.mbufs)));
@@ -533,6 +544,18 @@ kernel_tap = "tap-wan"
 
     fn err(s: &str) -> String {
         parse(s).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn worker_cpus_give_one_cpu_per_worker() {
+        let port = "[[port]]\nname='a'\nvdev='net_ring0'\n";
+        let c = parse(&format!("workers = 2\n[eal]\nworker_cpus = [3, 5]\n{port}")).unwrap();
+        assert_eq!(c.eal.worker_cpus, vec![3, 5]);
+        let e = err(&format!("workers = 2\n[eal]\nworker_cpus = [3]\n{port}"));
+        assert!(e.contains("eal.worker_cpus: 1 CPUs for 2 workers"), "{e}");
+        let e = err(&format!("workers = 2\n[eal]\nworker_cpus = [4, 4]\n{port}"));
+        assert!(e.contains("CPU 4 is listed twice"), "{e}");
+        assert!(parse(port).unwrap().eal.worker_cpus.is_empty());
     }
 
     #[test]

@@ -56,10 +56,12 @@ const STATS_PERIOD: Duration = Duration::from_millis(200);
 /// [`STATS_PERIOD`]).
 const STATS_LOG_EVERY: Duration = Duration::from_secs(60);
 
-/// The `--lcores` map: main lcore 0 on CPU 0; worker `i` (lcore `i+1`) on CPU `(i+1) % ncpus`.
-fn lcore_map(workers: u16) -> String {
+/// The `--lcores` map: main lcore 0 on CPU 0; worker `i` (lcore `i+1`) on `worker_cpus[i]`,
+/// or by default on CPU `(i+1) % ncpus`.
+fn lcore_map(workers: u16, worker_cpus: &[u16]) -> String {
     let ncpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    (0..=usize::from(workers)).map(|l| format!("{l}@{}", l % ncpus)).collect::<Vec<_>>().join(",")
+    let cpu = |l: usize| worker_cpus.get(l.wrapping_sub(1)).map_or(l % ncpus, |&c| usize::from(c));
+    (0..=usize::from(workers)).map(|l| format!("{l}@{}", if l == 0 { 0 } else { cpu(l) })).collect::<Vec<_>>().join(",")
 }
 
 /// The EAL arguments this configuration produces.
@@ -71,7 +73,7 @@ pub fn eal_builder(cfg: &Config) -> EalBuilder {
         .no_huge(cfg.eal.no_huge)
         .in_memory(!cfg.eal.no_huge)
         .log_level(&cfg.eal.log_level)
-        .lcores(&lcore_map(cfg.workers));
+        .lcores(&lcore_map(cfg.workers, &cfg.eal.worker_cpus));
     for p in &cfg.ports {
         b = match &p.pci {
             // An allow-list: the EAL probes these NICs and no other PCI device.
@@ -447,4 +449,14 @@ fn snapshot(ports: &[PortRuntime], stats: &[Arc<WorkerShared>], shared: &Shared,
         "neighbours": neigh,
         "mempool": { "capacity": pool.capacity(), "available": pool.available() },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn listed_worker_cpus_place_the_workers_and_the_main_lcore_stays_on_cpu_0() {
+        assert_eq!(super::lcore_map(2, &[3, 5]), "0@0,1@3,2@5");
+        let ncpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        assert_eq!(super::lcore_map(1, &[]), format!("0@0,1@{}", 1 % ncpus));
+    }
 }

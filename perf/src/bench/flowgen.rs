@@ -62,11 +62,12 @@ pub fn run(t: &Tools, dir: &Path, warmup: f64, duration: f64) -> Result<Outcome>
     let mut out = Outcome { load: procs::loadavg(), ..Outcome::default() };
     let cpu0 = procs::cpu_sample();
     let mut g = Command::new(&t.testpmd);
-    // Both lcores on CPU 0, as lb-pktgen: the main lcore only prints statistics once a second.
-    g.args(["--no-pci", "--lcores", "0@0,1@0", "--log-level=warning", &format!("--file-prefix=lbperf-fgen-{tag}-{}", std::process::id())]);
+    // The main lcore shares the first generator CPU: it only prints statistics once a second.
+    let n = t.layout.workers();
+    g.args(["--no-pci", "--lcores", &t.layout.testpmd_lcores(&t.layout.gen), "--log-level=warning", &format!("--file-prefix=lbperf-fgen-{tag}-{}", std::process::id())]);
     g.args(eal_mem_args(t.no_huge, 512));
     g.args(["--vdev", &vdev(0, "server", &wan, lab::GEN_WAN_MAC), "--vdev", &vdev(1, "server", &lan, lab::GEN_LAN_MAC)]);
-    g.args(["--", "--forward-mode=flowgen", "--nb-cores=1", "--total-num-mbufs=32768", "--rxd=1024", "--txd=1024", "--burst=32", "--stats-period=1"]);
+    g.args(["--", "--forward-mode=flowgen", &format!("--nb-cores={n}"), &format!("--rxq={n}"), &format!("--txq={n}"), "--total-num-mbufs=32768", "--rxd=1024", "--txd=1024", "--burst=32", "--stats-period=1"]);
     let log = dir.join("flowgen.log");
     let mut gen = spawn("testpmd flowgen", &mut g, &log, false, false)?;
     if !procs::wait_paths(&[wan.clone(), lan.clone()], Duration::from_secs(20), || gen.exited().is_none()) {

@@ -74,15 +74,18 @@ pub struct LbdExtras {
     pub toa: Option<String>,
 }
 
-/// lbd.toml for the memif lab: one worker, busy polling, two memif client ports; the API
-/// socket in `dir` (`lbd.sock`).
+/// lbd.toml for the memif lab: a worker on each of `worker_cpus`, busy polling, two memif
+/// client ports; the API socket in `dir` (`lbd.sock`).
 pub fn lbd_toml(
     dir: &Path,
     no_huge: bool,
     file_prefix: &str,
     max_sessions: u64,
+    worker_cpus: &[usize],
     extras: &LbdExtras,
 ) -> String {
+    let workers = worker_cpus.len().max(1);
+    let cpus = worker_cpus.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     let d = dir.display();
     let lan_tap = extras
         .lan_tap
@@ -92,7 +95,7 @@ pub fn lbd_toml(
     let toa = extras.toa.as_deref().unwrap_or("first-ack");
     format!(
         "# lb-bench memif lab (written by lb-bench)\n\
-workers = 1\n\
+workers = {workers}\n\
 idle_sleep_us = 0\n\
 stats_file = \"{d}/stats.json\"\n\
 api_socket = \"{d}/lbd.sock\"\n\
@@ -104,6 +107,7 @@ toa = \"{toa}\"\n\
 no_huge = {no_huge}\n\
 memory_mb = 512\n\
 file_prefix = \"{file_prefix}\"\n\
+worker_cpus = [{cpus}]\n\
 [[port]]\n\
 name = \"wan\"\n\
 vdev = \"net_memif0,role=client,socket={d}/wan.sock,socket-abstract=no,mac={DUT_WAN_MAC}\"\n\
@@ -161,14 +165,17 @@ mod tests {
         let cfg = kaconf::load(&ka).map(|c| c.virtual_servers.len());
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(cfg.map_err(|e| e.to_string()), Ok(2));
-        let toml = lbd_toml(Path::new("/run/x"), true, "p", 100, &LbdExtras::default());
+        let toml = lbd_toml(Path::new("/run/x"), true, "p", 100, &[1], &LbdExtras::default());
         assert!(toml.contains("socket=/run/x/wan.sock") && toml.contains("no_huge = true"));
+        assert!(toml.contains("workers = 1\n") && toml.contains("worker_cpus = [1]\n"), "{toml}");
+        let two = lbd_toml(Path::new("/run/x"), true, "p", 100, &[2, 3], &LbdExtras::default());
+        assert!(two.contains("workers = 2\n") && two.contains("worker_cpus = [2, 3]\n"), "{two}");
         assert!(toml.contains("api_socket = \"/run/x/lbd.sock\"") && !toml.contains("kernel_tap"));
         let tap = LbdExtras {
             lan_tap: Some("lbs1".into()),
             ..LbdExtras::default()
         };
-        let toml = lbd_toml(Path::new("/run/x"), true, "p", 100, &tap);
+        let toml = lbd_toml(Path::new("/run/x"), true, "p", 100, &[1], &tap);
         let lan = toml.split("name = \"lan\"").nth(1).unwrap_or("");
         assert!(lan.contains("kernel_tap = \"lbs1\"\nrx_desc"), "{toml}");
         assert!(toml.contains("toa = \"first-ack\""));
@@ -177,7 +184,7 @@ mod tests {
             toa: Some("syn-and-first-ack".into()),
             ..LbdExtras::default()
         };
-        let toml = lbd_toml(Path::new("/run/x"), true, "p", 100, &sp);
+        let toml = lbd_toml(Path::new("/run/x"), true, "p", 100, &[1], &sp);
         assert!(toml.contains("toa = \"syn-and-first-ack\""), "{toml}");
         let ka = keepalived_conf_with(&sp);
         let path = dir.join("sp.conf");

@@ -30,6 +30,67 @@ pub enum Dut {
     Lbd,
 }
 
+/// Which CPUs run what: the generator's lcores and the forwarder's workers, one of each per
+/// queue pair of both memif ports (`lb-bench --workers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// lb-pktgen's lcores (`--cpus`); testpmd flowgen's forwarding lcores.
+    pub gen: Vec<usize>,
+    /// lbd's workers (`eal.worker_cpus`); testpmd io-fwd's forwarding lcores.
+    pub dut: Vec<usize>,
+}
+
+impl Default for Layout {
+    /// One worker: the generator on CPU 0, the forwarder on CPU 1.
+    fn default() -> Self {
+        Layout { gen: vec![0], dut: vec![1] }
+    }
+}
+
+impl Layout {
+    /// `workers` queue pairs: the generator on `gen` (default CPUs 0..workers), the forwarder on
+    /// `dut` (default the next `workers` CPUs).
+    pub fn new(workers: usize, gen: Option<Vec<usize>>, dut: Option<Vec<usize>>) -> std::result::Result<Layout, String> {
+        if workers == 0 {
+            return Err("--workers must be at least 1".into());
+        }
+        let gen = gen.unwrap_or_else(|| (0..workers).collect());
+        let dut = dut.unwrap_or_else(|| (workers..2 * workers).collect());
+        for (flag, l) in [("--gen-cpus", &gen), ("--dut-cpus", &dut)] {
+            if l.len() != workers {
+                return Err(format!("{flag} lists {} CPUs for {workers} workers: give one per worker", l.len()));
+            }
+            if let Some(c) = l.iter().enumerate().find_map(|(i, c)| l[..i].contains(c).then_some(c)) {
+                return Err(format!("{flag} lists CPU {c} twice"));
+            }
+        }
+        Ok(Layout { gen, dut })
+    }
+
+    /// Queue pairs (workers).
+    pub fn workers(&self) -> usize {
+        self.dut.len()
+    }
+
+    /// Whether the generator and the forwarder share a CPU (the figures then measure sharing).
+    pub fn shared(&self) -> bool {
+        self.gen.iter().any(|c| self.dut.contains(c))
+    }
+
+    /// "0,1": a CPU list as the flags take it.
+    pub fn list(cpus: &[usize]) -> String {
+        cpus.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+    }
+
+    /// testpmd `--lcores` with the main lcore (statistics only) on the generator's first CPU
+    /// and forwarding lcore `i+1` on `on[i]`.
+    pub(crate) fn testpmd_lcores(&self, on: &[usize]) -> String {
+        let mut l = vec![format!("0@{}", self.gen[0])];
+        l.extend(on.iter().enumerate().map(|(i, c)| format!("{}@{c}", i + 1)));
+        l.join(",")
+    }
+}
+
 /// Tools and settings shared by every run.
 #[derive(Debug, Clone)]
 pub struct Tools {
@@ -41,6 +102,8 @@ pub struct Tools {
     pub work: PathBuf,
     /// Sample lbd with `perf record` for this long (profile runs).
     pub perf_record: Option<Duration>,
+    /// The CPUs of the generator and of the forwarder.
+    pub layout: Layout,
 }
 
 /// What one run produced.
@@ -101,14 +164,14 @@ pub(crate) fn eal_mem_args(no_huge: bool, mb: u32) -> [String; 3] {
     ]
 }
 
-/// Starts testpmd io-fwd as the memif client of `wan` and `lan` (lcores 0 and 1 on CPUs 0
-/// and 1); it exits on Enter.
+/// Starts testpmd io-fwd as the memif client of `wan` and `lan`, a forwarding lcore and queue
+/// pair per forwarder CPU of the layout; it exits on Enter.
 pub(crate) fn testpmd_forwarder(t: &Tools, dir: &Path, tag: &str, wan: &Path, lan: &Path) -> Result<Proc> {
     let mut c = Command::new(&t.testpmd);
     c.args([
         "--no-pci",
         "--lcores",
-        "0@0,1@1",
+        &t.layout.testpmd_lcores(&t.layout.dut),
         "--log-level=warning",
         &format!("--file-prefix=lbperf-tpmd-{tag}-{}", std::process::id()),
     ]);
@@ -122,7 +185,9 @@ pub(crate) fn testpmd_forwarder(t: &Tools, dir: &Path, tag: &str, wan: &Path, la
     c.args([
         "--",
         "--forward-mode=io",
-        "--nb-cores=1",
+        &format!("--nb-cores={}", t.layout.workers()),
+        &format!("--rxq={}", t.layout.workers()),
+        &format!("--txq={}", t.layout.workers()),
         "--total-num-mbufs=32768",
         "--auto-start",
         "--rxd=1024",
@@ -192,8 +257,8 @@ pub fn run_with(
         }
     }
     gen_cmd.args([
-        "--cpu",
-        "0",
+        "--cpus",
+        &Layout::list(&t.layout.gen),
         "--file-prefix",
         &format!("lbperf-gen-{tag}-{}", std::process::id()),
     ]);
@@ -230,6 +295,7 @@ pub fn run_with(
                     t.no_huge,
                     &format!("lbperf-lbd-{tag}-{}", std::process::id()),
                     max_sessions,
+                    &t.layout.dut,
                     &extras,
                 );
                 std::fs::write(dir.join("lbd.toml"), toml).map_err(|source| BenchError::Io {

@@ -104,6 +104,26 @@ pub(super) fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or("—".into(), |r| format!("{r:.2}"))
 }
 
+/// Where the generator and the forwarder ran (`lb-bench --workers`; records without a layout
+/// are from one worker on CPU 1, the generator on CPU 0).
+fn layout_text(rec: &Value) -> String {
+    let list = |k: &str, d: u64| -> Vec<u64> {
+        rec["layout"][k].as_array().map_or(vec![d], |a| a.iter().filter_map(Value::as_u64).collect())
+    };
+    let (gen, dut) = (list("gen", 0), list("dut", 1));
+    let cpus = |v: &[u64]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let n = dut.len();
+    let worker = if n == 1 { "worker" } else { "workers" };
+    format!(
+        "The generator (`lb-pktgen`, {} lcore{}, one per queue pair) runs on CPU {}, the forwarder's {n} {worker} on CPU {} (testpmd: io fwd, {n} core{}; lbd: {n} {worker}, `idle_sleep_us = 0`)",
+        gen.len(),
+        if gen.len() == 1 { "" } else { "s" },
+        cpus(&gen),
+        cpus(&dut),
+        if n == 1 { "" } else { "s" },
+    )
+}
+
 /// Every wrk record: the headline driver's, then the others'.
 fn wrk_records(rec: &Value) -> Vec<&Value> {
     std::iter::once(&rec["wrk"]).chain(rec["wrk_other"].as_array().into_iter().flatten()).filter(|w| !w.is_null()).collect()
@@ -138,13 +158,14 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
     );
     let _ = writeln!(
         s,
-        "Machine: {} ({} vCPUs), kernel {}, DPDK {}. Hugepages: **{}**. Commit {}. The generator (`lb-pktgen`) runs on CPU 0, the forwarder's worker lcore on CPU 1 (testpmd: `--lcores 0@0,1@1`, io fwd, 1 core; lbd: 1 worker, `idle_sleep_us = 0`). memif pair, generator = memif server, forwarder = memif client. Each figure is the median of the runs listed at the end (min – max beside it); `/proc/loadavg` was read before every run. Other builds and tests may share this machine: read the load column. This run of `lb-bench` took {} s.\n",
+        "Machine: {} ({} vCPUs), kernel {}, DPDK {}. Hugepages: **{}**. Commit {}. {}. memif pair, generator = memif server, forwarder = memif client. Each figure is the median of the runs listed at the end (min – max beside it); `/proc/loadavg` was read before every run. Other builds and tests may share this machine: read the load column. This run of `lb-bench` took {} s.\n",
         m["cpu"].as_str().unwrap_or("?"),
         m["cpus"],
         m["kernel"].as_str().unwrap_or("?"),
         m["dpdk"].as_str().unwrap_or("?"),
         m["hugepages"].as_str().unwrap_or("?"),
         m["commit"].as_str().unwrap_or("?"),
+        layout_text(rec),
         rec["elapsed_s"]
     );
 
@@ -487,13 +508,15 @@ mod tests {
             r["cpu_during"] = json!({"others_pct": 0.4, "steal_pct": 1.2});
             r
         };
+        let mut first = cpu(run(6e6));
+        first["lbd_totals"] = json!({"shared_writes": 3, "fnat_in": 1_000_000, "fnat_out": 2_000_000});
         let rec = json!({
             "order": ["testpmd", "testpmd-flowgen", "lbd-udp", "sessions-1000"],
             "elapsed_s": 10,
             "scenarios": {
                 "testpmd": {"title": "t", "runs": [run(10e6), run(8e6), run(12e6), {"error": "boom", "load": "9"}]},
                 "testpmd-flowgen": {"title": "f", "runs": [run(12e6)]},
-                "lbd-udp": {"title": "l", "runs": [cpu(run(6e6)), cpu(run(5e6)), cpu(run(7e6))]},
+                "lbd-udp": {"title": "l", "runs": [first, cpu(run(5e6)), cpu(run(7e6))]},
                 "sessions-1000": {"title": "s", "runs": [{"load": "0", "gen": {"mode": "syn", "tx": 1000, "rx": 1000}, "lbd_totals": {"sessions": 1000}, "lbd_rss_ready_kb": 1000, "lbd_rss_after_kb": 1100}]},
             },
             "wrk": {"settings": {"driver": "af_xdp"}, "direct": [{"rps": 100.0, "p50_us": 10.0, "p99_us": 20.0}], "director": [{"rps": 80.0, "p50_us": 30.0, "p99_us": 90.0, "lbd_cpu_us_per_req": 12.5, "lbd_cpu_pct": 40.0}]},
@@ -512,5 +535,6 @@ mod tests {
         assert!(md.contains("## wrk through the namespace testbed, lbd on af_packet"), "{md}");
         assert!(md.contains("| wrk director (af_packet) | 1 |"), "{md}");
         assert!(md.contains("102 B"), "bytes per session: {md}");
+        assert!(md.contains("lbd-conn: 3.00M packets) | 1.0 | 1.0 – 1.0 | — | 0 in steady state | **not met** |"), "{md}");
     }
 }

@@ -84,7 +84,14 @@ pub(super) fn section(rec: &Value) -> String {
     let flat = ratio(f1m, f100);
     row("lbd FNAT UDP at 1 M flows (vs ceiling); its ratio to 100 flows in *target met*", "lbd-udp-flows-1000000", f1m, &pps, ratio(f1m, ceil), &format!("≥ 0.8 × the 100-flow rate (is {})", fmt_ratio(flat)), flat.map(|r| r >= 0.8));
     let conn = stats(rec, "lbd-conn", cps);
-    row("lbd new TCP connections per second (6 packets each), 1 worker", "lbd-conn", conn, &|x| format!("{} conn/s", si(x)), None, "≥ 1 M/s", conn.map(|c| c.0 >= 1e6));
+    let workers = rec["layout"]["dut"].as_array().map_or(1, Vec::len).max(1);
+    let per = if workers == 1 { "1 worker".to_owned() } else { format!("{workers} workers") };
+    row(&format!("lbd new TCP connections per second (6 packets each), {per}"), "lbd-conn", conn, &|x| format!("{} conn/s", si(x)), None, "≥ 1 M/s per worker", conn.map(|c| c.0 >= 1e6 * workers as f64));
+    let (writes, pkts) = shared_writes(rec);
+    if pkts > 0 {
+        let per_m = writes as f64 * 1e6 / pkts as f64;
+        row(&format!("shared writes per million packets (owner maps, limit atomics; lbd-udp, lbd-tcp, lbd-conn: {} packets)", si(pkts as f64)), "lbd-conn", Some((per_m, per_m, per_m)), &|x| format!("{x:.1}"), None, "0 in steady state", Some(writes == 0));
+    }
     let mut keys: Vec<(u64, String)> = rec["order"].as_array().into_iter().flatten().filter_map(Value::as_str).filter_map(|k| k.strip_prefix("sessions-").and_then(|n| n.parse().ok()).map(|n| (n, k.to_owned()))).collect();
     keys.sort();
     if let Some((n, b)) = keys.iter().rev().find_map(|(n, k)| bytes_per_session(&rec["scenarios"][k]["runs"][0]).map(|b| (*n, b))) {
@@ -93,4 +100,20 @@ pub(super) fn section(rec: &Value) -> String {
         row(&format!("lbd bytes per session (RSS growth / sessions, at {} SYNs)", si(n as f64)), &format!("sessions-{n}"), Some((b, b, b)), &|x| format!("{x:.0} B"), None, &target, ok);
     }
     s
+}
+
+/// `Counters::shared_writes` summed over the forwarding and connection runs, and the packets
+/// lbd forwarded in them (both directions).
+fn shared_writes(rec: &Value) -> (u64, u64) {
+    let mut sum = (0, 0);
+    for key in ["lbd-udp", "lbd-tcp", "lbd-conn"] {
+        for t in rec["scenarios"][key]["runs"].as_array().into_iter().flatten().map(|r| &r["lbd_totals"]) {
+            let n = |k: &str| t[k].as_u64().unwrap_or(0);
+            if t["shared_writes"].is_u64() {
+                sum.0 += n("shared_writes");
+                sum.1 += n("fnat_in") + n("fnat_out");
+            }
+        }
+    }
+    sum
 }

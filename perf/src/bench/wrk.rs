@@ -124,7 +124,7 @@ pub fn run(o: &WrkOptions, driver: lb_testbed::Driver) -> Result<Value> {
     let mut opts = UpOptions::new(unique_name("pf"));
     opts.workers = 1;
     opts.idle_sleep_us = o.idle_sleep_us;
-    opts.driver = driver;
+    opts.driver = Some(driver);
     opts.lbd_path = Some(o.lbd.clone());
     opts.keepalived_conf = Some(conf);
     let tb = Testbed::up(&TopologySpec::default(), &opts)?;

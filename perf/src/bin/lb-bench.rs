@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 use clap::Parser;
-use lb_perf::bench::{self, pair::Tools, procs, report, wrk::WrkOptions, Plan};
+use lb_perf::bench::{self, pair::{Layout, Tools}, procs, report, wrk::WrkOptions, Plan};
 
 /// Runs the perf lab on one memif pair and the namespace testbed, and writes
 /// `<out>/YYYY-MM-DD.md` (medians, ratios against testpmd and against direct wrk), the raw
@@ -85,6 +85,16 @@ struct Cli {
     /// Skip the PNG plots.
     #[arg(long)]
     no_plots: bool,
+    /// Workers: lbd's workers (testpmd's forwarding cores) and lb-pktgen's lcores, one of each
+    /// per queue pair of both memif ports. Above 1 it wants 2 × N CPUs to mean anything.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// The generator's CPUs, one per worker [default: 0..N].
+    #[arg(long, value_delimiter = ',', value_name = "CPU,CPU,...")]
+    gen_cpus: Option<Vec<usize>>,
+    /// The forwarder's CPUs (lbd's workers), one per worker [default: N..2N].
+    #[arg(long, value_delimiter = ',', value_name = "CPU,CPU,...")]
+    dut_cpus: Option<Vec<usize>>,
     /// Results directory.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -153,6 +163,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let layout = match Layout::new(cli.workers, cli.gen_cpus.clone(), cli.dut_cpus.clone()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("lb-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let ncpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if let Some(c) = layout.gen.iter().chain(&layout.dut).find(|&&c| c >= ncpus) {
+        eprintln!("lb-bench: CPU {c} is not one of this machine's {ncpus}");
+        return ExitCode::from(2);
+    }
+    if layout.shared() {
+        eprintln!("lb-bench: the generator (CPUs {}) and the forwarder (CPUs {}) share CPUs: the figures measure that sharing, not the forwarder", Layout::list(&layout.gen), Layout::list(&layout.dut));
+    }
     let work = cli.work.join(std::process::id().to_string());
     let abs = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
     let tools = Tools {
@@ -162,6 +187,7 @@ fn main() -> ExitCode {
         no_huge,
         work: work.clone(),
         perf_record: None,
+        layout: layout.clone(),
     };
     let wrk = (!cli.no_wrk).then(|| WrkOptions {
         runs: cli.wrk_runs,
@@ -197,6 +223,7 @@ fn main() -> ExitCode {
         work.display()
     );
     let mut record = bench::run_all(&tools, &plan);
+    record["layout"] = serde_json::json!({ "gen": layout.gen, "dut": layout.dut });
     record["machine"] = machine.clone();
     let out = cli.out.clone().unwrap_or_else(bench::default_out);
     if let Err(e) = std::fs::create_dir_all(&out) {

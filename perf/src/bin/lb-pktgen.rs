@@ -135,6 +135,12 @@ struct Cli {
     /// CPU for the generator's lcore.
     #[arg(long, default_value_t = 0)]
     cpu: usize,
+    /// Several generator lcores, one per CPU listed (replaces --cpu): lcore i plays queue pair
+    /// i of both ports with its own slice of --src-ip and its share of --flows, --rate and
+    /// --concurrency; the report sums them (latency from the first). For a forwarder with as
+    /// many workers, each polling one queue of each port.
+    #[arg(long, value_delimiter = ',', value_name = "CPU,CPU,...")]
+    cpus: Vec<usize>,
     /// Mbufs in the pool.
     #[arg(long, default_value_t = 16383)]
     mbufs: u32,
@@ -225,6 +231,15 @@ fn main() -> ExitCode {
         flood,
         track_half_open: cli.track_half_open,
     };
+    let cpus = if cli.cpus.is_empty() { vec![cli.cpu] } else { cli.cpus.clone() };
+    if let Some(c) = cpus.iter().enumerate().find_map(|(i, c)| cpus[..i].contains(c).then_some(c)) {
+        eprintln!("lb-pktgen: --cpus lists CPU {c} twice");
+        return ExitCode::from(2);
+    }
+    if let Err(e) = gen::multi::split(&cfg, u64::try_from(cpus.len()).unwrap_or(u64::MAX)) {
+        eprintln!("lb-pktgen: {e}");
+        return ExitCode::from(2);
+    }
     let d = DpdkSetup {
         client_vdev: cli.client_vdev.clone(),
         server_vdev: cli.server_vdev.clone(),
@@ -234,29 +249,26 @@ fn main() -> ExitCode {
             .file_prefix
             .clone()
             .unwrap_or_else(|| format!("lb-pktgen-{}", std::process::id())),
-        cpu: cli.cpu,
+        cpus,
         mbufs: cli.mbufs,
         desc: cli.desc,
     };
-    let (eal, mut engine) = match gen::setup(&d, cli.src_ip, cli.server_ip) {
+    let (eal, mut engines) = match gen::setup(&d, cli.src_ip, cli.server_ip) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("lb-pktgen: {e}");
             return ExitCode::from(1);
         }
     };
-    engine.ports[gen::engine::CLIENT]
-        .owns
-        .extend(cli.arp_ip.iter().copied());
+    for e in &mut engines {
+        e.ports[gen::engine::CLIENT].owns.extend(cli.arp_ip.iter().copied());
+    }
+    let mut engine = engines.remove(0);
     eprintln!(
         "lb-pktgen: ports up ({} client, {} server); waiting for links",
         engine.ports[0].mac, engine.ports[1].mac
     );
-    let stop_fn = {
-        let stop = Arc::clone(&stop);
-        move || stop.load(Ordering::Relaxed)
-    };
-    let result = gen::run(&mut engine, &cfg, &stop_fn);
+    let result = gen::multi::run_all(&eal, &mut engine, engines, &cfg, &stop);
     let code = match result {
         Ok(report) => {
             println!("{report}");

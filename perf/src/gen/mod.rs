@@ -3,6 +3,7 @@
 pub mod conn;
 pub mod engine;
 pub mod flood;
+pub mod multi;
 pub mod peers;
 pub mod stream;
 pub mod track;
@@ -10,7 +11,7 @@ pub mod track;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use dpdk::{Burst, EalBuilder, Mempool, Port, PortConfig, PortStats};
+use dpdk::{Burst, EalBuilder, Mempool, Port, PortConfig, PortStats, RxQueue, TxQueue};
 use fastpath::wire::EthernetAddress;
 use serde_json::{json, Value};
 
@@ -86,8 +87,9 @@ pub struct DpdkSetup {
     pub no_huge: bool,
     pub memory_mb: u32,
     pub file_prefix: String,
-    /// CPU the generator's single lcore runs on.
-    pub cpu: usize,
+    /// The CPUs of the generator's lcores: one each, playing queue pair `i` of both ports
+    /// (see [`multi`]).
+    pub cpus: Vec<usize>,
     pub mbufs: u32,
     pub desc: u16,
 }
@@ -101,66 +103,78 @@ pub enum GenError {
     LinkDown(Duration),
     #[error("no ARP reply for {0} on the client port (pass --dut-mac for forwarders that do not answer ARP)")]
     NoArp(Ipv4Addr),
+    #[error("queues: {0}")]
+    Split(String),
 }
 
 fn device(vdev: &str) -> &str {
     vdev.split(',').next().unwrap_or("").trim()
 }
 
-/// Starts the EAL, creates the pool and both ports.
+/// Starts the EAL, creates the pool and both ports with a queue pair per CPU, and returns an
+/// engine per queue pair (the first runs on the main lcore, the others on worker lcores in
+/// order).
 pub fn setup(
     d: &DpdkSetup,
     client_owns: IpRange,
     server_owns: IpRange,
-) -> Result<(dpdk::Eal, Engine), GenError> {
+) -> Result<(dpdk::Eal, Vec<Engine>), GenError> {
+    let lcores: Vec<String> = d.cpus.iter().enumerate().map(|(l, c)| format!("{l}@{c}")).collect();
+    let queues = u16::try_from(d.cpus.len().max(1)).unwrap_or(u16::MAX);
     let eal = EalBuilder::new("lb-pktgen")
         .file_prefix(&d.file_prefix)
         .no_huge(d.no_huge)
         .in_memory(!d.no_huge)
         .memory_mb(d.memory_mb)
-        .lcores(&format!("0@{}", d.cpu))
+        .lcores(&lcores.join(","))
         .log_level("warning")
         .vdev(&d.client_vdev)
         .vdev(&d.server_vdev)
         .init()?;
     let pool = Mempool::new("gen_mbufs", d.mbufs, 256, 2176)?;
     let conf = PortConfig {
-        rx_queues: 1,
-        tx_queues: 1,
+        rx_queues: queues,
+        tx_queues: queues,
         rx_desc: d.desc,
         tx_desc: d.desc,
         rss: false,
         mtu: None,
         promiscuous: false,
     };
-    let mut ios = Vec::new();
+    let mut sides = Vec::new();
     for (vdev, owns) in [(&d.client_vdev, client_owns), (&d.server_vdev, server_owns)] {
         let port = Port::by_name(device(vdev))?;
-        let (mut rx, mut tx) = port.configure(&conf, &pool)?;
+        let (rx, tx) = port.configure(&conf, &pool)?;
         port.start()?;
         let mac = EthernetAddress(port.mac()?);
-        ios.push(PortIo {
-            port,
-            rx: rx.remove(0),
-            tx: tx.remove(0),
-            mac,
-            owns: vec![owns],
-            pending: Burst::new(),
-            backlog: std::collections::VecDeque::new(),
-            out: Burst::new(),
-        });
+        sides.push((port, rx, tx, mac, owns));
     }
-    let server = ios.pop().expect("two ports");
-    let client = ios.pop().expect("two ports");
-    let engine = Engine {
-        ports: [client, server],
-        pool,
-        counters: Default::default(),
-        hz: dpdk::tsc_hz(),
-        learned: Vec::new(),
-        retain_replies: false,
+    let (sport, srx, stx, smac, sowns) = sides.pop().expect("two ports");
+    let (cport, crx, ctx, cmac, cowns) = sides.pop().expect("two ports");
+    let io = |port: &Port, rx: RxQueue, tx: TxQueue, mac: EthernetAddress, owns: IpRange| PortIo {
+        port: port.clone(),
+        rx,
+        tx,
+        mac,
+        owns: vec![owns],
+        pending: Burst::new(),
+        backlog: std::collections::VecDeque::new(),
+        out: Burst::new(),
     };
-    Ok((eal, engine))
+    let engines = crx
+        .into_iter()
+        .zip(ctx)
+        .zip(srx.into_iter().zip(stx))
+        .map(|((crx, ctx), (srx, stx))| Engine {
+            ports: [io(&cport, crx, ctx, cmac, cowns), io(&sport, srx, stx, smac, sowns)],
+            pool,
+            counters: Default::default(),
+            hz: dpdk::tsc_hz(),
+            learned: Vec::new(),
+            retain_replies: false,
+        })
+        .collect();
+    Ok((eal, engines))
 }
 
 fn latency_json(h: &Histogram, e: &Engine) -> Value {
@@ -199,19 +213,24 @@ fn rate(n: u64, secs: f64) -> f64 {
     }
 }
 
-/// Runs `cfg` on a set-up engine and returns the JSON report.
-pub fn run(e: &mut Engine, cfg: &GenConfig, stop: &Stop) -> Result<Value, GenError> {
+/// Waits for both links, then returns the forwarder's MAC: `cfg.dut_mac`, else what ARP for
+/// the first destination says.
+pub fn dut_mac(e: &mut Engine, cfg: &GenConfig, stop: &Stop) -> Result<EthernetAddress, GenError> {
     if !e.wait_links(cfg.link_timeout, stop) {
         return Err(GenError::LinkDown(cfg.link_timeout));
     }
-    let dut_mac = match cfg.dut_mac {
-        Some(m) => m,
+    match cfg.dut_mac {
+        Some(m) => Ok(m),
         None => {
             let (src, target) = (cfg.flows.src_ip.first, cfg.flows.dst_ip.first);
-            e.resolve(CLIENT, src, target, Duration::from_secs(5), stop)
-                .ok_or(GenError::NoArp(target))?
+            e.resolve(CLIENT, src, target, Duration::from_secs(5), stop).ok_or(GenError::NoArp(target))
         }
-    };
+    }
+}
+
+/// Runs `cfg` on a set-up engine and returns the JSON report.
+pub fn run(e: &mut Engine, cfg: &GenConfig, stop: &Stop) -> Result<Value, GenError> {
+    let dut_mac = dut_mac(e, cfg, stop)?;
     let mut report = json!({
         "mode": cfg.mode,
         "flows": cfg.flows.count,

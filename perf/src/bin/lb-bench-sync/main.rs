@@ -169,6 +169,7 @@ fn main() -> ExitCode {
                 no_huge,
                 work: work.clone(),
                 perf_record: None,
+                layout: lb_perf::bench::pair::Layout::default(),
             },
             lbctl: bins[2].1.clone(),
             rounds: cli.rounds.max(1),

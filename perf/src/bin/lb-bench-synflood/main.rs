@@ -212,6 +212,7 @@ fn main() -> ExitCode {
             no_huge,
             work: work.clone(),
             perf_record: None,
+            layout: lb_perf::bench::pair::Layout::default(),
         },
         rounds: cli.rounds.max(1),
         warmup: cli.warmup,

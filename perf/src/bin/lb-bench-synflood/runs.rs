@@ -454,6 +454,7 @@ mod tests {
                 no_huge: true,
                 work: "/tmp".into(),
                 perf_record: None,
+                layout: lb_perf::bench::pair::Layout::default(),
             },
             rounds: 1,
             warmup: 1.0,
