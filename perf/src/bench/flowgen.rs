@@ -10,8 +10,11 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::lab;
-use super::pair::{eal_mem_args, testpmd_forwarder, vdev, Outcome, Tools};
+use super::pair::{eal_mem_args, testpmd_forwarder, vdev, Layout, Outcome, Tools};
 use super::procs::{self, spawn, BenchError, Result};
+
+/// How long the pair gets to connect and show traffic.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One second of the generator's statistics: packets per second received and sent, both
 /// ports together.
@@ -62,9 +65,12 @@ pub fn run(t: &Tools, dir: &Path, warmup: f64, duration: f64) -> Result<Outcome>
     let mut out = Outcome { load: procs::loadavg(), ..Outcome::default() };
     let cpu0 = procs::cpu_sample();
     let mut g = Command::new(&t.testpmd);
-    // The main lcore shares the first generator CPU: it only prints statistics once a second.
+    // The main lcore on the forwarder's first CPU, not beside a flowgen lcore: busy-polling
+    // the same CPU, flowgen starved the EAL interrupt thread there, and memif's handshake did
+    // not finish within the run (seen on an AMD EPYC VM: every run "no forwarded traffic").
+    // It only prints statistics once a second.
     let n = t.layout.workers();
-    g.args(["--no-pci", "--lcores", &t.layout.testpmd_lcores(&t.layout.gen), "--log-level=warning", &format!("--file-prefix=lbperf-fgen-{tag}-{}", std::process::id())]);
+    g.args(["--no-pci", "--lcores", &Layout::testpmd_lcores(t.layout.dut[0], &t.layout.gen), "--log-level=warning", &format!("--file-prefix=lbperf-fgen-{tag}-{}", std::process::id())]);
     g.args(eal_mem_args(t.no_huge, 512));
     g.args(["--vdev", &vdev(0, "server", &wan, lab::GEN_WAN_MAC), "--vdev", &vdev(1, "server", &lan, lab::GEN_LAN_MAC)]);
     g.args(["--", "--forward-mode=flowgen", &format!("--nb-cores={n}"), &format!("--rxq={n}"), &format!("--txq={n}"), "--total-num-mbufs=32768", "--rxd=1024", "--txd=1024", "--burst=32", "--stats-period=1"]);
@@ -74,10 +80,17 @@ pub fn run(t: &Tools, dir: &Path, warmup: f64, duration: f64) -> Result<Outcome>
         return Err(BenchError::Failed(format!("testpmd flowgen did not create its memif sockets:\n{}", procs::tail(&log, 10))));
     }
     let mut fwd = testpmd_forwarder(t, dir, &tag, &wan, &lan)?;
-    // Whole seconds: the generator reports once a second. Two more for the connection and the
-    // partial first period.
-    let secs = warmup.ceil() + duration.ceil() + 2.0;
-    std::thread::sleep(Duration::from_secs_f64(secs));
+    // The memif handshake can take seconds while both CPUs are busy polling: wait (bounded)
+    // for the first period with traffic, then whole seconds (the generator reports once a
+    // second), one more for the partial first period.
+    let waited = std::time::Instant::now();
+    while waited.elapsed() < CONNECT_TIMEOUT
+        && !periods(&std::fs::read_to_string(&log).unwrap_or_default(), 2).iter().any(|p| p.rx_pps > 0.0)
+        && fwd.exited().is_none()
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs_f64(warmup.ceil() + duration.ceil() + 1.5));
     let ours = [gen.pid(), fwd.pid()].iter().filter_map(|p| procs::proc_jiffies(*p)).sum();
     let cpu = cpu0.zip(procs::cpu_sample()).and_then(|(a, b)| procs::cpu_shares(a, b, ours));
     // The forwarder stops first (its lcores stop polling before its ports close).

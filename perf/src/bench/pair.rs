@@ -82,10 +82,10 @@ impl Layout {
         cpus.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
     }
 
-    /// testpmd `--lcores` with the main lcore (statistics only) on the generator's first CPU
-    /// and forwarding lcore `i+1` on `on[i]`.
-    pub(crate) fn testpmd_lcores(&self, on: &[usize]) -> String {
-        let mut l = vec![format!("0@{}", self.gen[0])];
+    /// testpmd `--lcores`: the main lcore (statistics, and the EAL's interrupt thread, which
+    /// runs memif's connection handshake) on CPU `main`, forwarding lcore `i+1` on `on[i]`.
+    pub(crate) fn testpmd_lcores(main: usize, on: &[usize]) -> String {
+        let mut l = vec![format!("0@{main}")];
         l.extend(on.iter().enumerate().map(|(i, c)| format!("{}@{c}", i + 1)));
         l.join(",")
     }
@@ -171,7 +171,9 @@ pub(crate) fn testpmd_forwarder(t: &Tools, dir: &Path, tag: &str, wan: &Path, la
     c.args([
         "--no-pci",
         "--lcores",
-        &t.layout.testpmd_lcores(&t.layout.dut),
+        // The main lcore off the forwarding CPUs (on the generator's, which lb-pktgen shares
+        // with its own control work).
+        &Layout::testpmd_lcores(t.layout.gen[0], &t.layout.dut),
         "--log-level=warning",
         &format!("--file-prefix=lbperf-tpmd-{tag}-{}", std::process::id()),
     ]);
