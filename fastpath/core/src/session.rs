@@ -86,10 +86,11 @@ pub struct Session {
     pub state: ConnState,
     /// Expiry time in milliseconds of the worker clock.
     pub expires_ms: u64,
-    /// Service and real-server indexes in the snapshot of `generation`.
+    /// Service and real-server indexes in the snapshot of `generation`
+    /// (`ServiceTable::generation_tag`).
     pub svc: u32,
     pub rs_idx: u32,
-    pub generation: u64,
+    pub generation: u32,
     /// Where replies to the client go: the port and MAC the client's packets came from.
     pub client_port: u8,
     pub client_mac: EthernetAddress,
@@ -100,8 +101,9 @@ pub struct Session {
     pub rs_l2_gen: u32,
     /// Whether TOA has been delivered to the real server.
     pub toa_sent: bool,
-    /// When a draining session must end (0: not draining or no limit).
-    pub drain_deadline_ms: u64,
+    /// When a draining session must end, in whole seconds of the worker clock (0: not draining
+    /// or no limit).
+    pub drain_deadline_s: u32,
     /// Whether the session's real server was found gone or unavailable (draining).
     pub draining: bool,
     /// The service's cross-worker counters (connection count), released when the session ends.
@@ -112,11 +114,12 @@ pub struct Session {
     pub bytes_out: u64,
     /// Installed from a sync record (listed in `Owners::synced` by its client tuple).
     pub adopted: bool,
-    /// The state last sent to backups, and when (session sync; see `sync`).
+    /// The state last sent to backups, and when: the worker clock's milliseconds modulo 2^32
+    /// (compared by wrapping difference; session sync, see `sync`).
     pub synced_state: Option<ConnState>,
-    pub synced_ms: u64,
-    /// `pkts_in` when it was last synced.
-    pub synced_pkts: u64,
+    pub synced_ms: u32,
+    /// `pkts_in` when it was last synced, modulo 2^32 (compared likewise).
+    pub synced_pkts: u32,
     /// SYN proxy: the handshake the director completed for the client, and the sequence
     /// splice that follows from it.
     /// Boxed: only SYN-proxied sessions have one, and the rest should not pay its 36 bytes.
@@ -218,7 +221,7 @@ pub struct NewSession {
     pub rs: (Ipv4Addr, u16),
     pub svc: u32,
     pub rs_idx: u32,
-    pub generation: u64,
+    pub generation: u32,
     pub client_port: u8,
     pub client_mac: EthernetAddress,
 }
@@ -403,7 +406,7 @@ impl SessionTable {
             proto: n.proto,
             mode: n.mode,
             shared: n.shared.clone(),
-            drain_deadline_ms: 0,
+            drain_deadline_s: 0,
             draining: false,
             client: n.client,
             vip: n.vip,

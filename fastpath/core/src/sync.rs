@@ -48,6 +48,14 @@ impl Default for SyncParams {
     }
 }
 
+/// A clock or counter modulo 2^32, as sessions keep the last sync's (differences wrap).
+fn wrap32(v: u64) -> u32 {
+    // Truncation intended: the low bits.
+    #[allow(clippy::cast_possible_truncation)]
+    let w = v as u32;
+    w
+}
+
 /// Whether a session should be synced after a packet that left it as it is now.
 /// State changes of TCP sessions into ESTABLISHED, FIN_WAIT or CLOSE always sync (from either
 /// side); other packets sync by the client-packet count (`from_client` only) and the refresh
@@ -64,13 +72,13 @@ pub fn needs_sync(p: &SyncParams, s: &Session, from_client: bool, now_ms: u64) -
     if !from_client {
         return false;
     }
-    if p.refresh_period_ms > 0 && s.synced_state.is_some() && now_ms.saturating_sub(s.synced_ms) < p.refresh_period_ms {
+    if p.refresh_period_ms > 0 && s.synced_state.is_some() && u64::from(wrap32(now_ms).wrapping_sub(s.synced_ms)) < p.refresh_period_ms {
         return false;
     }
     let pkts = s.pkts_in;
     // A count-triggered sync right after another one (the state change into ESTABLISHED is
     // usually the packet before the threshold's third) would carry nothing new: skipped.
-    if s.synced_state.is_some() && pkts.saturating_sub(s.synced_pkts) < u64::from(p.threshold.max(1)) {
+    if s.synced_state.is_some() && wrap32(pkts).wrapping_sub(s.synced_pkts) < p.threshold.max(1) {
         return false;
     }
     if p.period > 0 {
@@ -286,7 +294,7 @@ impl WorkerState {
             rs,
             svc: svc_idx,
             rs_idx,
-            generation: ctx.services.generation(),
+            generation: ctx.services.generation_tag(),
             client_port: 0,
             // Unknown until the client's first packet here: replies before it are routed.
             client_mac: EthernetAddress::UNSPECIFIED,
@@ -305,8 +313,8 @@ impl WorkerState {
         s.adopted = true;
         // Already known to the backups: do not echo it back at the first packet.
         s.synced_state = Some(state);
-        s.synced_ms = ctx.now_ms;
-        s.synced_pkts = s.pkts_in;
+        s.synced_ms = wrap32(ctx.now_ms);
+        s.synced_pkts = wrap32(s.pkts_in);
         self.sync_sched(ctx.services);
         if self.sched_generation == ctx.services.generation() && found.is_some() {
             if let Some(st) = self.sched.get_mut(svc_idx as usize) {
@@ -350,8 +358,8 @@ impl WorkerState {
         self.counters.sync_queued += 1;
         let s = self.sessions.get_mut(id);
         s.synced_state = Some(s.state);
-        s.synced_ms = ctx.now_ms;
-        s.synced_pkts = s.pkts_in;
+        s.synced_ms = wrap32(ctx.now_ms);
+        s.synced_pkts = wrap32(s.pkts_in);
     }
 
     /// Up to `max` records of this worker's live sessions from slab position `cursor` on (bulk
@@ -412,8 +420,8 @@ mod tests {
             s.pkts_in = k;
             if needs_sync(p, s, true, now) {
                 s.synced_state = Some(s.state);
-                s.synced_ms = now;
-                s.synced_pkts = k;
+                s.synced_ms = wrap32(now);
+                s.synced_pkts = wrap32(k);
                 out.push(k);
             }
         }
@@ -474,6 +482,21 @@ mod tests {
         let (mut t, id) = table(L4Proto::Udp);
         t.get_mut(id).state = ConnState::Udp;
         assert_eq!(synced_at(&p, &mut t, id, 40, 100), vec![3, 13, 23, 33]);
+    }
+
+    #[test]
+    fn the_last_sync_is_compared_across_the_32_bit_wrap() {
+        // Sessions keep the last sync's clock and packet count modulo 2^32.
+        let p = SyncParams { threshold: 3, period: 0, refresh_period_ms: 1000 };
+        let (mut t, id) = table(L4Proto::Udp);
+        let s = t.get_mut(id);
+        s.state = ConnState::Udp;
+        let (ms, pkts) = ((1u64 << 32) - 400, (1u64 << 32) - 1);
+        (s.synced_state, s.synced_ms, s.synced_pkts) = (Some(ConnState::Udp), wrap32(ms), wrap32(pkts));
+        s.pkts_in = pkts + 2;
+        assert!(!needs_sync(&p, s, true, ms + 500), "500 ms later, past the wrap: within the refresh period");
+        s.pkts_in = pkts + 5;
+        assert!(needs_sync(&p, s, true, ms + 1000), "a second later, past the wrap: due");
     }
 
     #[test]

@@ -105,7 +105,7 @@ fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_
     if s.mode == ForwardMode::Fnat {
         laddrs.release(s.laddr.0, s.laddr.1, s.rs);
     }
-    if s.generation == sched_generation {
+    if s.generation == crate::service::generation_tag(sched_generation) {
         if let Some(st) = sched.get_mut(s.svc as usize) {
             st.closed(s.rs_idx as usize);
         }

@@ -147,7 +147,7 @@ pub(crate) fn new_session<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey,
         rs,
         svc: svc_idx,
         rs_idx,
-        generation: ctx.services.generation(),
+        generation: ctx.services.generation_tag(),
         client_port: in_port,
         client_mac,
     };

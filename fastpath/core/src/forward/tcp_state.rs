@@ -22,7 +22,7 @@ pub(super) fn next_state(cur: ConnState, flags: TcpFlags, from_client: bool) -> 
 /// available; if not, the session drains (until it ends, or the service's draining timeout).
 /// Returns false when the session's draining time is over (the caller drops the packet).
 pub(super) fn still_allowed(id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> bool {
-    let generation = ctx.services.generation();
+    let generation = ctx.services.generation_tag();
     let s = st.sessions.get(id);
     if s.generation != generation && !s.draining {
         let skey = ServiceKey { vip: s.vip.0, port: s.vip.1, proto: s.proto };
@@ -41,8 +41,9 @@ pub(super) fn still_allowed(id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> boo
             }
             _ => {
                 s.draining = true;
-                s.drain_deadline_ms = match draining_timeout {
-                    Some(t) if t > 0 => ctx.now_ms + u64::from(t) * 1000,
+                // Whole seconds, rounded up: the session gets at least the timeout.
+                s.drain_deadline_s = match draining_timeout {
+                    Some(t) if t > 0 => u32::try_from(ctx.now_ms.div_ceil(1000)).unwrap_or(u32::MAX).saturating_add(t),
                     _ => 0,
                 };
                 st.counters.sessions_draining += 1;
@@ -50,5 +51,5 @@ pub(super) fn still_allowed(id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> boo
         }
     }
     let s = st.sessions.get(id);
-    !(s.draining && s.drain_deadline_ms != 0 && ctx.now_ms >= s.drain_deadline_ms)
+    !(s.draining && s.drain_deadline_s != 0 && ctx.now_ms / 1000 >= u64::from(s.drain_deadline_s))
 }

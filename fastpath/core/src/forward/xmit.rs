@@ -21,7 +21,7 @@ use super::{L2, L4};
 /// The TOA mode a session's packets toward its real server follow: its service's, for FNAT
 /// sessions of the current snapshot; off otherwise.
 pub(crate) fn session_toa(s: &crate::session::Session, ctx: &Ctx<'_>) -> ToaMode {
-    if s.mode != ForwardMode::Fnat || s.generation != ctx.services.generation() {
+    if s.mode != ForwardMode::Fnat || s.generation != ctx.services.generation_tag() {
         return ToaMode::Off;
     }
     ctx.services.get(s.svc).map_or(ToaMode::Off, |v| v.toa)

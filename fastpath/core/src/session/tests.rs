@@ -208,5 +208,5 @@ fn connection_counts_follow_every_change_and_equal_a_walk() {
 #[test]
 fn a_session_stays_within_its_budget() {
     let n = std::mem::size_of::<Session>();
-    assert!(n <= 160, "Session is {n} bytes");
+    assert!(n <= 144, "Session is {n} bytes");
 }
