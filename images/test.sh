@@ -204,8 +204,9 @@ if [ "$accel" = auto ]; then
     if [ -w /dev/kvm ]; then
         boot kvm
         if kernel_up 40; then accel=kvm; else
-            say "a kernel does not boot under KVM here ($(grep -m1 -o 'KVM internal error.*' "$work/qemu.log" || echo 'no output')); using TCG"
-            kill "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null || true; qpid=""
+            say "a kernel does not boot under KVM here ($(grep -m1 -oE 'KVM internal error.*|error: .*' "$work/qemu.log" || echo 'no output')); using TCG"
+            # qemu may be gone already (it aborts at once on hosts whose KVM rejects -cpu host's MSRs).
+            kill "$qpid" 2>/dev/null || true; wait "$qpid" 2>/dev/null || true; qpid=""
         fi
     fi
 fi
