@@ -9,11 +9,11 @@ pub mod gen;
 pub mod hist;
 pub mod packet;
 
-/// The low 32 bits (TSC values in TCP sequence numbers wrap by design).
-#[inline]
-pub fn low32(x: u64) -> u32 {
-    let b = x.to_le_bytes();
-    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+pub use fastpath::low32;
+
+/// The first value `list` holds twice (CPU lists: one CPU per lcore).
+pub fn repeated<T: PartialEq>(list: &[T]) -> Option<&T> {
+    list.iter().enumerate().find_map(|(i, v)| list[..i].contains(v).then_some(v))
 }
 
 /// A non-negative float rounded toward zero, saturating (NaN and negatives give 0).

@@ -430,13 +430,10 @@ fn up(name: &str, a: UpArgs) -> lb_testbed::Result<ExitCode> {
     }
     let opts = UpOptions {
         name: name.to_owned(),
-        driver: match a.driver {
-            None => None,
-            Some(d) => Some(d.parse::<Driver>().map_err(|reason| lb_testbed::Error::InvalidSpec {
-                field: "--driver".into(),
-                reason,
-            })?),
-        },
+        driver: a.driver.map(|d| d.parse::<Driver>()).transpose().map_err(|reason| lb_testbed::Error::InvalidSpec {
+            field: "--driver".into(),
+            reason,
+        })?,
         workers: a.workers,
         peer_workers: a.peer_workers,
         idle_sleep_us: a.idle_sleep_us,

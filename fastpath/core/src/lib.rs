@@ -34,3 +34,11 @@ pub use flow::{FlowKey, L4Proto};
 pub use iface::{route, Interface};
 pub use worker::{Ctx, WorkerState};
 pub use verdict::{Counters, DropReason, Verdict, COUNTER_SLOTS};
+
+/// The low 32 bits: counters, clocks and generations a session keeps in 32 bits (compared by
+/// equality or wrapping difference), TSC values in TCP sequence numbers.
+#[inline]
+pub fn low32(x: u64) -> u32 {
+    let b = x.to_le_bytes();
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}

@@ -396,20 +396,12 @@ impl ServiceTable {
         self.generation
     }
 
-    /// [`generation_tag`] of the snapshot's generation.
+    /// The generation's low 32 bits, as sessions keep it (`Session::generation`): it tells a
+    /// session's snapshot from the current one unless exactly a multiple of 2^32 reloads came
+    /// between.
     pub fn generation_tag(&self) -> u32 {
-        generation_tag(self.generation)
+        crate::low32(self.generation)
     }
-}
-
-/// A generation's low 32 bits, as sessions keep it (`Session::generation`): it tells a
-/// session's snapshot from the current one unless exactly a multiple of 2^32 reloads came
-/// between.
-pub fn generation_tag(generation: u64) -> u32 {
-    // Truncation intended: the low bits.
-    #[allow(clippy::cast_possible_truncation)]
-    let t = generation as u32;
-    t
 }
 
 #[cfg(test)]

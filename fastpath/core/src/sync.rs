@@ -12,6 +12,7 @@
 //!   `adopt` installs or updates the session there, reserves its local port, and lists it in
 //!   `Owners::synced` so that client packets reaching another worker are handed to it.
 
+use crate::low32;
 use crate::flow::{FlowKey, L4Proto};
 use crate::laddr::{owner_of, ReserveError};
 use crate::persist::{PersistTable, TemplateKey};
@@ -48,14 +49,6 @@ impl Default for SyncParams {
     }
 }
 
-/// A clock or counter modulo 2^32, as sessions keep the last sync's (differences wrap).
-fn wrap32(v: u64) -> u32 {
-    // Truncation intended: the low bits.
-    #[allow(clippy::cast_possible_truncation)]
-    let w = v as u32;
-    w
-}
-
 /// Whether a session should be synced after a packet that left it as it is now.
 /// State changes of TCP sessions into ESTABLISHED, FIN_WAIT or CLOSE always sync (from either
 /// side); other packets sync by the client-packet count (`from_client` only) and the refresh
@@ -72,13 +65,13 @@ pub fn needs_sync(p: &SyncParams, s: &Session, from_client: bool, now_ms: u64) -
     if !from_client {
         return false;
     }
-    if p.refresh_period_ms > 0 && s.synced_state.is_some() && u64::from(wrap32(now_ms).wrapping_sub(s.synced_ms)) < p.refresh_period_ms {
+    if p.refresh_period_ms > 0 && s.synced_state.is_some() && u64::from(low32(now_ms).wrapping_sub(s.synced_ms)) < p.refresh_period_ms {
         return false;
     }
     let pkts = s.pkts_in;
     // A count-triggered sync right after another one (the state change into ESTABLISHED is
     // usually the packet before the threshold's third) would carry nothing new: skipped.
-    if s.synced_state.is_some() && wrap32(pkts).wrapping_sub(s.synced_pkts) < p.threshold.max(1) {
+    if s.synced_state.is_some() && low32(pkts).wrapping_sub(s.synced_pkts) < p.threshold.max(1) {
         return false;
     }
     if p.period > 0 {
@@ -313,8 +306,8 @@ impl WorkerState {
         s.adopted = true;
         // Already known to the backups: do not echo it back at the first packet.
         s.synced_state = Some(state);
-        s.synced_ms = wrap32(ctx.now_ms);
-        s.synced_pkts = wrap32(s.pkts_in);
+        s.synced_ms = low32(ctx.now_ms);
+        s.synced_pkts = low32(s.pkts_in);
         self.sync_sched(ctx.services);
         if self.sched_generation == ctx.services.generation() && found.is_some() {
             if let Some(st) = self.sched.get_mut(svc_idx as usize) {
@@ -358,8 +351,8 @@ impl WorkerState {
         self.counters.sync_queued += 1;
         let s = self.sessions.get_mut(id);
         s.synced_state = Some(s.state);
-        s.synced_ms = wrap32(ctx.now_ms);
-        s.synced_pkts = wrap32(s.pkts_in);
+        s.synced_ms = low32(ctx.now_ms);
+        s.synced_pkts = low32(s.pkts_in);
     }
 
     /// Up to `max` records of this worker's live sessions from slab position `cursor` on (bulk
@@ -420,8 +413,8 @@ mod tests {
             s.pkts_in = k;
             if needs_sync(p, s, true, now) {
                 s.synced_state = Some(s.state);
-                s.synced_ms = wrap32(now);
-                s.synced_pkts = wrap32(k);
+                s.synced_ms = low32(now);
+                s.synced_pkts = low32(k);
                 out.push(k);
             }
         }
@@ -492,7 +485,7 @@ mod tests {
         let s = t.get_mut(id);
         s.state = ConnState::Udp;
         let (ms, pkts) = ((1u64 << 32) - 400, (1u64 << 32) - 1);
-        (s.synced_state, s.synced_ms, s.synced_pkts) = (Some(ConnState::Udp), wrap32(ms), wrap32(pkts));
+        (s.synced_state, s.synced_ms, s.synced_pkts) = (Some(ConnState::Udp), low32(ms), low32(pkts));
         s.pkts_in = pkts + 2;
         assert!(!needs_sync(&p, s, true, ms + 500), "500 ms later, past the wrap: within the refresh period");
         s.pkts_in = pkts + 5;

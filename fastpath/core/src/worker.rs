@@ -105,7 +105,8 @@ fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_
     if s.mode == ForwardMode::Fnat {
         laddrs.release(s.laddr.0, s.laddr.1, s.rs);
     }
-    if s.generation == crate::service::generation_tag(sched_generation) {
+    // Sessions keep the generation's low 32 bits (`ServiceTable::generation_tag`).
+    if s.generation == crate::low32(sched_generation) {
         if let Some(st) = sched.get_mut(s.svc as usize) {
             st.closed(s.rs_idx as usize);
         }

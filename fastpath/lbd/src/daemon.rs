@@ -60,8 +60,8 @@ const STATS_LOG_EVERY: Duration = Duration::from_secs(60);
 /// or by default on CPU `(i+1) % ncpus`.
 fn lcore_map(workers: u16, worker_cpus: &[u16]) -> String {
     let ncpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let cpu = |l: usize| worker_cpus.get(l.wrapping_sub(1)).map_or(l % ncpus, |&c| usize::from(c));
-    (0..=usize::from(workers)).map(|l| format!("{l}@{}", if l == 0 { 0 } else { cpu(l) })).collect::<Vec<_>>().join(",")
+    let worker = |w: usize| format!("{}@{}", w + 1, worker_cpus.get(w).map_or((w + 1) % ncpus, |&c| usize::from(c)));
+    std::iter::once("0@0".to_owned()).chain((0..usize::from(workers)).map(worker)).collect::<Vec<_>>().join(",")
 }
 
 /// The EAL arguments this configuration produces.

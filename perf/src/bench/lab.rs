@@ -85,7 +85,7 @@ pub fn lbd_toml(
     extras: &LbdExtras,
 ) -> String {
     let workers = worker_cpus.len().max(1);
-    let cpus = worker_cpus.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let cpus = super::pair::Layout::list(worker_cpus);
     let d = dir.display();
     let lan_tap = extras
         .lan_tap
@@ -169,7 +169,7 @@ mod tests {
         assert!(toml.contains("socket=/run/x/wan.sock") && toml.contains("no_huge = true"));
         assert!(toml.contains("workers = 1\n") && toml.contains("worker_cpus = [1]\n"), "{toml}");
         let two = lbd_toml(Path::new("/run/x"), true, "p", 100, &[2, 3], &LbdExtras::default());
-        assert!(two.contains("workers = 2\n") && two.contains("worker_cpus = [2, 3]\n"), "{two}");
+        assert!(two.contains("workers = 2\n") && two.contains("worker_cpus = [2,3]\n"), "{two}");
         assert!(toml.contains("api_socket = \"/run/x/lbd.sock\"") && !toml.contains("kernel_tap"));
         let tap = LbdExtras {
             lan_tap: Some("lbs1".into()),

@@ -60,7 +60,7 @@ impl Layout {
             if l.len() != workers {
                 return Err(format!("{flag} lists {} CPUs for {workers} workers: give one per worker", l.len()));
             }
-            if let Some(c) = l.iter().enumerate().find_map(|(i, c)| l[..i].contains(c).then_some(c)) {
+            if let Some(c) = crate::repeated(l) {
                 return Err(format!("{flag} lists CPU {c} twice"));
             }
         }

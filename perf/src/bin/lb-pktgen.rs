@@ -232,7 +232,7 @@ fn main() -> ExitCode {
         track_half_open: cli.track_half_open,
     };
     let cpus = if cli.cpus.is_empty() { vec![cli.cpu] } else { cli.cpus.clone() };
-    if let Some(c) = cpus.iter().enumerate().find_map(|(i, c)| cpus[..i].contains(c).then_some(c)) {
+    if let Some(c) = lb_perf::repeated(&cpus) {
         eprintln!("lb-pktgen: --cpus lists CPU {c} twice");
         return ExitCode::from(2);
     }

@@ -103,8 +103,10 @@ pub enum GenError {
     LinkDown(Duration),
     #[error("no ARP reply for {0} on the client port (pass --dut-mac for forwarders that do not answer ARP)")]
     NoArp(Ipv4Addr),
-    #[error("queues: {0}")]
-    Split(String),
+    #[error(transparent)]
+    Split(#[from] multi::SplitError),
+    #[error("generator lcores: {0}")]
+    Lcores(String),
 }
 
 fn device(vdev: &str) -> &str {

@@ -116,7 +116,7 @@ pub fn run_all(eal: &Eal, first: &mut Engine, rest: Vec<Engine>, cfg: &GenConfig
         return run(first, cfg, &stop_fn);
     }
     let n = u64::try_from(rest.len() + 1).unwrap_or(u64::MAX);
-    let mut cfgs = split(cfg, n).map_err(|e| GenError::Split(e.to_string()))?;
+    let mut cfgs = split(cfg, n)?;
     // One ARP exchange for everyone: the other engines start with the forwarder's MAC known.
     let mac = dut_mac(first, cfg, &stop_fn)?;
     for c in &mut cfgs {
@@ -124,7 +124,7 @@ pub fn run_all(eal: &Eal, first: &mut Engine, rest: Vec<Engine>, cfg: &GenConfig
     }
     let lcores = dpdk::worker_lcores(eal);
     if lcores.len() < rest.len() {
-        return Err(GenError::Split(format!("{} worker lcores for {} queues", lcores.len(), rest.len())));
+        return Err(GenError::Lcores(format!("{} worker lcores for {} queues", lcores.len(), rest.len())));
     }
     let (tx, rx) = mpsc::channel();
     let mut handles = Vec::new();
@@ -161,7 +161,7 @@ pub fn run_all(eal: &Eal, first: &mut Engine, rest: Vec<Engine>, cfg: &GenConfig
     let mut total = own?;
     let mut per_queue = vec![headline(&total)];
     for r in reports {
-        let r = r.unwrap_or_else(|| Err("the lcore did not report".into())).map_err(GenError::Split)?;
+        let r = r.unwrap_or_else(|| Err("an lcore did not report".into())).map_err(GenError::Lcores)?;
         per_queue.push(headline(&r));
         merge(&mut total, &r);
     }

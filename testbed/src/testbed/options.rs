@@ -85,6 +85,12 @@ impl Default for UpOptions {
 }
 
 impl UpOptions {
+    /// The port driver lbd runs on: the one asked for, else the preferred one for the worker
+    /// counts.
+    pub fn driver(&self) -> Driver {
+        self.driver.unwrap_or_else(|| Driver::preferred(self.workers.max(self.peer_workers.unwrap_or(0))))
+    }
+
     /// Defaults with this name.
     pub fn new(name: impl Into<String>) -> Self {
         UpOptions {
@@ -123,13 +129,5 @@ impl UpOptions {
     /// Whether these options start lb-slowpath: lbd runs, with a services file.
     pub fn runs_slowpath(&self) -> bool {
         self.director && self.slowpath && self.keepalived_conf.is_some()
-    }
-}
-
-impl UpOptions {
-    /// The port driver lbd runs on: the one asked for, else the preferred one for the worker
-    /// counts.
-    pub fn driver(&self) -> Driver {
-        self.driver.unwrap_or_else(|| Driver::preferred(self.workers.max(self.peer_workers.unwrap_or(0))))
     }
 }
