@@ -148,9 +148,19 @@ impl Service {
     }
 }
 
+/// Most virtual services a table holds (a session keeps its service's index in 16 bits, the
+/// last value meaning none).
+pub const MAX_SERVICES: usize = u16::MAX as usize;
+/// Most real servers a service has (likewise).
+pub const MAX_REAL_SERVERS: usize = u16::MAX as usize;
+
 /// Why a service table was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServiceError {
+    #[error("{0} virtual services: a table holds at most {MAX_SERVICES}")]
+    TooManyServices(usize),
+    #[error("virtual service {key}: {count} real servers: a service has at most {MAX_REAL_SERVERS}")]
+    TooManyRealServers { key: ServiceKey, count: usize },
     #[error("virtual service {0} is defined twice")]
     Duplicate(ServiceKey),
     #[error("virtual service {key}: real server {addr}:{port} weight {weight} is above 65535")]
@@ -249,7 +259,13 @@ impl ServiceTable {
         // Sets, not pairwise scans: a table of 60,000 real servers is checked in linear time.
         let mut seen_laddrs: std::collections::HashSet<Ipv4Addr, ahash::RandomState> = std::collections::HashSet::with_hasher(ahash::RandomState::new());
         let mut seen_rs: std::collections::HashSet<(Ipv4Addr, u16), ahash::RandomState> = std::collections::HashSet::with_hasher(ahash::RandomState::new());
+        if services.len() > MAX_SERVICES {
+            return Err(ServiceError::TooManyServices(services.len()));
+        }
         for (i, s) in services.iter().enumerate() {
+            if s.real_servers.len() > MAX_REAL_SERVERS {
+                return Err(ServiceError::TooManyRealServers { key: s.key, count: s.real_servers.len() });
+            }
             if s.key.port == 0 {
                 return Err(ServiceError::PortZero { key: s.key, what: "virtual" });
             }
@@ -415,6 +431,20 @@ mod tests {
             toa: ToaMode::FirstAck,
             ..Service::new(ServiceKey { vip: Ipv4Addr::new(10, 0, 0, 100), port, proto: L4Proto::Tcp }, Scheduler::Rr, ForwardMode::Fnat)
         }
+    }
+
+    #[test]
+    fn tables_past_the_session_index_limits_are_refused() {
+        let many: Vec<Service> = (0..=MAX_SERVICES).map(|i| Service { key: ServiceKey { vip: Ipv4Addr::from(0x0b00_0000 + u32::try_from(i).unwrap()), ..svc(80, vec![]).key }, ..svc(80, vec![]) }).collect();
+        assert!(ServiceTable::new(many[..MAX_SERVICES].to_vec(), 1).is_ok(), "65535 services are within the limit");
+        let e = ServiceTable::new(many, 1).map(|_| ()).unwrap_err();
+        assert_eq!(e.to_string(), "65536 virtual services: a table holds at most 65535");
+        let mut s = svc(80, vec![]);
+        s.real_servers = (0..=MAX_REAL_SERVERS).map(|i| RealServer::new(Ipv4Addr::from(0x0a01_0000 + u32::try_from(i).unwrap()), 80, 1)).collect();
+        let e = ServiceTable::new(vec![s.clone()], 1).map(|_| ()).unwrap_err();
+        assert_eq!(e, ServiceError::TooManyRealServers { key: s.key, count: 65536 });
+        s.real_servers.pop();
+        assert!(ServiceTable::new(vec![s], 1).is_ok(), "65535 real servers are within the limit");
     }
 
     /// Timing, not a pass/fail: `cargo test -p fastpath --release --lib one_change_among -- --ignored --nocapture`.

@@ -20,6 +20,7 @@ use crate::flow::{FlowKey, L4Proto};
 use crate::conncount::ConnCounts;
 use crate::flowctl::ServiceShared;
 use crate::service::ForwardMode;
+use crate::synproxy::Splice;
 use crate::wire::EthernetAddress;
 
 /// Connection timeouts in seconds (`ipvsadm --set tcp tcpfin udp` sets the first, the
@@ -84,12 +85,14 @@ pub struct Session {
     pub laddr: (Ipv4Addr, u16),
     pub rs: (Ipv4Addr, u16),
     pub state: ConnState,
-    /// Expiry time in milliseconds of the worker clock.
-    pub expires_ms: u64,
+    /// Expiry in whole seconds of the worker clock, rounded up: the timer wheel ticks in
+    /// seconds, so a session ends at the first tick at or after its time either way.
+    expires_s: u32,
     /// Service and real-server indexes in the snapshot of `generation`
-    /// (`ServiceTable::generation_tag`).
-    pub svc: u32,
-    pub rs_idx: u32,
+    /// (`ServiceTable::generation_tag`; a table holds at most `service::MAX_SERVICES` services
+    /// of at most `service::MAX_REAL_SERVERS` real servers each).
+    pub svc: u16,
+    pub rs_idx: u16,
     pub generation: u32,
     /// Where replies to the client go: the port and MAC the client's packets came from.
     pub client_port: u8,
@@ -99,31 +102,24 @@ pub struct Session {
     pub rs_port: u8,
     pub rs_mac: EthernetAddress,
     pub rs_l2_gen: u32,
-    /// Whether TOA has been delivered to the real server.
-    pub toa_sent: bool,
     /// When a draining session must end, in whole seconds of the worker clock (0: not draining
     /// or no limit).
     pub drain_deadline_s: u32,
-    /// Whether the session's real server was found gone or unavailable (draining).
-    pub draining: bool,
     /// The service's cross-worker counters (connection count), released when the session ends.
     pub shared: Option<Arc<ServiceShared>>,
-    pub pkts_in: u64,
-    pub pkts_out: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    /// Installed from a sync record (listed in `Owners::synced` by its client tuple).
-    pub adopted: bool,
+    /// Packets each way, modulo 2^32 (as kernel LVS counts a connection's `in_pkts`); bytes
+    /// are counted per service and real server only (`counts`).
+    pub pkts_in: u32,
+    pub pkts_out: u32,
     /// The state last sent to backups, and when: the worker clock's milliseconds modulo 2^32
     /// (compared by wrapping difference; session sync, see `sync`).
     pub synced_state: Option<ConnState>,
     pub synced_ms: u32,
     /// `pkts_in` when it was last synced, modulo 2^32 (compared likewise).
     pub synced_pkts: u32,
-    /// SYN proxy: the handshake the director completed for the client, and the sequence
-    /// splice that follows from it.
-    /// Boxed: only SYN-proxied sessions have one, and the rest should not pay its 36 bytes.
-    pub splice: Option<Box<crate::synproxy::Splice>>,
+    /// SYN proxy: the table's splice slot for this session (`NO_SPLICE`: none). Only
+    /// SYN-proxied sessions have one, and the rest should not pay its 36 bytes.
+    splice: u32,
     /// The tick (second) of this session's earliest timer-wheel entry (`u32::MAX`: none known): a
     /// shorter timeout needs a new entry only when it falls before it.
     wheel_at: u32,
@@ -131,8 +127,21 @@ pub struct Session {
     slot: u32,
     /// Slab bookkeeping: bumped on free so stale timer entries are ignored.
     stamp: u32,
-    live: bool,
+    /// `TOA_SENT`, `DRAINING`, `ADOPTED`, `LIVE`.
+    flags: u8,
 }
+
+/// Session flags (`Session::flags`).
+/// TOA has been delivered to the real server.
+const TOA_SENT: u8 = 1;
+/// The session's real server was found gone or unavailable (draining).
+const DRAINING: u8 = 2;
+/// Installed from a sync record (listed in `Owners::synced` by its client tuple).
+const ADOPTED: u8 = 4;
+/// The slab entry holds a session.
+const LIVE: u8 = 8;
+/// `Session::splice` when the session has no splice.
+const NO_SPLICE: u32 = u32::MAX;
 
 /// Why a session could not be created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,25 +186,69 @@ pub struct SessionTable {
     /// The tick whose slot is being drained, while `expire` runs.
     draining_tick: Option<u64>,
     max: usize,
+    /// SYN-proxy splices by slot (`Session::splice`), and the free slots.
+    splices: Vec<Splice>,
+    splice_free: Vec<u32>,
     pub timeouts: Timeouts,
     /// Connection counts per (service, real server), kept as sessions come and go.
     pub counts: ConnCounts,
 }
 
 impl Session {
-    /// The SYN proxy's splice, if any (a copy).
+    /// Whether TOA has been delivered to the real server.
     #[inline]
-    pub fn splice(&self) -> Option<crate::synproxy::Splice> {
-        self.splice.as_deref().copied()
+    pub fn toa_sent(&self) -> bool {
+        self.flags & TOA_SENT != 0
     }
 
-    /// Sets the splice, reusing its box.
     #[inline]
-    pub fn set_splice(&mut self, sp: crate::synproxy::Splice) {
-        match &mut self.splice {
-            Some(b) => **b = sp,
-            None => self.splice = Some(Box::new(sp)),
-        }
+    pub fn set_toa_sent(&mut self) {
+        self.flags |= TOA_SENT;
+    }
+
+    /// Whether the session's real server was found gone or unavailable (draining).
+    #[inline]
+    pub fn draining(&self) -> bool {
+        self.flags & DRAINING != 0
+    }
+
+    #[inline]
+    pub fn set_draining(&mut self, on: bool) {
+        self.flags = if on { self.flags | DRAINING } else { self.flags & !DRAINING };
+    }
+
+    /// Whether it was installed from a sync record (listed in `Owners::synced`).
+    #[inline]
+    pub fn adopted(&self) -> bool {
+        self.flags & ADOPTED != 0
+    }
+
+    #[inline]
+    pub fn set_adopted(&mut self) {
+        self.flags |= ADOPTED;
+    }
+
+    #[inline]
+    fn live(&self) -> bool {
+        self.flags & LIVE != 0
+    }
+
+    /// Whether the SYN proxy completed the handshake for it (it has a splice).
+    #[inline]
+    pub fn has_splice(&self) -> bool {
+        self.splice != NO_SPLICE
+    }
+
+    /// Its expiry in milliseconds of the worker clock (a whole second).
+    #[inline]
+    pub fn expires_ms(&self) -> u64 {
+        u64::from(self.expires_s) * 1000
+    }
+
+    /// Whether its time has come at `now_ms`.
+    #[inline]
+    pub fn expired(&self, now_ms: u64) -> bool {
+        self.expires_ms() <= now_ms
     }
 
     /// The key of packets from the client (cip:cport -> vip:vport).
@@ -219,8 +272,8 @@ pub struct NewSession {
     pub vip: (Ipv4Addr, u16),
     pub laddr: (Ipv4Addr, u16),
     pub rs: (Ipv4Addr, u16),
-    pub svc: u32,
-    pub rs_idx: u32,
+    pub svc: u16,
+    pub rs_idx: u16,
     pub generation: u32,
     pub client_port: u8,
     pub client_mac: EthernetAddress,
@@ -241,6 +294,8 @@ impl SessionTable {
             wheel_tick: None,
             draining_tick: None,
             max,
+            splices: Vec::new(),
+            splice_free: Vec::new(),
             timeouts,
             counts: ConnCounts::default(),
         }
@@ -326,8 +381,7 @@ impl SessionTable {
     #[inline]
     pub fn count_in(&mut self, id: u32, len: u64) {
         let s = &mut self.slab[id as usize];
-        s.pkts_in += 1;
-        s.bytes_in += len;
+        s.pkts_in = s.pkts_in.wrapping_add(1);
         if let Some(c) = self.counts.get_mut(s.slot) {
             c.pkts_in += 1;
             c.bytes_in += len;
@@ -338,8 +392,7 @@ impl SessionTable {
     #[inline]
     pub fn count_out(&mut self, id: u32, len: u64) {
         let s = &mut self.slab[id as usize];
-        s.pkts_out += 1;
-        s.bytes_out += len;
+        s.pkts_out = s.pkts_out.wrapping_add(1);
         if let Some(c) = self.counts.get_mut(s.slot) {
             c.pkts_out += 1;
             c.bytes_out += len;
@@ -348,13 +401,13 @@ impl SessionTable {
 
     /// Iterates live sessions.
     pub fn iter(&self) -> impl Iterator<Item = &Session> {
-        self.slab.iter().filter(|s| s.live)
+        self.slab.iter().filter(|s| s.live())
     }
 
     /// Live sessions from slab position `from` on, with their ids (a cursor for paged walks:
     /// the next page starts after the last id returned).
     pub fn iter_from(&self, from: u32) -> impl Iterator<Item = (u32, &Session)> {
-        self.slab.iter().enumerate().skip(from as usize).filter(|(_, s)| s.live).map(|(i, s)| (u32::try_from(i).unwrap_or(u32::MAX), s))
+        self.slab.iter().enumerate().skip(from as usize).filter(|(_, s)| s.live()).map(|(i, s)| (u32::try_from(i).unwrap_or(u32::MAX), s))
     }
 
     /// The timeout of `state`, in seconds.
@@ -368,9 +421,10 @@ impl SessionTable {
         let s = &mut self.slab[id as usize];
         self.counts.state_changed(s.slot, s.state.is_active(), state.is_active());
         s.state = state;
-        s.expires_ms = expires_ms;
-        if expires_ms / TICK_MS < u64::from(s.wheel_at) {
-            self.schedule(id, expires_ms);
+        s.expires_s = whole_s(expires_ms);
+        if s.expires_s < s.wheel_at {
+            let at = s.expires_s;
+            self.schedule(id, at);
         }
     }
 
@@ -392,7 +446,7 @@ impl SessionTable {
             return Err(SessionFull::Full);
         }
         let state = if n.proto == L4Proto::Tcp { ConnState::SynRecv } else { ConnState::Udp };
-        let expires_ms = now_ms + u64::from(self.timeout_s(state)) * 1000;
+        let expires_s = whole_s(now_ms + u64::from(self.timeout_s(state)) * 1000);
         let slot = self.counts.slot((n.proto, n.vip, n.rs));
         if let Some(c) = self.counts.get_mut(slot) {
             c.conns += 1;
@@ -407,13 +461,12 @@ impl SessionTable {
             mode: n.mode,
             shared: n.shared.clone(),
             drain_deadline_s: 0,
-            draining: false,
             client: n.client,
             vip: n.vip,
             laddr: n.laddr,
             rs: n.rs,
             state,
-            expires_ms,
+            expires_s,
             svc: n.svc,
             rs_idx: n.rs_idx,
             generation: n.generation,
@@ -422,20 +475,16 @@ impl SessionTable {
             rs_port: 0,
             rs_mac: EthernetAddress::UNSPECIFIED,
             rs_l2_gen: 0,
-            toa_sent: false,
             pkts_in: 0,
             pkts_out: 0,
-            bytes_in: 0,
-            bytes_out: 0,
-            adopted: false,
             synced_state: None,
             synced_ms: 0,
             synced_pkts: 0,
-            splice: None,
+            splice: NO_SPLICE,
             wheel_at: u32::MAX,
             slot,
             stamp,
-            live: true,
+            flags: LIVE,
         };
         let id = match self.free.pop() {
             Some(id) => {
@@ -457,7 +506,7 @@ impl SessionTable {
         let s = &slab[id as usize];
         index.insert(hasher.hash_one(s.client_key()), id, rehash);
         index.insert(hasher.hash_one(s.rs_key()), id | RS_SIDE, rehash);
-        self.schedule(id, expires_ms);
+        self.schedule(id, expires_s);
         Ok(id)
     }
 
@@ -468,10 +517,12 @@ impl SessionTable {
         }
     }
 
-    fn schedule(&mut self, id: u32, expires_ms: u64) {
+    /// Adds a wheel entry for session `id` at the tick of `expires_s` (a session expiring at
+    /// second t is due when the tick t slot drains: the clock has reached t * 1000).
+    fn schedule(&mut self, id: u32, expires_s: u32) {
         let cur = self.wheel_tick.unwrap_or(0);
         let first = self.draining_tick.map_or(cur + 1, |t| t + 1);
-        let tick = (expires_ms / TICK_MS).max(first);
+        let tick = u64::from(expires_s).max(first);
         // Beyond the wheel's horizon: park in the farthest slot and re-check when it fires.
         let tick = tick.min(cur + WHEEL_SLOTS as u64 - 1);
         let s = &mut self.slab[id as usize];
@@ -487,12 +538,12 @@ impl SessionTable {
         let s = &mut self.slab[id as usize];
         self.counts.state_changed(s.slot, s.state.is_active(), state.is_active());
         s.state = state;
-        let new = now_ms + t;
-        s.expires_ms = new;
+        let new = whole_s(now_ms + t);
+        s.expires_s = new;
         // The wheel entry is checked lazily and re-armed for later expiries; a shorter timeout
         // (a state change) needs an earlier entry of its own, once: a client alternating FIN and
         // RST does not add one per packet.
-        if new / TICK_MS < u64::from(s.wheel_at) {
+        if new < s.wheel_at {
             self.schedule(id, new);
         }
     }
@@ -513,18 +564,18 @@ impl SessionTable {
                 work += 1;
                 self.prefetch_expiry(slot, now_ms);
                 let s = &mut self.slab[id as usize];
-                if s.live && s.stamp == stamp {
+                if s.live() && s.stamp == stamp {
                     // Entries fire in tick order: none of this session's is earlier any more.
                     if u64::from(s.wheel_at) <= tick {
                         s.wheel_at = u32::MAX;
                     }
                     let s = &self.slab[id as usize];
-                    if s.expires_ms <= now_ms {
+                    if s.expired(now_ms) {
                         on_expire(s);
                         self.remove(id);
                         n += 1;
                     } else {
-                        let e = s.expires_ms;
+                        let e = s.expires_s;
                         self.schedule(id, e);
                     }
                 }
@@ -552,7 +603,7 @@ impl SessionTable {
             }
         }
         if let Some(&(near, _)) = w.len().checked_sub(EXPIRY_AHEAD / 2).and_then(|i| w.get(i)) {
-            if let Some(s) = self.slab.get(near as usize).filter(|s| s.live && s.expires_ms <= now_ms) {
+            if let Some(s) = self.slab.get(near as usize).filter(|s| s.live() && s.expired(now_ms)) {
                 self.index.prefetch(self.hasher.hash_one(s.client_key()));
                 self.index.prefetch(self.hasher.hash_one(s.rs_key()));
             }
@@ -562,18 +613,58 @@ impl SessionTable {
     /// Removes a session at once.
     pub fn remove(&mut self, id: u32) {
         let s = &mut self.slab[id as usize];
-        if !s.live {
+        if !s.live() {
             return;
         }
-        s.live = false;
+        s.flags = 0;
         s.shared = None;
+        let splice = std::mem::replace(&mut s.splice, NO_SPLICE);
         self.counts.ended(s.slot, s.state.is_active());
         s.stamp = s.stamp.wrapping_add(1);
         let (ck, rk) = (s.client_key(), s.rs_key());
         self.index.remove(self.hasher.hash_one(ck), id);
         self.index.remove(self.hasher.hash_one(rk), id | RS_SIDE);
         self.free.push(id);
+        if splice != NO_SPLICE {
+            self.splice_free.push(splice);
+        }
     }
+
+    /// Session `id`'s SYN-proxy splice, if it has one (a copy).
+    #[inline]
+    pub fn splice(&self, id: u32) -> Option<Splice> {
+        let at = self.slab.get(id as usize)?.splice;
+        self.splices.get(at as usize).copied()
+    }
+
+    /// Sets session `id`'s splice, in its slot or a free one.
+    #[inline]
+    pub fn set_splice(&mut self, id: u32, sp: Splice) {
+        let Some(s) = self.slab.get_mut(id as usize) else { return };
+        if let Some(slot) = self.splices.get_mut(s.splice as usize) {
+            *slot = sp;
+        } else if let Some(at) = self.splice_free.pop() {
+            self.splices[at as usize] = sp;
+            s.splice = at;
+        } else {
+            // At most one slot per session: there are fewer than `MAX_SESSIONS` < u32::MAX.
+            s.splice = u32::try_from(self.splices.len()).unwrap_or(NO_SPLICE);
+            self.splices.push(sp);
+        }
+    }
+}
+
+/// A service or real-server index as a session keeps it (`u16::MAX`: none; tables hold fewer,
+/// see `service::MAX_SERVICES`).
+#[inline]
+pub fn index16(i: u32) -> u16 {
+    u16::try_from(i).unwrap_or(u16::MAX)
+}
+
+/// Milliseconds of the worker clock as a whole second, rounded up (saturating).
+#[inline]
+fn whole_s(ms: u64) -> u32 {
+    u32::try_from(ms.div_ceil(TICK_MS)).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -71,13 +71,13 @@ pub fn needs_sync(p: &SyncParams, s: &Session, from_client: bool, now_ms: u64) -
     let pkts = s.pkts_in;
     // A count-triggered sync right after another one (the state change into ESTABLISHED is
     // usually the packet before the threshold's third) would carry nothing new: skipped.
-    if s.synced_state.is_some() && low32(pkts).wrapping_sub(s.synced_pkts) < p.threshold.max(1) {
+    if s.synced_state.is_some() && pkts.wrapping_sub(s.synced_pkts) < p.threshold.max(1) {
         return false;
     }
     if p.period > 0 {
-        pkts % u64::from(p.period) == u64::from(p.threshold)
+        pkts % p.period == p.threshold
     } else {
-        p.refresh_period_ms > 0 || pkts == u64::from(p.threshold)
+        p.refresh_period_ms > 0 || pkts == p.threshold
     }
 }
 
@@ -107,12 +107,13 @@ fn conn_state(proto: L4Proto, state: u16) -> Option<ConnState> {
     }
 }
 
-/// The record a master sends for a session at `now_ms` (the timeout is the time it has left).
-pub fn export(s: &Session, persistent: bool, now_ms: u64) -> SyncConn {
-    let left_ms = s.expires_ms.saturating_sub(now_ms);
+/// The record a master sends for a session with its SYN-proxy splice at `now_ms` (the timeout
+/// is the time it has left).
+pub fn export(s: &Session, splice: Option<crate::synproxy::Splice>, persistent: bool, now_ms: u64) -> SyncConn {
+    let left_ms = s.expires_ms().saturating_sub(now_ms);
     let timeout_s = u32::try_from(left_ms.div_ceil(1000)).unwrap_or(u32::MAX);
     let fwd = if s.mode == ForwardMode::Dr { flags::FWD_DROUTE } else { flags::FWD_MASQ };
-    let seq_flag = if s.splice().is_some_and(|sp| !sp.waiting) { flags::OUT_SEQ } else { 0 };
+    let seq_flag = if splice.is_some_and(|sp| !sp.waiting) { flags::OUT_SEQ } else { 0 };
     SyncConn {
         protocol: s.proto.ip_protocol(),
         flags: fwd | seq_flag,
@@ -125,8 +126,8 @@ pub fn export(s: &Session, persistent: bool, now_ms: u64) -> SyncConn {
         caddr: s.client.0,
         vaddr: s.vip.0,
         daddr: s.rs.0,
-        seq: s.splice().filter(|sp| !sp.waiting).map(splice_seq),
-        fnat: (s.mode == ForwardMode::Fnat).then_some(FnatOption { laddr: s.laddr.0, lport: s.laddr.1, toa_sent: s.toa_sent, draining: s.draining, persistent }),
+        seq: splice.filter(|sp| !sp.waiting).map(splice_seq),
+        fnat: (s.mode == ForwardMode::Fnat).then_some(FnatOption { laddr: s.laddr.0, lport: s.laddr.1, toa_sent: s.toa_sent(), draining: s.draining(), persistent }),
     }
 }
 
@@ -253,6 +254,7 @@ impl WorkerState {
         // A server that is down here drains, as it would after a health flip.
         let draining = c.fnat.is_some_and(|f| f.draining) || found.is_some_and(|i| !svc.real_servers[i].available());
         let rs_idx = found.and_then(|i| u32::try_from(i).ok()).unwrap_or(u32::MAX);
+        let synced_splice = seq_splice(c, svc.syn_proxy.as_ref());
         let key = FlowKey { src: client.0, dst: c.vaddr, sport: client.1, dport: c.vport, proto };
 
         if let Some(id) = self.sessions.find_client(&key) {
@@ -260,10 +262,14 @@ impl WorkerState {
             if s.laddr == laddr && s.rs == rs {
                 self.sessions.restore(id, state, expires_ms);
                 let s = self.sessions.get_mut(id);
-                s.toa_sent |= c.fnat.is_some_and(|f| f.toa_sent);
-                s.draining |= draining;
-                if s.splice.is_none() {
-                    s.splice = seq_splice(c, svc.syn_proxy.as_ref()).map(Box::new);
+                if c.fnat.is_some_and(|f| f.toa_sent) {
+                    s.set_toa_sent();
+                }
+                if draining {
+                    s.set_draining(true);
+                }
+                if let Some(sp) = synced_splice.filter(|_| !s.has_splice()) {
+                    self.sessions.set_splice(id, sp);
                 }
                 return Ok(Adopted::Updated);
             }
@@ -285,8 +291,8 @@ impl WorkerState {
             vip: (c.vaddr, c.vport),
             laddr,
             rs,
-            svc: svc_idx,
-            rs_idx,
+            svc: crate::session::index16(svc_idx),
+            rs_idx: crate::session::index16(rs_idx),
             generation: ctx.services.generation_tag(),
             client_port: 0,
             // Unknown until the client's first packet here: replies before it are routed.
@@ -299,15 +305,19 @@ impl WorkerState {
             return Err(AdoptError::TableFull);
         };
         self.sessions.restore(id, state, expires_ms);
+        if let Some(sp) = synced_splice {
+            self.sessions.set_splice(id, sp);
+        }
         let s = self.sessions.get_mut(id);
-        s.toa_sent = c.fnat.is_some_and(|f| f.toa_sent);
-        s.draining = draining;
-        s.splice = seq_splice(c, svc.syn_proxy.as_ref()).map(Box::new);
-        s.adopted = true;
+        if c.fnat.is_some_and(|f| f.toa_sent) {
+            s.set_toa_sent();
+        }
+        s.set_draining(draining);
+        s.set_adopted();
         // Already known to the backups: do not echo it back at the first packet.
         s.synced_state = Some(state);
         s.synced_ms = low32(ctx.now_ms);
-        s.synced_pkts = low32(s.pkts_in);
+        s.synced_pkts = s.pkts_in;
         self.sync_sched(ctx.services);
         if self.sched_generation == ctx.services.generation() && found.is_some() {
             if let Some(st) = self.sched.get_mut(svc_idx as usize) {
@@ -341,18 +351,18 @@ impl WorkerState {
         if !needs_sync(&p, s, from_client, ctx.now_ms) {
             return;
         }
-        let persistent = ctx.services.get(s.svc).is_some_and(|v| v.persistence.is_some() && v.key.vip == s.vip.0 && v.key.port == s.vip.1);
+        let persistent = ctx.services.get(u32::from(s.svc)).is_some_and(|v| v.persistence.is_some() && v.key.vip == s.vip.0 && v.key.port == s.vip.1);
         if self.sync_out.len() >= SYNC_OUT_MAX {
             self.counters.sync_queue_full += 1;
             return;
         }
-        let rec = export(s, persistent, ctx.now_ms);
+        let rec = export(s, self.sessions.splice(id), persistent, ctx.now_ms);
         self.sync_out.push(rec);
         self.counters.sync_queued += 1;
         let s = self.sessions.get_mut(id);
         s.synced_state = Some(s.state);
         s.synced_ms = low32(ctx.now_ms);
-        s.synced_pkts = low32(s.pkts_in);
+        s.synced_pkts = s.pkts_in;
     }
 
     /// Up to `max` records of this worker's live sessions from slab position `cursor` on (bulk
@@ -366,7 +376,7 @@ impl WorkerState {
                 continue;
             }
             let persistent = services.lookup(&ServiceKey { vip: s.vip.0, port: s.vip.1, proto: s.proto }).is_some_and(|(_, v)| v.persistence.is_some());
-            out.push(export(s, persistent, now_ms));
+            out.push(export(s, self.sessions.splice(id), persistent, now_ms));
         }
         None
     }
@@ -410,7 +420,7 @@ mod tests {
         for k in 1..=n {
             let now = k * ms_per_pkt;
             let s = t.get_mut(id);
-            s.pkts_in = k;
+            s.pkts_in = low32(k);
             if needs_sync(p, s, true, now) {
                 s.synced_state = Some(s.state);
                 s.synced_ms = low32(now);
@@ -484,11 +494,11 @@ mod tests {
         let (mut t, id) = table(L4Proto::Udp);
         let s = t.get_mut(id);
         s.state = ConnState::Udp;
-        let (ms, pkts) = ((1u64 << 32) - 400, (1u64 << 32) - 1);
-        (s.synced_state, s.synced_ms, s.synced_pkts) = (Some(ConnState::Udp), low32(ms), low32(pkts));
-        s.pkts_in = pkts + 2;
+        let (ms, pkts) = ((1u64 << 32) - 400, u32::MAX);
+        (s.synced_state, s.synced_ms, s.synced_pkts) = (Some(ConnState::Udp), low32(ms), pkts);
+        s.pkts_in = pkts.wrapping_add(2);
         assert!(!needs_sync(&p, s, true, ms + 500), "500 ms later, past the wrap: within the refresh period");
-        s.pkts_in = pkts + 5;
+        s.pkts_in = pkts.wrapping_add(5);
         assert!(needs_sync(&p, s, true, ms + 1000), "a second later, past the wrap: due");
     }
 
@@ -496,9 +506,8 @@ mod tests {
     fn records_carry_the_remaining_time_and_fnat_fields() {
         let (mut t, id) = table(L4Proto::Tcp);
         t.touch(id, ConnState::Established, 0);
-        let s = t.get_mut(id);
-        s.toa_sent = true;
-        let r = export(t.get(id), true, 100_500);
+        t.get_mut(id).set_toa_sent();
+        let r = export(t.get(id), None, true, 100_500);
         assert_eq!(r.timeout_s, 800, "900 s minus 100.5 s, rounded up");
         assert_eq!((r.protocol, r.state, r.flags & flags::FWD_MASK), (6, tcp_state::ESTABLISHED, flags::FWD_MASQ));
         assert_eq!((r.caddr, r.cport, r.vaddr, r.vport, r.daddr, r.dport), (Ipv4Addr::new(1, 1, 1, 1), 1000, Ipv4Addr::new(2, 2, 2, 2), 80, Ipv4Addr::new(4, 4, 4, 4), 8080));

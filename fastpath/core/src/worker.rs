@@ -120,7 +120,7 @@ fn release(s: &Session, laddrs: &mut LaddrPool, sched: &mut [SchedState], sched_
             o.nat.remove(&s.rs_key());
             shared_writes += 1;
         }
-        if s.adopted {
+        if s.adopted() {
             o.synced.remove(&s.client_key());
             shared_writes += 1;
         }

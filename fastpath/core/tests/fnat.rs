@@ -421,7 +421,7 @@ fn sync_records_for_unknown_services_or_addresses_are_counted_drops() {
     assert_eq!(st.adopt(&lvsync::SyncConn { state: 9, ..rec }, &ctx), Err(AdoptError::BadRecord), "LISTEN is no session state");
     assert_eq!(st.adopt(&lvsync::SyncConn { timeout_s: u32::MAX, ..rec }, &ctx), Ok(fastpath::sync::Adopted::Created));
     let s = st.sessions.iter().next().unwrap();
-    assert_eq!(s.expires_ms, 10_000 + u64::from(fastpath::sync::MAX_SYNCED_TIMEOUT_S) * 1000, "a hostile timeout is capped");
+    assert_eq!(s.expires_ms(), 10_000 + u64::from(fastpath::sync::MAX_SYNCED_TIMEOUT_S) * 1000, "a hostile timeout is capped");
     let c = &st.counters;
     assert_eq!((c.sync_no_service, c.sync_no_laddr, c.sync_bad_record, c.sync_unknown_rs, c.sync_adopted), (2, 1, 2, 1, 1));
 }

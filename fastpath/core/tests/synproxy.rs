@@ -389,7 +389,8 @@ fn a_synced_backup_keeps_splicing_after_failover() {
     let (cookie, lport) = handshake(&lab, &mut master);
     let synack = Seg { src: (RS, 8080), dst: (LIP, lport), seq: RSISN, ack: CISN + 1, flags: SYN | ACK, window: 29_200, options: vec![1, 3, 3, 7], ..Seg::default() };
     assert_eq!(lab.run(&frame(LAN_MAC, RS_MAC, &synack), 1, &mut master).0, Verdict::Tx(1));
-    let rec = fastpath::sync::export(master.sessions.iter().next().unwrap(), false, lab.now_ms);
+    let (id, s) = master.sessions.iter_from(0).next().unwrap();
+    let rec = fastpath::sync::export(s, master.sessions.splice(id), false, lab.now_ms);
     // Through the wire format, as the backup receives it.
     let mut bytes = [0u8; 128];
     let n = rec.emit(&mut bytes);

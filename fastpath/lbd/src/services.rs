@@ -207,6 +207,9 @@ fn locate(cfg: &kaconf::Config, e: &ServiceError) -> Option<String> {
     let at_vs = |v: &VirtualServer| position(&v.file, v.line);
     let at_rs = |r: &kaconf::RealServer| position(&r.file, r.line);
     match *e {
+        // The first service past the limit.
+        ServiceError::TooManyServices(_) => cfg.virtual_servers.get(fastpath::service::MAX_SERVICES).and_then(at_vs),
+        ServiceError::TooManyRealServers { key, .. } => of(key).next().and_then(at_vs),
         // The second definition of a service.
         ServiceError::Duplicate(k) => of(k).next_back().and_then(at_vs),
         ServiceError::SynProxy { key: k, .. } | ServiceError::PortZero { key: k, what: "virtual" } => of(k).next().and_then(at_vs),

@@ -97,11 +97,11 @@ pub(crate) fn forward<B: PacketBuf>(buf: &mut B, in_port: u8, kind: AddrKind, ct
             }
         }
     };
-    if st.sessions.get(id).splice.as_ref().is_some_and(|sp| sp.waiting) {
+    if st.sessions.splice(id).is_some_and(|sp| sp.waiting) {
         return crate::synproxy::stage::client_waiting(buf, id, &l4, ctx, st);
     }
     let s = st.sessions.get_mut(id);
-    if s.adopted && crate::sync::unknown_client_mac(s.client_mac) {
+    if s.adopted() && crate::sync::unknown_client_mac(s.client_mac) {
         // First packet of a synced session here: replies go back the way it came.
         s.client_port = in_port;
         s.client_mac = EthernetFrame::new_unchecked(buf.data()).src_addr();

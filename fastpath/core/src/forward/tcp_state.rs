@@ -24,7 +24,7 @@ pub(super) fn next_state(cur: ConnState, flags: TcpFlags, from_client: bool) -> 
 pub(super) fn still_allowed(id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> bool {
     let generation = ctx.services.generation_tag();
     let s = st.sessions.get(id);
-    if s.generation != generation && !s.draining {
+    if s.generation != generation && !s.draining() {
         let skey = ServiceKey { vip: s.vip.0, port: s.vip.1, proto: s.proto };
         let svc = ctx.services.lookup(&skey);
         let draining_timeout = svc.and_then(|(_, v)| v.draining_timeout_s);
@@ -35,12 +35,12 @@ pub(super) fn still_allowed(id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> boo
         let s = st.sessions.get_mut(id);
         match found {
             Some((i, j, true)) => {
-                s.svc = i;
-                s.rs_idx = u32::try_from(j).unwrap_or(u32::MAX);
+                s.svc = crate::session::index16(i);
+                s.rs_idx = crate::session::index16(u32::try_from(j).unwrap_or(u32::MAX));
                 s.generation = generation;
             }
             _ => {
-                s.draining = true;
+                s.set_draining(true);
                 // Whole seconds, rounded up: the session gets at least the timeout.
                 s.drain_deadline_s = match draining_timeout {
                     Some(t) if t > 0 => u32::try_from(ctx.now_ms.div_ceil(1000)).unwrap_or(u32::MAX).saturating_add(t),
@@ -51,5 +51,5 @@ pub(super) fn still_allowed(id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> boo
         }
     }
     let s = st.sessions.get(id);
-    !(s.draining && s.drain_deadline_s != 0 && ctx.now_ms / 1000 >= u64::from(s.drain_deadline_s))
+    !(s.draining() && s.drain_deadline_s != 0 && ctx.now_ms / 1000 >= u64::from(s.drain_deadline_s))
 }

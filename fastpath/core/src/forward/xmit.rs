@@ -24,7 +24,7 @@ pub(crate) fn session_toa(s: &crate::session::Session, ctx: &Ctx<'_>) -> ToaMode
     if s.mode != ForwardMode::Fnat || s.generation != ctx.services.generation_tag() {
         return ToaMode::Off;
     }
-    ctx.services.get(s.svc).map_or(ToaMode::Off, |v| v.toa)
+    ctx.services.get(u32::from(s.svc)).map_or(ToaMode::Off, |v| v.toa)
 }
 
 /// The TOA option's length, as a TCP length.
@@ -61,16 +61,16 @@ pub(super) fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, 
         return l2_to_rs(buf.data_mut(), id, port, l2, ctx, st);
     }
     nat::rewrite(&mut buf.data_mut()[L2..], l4.proto, laddr, rs);
-    if let Some(mut sp) = st.sessions.get(id).splice() {
+    if let Some(mut sp) = st.sessions.splice(id) {
         if let Err(r) = crate::synproxy::splice_to_rs(&mut buf.data_mut()[L2..], &mut sp) {
-            st.sessions.get_mut(id).set_splice(sp);
+            st.sessions.set_splice(id, sp);
             return Verdict::Drop(r);
         }
-        st.sessions.get_mut(id).set_splice(sp);
+        st.sessions.set_splice(id, sp);
     }
     let toa_mode = session_toa(st.sessions.get(id), ctx);
     let want_toa = l4.proto == L4Proto::Tcp
-        && !st.sessions.get(id).toa_sent
+        && !st.sessions.get(id).toa_sent()
         && match toa_mode {
             ToaMode::Off => false,
             ToaMode::FirstAck => prev == ConnState::SynRecv && state == ConnState::Established,
@@ -83,7 +83,7 @@ pub(super) fn to_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, 
             Ok(()) => {
                 c.toa_inserted += 1;
                 if !l4.flags.contains(TcpFlags::SYN) {
-                    st.sessions.get_mut(id).toa_sent = true;
+                    st.sessions.get_mut(id).set_toa_sent();
                 }
             }
             Err(ToaSkip::OptionSpace) => c.toa_skipped_option_space += 1,
@@ -145,7 +145,7 @@ pub(super) fn from_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>
         st.kill(id, ctx.owners);
         return Verdict::Drop(DropReason::DrainTimeout);
     }
-    if st.sessions.get(id).splice.as_ref().is_some_and(|sp| sp.waiting) {
+    if st.sessions.splice(id).is_some_and(|sp| sp.waiting) {
         if let Some(v) = crate::synproxy::stage::rs_waiting(buf, id, ctx, st) {
             return v;
         }
@@ -161,9 +161,9 @@ pub(super) fn from_rs<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>
         nat::lower_mss(&mut frame[L2..], TOA_OPTION_LEN);
     }
     nat::rewrite(&mut frame[L2..], l4.proto, vip, client);
-    if let Some(mut sp) = st.sessions.get(id).splice() {
+    if let Some(mut sp) = st.sessions.splice(id) {
         crate::synproxy::splice_to_client(&mut frame[L2..], &mut sp);
-        st.sessions.get_mut(id).set_splice(sp);
+        st.sessions.set_splice(id, sp);
     }
     if ctx.sync.is_some() {
         st.maybe_sync(id, false, ctx);

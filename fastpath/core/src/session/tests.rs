@@ -169,7 +169,7 @@ fn connection_counts_follow_every_change_and_equal_a_walk() {
             }
             2 | 3 if !ids.is_empty() => {
                 let id = ids[usize::try_from(next() % ids.len() as u64).unwrap()];
-                if t.get(id).live {
+                if t.get(id).live() {
                     let st = [ConnState::Established, ConnState::FinWait, ConnState::Close, ConnState::SynRecv][usize::try_from(next() % 4).unwrap()];
                     t.touch(id, st, now);
                     t.count_in(id, 60);
@@ -208,5 +208,68 @@ fn connection_counts_follow_every_change_and_equal_a_walk() {
 #[test]
 fn a_session_stays_within_its_budget() {
     let n = std::mem::size_of::<Session>();
-    assert!(n <= 144, "Session is {n} bytes");
+    assert!(n <= 104, "Session is {n} bytes");
+}
+
+fn splice(cookie: u32) -> Splice {
+    Splice {
+        waiting: false,
+        client_isn: 1,
+        cookie,
+        delta: 0,
+        opts: crate::synproxy::SynOpts { mss_idx: 0, wscale: None, sack: false },
+        our_wscale: None,
+        client_win: 0,
+        to_rs_shift: (0, 0),
+        to_client_shift: (0, 0),
+        ttl: 64,
+        retries_left: 0,
+        storm_thresh: 0,
+        dup_acks: 0,
+        last_ack: 0,
+    }
+}
+
+#[test]
+fn splices_follow_their_sessions_and_their_slots_are_reused() {
+    let mut t = SessionTable::new(10, 10, Timeouts::default());
+    let (a, b) = (t.insert(new(1), 0).unwrap(), t.insert(new(2), 0).unwrap());
+    assert_eq!((t.splice(a), t.get(a).has_splice()), (None, false));
+    t.set_splice(a, splice(7));
+    t.set_splice(b, splice(8));
+    t.set_splice(a, splice(9));
+    assert_eq!((t.splice(a).map(|s| s.cookie), t.splice(b).map(|s| s.cookie)), (Some(9), Some(8)));
+    assert_eq!(t.splices.len(), 2, "updating a splice keeps its slot");
+    t.remove(a);
+    let c = t.insert(new(3), 0).unwrap();
+    assert_eq!(c, a, "the slab entry is reused");
+    assert_eq!(t.splice(c), None, "a new session does not inherit the old one's splice");
+    t.set_splice(c, splice(10));
+    assert_eq!(t.splices.len(), 2, "the freed slot is reused");
+    assert_eq!((t.splice(c).map(|s| s.cookie), t.splice(b).map(|s| s.cookie)), (Some(10), Some(8)));
+}
+
+#[test]
+fn expiry_is_kept_in_whole_seconds_rounded_up() {
+    let mut t = SessionTable::new(10, 10, Timeouts { tcp_syn_recv: 5, ..Timeouts::default() });
+    let id = t.insert(new(1), 1_001).unwrap();
+    assert_eq!(t.get(id).expires_ms(), 7_000, "1.001 s + 5 s, rounded up to 7 s");
+    let mut gone = 0;
+    t.expire(6_999, |_| gone += 1);
+    assert_eq!(gone, 0, "not before its second");
+    t.expire(7_000, |_| gone += 1);
+    assert_eq!(gone, 1, "at its second");
+    // The flags of a removed session do not carry over to the next one in its slot.
+    let id = t.insert(new(2), 7_000).unwrap();
+    let s = t.get_mut(id);
+    s.set_toa_sent();
+    s.set_draining(true);
+    s.set_adopted();
+    assert!(s.toa_sent() && s.draining() && s.adopted());
+    s.set_draining(false);
+    assert!(!s.draining() && s.toa_sent());
+    t.remove(id);
+    let id = t.insert(new(3), 7_000).unwrap();
+    let s = t.get(id);
+    assert!(!s.toa_sent() && !s.draining() && !s.adopted() && s.live());
 }

@@ -118,7 +118,7 @@ fn client_ack<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, sv
     }
     let len = u64::try_from(buf.data().len()).unwrap_or(0);
     st.sessions.count_in(id, len);
-    st.sessions.get_mut(id).set_splice(Splice {
+    st.sessions.set_splice(id, Splice {
         waiting: true,
         client_isn,
         cookie: isn,
@@ -141,7 +141,7 @@ fn client_ack<B: PacketBuf>(buf: &mut B, in_port: u8, key: &FlowKey, l4: &L4, sv
 fn syn_to_rs<B: PacketBuf>(buf: &mut B, id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
     let toa = session_toa(st.sessions.get(id), ctx) == ToaMode::SynAndFirstAck;
     let s = st.sessions.get(id);
-    let Some(sp) = s.splice() else { return Verdict::Drop(DropReason::NoSession) };
+    let Some(sp) = st.sessions.splice(id) else { return Verdict::Drop(DropReason::NoSession) };
     let client_window = rescale(sp.client_win, (sp.opts.wscale.unwrap_or(0), 0));
     let seg = Segment {
         src_mac: EthernetAddress([0; 6]),
@@ -172,7 +172,7 @@ fn syn_to_rs<B: PacketBuf>(buf: &mut B, id: u32, ctx: &Ctx<'_>, st: &mut WorkerS
 /// ends the session); anything else re-sends the SYN, a bounded number of times.
 pub(crate) fn client_waiting<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &Ctx<'_>, st: &mut WorkerState) -> Verdict {
     let s = st.sessions.get(id);
-    let Some(mut sp) = s.splice() else { return Verdict::Drop(DropReason::NoSession) };
+    let Some(mut sp) = st.sessions.splice(id) else { return Verdict::Drop(DropReason::NoSession) };
     if l4.flags.contains(TcpFlags::RST) {
         let seg = Segment {
             src_mac: EthernetAddress([0; 6]),
@@ -200,7 +200,7 @@ pub(crate) fn client_waiting<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &
         return Verdict::Drop(DropReason::SynProxyWaiting);
     }
     sp.retries_left -= 1;
-    st.sessions.get_mut(id).set_splice(sp);
+    st.sessions.set_splice(id, sp);
     st.counters.synproxy_rs_syn_retries += 1;
     syn_to_rs(buf, id, ctx, st)
 }
@@ -212,12 +212,12 @@ pub(crate) fn client_waiting<B: PacketBuf>(buf: &mut B, id: u32, l4: &L4, ctx: &
 pub(crate) fn rs_waiting<B: PacketBuf>(buf: &mut B, id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> Option<Verdict> {
     let seg_in = read_seg(buf.data());
     let s = st.sessions.get(id);
-    let mut sp = s.splice()?;
+    let mut sp = st.sessions.splice(id)?;
     if seg_in.flags.contains(TcpFlags::RST) {
         // The client expects the next byte after the cookie.
         sp.delta = seg_in.seq.wrapping_sub(sp.cookie.wrapping_add(1));
         sp.waiting = false;
-        st.sessions.get_mut(id).set_splice(sp);
+        st.sessions.set_splice(id, sp);
         return None;
     }
     if !seg_in.flags.contains(TcpFlags::SYN | TcpFlags::ACK) || seg_in.ack != sp.client_isn.wrapping_add(1) {
@@ -235,7 +235,7 @@ pub(crate) fn rs_waiting<B: PacketBuf>(buf: &mut B, id: u32, ctx: &Ctx<'_>, st: 
         _ => (0, 0),
     };
     sp.to_client_shift = (rs_ws.unwrap_or(0), sp.our_wscale.unwrap_or(0));
-    let toa = session_toa(s, ctx) != ToaMode::Off && !s.toa_sent;
+    let toa = session_toa(s, ctx) != ToaMode::Off && !s.toa_sent();
     let (laddr, client, rs, vip, client_port, client_mac) = (s.laddr, s.client, s.rs, s.vip, s.client_port, s.client_mac);
     let ack = Segment {
         src_mac: EthernetAddress([0; 6]),
@@ -266,10 +266,9 @@ pub(crate) fn rs_waiting<B: PacketBuf>(buf: &mut B, id: u32, ctx: &Ctx<'_>, st: 
     let len = u64::try_from(buf.data().len()).unwrap_or(0);
     st.sessions.touch(id, ConnState::Established, ctx.now_ms);
     st.sessions.count_out(id, len);
-    let sess = st.sessions.get_mut(id);
-    sess.set_splice(sp);
+    st.sessions.set_splice(id, sp);
     if toa {
-        sess.toa_sent = true;
+        st.sessions.get_mut(id).set_toa_sent();
         st.counters.toa_inserted += 1;
     }
     if let Some(e) = Emit::new(client_port, update.len(), |f| update.write(f)) {
