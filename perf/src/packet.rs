@@ -466,6 +466,27 @@ pub fn arp_reply_in_place(frame: &mut [u8], req: &ArpRepr, mac: EthernetAddress)
     reply.emit(&mut ArpPacket::new_unchecked(eth.payload_mut()));
 }
 
+/// Turns a received IPv4 TCP/UDP frame into its echo in place: MACs, addresses and ports
+/// swapped, as a server answering every request would send it back. The IPv4, TCP and UDP
+/// checksums stay valid (each sums its fields in any order); a frame too short for the ports is
+/// left as it is.
+pub fn echo_in_place(frame: &mut [u8]) {
+    let Some(&vihl) = frame.get(off::IP) else { return };
+    let l4 = off::IP + usize::from(vihl & 0x0f) * 4;
+    if frame.len() < l4 + 4 {
+        return;
+    }
+    for i in 0..6 {
+        frame.swap(i, 6 + i);
+    }
+    for i in 0..4 {
+        frame.swap(off::IP_SRC + i, off::IP_DST + i);
+    }
+    for i in 0..2 {
+        frame.swap(l4 + i, l4 + 2 + i);
+    }
+}
+
 /// Writes a broadcast ARP request "who has `target`, tell `src`" (60 bytes).
 pub fn arp_request(frame: &mut [u8], mac: EthernetAddress, src: Ipv4Addr, target: Ipv4Addr) {
     frame.fill(0);
@@ -589,6 +610,22 @@ mod tests {
             }
             assert_eq!(out.len(), size.max(min_frame(proto)));
         }
+    }
+
+    #[test]
+    fn an_echo_swaps_both_ends_and_keeps_checksums_valid() {
+        for (proto, csum) in [(Proto::Udp, true), (Proto::Udp, false), (Proto::Tcp, true)] {
+            let t = Template::new(proto, 64, (A, B), tuple(1), TcpFlags::ACK, csum);
+            let mut f = vec![0; t.len()];
+            t.write(&mut f, &tuple(7), 99, 12345);
+            echo_in_place(&mut f);
+            assert!(checks_out(&f), "{proto:?}");
+            let Rx::Data(p) = parse(&f) else { panic!("{proto:?}: not data") };
+            assert_eq!((p.tuple, p.src_mac, p.dst_mac, p.stamp), (tuple(7).reversed(), B, A, Some(12345)));
+        }
+        let mut short = vec![0x45; 30];
+        echo_in_place(&mut short);
+        assert_eq!(short, vec![0x45; 30], "too short for the ports: unchanged");
     }
 
     #[test]

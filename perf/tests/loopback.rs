@@ -108,6 +108,24 @@ fn udp_and_tcp_frames_all_arrive_with_latency() {
 }
 
 #[test]
+fn echoes_come_back_to_the_client_port_and_count_both_directions() {
+    let r = pktgen("echo", &["--mode", "udp", "--skip-open", "--flows", "100", "--rate", "200000", "--echo"]);
+    let (rx, echoed, both) = (
+        r["rx_pps"].as_f64().unwrap(),
+        r["echo_rx_pps"].as_f64().unwrap(),
+        r["both_rx_pps"].as_f64().unwrap(),
+    );
+    assert!((150_000.0..=250_000.0).contains(&rx), "paced at 200 kpps, measured {rx}: {r}");
+    assert!((echoed - rx).abs() <= rx * 0.05, "every frame comes back (within the window's edges): {echoed} vs {rx}: {r}");
+    assert!((both - (rx + echoed)).abs() <= 1.0, "{r}");
+    let (server, client) = (&r["ports"]["server"], &r["ports"]["client"]);
+    assert_eq!(server["tx_dropped"], 0, "{r}");
+    assert_eq!(server["tx"], server["rx"], "the server side sends back what it receives: {r}");
+    assert_eq!(client["rx"], server["tx"], "a wire loses nothing: {r}");
+    assert_eq!(client["rx_other"], 0, "echoes parse as data: {r}");
+}
+
+#[test]
 fn connections_complete_without_a_director() {
     let r = pktgen(
         "conn",

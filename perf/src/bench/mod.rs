@@ -139,10 +139,24 @@ pub fn scenarios(p: &Plan) -> Vec<Scenario> {
             p.runs,
         ),
         mk(
+            "testpmd-echo",
+            "lb-pktgen --echo -> testpmd io-fwd, UDP 64 B both directions".into(),
+            Dut::Testpmd,
+            with(fwd(64), &a(&["--echo"])),
+            p.runs,
+        ),
+        mk(
             "lbd-udp",
             "lbd FNAT, established UDP flows, 64 B".into(),
             Dut::Lbd,
             lbd("udp", lab::UDP_PORT, 64),
+            p.runs,
+        ),
+        mk(
+            "lbd-udp-echo",
+            "lbd FNAT, established UDP flows echoed by the real servers, 64 B both directions".into(),
+            Dut::Lbd,
+            with(lbd("udp", lab::UDP_PORT, 64), &a(&["--echo"])),
             p.runs,
         ),
         mk(

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::report::{bytes_per_session, cps, fmt_ratio, median_min_max, ratio, rx_pps, si, stats};
+use super::report::{both_pps, bytes_per_session, cps, fmt_ratio, median_min_max, ratio, rx_pps, si, stats};
 use super::record::verdict;
 
 /// Runs of one figure that differ by more than this (max − min over the median) are marked.
@@ -17,16 +17,19 @@ const SESSIONS_TARGET_AT: u64 = 20_000_000;
 
 type Stat = Option<(f64, f64, f64)>;
 
-/// The pair's ceiling: the higher of lb-pktgen → testpmd io-fwd and testpmd flowgen →
-/// testpmd io-fwd, with the name of the generator that reached it.
+/// The pair's ceiling: the highest of what testpmd io-fwd forwarded from lb-pktgen (one way),
+/// from lb-pktgen with echoes (both directions) and from testpmd flowgen (both directions),
+/// with the name of the generator that reached it.
 pub(super) fn ceiling(rec: &Value) -> (Stat, &'static str) {
-    let (tp, fg) = (stats(rec, "testpmd", rx_pps), stats(rec, "testpmd-flowgen", rx_pps));
-    match (tp, fg) {
-        (Some(t), Some(f)) if f.0 > t.0 => (fg, "testpmd flowgen"),
-        (Some(_), _) => (tp, "lb-pktgen"),
-        (None, Some(_)) => (fg, "testpmd flowgen"),
-        (None, None) => (None, "—"),
-    }
+    let candidates = [
+        (stats(rec, "testpmd", rx_pps), "lb-pktgen"),
+        (stats(rec, "testpmd-echo", both_pps), "lb-pktgen --echo"),
+        (stats(rec, "testpmd-flowgen", rx_pps), "testpmd flowgen"),
+    ];
+    candidates.into_iter().filter(|(s, _)| s.is_some()).fold((None, "—"), |best: (Stat, &str), (s, name)| match (best.0, s) {
+        (Some(b), Some(c)) if b.0 >= c.0 => best,
+        _ => (s, name),
+    })
 }
 
 /// Median others' and stolen CPU over a scenario's runs, "12 % / 3 %".
@@ -62,7 +65,7 @@ pub(super) fn section(rec: &Value) -> String {
     let fg = stats(rec, "testpmd-flowgen", rx_pps);
     let _ = writeln!(
         s,
-        "## Summary\n\nThe ceiling is the higher of the two testpmd io-fwd figures: lb-pktgen or testpmd flowgen as the generator ({}: **{}**). *Others / steal*: the median share of both CPUs that other processes used and that the hypervisor stole while each run was measured. ⚠ marks a figure whose runs spread by more than {:.0} % (a mode switch of the VM is likely: read its runs).\n\n| figure | median | min – max | vs ceiling | target | target met | others / steal |\n|---|---|---|---|---|---|---|",
+        "## Summary\n\nThe ceiling is the highest testpmd io-fwd figure: lb-pktgen (one way), lb-pktgen --echo or testpmd flowgen (both directions) as the generator ({}: **{}**). Rows marked *both directions* count what the forwarder carried each way, as flowgen's figure does. *Others / steal*: the median share of both CPUs that other processes used and that the hypervisor stole while each run was measured. ⚠ marks a figure whose runs spread by more than {:.0} % (a mode switch of the VM is likely: read its runs).\n\n| figure | median | min – max | vs ceiling | target | target met | others / steal |\n|---|---|---|---|---|---|---|",
         ceil.map_or("not measured".into(), |c| pps(c.0)),
         bound,
         SPREAD_MARK * 100.0
@@ -73,11 +76,15 @@ pub(super) fn section(rec: &Value) -> String {
     };
     let lo = stats(rec, "loopback", rx_pps);
     row("lb-pktgen looped onto itself (the generator alone)", "loopback", lo, &pps, ratio(lo, ceil), "", None);
-    row("lb-pktgen → testpmd io-fwd", "testpmd", tp, &pps, ratio(tp, ceil), "≥ flowgen (the generator does not bind)", ratio(tp, fg).map(|r| r >= 1.0));
-    row("testpmd flowgen → testpmd io-fwd", "testpmd-flowgen", fg, &pps, ratio(fg, ceil), "", None);
+    row("lb-pktgen → testpmd io-fwd, one way", "testpmd", tp, &pps, ratio(tp, ceil), "", None);
+    let te = stats(rec, "testpmd-echo", both_pps);
+    row("lb-pktgen --echo → testpmd io-fwd, both directions", "testpmd-echo", te, &pps, ratio(te, ceil), "≥ flowgen (the generator does not bind)", ratio(te, fg).map(|r| r >= 1.0));
+    row("testpmd flowgen → testpmd io-fwd, both directions", "testpmd-flowgen", fg, &pps, ratio(fg, ceil), "", None);
     let udp = stats(rec, "lbd-udp", rx_pps);
     let flows = rec["scenarios"]["lbd-udp"]["runs"][0]["gen"]["flows"].as_u64().map_or(String::new(), |n| format!(", {n} flows"));
     row(&format!("lbd FNAT, established UDP flows, 64 B{flows}"), "lbd-udp", udp, &pps, ratio(udp, ceil), "≥ 0.6 × ceiling", ratio(udp, ceil).map(|r| r >= 0.6));
+    let echo = stats(rec, "lbd-udp-echo", both_pps);
+    row(&format!("lbd FNAT, UDP both directions (every datagram echoed), 64 B{flows}"), "lbd-udp-echo", echo, &pps, ratio(echo, ceil), "≥ 0.6 × ceiling", ratio(echo, ceil).map(|r| r >= 0.6));
     let tcp = stats(rec, "lbd-tcp", rx_pps);
     row("lbd FNAT, established TCP flows, 64 B", "lbd-tcp", tcp, &pps, ratio(tcp, ceil), "≥ 0.6 × ceiling", ratio(tcp, ceil).map(|r| r >= 0.6));
     let (f1m, f100) = (stats(rec, "lbd-udp-flows-1000000", rx_pps), stats(rec, "lbd-udp-flows-100", rx_pps));
@@ -90,7 +97,7 @@ pub(super) fn section(rec: &Value) -> String {
     let (writes, pkts) = shared_writes(rec);
     if pkts > 0 {
         let per_m = writes as f64 * 1e6 / pkts as f64;
-        row(&format!("shared writes per million packets (owner maps, limit atomics; lbd-udp, lbd-tcp, lbd-conn: {} packets)", si(pkts as f64)), "lbd-conn", Some((per_m, per_m, per_m)), &|x| format!("{x:.1}"), None, "0 in steady state", Some(writes == 0));
+        row(&format!("shared writes per million packets (owner maps, limit atomics; lbd-udp, lbd-udp-echo, lbd-tcp, lbd-conn: {} packets)", si(pkts as f64)), "lbd-conn", Some((per_m, per_m, per_m)), &|x| format!("{x:.1}"), None, "0 in steady state", Some(writes == 0));
     }
     let mut keys: Vec<(u64, String)> = rec["order"].as_array().into_iter().flatten().filter_map(Value::as_str).filter_map(|k| k.strip_prefix("sessions-").and_then(|n| n.parse().ok()).map(|n| (n, k.to_owned()))).collect();
     keys.sort();
@@ -106,7 +113,7 @@ pub(super) fn section(rec: &Value) -> String {
 /// lbd forwarded in them (both directions).
 fn shared_writes(rec: &Value) -> (u64, u64) {
     let mut sum = (0, 0);
-    for key in ["lbd-udp", "lbd-tcp", "lbd-conn"] {
+    for key in ["lbd-udp", "lbd-udp-echo", "lbd-tcp", "lbd-conn"] {
         for t in rec["scenarios"][key]["runs"].as_array().into_iter().flatten().map(|r| &r["lbd_totals"]) {
             let n = |k: &str| t[k].as_u64().unwrap_or(0);
             if t["shared_writes"].is_u64() {

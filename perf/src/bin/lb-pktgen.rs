@@ -89,6 +89,11 @@ struct Cli {
     /// Do not open flows before measuring (for forwarders that are not directors).
     #[arg(long)]
     skip_open: bool,
+    /// udp / tcp: the server side sends every data frame back with both ends swapped (a
+    /// server answering each request), so the forwarder carries both directions; the report
+    /// adds the echoes received (echo_rx_pps) and both directions together (both_rx_pps).
+    #[arg(long)]
+    echo: bool,
     /// Fill UDP checksums (default: 0, none, as IPv4 allows).
     #[arg(long)]
     udp_checksum: bool,
@@ -227,6 +232,7 @@ fn main() -> ExitCode {
         concurrency: cli.concurrency.max(1),
         udp_checksum: cli.udp_checksum,
         skip_open: cli.skip_open,
+        echo: cli.echo,
         link_timeout: secs(cli.link_timeout),
         flood,
         track_half_open: cli.track_half_open,

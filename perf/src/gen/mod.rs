@@ -72,6 +72,9 @@ pub struct GenConfig {
     pub udp_checksum: bool,
     /// Do not open flows first (the forwarder is not a director, e.g. testpmd).
     pub skip_open: bool,
+    /// udp / tcp: the server side sends every data frame back (`packet::echo_in_place`), so the
+    /// forwarder carries both directions; the client side counts the echoes.
+    pub echo: bool,
     pub link_timeout: Duration,
     /// conn / flood: a SYN flood from spoofed sources beside the connections.
     pub flood: Option<flood::FloodConfig>,
@@ -257,6 +260,11 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, stop: &Stop) -> Result<Value, GenErr
                 (r.after[SERVER].rx_bytes - r.before[SERVER].rx_bytes) * 8,
                 r.seconds
             ));
+            if cfg.echo {
+                let echoed = r.after[CLIENT].rx - r.before[CLIENT].rx;
+                report["echo_rx_pps"] = json!(rate(echoed, r.seconds));
+                report["both_rx_pps"] = json!(rate(rx + echoed, r.seconds));
+            }
             report["opening_sent"] = json!(r.opening_sent);
             report["total_tx"] = json!(total_tx);
             report["total_rx"] = json!(total_rx);

@@ -199,6 +199,7 @@ mod tests {
             concurrency: 2048,
             udp_checksum: false,
             skip_open: false,
+            echo: false,
             link_timeout: Duration::from_secs(1),
             flood: None,
             track_half_open: false,

@@ -176,13 +176,19 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
                 pacer.issued(n);
             }
         }
-        e.poll(SERVER, |_, d, now| {
+        let echo = cfg.echo;
+        e.poll(SERVER, |m, d, now| {
             if let Some(s) = d.stamp {
                 if now > s {
                     hist.record(now - s);
                 }
             }
-            Action::Free
+            if echo {
+                crate::packet::echo_in_place(m.data_mut());
+                Action::Reply
+            } else {
+                Action::Free
+            }
         });
         e.poll(CLIENT, |_, _, _| Action::Free);
     }
