@@ -8,9 +8,33 @@ fn slowpath(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lb-slowpath")).args(args).output().expect("run lb-slowpath")
 }
 
-fn write(name: &str, text: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("lb-slowpath-cli-{}-{name}", std::process::id()));
-    std::fs::write(&p, text).unwrap();
+/// A path in the temp directory, removed (file or directory) when dropped: a test leaves
+/// nothing behind, on every path.
+struct Temp(PathBuf);
+
+impl Temp {
+    fn named(name: &str) -> Temp {
+        Temp(std::env::temp_dir().join(format!("lb-slowpath-cli-{}-{name}", std::process::id())))
+    }
+}
+
+impl std::ops::Deref for Temp {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write(name: &str, text: &str) -> Temp {
+    let p = Temp::named(name);
+    std::fs::write(&*p, text).unwrap();
     p
 }
 

@@ -8,9 +8,33 @@ fn lbd(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lbd")).args(args).output().expect("run lbd")
 }
 
-fn write(name: &str, text: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("lbd-cli-{}-{name}.toml", std::process::id()));
-    std::fs::write(&p, text).unwrap();
+/// A path in the temp directory, removed (file or directory) when dropped: a test leaves
+/// nothing behind, on every path.
+struct Temp(PathBuf);
+
+impl Temp {
+    fn named(name: &str) -> Temp {
+        Temp(std::env::temp_dir().join(format!("lbd-cli-{}-{name}", std::process::id())))
+    }
+}
+
+impl std::ops::Deref for Temp {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn write(name: &str, text: &str) -> Temp {
+    let p = Temp::named(&format!("{name}.toml"));
+    std::fs::write(&*p, text).unwrap();
     p
 }
 
@@ -55,8 +79,8 @@ fn invalid_configurations_exit_2_naming_file_and_field() {
     assert_clean_failure(&lbd(&["--config", p.to_str().unwrap()]), 2, &["port[0] (wan).addresses", "10.0.0.300/24"]);
     let missing = "/nonexistent/lbd.toml";
     assert_clean_failure(&lbd(&["--config", missing]), 2, &["cannot read", missing]);
-    let services = std::env::temp_dir().join(format!("lbd-cli-{}-bad.conf", std::process::id()));
-    std::fs::write(&services, "virtual_server 10.0.0.1 80 {\n    lb_algo rr\n    lb_kind FNAT\n    real_server 10.0.1.1 80 {\n        weight abc\n    }\n}\n").unwrap();
+    let services = Temp::named("bad.conf");
+    std::fs::write(&*services, "virtual_server 10.0.0.1 80 {\n    lb_algo rr\n    lb_kind FNAT\n    real_server 10.0.1.1 80 {\n        weight abc\n    }\n}\n").unwrap();
     let p = write("badsvc", &format!("services = \"{}\"\n{}", services.display(), config("x", "net_ring0")));
     let o = lbd(&["--config", p.to_str().unwrap(), "--check"]);
     assert_clean_failure(&o, 2, &["services", &format!("{}:5", services.display()), "weight"]);
@@ -80,8 +104,8 @@ fn check_prints_the_eal_arguments_and_help_documents_the_keys() {
 #[test]
 fn sigterm_stops_cleanly_with_exit_0() {
     use std::io::{BufRead, BufReader};
-    let dir = std::env::temp_dir().join(format!("lbd-cli-{}-term", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Temp::named("term");
+    std::fs::create_dir_all(&*dir).unwrap();
     let sock = dir.join("lbd.sock");
     let text = format!(
         "workers = 1\napi_socket = \"{}\"\n[eal]\nno_huge = true\nmemory_mb = 256\nfile_prefix = \"cli-term-{}\"\n[[port]]\nname = \"wan\"\nvdev = \"net_ring0\"\n[[port]]\nname = \"lan\"\nvdev = \"net_ring1\"\n",
@@ -111,7 +135,6 @@ fn sigterm_stops_cleanly_with_exit_0() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     let o = child.wait_with_output().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(o.status.code(), Some(0), "exit status {:?}; stderr: {}", o.status, String::from_utf8_lossy(&o.stderr));
     assert!(rest.contains("lbd: stopped; totals"), "final totals printed: {rest}");
 }
@@ -158,8 +181,8 @@ fn auto_exception_takes_a_tap_without_vhost_net() {
         eprintln!("skipped: needs unshare -n and no usable /dev/vhost-net");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("lbd-cli-{}-auto", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Temp::named("auto");
+    std::fs::create_dir_all(&*dir).unwrap();
     let tap = format!("lbdat{}", std::process::id() % 100_000);
     // A data port with a MAC of its own (net_ring's is all zeroes, and then both exception
     // drivers pick a random one): a TAP in the same private namespace.
@@ -193,7 +216,6 @@ fn auto_exception_takes_a_tap_without_vhost_net() {
     let link = Command::new("nsenter").args(["-t", &pid, "-n", "ip", "-br", "link", "show", "dev", &tap]).output().unwrap();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let o = child.wait_with_output().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(o.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&o.stderr));
     assert!(seen.contains(&format!("lbd: port wan: exception path tap ({tap}; auto: /dev/vhost-net cannot be opened")), "{seen}");
     assert!(seen.contains(&format!("wan=net_tap0 ({mac},")), "the port's MAC: {seen}");
@@ -202,7 +224,7 @@ fn auto_exception_takes_a_tap_without_vhost_net() {
 }
 
 /// lbd.toml for the testbed's two ports with `services` = `conf`.
-fn testbed_toml(name: &str, conf: &std::path::Path) -> PathBuf {
+fn testbed_toml(name: &str, conf: &std::path::Path) -> Temp {
     write(
         name,
         &format!(
@@ -234,9 +256,9 @@ fn every_testbed_and_seed_configuration_passes_check() {
         }) else {
             panic!("{}: no lb_algo or state line", f.display())
         };
-        let bad = std::env::temp_dir().join(format!("lbd-cli-{}-misspelt.conf", std::process::id()));
+        let bad = Temp::named("misspelt.conf");
         let misspelt: Vec<String> = text.lines().enumerate().map(|(i, l)| if i + 1 == line { l.replacen(kw, &format!("{kw}x"), 1) } else { l.to_owned() }).collect();
-        std::fs::write(&bad, misspelt.join("\n")).unwrap();
+        std::fs::write(&*bad, misspelt.join("\n")).unwrap();
         let o = lbd(&["--config", testbed_toml("misspelt", &bad).to_str().unwrap(), "--check"]);
         assert_clean_failure(&o, 2, &[&format!("{}:{line}:{col}", bad.display()), &format!("{kw}x")]);
     }
