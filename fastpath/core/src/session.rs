@@ -159,6 +159,8 @@ pub const INDEX_BYTES_PER_ENTRY: f64 = index::BYTES_PER_ENTRY;
 const RS_SIDE: u32 = 1 << 31;
 /// Most sessions a table can hold (ids leave the top bit to the direction).
 pub const MAX_SESSIONS: usize = (RS_SIDE - 1) as usize;
+/// Index buckets a growing index moves per `expire` call (besides one per insert).
+const INDEX_MOVE_PER_PASS: usize = 2;
 /// Wheel entries one `expire` call examines at most.
 pub const EXPIRE_BUDGET: usize = 1024;
 const TICK_MS: u64 = 1000;
@@ -552,6 +554,14 @@ impl SessionTable {
     /// Call every poll-loop pass: each call examines at most `EXPIRE_BUDGET` wheel entries, so
     /// a second in which a million sessions fall due costs many short passes, not one stall.
     pub fn expire(&mut self, now_ms: u64, mut on_expire: impl FnMut(&Session)) -> usize {
+        if self.index.growing() {
+            // A growing index finishes moving in passes, not only as sessions are inserted.
+            let (slab, hasher) = (&self.slab, &self.hasher);
+            self.index.move_buckets(INDEX_MOVE_PER_PASS, &|v: u32| {
+                let s = &slab[(v & !RS_SIDE) as usize];
+                hasher.hash_one(if v & RS_SIDE == 0 { s.client_key() } else { s.rs_key() })
+            });
+        }
         let target = now_ms / TICK_MS;
         let (mut n, mut work) = (0, 0);
         self.start_wheel(now_ms);

@@ -6,7 +6,11 @@
 //! rehashes (8 % of the connection profile). Here a bucket is one cache line of 12 slots with a
 //! 7-bit tag each, collisions spill to the next bucket, and each bucket counts the entries that
 //! spilled past it (as folly's F14 does), so a lookup stops at the first bucket nothing spilled
-//! past, and a removal leaves nothing behind: no tombstones, no rehash except to grow.
+//! past, and a removal leaves nothing behind: no tombstones, no rehash except to grow. Growing
+//! is incremental: the table doubles at 7/8 and the old one's entries move a bucket per insert
+//! (and a few per poll pass), with lookups trying both tables meanwhile, so a growing table
+//! never stalls the worker (moving 1 M entries at once took ~130 ms: a gap in the connection
+//! benchmark, and at line rate a full receive ring).
 
 const SLOTS: usize = 12;
 /// Bytes per entry in a full bucket.
@@ -38,141 +42,209 @@ fn tag(hash: u64) -> u8 {
     t | 0x80
 }
 
+/// Old buckets moved into the grown table per insert while it grows.
+const MOVE_PER_INSERT: usize = 1;
+
 #[derive(Debug, Clone)]
 pub(crate) struct FlowIndex {
     buckets: Vec<Bucket>,
     mask: usize,
+    /// Entries in both tables.
     len: usize,
     /// Entries before the table doubles (7/8 of its slots).
     grow_at: usize,
+    /// While growing: the previous table, whose buckets from `moved` on still hold entries (empty
+    /// when not growing). Each entry is in exactly one of the two tables.
+    old: Vec<Bucket>,
+    old_mask: usize,
+    moved: usize,
+}
+
+/// The first id with a matching tag for which `eq` holds, probing `table` from `hash`'s home.
+#[inline]
+fn find_in(table: &[Bucket], mask: usize, hash: u64, eq: &mut impl FnMut(u32) -> bool) -> Option<u32> {
+    let t = tag(hash);
+    let mut at = home(hash, mask);
+    for _ in 0..table.len() {
+        let b = &table[at];
+        for i in 0..SLOTS {
+            if b.tags[i] == t && eq(b.ids[i]) {
+                return Some(b.ids[i]);
+            }
+        }
+        if b.overflow == 0 {
+            return None;
+        }
+        at = (at + 1) & mask;
+    }
+    None
+}
+
+/// Puts `id` in the first free slot from `hash`'s home on (the table is never full).
+fn place_in(table: &mut [Bucket], mask: usize, hash: u64, id: u32) {
+    let t = tag(hash);
+    let mut at = home(hash, mask);
+    for _ in 0..table.len() {
+        let b = &mut table[at];
+        if let Some(i) = b.tags.iter().position(|x| *x == 0) {
+            b.tags[i] = t;
+            b.ids[i] = id;
+            return;
+        }
+        if b.overflow != OVERFLOW_STUCK {
+            b.overflow += 1;
+        }
+        at = (at + 1) & mask;
+    }
+}
+
+/// Takes `id` out from under `hash`; false if it was not there.
+fn remove_in(table: &mut [Bucket], mask: usize, hash: u64, id: u32) -> bool {
+    let t = tag(hash);
+    let start = home(hash, mask);
+    let mut at = start;
+    for _ in 0..table.len() {
+        let b = &mut table[at];
+        if let Some(i) = (0..SLOTS).find(|&i| b.tags[i] == t && b.ids[i] == id) {
+            b.tags[i] = 0;
+            // The buckets this entry spilled past count one entry fewer.
+            let mut p = start;
+            while p != at {
+                let o = &mut table[p].overflow;
+                if *o != OVERFLOW_STUCK {
+                    // Never below 0: a count only over-states (see `FlowIndex::move_buckets`).
+                    *o = o.saturating_sub(1);
+                }
+                p = (p + 1) & mask;
+            }
+            return true;
+        }
+        if b.overflow == 0 {
+            return false;
+        }
+        at = (at + 1) & mask;
+    }
+    false
+}
+
+#[inline]
+fn home(hash: u64, mask: usize) -> usize {
+    // Truncation intended: the low bits pick the bucket.
+    #[allow(clippy::cast_possible_truncation)]
+    let h = hash as usize;
+    h & mask
 }
 
 impl FlowIndex {
     /// An index for about `entries` entries before it first grows.
     pub(crate) fn with_capacity(entries: usize) -> FlowIndex {
         let buckets = (entries * 8 / 7).div_ceil(SLOTS).next_power_of_two().max(2);
-        FlowIndex { buckets: vec![EMPTY; buckets], mask: buckets - 1, len: 0, grow_at: buckets * SLOTS * 7 / 8 }
+        FlowIndex { buckets: vec![EMPTY; buckets], mask: buckets - 1, len: 0, grow_at: buckets * SLOTS * 7 / 8, old: Vec::new(), old_mask: 0, moved: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    #[inline]
-    fn home(&self, hash: u64) -> usize {
-        // Truncation intended: the low bits pick the bucket.
-        #[allow(clippy::cast_possible_truncation)]
-        let h = hash as usize;
-        h & self.mask
+    /// Whether a previous table still holds entries (the index is growing).
+    pub(crate) fn growing(&self) -> bool {
+        !self.old.is_empty()
     }
 
-    /// Brings the bucket `hash` starts at into the cache.
+    /// Brings the bucket `hash` starts at into the cache (in both tables while growing).
     #[inline]
     pub(crate) fn prefetch(&self, hash: u64) {
-        lb_prefetch::prefetch(&self.buckets[self.home(hash)]);
+        lb_prefetch::prefetch(&self.buckets[home(hash, self.mask)]);
+        if let Some(b) = self.old.get(home(hash, self.old_mask)) {
+            lb_prefetch::prefetch(b);
+        }
     }
 
-    /// Calls `f` with every id whose tag matches in the bucket `hash` starts at (to prefetch
-    /// what the lookup will compare).
+    /// Calls `f` with every id whose tag matches in the bucket `hash` starts at (in both
+    /// tables while growing), to prefetch what the lookup will compare.
     #[inline]
     pub(crate) fn candidates(&self, hash: u64, mut f: impl FnMut(u32)) {
-        let (b, t) = (&self.buckets[self.home(hash)], tag(hash));
-        for i in 0..SLOTS {
-            if b.tags[i] == t {
-                f(b.ids[i]);
+        let t = tag(hash);
+        let mut scan = |b: &Bucket| {
+            for i in 0..SLOTS {
+                if b.tags[i] == t {
+                    f(b.ids[i]);
+                }
             }
+        };
+        scan(&self.buckets[home(hash, self.mask)]);
+        if let Some(b) = self.old.get(home(hash, self.old_mask)) {
+            scan(b);
         }
     }
 
     /// The first id with a matching tag for which `eq` holds.
     #[inline]
     pub(crate) fn find(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
-        let t = tag(hash);
-        let mut at = self.home(hash);
-        for _ in 0..self.buckets.len() {
-            let b = &self.buckets[at];
-            for i in 0..SLOTS {
-                if b.tags[i] == t && eq(b.ids[i]) {
-                    return Some(b.ids[i]);
-                }
-            }
-            if b.overflow == 0 {
-                return None;
-            }
-            at = (at + 1) & self.mask;
+        if !self.old.is_empty() && home(hash, self.old_mask) >= self.moved {
+            // Its old bucket has not moved yet: an entry from before the growth is still there.
+            return find_in(&self.old, self.old_mask, hash, &mut eq).or_else(|| find_in(&self.buckets, self.mask, hash, &mut eq));
         }
-        None
+        find_in(&self.buckets, self.mask, hash, &mut eq).or_else(|| if self.old.is_empty() { None } else { find_in(&self.old, self.old_mask, hash, &mut eq) })
     }
 
     /// Adds `id` under `hash` (the caller knows it is not there). `rehash` gives the hash of
-    /// any id already in the index, for growing.
+    /// any id already in the index, for growing: the table doubles when 7/8 full, and the
+    /// entries of the old one move over a bucket per insert (and per `move_buckets` call), so
+    /// no insert pays for the whole table.
     pub(crate) fn insert(&mut self, hash: u64, id: u32, rehash: impl Fn(u32) -> u64) {
         if self.len >= self.grow_at {
             self.grow(&rehash);
         }
-        self.place(hash, id);
+        place_in(&mut self.buckets, self.mask, hash, id);
         self.len += 1;
-    }
-
-    fn place(&mut self, hash: u64, id: u32) {
-        let t = tag(hash);
-        let mut at = self.home(hash);
-        // The table is never full (it grows at 7/8), so an empty slot is found.
-        loop {
-            let b = &mut self.buckets[at];
-            if let Some(i) = b.tags.iter().position(|x| *x == 0) {
-                b.tags[i] = t;
-                b.ids[i] = id;
-                return;
-            }
-            if b.overflow != OVERFLOW_STUCK {
-                b.overflow += 1;
-            }
-            at = (at + 1) & self.mask;
+        if self.growing() {
+            self.move_buckets(MOVE_PER_INSERT, &rehash);
         }
     }
 
     fn grow(&mut self, rehash: &impl Fn(u32) -> u64) {
+        // A growth still under way finishes first (it cannot be: the new table takes twice as
+        // many inserts to fill as the old one has buckets to move).
+        self.move_buckets(usize::MAX, rehash);
         let n = self.buckets.len() * 2;
-        let old = std::mem::replace(&mut self.buckets, vec![EMPTY; n]);
+        self.old = std::mem::replace(&mut self.buckets, vec![EMPTY; n]);
+        self.old_mask = self.mask;
+        self.moved = 0;
         self.mask = n - 1;
         self.grow_at = n * SLOTS * 7 / 8;
-        for b in &old {
+    }
+
+    /// Moves up to `max` buckets of the old table into the new one; returns how many moved.
+    /// A moved bucket is emptied but the overflow counts it and its neighbours carry stay: a
+    /// count that over-states only makes a lookup in the old table probe one bucket further.
+    pub(crate) fn move_buckets(&mut self, max: usize, rehash: &impl Fn(u32) -> u64) -> usize {
+        let mut n = 0;
+        while n < max && self.moved < self.old.len() {
+            let b = &mut self.old[self.moved];
+            let (ids, tags) = (b.ids, b.tags);
+            b.tags = [0; SLOTS];
             for i in 0..SLOTS {
-                if b.tags[i] != 0 {
-                    self.place(rehash(b.ids[i]), b.ids[i]);
+                if tags[i] != 0 {
+                    place_in(&mut self.buckets, self.mask, rehash(ids[i]), ids[i]);
                 }
             }
+            self.moved += 1;
+            n += 1;
         }
+        if self.moved >= self.old.len() && !self.old.is_empty() {
+            self.old = Vec::new();
+        }
+        n
     }
 
     /// Removes `id` from under `hash`; false if it was not there.
     pub(crate) fn remove(&mut self, hash: u64, id: u32) -> bool {
-        let t = tag(hash);
-        let home = self.home(hash);
-        let mut at = home;
-        for _ in 0..self.buckets.len() {
-            let b = &mut self.buckets[at];
-            if let Some(i) = (0..SLOTS).find(|&i| b.tags[i] == t && b.ids[i] == id) {
-                b.tags[i] = 0;
-                self.len -= 1;
-                // The buckets this entry spilled past count one entry fewer.
-                let mut p = home;
-                while p != at {
-                    let o = &mut self.buckets[p].overflow;
-                    if *o != OVERFLOW_STUCK {
-                        *o -= 1;
-                    }
-                    p = (p + 1) & self.mask;
-                }
-                return true;
-            }
-            if b.overflow == 0 {
-                return false;
-            }
-            at = (at + 1) & self.mask;
+        let found = remove_in(&mut self.buckets, self.mask, hash, id) || (!self.old.is_empty() && remove_in(&mut self.old, self.old_mask, hash, id));
+        if found {
+            self.len -= 1;
         }
-        false
+        found
     }
 }
 
@@ -256,5 +328,58 @@ mod tests {
         let mut seen = Vec::new();
         ix.candidates(h(7), |v| seen.push(v));
         assert!(seen.contains(&7));
+    }
+
+    #[test]
+    fn growing_moves_a_bucket_per_insert_and_loses_nothing_meanwhile() {
+        use std::cell::Cell;
+        let calls = Cell::new(0usize);
+        let h = |id: u32| {
+            calls.set(calls.get() + 1);
+            u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(9)
+        };
+        let mut ix = FlowIndex::with_capacity(10_000);
+        let first = ix.grow_at;
+        let mut id = 0u32;
+        while !ix.growing() {
+            ix.insert(h(id), id, h);
+            id += 1;
+        }
+        assert_eq!(id as usize, first + 1, "it grows at 7/8");
+        let old_buckets = ix.old.len();
+        let mut worst = 0;
+        let mut removed = Vec::new();
+        while ix.growing() {
+            calls.set(0);
+            ix.insert(h(id), id, h);
+            worst = worst.max(calls.get());
+            // Meanwhile, entries come and go in either table, and every one is found.
+            if id.is_multiple_of(3) {
+                let gone = id / 2;
+                assert!(ix.remove(h(gone), gone), "{gone} is in one of the tables");
+                removed.push(gone);
+            }
+            id += 1;
+            if id.is_multiple_of(97) {
+                for probe in (0..id).step_by(101) {
+                    assert_eq!(ix.find(h(probe), |v| v == probe).is_some(), !removed.contains(&probe), "{probe} while growing");
+                }
+            }
+        }
+        assert!(worst <= 1 + SLOTS, "an insert rehashes at most one bucket: {worst}");
+        assert!(usize::try_from(id).unwrap() - first - 1 <= old_buckets, "done within one insert per old bucket");
+        assert_eq!(ix.len(), usize::try_from(id).unwrap() - removed.len());
+        for probe in 0..id {
+            assert_eq!(ix.find(h(probe), |v| v == probe).is_some(), !removed.contains(&probe), "{probe} after growing");
+        }
+        // Explicit moves finish a growth without inserts.
+        while !ix.growing() {
+            ix.insert(h(id), id, h);
+            id += 1;
+        }
+        while ix.move_buckets(8, &h) > 0 {}
+        assert!(!ix.growing());
+        assert_eq!(ix.len(), usize::try_from(id).unwrap() - removed.len());
+        assert!((0..id).all(|p| ix.find(h(p), |v| v == p).is_some() != removed.contains(&p)));
     }
 }
