@@ -159,6 +159,9 @@ pub const INDEX_BYTES_PER_ENTRY: f64 = index::BYTES_PER_ENTRY;
 const RS_SIDE: u32 = 1 << 31;
 /// Most sessions a table can hold (ids leave the top bit to the direction).
 pub const MAX_SESSIONS: usize = (RS_SIDE - 1) as usize;
+/// Most deferred real-server-side entries (`defer_rs_side`; a burst is 32 frames): beyond,
+/// entries go in at once.
+const MAX_PENDING: usize = 64;
 /// Index buckets a growing index moves per `expire` call (besides one per insert).
 const INDEX_MOVE_PER_PASS: usize = 2;
 /// Wheel entries one `expire` call examines at most.
@@ -188,6 +191,10 @@ pub struct SessionTable {
     /// The tick whose slot is being drained, while `expire` runs.
     draining_tick: Option<u64>,
     max: usize,
+    /// Real-server-side index entries of sessions inserted in this burst, with their hashes, when
+    /// `defer` is on (see `defer_rs_side`).
+    pending: Vec<(u64, u32)>,
+    defer: bool,
     /// SYN-proxy splices by slot (`Session::splice`), and the free slots.
     splices: Vec<Splice>,
     splice_free: Vec<u32>,
@@ -296,6 +303,8 @@ impl SessionTable {
             wheel_tick: None,
             draining_tick: None,
             max,
+            pending: Vec::new(),
+            defer: false,
             splices: Vec::new(),
             splice_free: Vec::new(),
             timeouts,
@@ -305,12 +314,38 @@ impl SessionTable {
 
     /// Live sessions.
     pub fn len(&self) -> usize {
-        self.index.len() / 2
+        (self.index.len() + self.pending.len()) / 2
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.index.len() == 0
+        self.index.len() == 0 && self.pending.is_empty()
+    }
+
+    /// Defers each new session's real-server-side index entry to `settle` (the worker calls it
+    /// at the end of every burst): the entry's bucket is prefetched at insert and written once
+    /// the rest of the burst has run, instead of a cache miss per new session. No reply can
+    /// come before the burst's frames are sent; lookups and removals see pending entries anyway.
+    pub fn defer_rs_side(&mut self, on: bool) {
+        self.defer = on;
+        if !on {
+            self.settle();
+        }
+    }
+
+    /// Writes the deferred real-server-side entries into the index.
+    pub fn settle(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let (slab, hasher, index) = (&self.slab, &self.hasher, &mut self.index);
+        let rehash = |v: u32| {
+            let s = &slab[(v & !RS_SIDE) as usize];
+            hasher.hash_one(if v & RS_SIDE == 0 { s.client_key() } else { s.rs_key() })
+        };
+        for (hash, id) in self.pending.drain(..) {
+            index.insert(hash, id | RS_SIDE, rehash);
+        }
     }
 
     /// The index hash of a flow key (either direction).
@@ -364,7 +399,13 @@ impl SessionTable {
     #[inline]
     pub fn find_rs(&self, key: &FlowKey) -> Option<u32> {
         let slab = &self.slab;
-        self.index.find(self.hash_hinted(key), |v| v & RS_SIDE != 0 && slab[(v & !RS_SIDE) as usize].rs_key() == *key).map(|v| v & !RS_SIDE)
+        let hash = self.hash_hinted(key);
+        self.index.find(hash, |v| v & RS_SIDE != 0 && slab[(v & !RS_SIDE) as usize].rs_key() == *key).map(|v| v & !RS_SIDE).or_else(|| {
+            if self.pending.is_empty() {
+                return None;
+            }
+            self.pending.iter().find(|(h, id)| *h == hash && slab[*id as usize].rs_key() == *key).map(|(_, id)| *id)
+        })
     }
 
     /// A session by id.
@@ -507,7 +548,13 @@ impl SessionTable {
         };
         let s = &slab[id as usize];
         index.insert(hasher.hash_one(s.client_key()), id, rehash);
-        index.insert(hasher.hash_one(s.rs_key()), id | RS_SIDE, rehash);
+        let rs_hash = hasher.hash_one(s.rs_key());
+        if self.defer && self.pending.len() < MAX_PENDING {
+            index.prefetch(rs_hash);
+            self.pending.push((rs_hash, id));
+        } else {
+            index.insert(rs_hash, id | RS_SIDE, rehash);
+        }
         self.schedule(id, expires_s);
         Ok(id)
     }
@@ -554,6 +601,7 @@ impl SessionTable {
     /// Call every poll-loop pass: each call examines at most `EXPIRE_BUDGET` wheel entries, so
     /// a second in which a million sessions fall due costs many short passes, not one stall.
     pub fn expire(&mut self, now_ms: u64, mut on_expire: impl FnMut(&Session)) -> usize {
+        self.settle();
         if self.index.growing() {
             // A growing index finishes moving in passes, not only as sessions are inserted.
             let (slab, hasher) = (&self.slab, &self.hasher);
@@ -633,7 +681,9 @@ impl SessionTable {
         s.stamp = s.stamp.wrapping_add(1);
         let (ck, rk) = (s.client_key(), s.rs_key());
         self.index.remove(self.hasher.hash_one(ck), id);
-        self.index.remove(self.hasher.hash_one(rk), id | RS_SIDE);
+        if !self.index.remove(self.hasher.hash_one(rk), id | RS_SIDE) {
+            self.pending.retain(|(_, p)| *p != id);
+        }
         self.free.push(id);
         if splice != NO_SPLICE {
             self.splice_free.push(splice);

@@ -129,7 +129,9 @@ fn prune_arp_sent(m: &mut HashMap<Ipv4Addr, u64>, now: u64) {
 /// Runs a worker until the stop flag is raised; returns 0.
 pub fn run(plan: WorkerPlan) -> i32 {
     let services = plan.shared.services.load_full();
-    let state = WorkerState::new(plan.index, plan.workers, &services, plan.max_sessions, plan.timeouts);
+    let mut state = WorkerState::new(plan.index, plan.workers, &services, plan.max_sessions, plan.timeouts);
+    // New sessions' real-server-side index entries are written at the end of each burst.
+    state.sessions.defer_rs_side(true);
     let nports = plan.ports.len();
     let port_index = plan.ports.iter().enumerate().map(|(i, p)| (p.port_id, u8::try_from(i).unwrap_or(u8::MAX))).collect();
     let mut w = Worker {
@@ -290,6 +292,7 @@ impl Worker {
         if staged {
             self.state.sessions.set_hint(None);
         }
+        self.state.sessions.settle();
     }
 
     /// Session sync: installs one batch of records from the sync thread, and hands this pass's

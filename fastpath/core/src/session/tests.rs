@@ -273,3 +273,29 @@ fn expiry_is_kept_in_whole_seconds_rounded_up() {
     let s = t.get(id);
     assert!(!s.toa_sent() && !s.draining() && !s.adopted() && s.live());
 }
+
+#[test]
+fn deferred_real_server_entries_are_found_removed_and_settled() {
+    let mut t = SessionTable::new(10, 10, Timeouts::default());
+    t.defer_rs_side(true);
+    let (a, b) = (t.insert(new(1), 0).unwrap(), t.insert(new(2), 0).unwrap());
+    assert_eq!(t.len(), 2);
+    let (ka, kb) = (t.get(a).rs_key(), t.get(b).rs_key());
+    assert_eq!((t.find_rs(&ka), t.find_rs(&kb)), (Some(a), Some(b)), "pending entries are found");
+    assert_eq!(t.index.len(), 2, "only the client sides are in the index yet");
+    t.remove(b);
+    assert_eq!((t.find_rs(&kb), t.len()), (None, 1));
+    t.settle();
+    assert_eq!((t.index.len(), t.find_rs(&ka), t.find_rs(&kb)), (2, Some(a), None), "b left nothing behind");
+    t.remove(a);
+    assert!(t.is_empty());
+    // Beyond the bound, entries go in at once.
+    let mut t = SessionTable::new(200, 200, Timeouts::default());
+    t.defer_rs_side(true);
+    for i in 0..100 {
+        t.insert(new(i), 0).unwrap();
+    }
+    assert_eq!((t.pending.len(), t.index.len(), t.len()), (MAX_PENDING, 200 - MAX_PENDING, 100));
+    t.expire(0, |_| {});
+    assert_eq!((t.pending.len(), t.index.len()), (0, 200), "an expiry pass settles them");
+}
