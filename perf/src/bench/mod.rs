@@ -321,6 +321,20 @@ fn outcome_json(o: &pair::Outcome) -> Value {
     })
 }
 
+/// The scenarios run in rounds: round i runs the i-th run of each, one after the other, so a
+/// mode switch of the VM hits a figure and the ceilings it is compared with alike (the summary
+/// takes the median of each round's ratio). The rest run scenario by scenario.
+pub const PAIRED: [&str; 9] = ["testpmd", "testpmd-echo", "testpmd-flowgen", "lbd-udp", "lbd-udp-echo", "lbd-tcp", "lbd-udp-flows-100", "lbd-udp-flows-1000000", "lbd-conn"];
+
+/// The order runs go in: (scenario, run) pairs, the `PAIRED` scenarios' runs in rounds first.
+fn schedule(list: &[Scenario]) -> Vec<(usize, usize)> {
+    let paired: Vec<usize> = (0..list.len()).filter(|&i| PAIRED.contains(&list[i].key.as_str())).collect();
+    let rounds = paired.iter().map(|&i| list[i].runs).max().unwrap_or(0);
+    let mut out: Vec<(usize, usize)> = (0..rounds).flat_map(|r| paired.iter().filter(move |&&i| r < list[i].runs).map(move |&i| (i, r))).collect();
+    out.extend((0..list.len()).filter(|i| !paired.contains(i)).flat_map(|i| (0..list[i].runs).map(move |r| (i, r))));
+    out
+}
+
 /// Runs every scenario of the plan; returns the full record.
 pub fn run_all(tools: &Tools, plan: &Plan) -> Value {
     let started = Instant::now();
@@ -328,9 +342,10 @@ pub fn run_all(tools: &Tools, plan: &Plan) -> Value {
     let list = scenarios(plan);
     let mut n = 0;
     let mut waited = Duration::ZERO;
-    for s in &list {
-        let mut runs = Vec::new();
-        for i in 0..s.runs {
+    let mut all_runs: Vec<Vec<Value>> = list.iter().map(|_| Vec::new()).collect();
+    for (k, i) in schedule(&list) {
+        let s = &list[k];
+        {
             n += 1;
             let dir = tools.work.join(format!("{}-{}", s.key, i + 1));
             let mut t = tools.clone();
@@ -368,8 +383,11 @@ pub fn run_all(tools: &Tools, plan: &Plan) -> Value {
             };
             let mut v = v;
             v["others_cpu_pct"] = json!((busy * 10.0).round() / 10.0);
-            runs.push(v);
+            v["round"] = json!(i);
+            all_runs[k].push(v);
         }
+    }
+    for (s, runs) in list.iter().zip(all_runs) {
         record["scenarios"][&s.key] = json!({ "title": s.title, "dut": format!("{:?}", s.dut), "args": s.args, "runs": runs });
         if let Some(o) = record["order"].as_array_mut() {
             o.push(json!(s.key));
@@ -480,4 +498,17 @@ pub fn hugepages_ready() -> bool {
 /// The default results directory: `perf/results` next to this crate's sources.
 pub fn default_out() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_scenarios_run_in_rounds_before_the_rest() {
+        let sc = |key: &str, runs| Scenario { key: key.into(), title: String::new(), dut: Dut::Testpmd, args: Vec::new(), runs, max_sessions: 0 };
+        let list = vec![sc("loopback", 2), sc("testpmd", 2), sc("lbd-udp", 3), sc("sessions-1", 1)];
+        let order: Vec<(&str, usize)> = schedule(&list).into_iter().map(|(i, r)| (list[i].key.as_str(), r)).collect();
+        assert_eq!(order, [("testpmd", 0), ("lbd-udp", 0), ("testpmd", 1), ("lbd-udp", 1), ("lbd-udp", 2), ("loopback", 0), ("loopback", 1), ("sessions-1", 0)]);
+    }
 }

@@ -508,6 +508,21 @@ mod tests {
     }
 
     #[test]
+    fn ratios_pair_each_round_with_its_own_ceiling() {
+        // Round 2 caught lbd in the VM's slow mode and the ceiling in the fast one.
+        let run = |round: u64, pps: f64| json!({"load": "0", "round": round, "gen": {"rx_pps": pps, "latency_ns": {}}});
+        let rec = json!({
+            "order": ["testpmd", "lbd-udp"],
+            "scenarios": {
+                "testpmd": {"title": "t", "runs": [run(0, 10e6), run(1, 5e6), run(2, 10e6)]},
+                "lbd-udp": {"title": "l", "runs": [run(0, 6e6), run(1, 3e6), run(2, 3e6)]},
+            },
+        });
+        let md = markdown(&rec, &json!({"date": "2025-01-01"}));
+        assert!(md.contains("| lbd FNAT, established UDP flows, 64 B | 3.00M pps | 3.00M pps – 6.00M pps ⚠ 100 % | 0.60 | ≥ 0.6 × ceiling | met |"), "the median of 0.6, 0.6, 0.3 (the medians' ratio would be 0.3): {md}");
+    }
+
+    #[test]
     fn report_has_ratios_and_skips_failed_runs() {
         let run = |pps: f64| json!({"load": "0.1 0.1 0.1", "gen": {"rx_pps": pps, "tx_pps": pps, "latency_ns": {"p50": 1000.0}}});
         let cpu = |mut r: Value| {
@@ -534,7 +549,7 @@ mod tests {
         let md = markdown(&rec, &json!({"date": "2025-01-01"}));
         assert!(md.contains("| lbd FNAT, established UDP flows, 64 B | 6.00M pps | 5.00M pps – 7.00M pps ⚠ 33 % | 0.46 | ≥ 0.6 × ceiling | **not met** | 0 % / 1 % |"), "{md}");
         assert!(md.contains("| lb-pktgen → testpmd io-fwd, one way | 10.00M pps | 8.00M pps – 12.00M pps ⚠ 40 % | 0.77 |  | — |"), "{md}");
-        assert!(md.contains("| lb-pktgen --echo → testpmd io-fwd, both directions | 13.00M pps | 13.00M pps – 13.00M pps | 1.00 | ≥ flowgen (the generator does not bind) | met |"), "{md}");
+        assert!(md.contains("| lb-pktgen --echo → testpmd io-fwd, both directions (÷ flowgen: 1.08) | 13.00M pps | 13.00M pps – 13.00M pps | 1.00 | ≥ flowgen (the generator does not bind) | met |"), "{md}");
         assert!(md.contains("| lbd FNAT, UDP both directions (every datagram echoed), 64 B | 7.80M pps | 7.80M pps – 7.80M pps | 0.60 | ≥ 0.6 × ceiling | met |"), "{md}");
         assert!(md.contains("(13.00M pps: **lb-pktgen --echo**)"), "{md}");
         assert!(md.contains("error: boom"));
