@@ -131,7 +131,7 @@ pub struct Session {
     flags: u8,
 }
 
-/// Session flags (`Session::flags`).
+// Session flags (`Session::flags`).
 /// TOA has been delivered to the real server.
 const TOA_SENT: u8 = 1;
 /// The session's real server was found gone or unavailable (draining).
