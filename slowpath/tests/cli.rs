@@ -1,41 +1,18 @@
 //! lb-slowpath's command line: a bad services file is one line naming file:line:column and
 //! exit code 2; a bad lbd.toml likewise; `--check` validates without running anything.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn slowpath(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lb-slowpath")).args(args).output().expect("run lb-slowpath")
 }
 
-/// A path in the temp directory, removed (file or directory) when dropped: a test leaves
+/// `text` in a new temp file ending in `-name`, removed when the handle drops: a test leaves
 /// nothing behind, on every path.
-struct Temp(PathBuf);
-
-impl Temp {
-    fn named(name: &str) -> Temp {
-        Temp(std::env::temp_dir().join(format!("lb-slowpath-cli-{}-{name}", std::process::id())))
-    }
-}
-
-impl std::ops::Deref for Temp {
-    type Target = std::path::Path;
-    fn deref(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn write(name: &str, text: &str) -> Temp {
-    let p = Temp::named(name);
-    std::fs::write(&*p, text).unwrap();
-    p
+fn write(name: &str, text: &str) -> tempfile::TempPath {
+    let f = tempfile::Builder::new().prefix("lb-slowpath-cli-").suffix(&format!("-{name}")).tempfile().unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    f.into_temp_path()
 }
 
 fn stderr_lines(o: &Output) -> Vec<String> {

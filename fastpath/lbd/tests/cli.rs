@@ -4,38 +4,27 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use tempfile::TempPath;
+
 fn lbd(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lbd")).args(args).output().expect("run lbd")
 }
 
-/// A path in the temp directory, removed (file or directory) when dropped: a test leaves
-/// nothing behind, on every path.
-struct Temp(PathBuf);
-
-impl Temp {
-    fn named(name: &str) -> Temp {
-        Temp(std::env::temp_dir().join(format!("lbd-cli-{}-{name}", std::process::id())))
-    }
+/// `text` in a new temp file named after `name` and ending in `suffix`, removed when the handle
+/// drops: a test leaves nothing behind, on every path.
+fn file(name: &str, suffix: &str, text: &str) -> TempPath {
+    let f = tempfile::Builder::new().prefix(&format!("lbd-cli-{name}-")).suffix(suffix).tempfile().unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    f.into_temp_path()
 }
 
-impl std::ops::Deref for Temp {
-    type Target = std::path::Path;
-    fn deref(&self) -> &std::path::Path {
-        &self.0
-    }
+fn write(name: &str, text: &str) -> TempPath {
+    file(name, ".toml", text)
 }
 
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn write(name: &str, text: &str) -> Temp {
-    let p = Temp::named(&format!("{name}.toml"));
-    std::fs::write(&*p, text).unwrap();
-    p
+/// A new temp directory, removed with what it holds when the handle drops.
+fn dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("lbd-cli-{name}-")).tempdir().unwrap()
 }
 
 fn last_line(o: &Output) -> String {
@@ -79,8 +68,7 @@ fn invalid_configurations_exit_2_naming_file_and_field() {
     assert_clean_failure(&lbd(&["--config", p.to_str().unwrap()]), 2, &["port[0] (wan).addresses", "10.0.0.300/24"]);
     let missing = "/nonexistent/lbd.toml";
     assert_clean_failure(&lbd(&["--config", missing]), 2, &["cannot read", missing]);
-    let services = Temp::named("bad.conf");
-    std::fs::write(&*services, "virtual_server 10.0.0.1 80 {\n    lb_algo rr\n    lb_kind FNAT\n    real_server 10.0.1.1 80 {\n        weight abc\n    }\n}\n").unwrap();
+    let services = file("bad", ".conf", "virtual_server 10.0.0.1 80 {\n    lb_algo rr\n    lb_kind FNAT\n    real_server 10.0.1.1 80 {\n        weight abc\n    }\n}\n");
     let p = write("badsvc", &format!("services = \"{}\"\n{}", services.display(), config("x", "net_ring0")));
     let o = lbd(&["--config", p.to_str().unwrap(), "--check"]);
     assert_clean_failure(&o, 2, &["services", &format!("{}:5", services.display()), "weight"]);
@@ -104,9 +92,8 @@ fn check_prints_the_eal_arguments_and_help_documents_the_keys() {
 #[test]
 fn sigterm_stops_cleanly_with_exit_0() {
     use std::io::{BufRead, BufReader};
-    let dir = Temp::named("term");
-    std::fs::create_dir_all(&*dir).unwrap();
-    let sock = dir.join("lbd.sock");
+    let dir = dir("term");
+    let sock = dir.path().join("lbd.sock");
     let text = format!(
         "workers = 1\napi_socket = \"{}\"\n[eal]\nno_huge = true\nmemory_mb = 256\nfile_prefix = \"cli-term-{}\"\n[[port]]\nname = \"wan\"\nvdev = \"net_ring0\"\n[[port]]\nname = \"lan\"\nvdev = \"net_ring1\"\n",
         sock.display(),
@@ -181,14 +168,13 @@ fn auto_exception_takes_a_tap_without_vhost_net() {
         eprintln!("skipped: needs unshare -n and no usable /dev/vhost-net");
         return;
     }
-    let dir = Temp::named("auto");
-    std::fs::create_dir_all(&*dir).unwrap();
+    let dir = dir("auto");
     let tap = format!("lbdat{}", std::process::id() % 100_000);
     // A data port with a MAC of its own (net_ring's is all zeroes, and then both exception
     // drivers pick a random one): a TAP in the same private namespace.
     let mac = "02:5a:00:00:00:01";
     let vdev = format!("net_tap0,iface=lbdad{},mac={mac}", std::process::id() % 100_000);
-    let text = format!("api_socket = \"{}\"\n{}kernel_tap = \"{tap}\"\n", dir.join("lbd.sock").display(), config("cli-auto", &vdev));
+    let text = format!("api_socket = \"{}\"\n{}kernel_tap = \"{tap}\"\n", dir.path().join("lbd.sock").display(), config("cli-auto", &vdev));
     let p = write("auto", &text);
     let mut child = Command::new("unshare")
         .args(["-n", env!("CARGO_BIN_EXE_lbd"), "--config", p.to_str().unwrap()])
@@ -224,7 +210,7 @@ fn auto_exception_takes_a_tap_without_vhost_net() {
 }
 
 /// lbd.toml for the testbed's two ports with `services` = `conf`.
-fn testbed_toml(name: &str, conf: &std::path::Path) -> Temp {
+fn testbed_toml(name: &str, conf: &std::path::Path) -> TempPath {
     write(
         name,
         &format!(
@@ -256,9 +242,8 @@ fn every_testbed_and_seed_configuration_passes_check() {
         }) else {
             panic!("{}: no lb_algo or state line", f.display())
         };
-        let bad = Temp::named("misspelt.conf");
         let misspelt: Vec<String> = text.lines().enumerate().map(|(i, l)| if i + 1 == line { l.replacen(kw, &format!("{kw}x"), 1) } else { l.to_owned() }).collect();
-        std::fs::write(&*bad, misspelt.join("\n")).unwrap();
+        let bad = file("misspelt", ".conf", &misspelt.join("\n"));
         let o = lbd(&["--config", testbed_toml("misspelt", &bad).to_str().unwrap(), "--check"]);
         assert_clean_failure(&o, 2, &[&format!("{}:{line}:{col}", bad.display()), &format!("{kw}x")]);
     }
