@@ -339,10 +339,7 @@ impl SessionTable {
             return;
         }
         let (slab, hasher, index) = (&self.slab, &self.hasher, &mut self.index);
-        let rehash = |v: u32| {
-            let s = &slab[(v & !RS_SIDE) as usize];
-            hasher.hash_one(if v & RS_SIDE == 0 { s.client_key() } else { s.rs_key() })
-        };
+        let rehash = |v: u32| entry_hash(slab, hasher, v);
         for (hash, id) in self.pending.drain(..) {
             index.insert(hash, id | RS_SIDE, rehash);
         }
@@ -542,10 +539,7 @@ impl SessionTable {
             }
         };
         let (slab, hasher, index) = (&self.slab, &self.hasher, &mut self.index);
-        let rehash = |v: u32| {
-            let s = &slab[(v & !RS_SIDE) as usize];
-            hasher.hash_one(if v & RS_SIDE == 0 { s.client_key() } else { s.rs_key() })
-        };
+        let rehash = |v: u32| entry_hash(slab, hasher, v);
         let s = &slab[id as usize];
         index.insert(hasher.hash_one(s.client_key()), id, rehash);
         let rs_hash = hasher.hash_one(s.rs_key());
@@ -605,10 +599,7 @@ impl SessionTable {
         if self.index.growing() {
             // A growing index finishes moving in passes, not only as sessions are inserted.
             let (slab, hasher) = (&self.slab, &self.hasher);
-            self.index.move_buckets(INDEX_MOVE_PER_PASS, &|v: u32| {
-                let s = &slab[(v & !RS_SIDE) as usize];
-                hasher.hash_one(if v & RS_SIDE == 0 { s.client_key() } else { s.rs_key() })
-            });
+            self.index.move_buckets(INDEX_MOVE_PER_PASS, &|v: u32| entry_hash(slab, hasher, v));
         }
         let target = now_ms / TICK_MS;
         let (mut n, mut work) = (0, 0);
@@ -714,16 +705,25 @@ impl SessionTable {
     }
 }
 
+/// The hash of index entry `v`: its session's client key, or its real-server key when `v` has
+/// the `RS_SIDE` bit (to move entries when the index grows).
+#[inline]
+fn entry_hash(slab: &[Session], hasher: &ahash::RandomState, v: u32) -> u64 {
+    let s = &slab[(v & !RS_SIDE) as usize];
+    hasher.hash_one(if v & RS_SIDE == 0 { s.client_key() } else { s.rs_key() })
+}
+
 /// A service or real-server index as a session keeps it (`u16::MAX`: none; tables hold fewer,
 /// see `service::MAX_SERVICES`).
 #[inline]
-pub fn index16(i: u32) -> u16 {
-    u16::try_from(i).unwrap_or(u16::MAX)
+pub fn index16(i: impl TryInto<u16>) -> u16 {
+    i.try_into().unwrap_or(u16::MAX)
 }
 
-/// Milliseconds of the worker clock as a whole second, rounded up (saturating).
+/// Milliseconds as whole seconds, rounded up (saturating): session expiry, draining deadlines,
+/// the time a session has left.
 #[inline]
-fn whole_s(ms: u64) -> u32 {
+pub fn whole_s(ms: u64) -> u32 {
     u32::try_from(ms.div_ceil(TICK_MS)).unwrap_or(u32::MAX)
 }
 

@@ -111,7 +111,7 @@ fn conn_state(proto: L4Proto, state: u16) -> Option<ConnState> {
 /// is the time it has left).
 pub fn export(s: &Session, splice: Option<crate::synproxy::Splice>, persistent: bool, now_ms: u64) -> SyncConn {
     let left_ms = s.expires_ms().saturating_sub(now_ms);
-    let timeout_s = u32::try_from(left_ms.div_ceil(1000)).unwrap_or(u32::MAX);
+    let timeout_s = crate::session::whole_s(left_ms);
     let fwd = if s.mode == ForwardMode::Dr { flags::FWD_DROUTE } else { flags::FWD_MASQ };
     let seq_flag = if splice.is_some_and(|sp| !sp.waiting) { flags::OUT_SEQ } else { 0 };
     SyncConn {

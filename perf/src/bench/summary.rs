@@ -16,20 +16,22 @@ const SPREAD_MARK: f64 = 0.10;
 const SESSIONS_TARGET_AT: u64 = 20_000_000;
 
 type Stat = Option<(f64, f64, f64)>;
+/// What a run measured, read from its record (`report::rx_pps`, `report::both_pps`).
+type Figure = fn(&Value) -> Option<f64>;
 
-/// The pair's ceiling: the highest of what testpmd io-fwd forwarded from lb-pktgen (one way),
-/// from lb-pktgen with echoes (both directions) and from testpmd flowgen (both directions),
-/// with the name of the generator that reached it.
+/// The ceiling figures: testpmd io-fwd driven by lb-pktgen (one way), by lb-pktgen --echo and
+/// by testpmd flowgen (both directions) — scenario, figure, generator.
+const CEILINGS: [(&str, Figure, &str); 3] =
+    [("testpmd", rx_pps, "lb-pktgen"), ("testpmd-echo", both_pps, "lb-pktgen --echo"), ("testpmd-flowgen", rx_pps, "testpmd flowgen")];
+
+/// The pair's ceiling: the highest median of the ceiling figures, with the generator that
+/// reached it (the first listed on a tie).
 pub(super) fn ceiling(rec: &Value) -> (Stat, &'static str) {
-    let candidates = [
-        (stats(rec, "testpmd", rx_pps), "lb-pktgen"),
-        (stats(rec, "testpmd-echo", both_pps), "lb-pktgen --echo"),
-        (stats(rec, "testpmd-flowgen", rx_pps), "testpmd flowgen"),
-    ];
-    candidates.into_iter().filter(|(s, _)| s.is_some()).fold((None, "—"), |best: (Stat, &str), (s, name)| match (best.0, s) {
-        (Some(b), Some(c)) if b.0 >= c.0 => best,
-        _ => (s, name),
-    })
+    CEILINGS
+        .iter()
+        .filter_map(|(key, f, name)| stats(rec, key, f).map(|st| (st, *name)))
+        .reduce(|best, c| if c.0 .0 > best.0 .0 { c } else { best })
+        .map_or((None, "—"), |(st, name)| (Some(st), name))
 }
 
 /// A scenario's value per round (runs carry the round they ran in; see `bench::PAIRED`).
@@ -50,8 +52,8 @@ fn paired(a: &std::collections::BTreeMap<u64, f64>, b: &std::collections::BTreeM
 /// The ceiling of each round: the highest ceiling figure run in it.
 fn ceiling_by_round(rec: &Value) -> std::collections::BTreeMap<u64, f64> {
     let mut out = std::collections::BTreeMap::new();
-    for m in [by_round(rec, "testpmd", &rx_pps), by_round(rec, "testpmd-echo", &both_pps), by_round(rec, "testpmd-flowgen", &rx_pps)] {
-        for (r, x) in m {
+    for (key, f, _) in CEILINGS {
+        for (r, x) in by_round(rec, key, &f) {
             let c = out.entry(r).or_insert(x);
             *c = f64::max(*c, x);
         }

@@ -36,14 +36,14 @@ pub(super) fn still_allowed(id: u32, ctx: &Ctx<'_>, st: &mut WorkerState) -> boo
         match found {
             Some((i, j, true)) => {
                 s.svc = crate::session::index16(i);
-                s.rs_idx = crate::session::index16(u32::try_from(j).unwrap_or(u32::MAX));
+                s.rs_idx = crate::session::index16(j);
                 s.generation = generation;
             }
             _ => {
                 s.set_draining(true);
                 // Whole seconds, rounded up: the session gets at least the timeout.
                 s.drain_deadline_s = match draining_timeout {
-                    Some(t) if t > 0 => u32::try_from(ctx.now_ms.div_ceil(1000)).unwrap_or(u32::MAX).saturating_add(t),
+                    Some(t) if t > 0 => crate::session::whole_s(ctx.now_ms).saturating_add(t),
                     _ => 0,
                 };
                 st.counters.sessions_draining += 1;

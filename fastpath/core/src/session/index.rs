@@ -8,9 +8,9 @@
 //! spilled past it (as folly's F14 does), so a lookup stops at the first bucket nothing spilled
 //! past, and a removal leaves nothing behind: no tombstones, no rehash except to grow. Growing
 //! is incremental: the table doubles at 7/8 and the old one's entries move a bucket per insert
-//! (and a few per poll pass), with lookups trying both tables meanwhile, so a growing table
-//! never stalls the worker (moving 1 M entries at once took ~130 ms: a gap in the connection
-//! benchmark, and at line rate a full receive ring).
+//! (and two per poll pass, `SessionTable::expire`), with lookups trying both tables meanwhile,
+//! so a growing table never stalls the worker (moving ~1 M entries at once took 100–200 ms: a
+//! gap in the connection benchmark, and at line rate a full receive ring).
 
 const SLOTS: usize = 12;
 /// Bytes per entry in a full bucket.

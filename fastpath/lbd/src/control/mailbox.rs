@@ -195,7 +195,7 @@ pub fn serve(worker: u16, state: &mut WorkerState, req: &Request, now_ms: u64, s
                         laddr: s.laddr,
                         rs: s.rs,
                         state: s.state,
-                        expires_in_s: u32::try_from(s.expires_ms().saturating_sub(now_ms).div_ceil(1000)).unwrap_or(u32::MAX),
+                        expires_in_s: fastpath::session::whole_s(s.expires_ms().saturating_sub(now_ms)),
                         pkts_in: u64::from(s.pkts_in),
                         pkts_out: u64::from(s.pkts_out),
                     });
