@@ -21,7 +21,6 @@ uint16_t shim_pktmbuf_data_len(const struct rte_mbuf *m);
 uint32_t shim_pktmbuf_pkt_len(const struct rte_mbuf *m);
 uint16_t shim_pktmbuf_nb_segs(const struct rte_mbuf *m);
 uint16_t shim_pktmbuf_headroom(const struct rte_mbuf *m);
-uint16_t shim_pktmbuf_tailroom(const struct rte_mbuf *m);
 char *shim_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
 char *shim_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 char *shim_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);

@@ -441,6 +441,46 @@ pub fn parse(frame: &[u8]) -> Rx {
     }
 }
 
+/// The fast path of [`parse`] for the common data frame: `Some(stamp)` when `frame` is a
+/// unicast IPv4 (no options) UDP or TCP frame that `parse` classifies as [`Rx::Data`] with
+/// that `stamp`; `None` for anything else (ARP, IP options, malformed, multicast…), which
+/// the caller then hands to `parse`. Reads a dozen header bytes instead of building the whole
+/// [`Parsed`], so a stream's receive side costs little more than its driver.
+#[inline]
+pub fn data_stamp(frame: &[u8]) -> Option<Option<u64>> {
+    let ip = frame.get(off::IP..)?;
+    if be16(frame, off::IP - 2) != 0x0800 || ip.len() < ipv4::HEADER_LEN || ip[0] != 0x45 {
+        return None;
+    }
+    let total = usize::from(be16(ip, 2));
+    if total < ipv4::HEADER_LEN || total > ip.len() || ip[16] >= 224 {
+        // 224/4 is multicast, 240/4 reserved and 255.255.255.255 broadcast: all to `parse`.
+        return None;
+    }
+    let l4 = &ip[ipv4::HEADER_LEN..total];
+    let payload = match IpProtocol::from(ip[9]) {
+        IpProtocol::Udp => {
+            if l4.len() < udp::HEADER_LEN {
+                return None;
+            }
+            let len = usize::from(be16(l4, 4));
+            if len < udp::HEADER_LEN || len > l4.len() {
+                return None;
+            }
+            &l4[udp::HEADER_LEN..len]
+        }
+        IpProtocol::Tcp => {
+            let hl = usize::from(*l4.get(12)? >> 4) * 4;
+            if l4.len() < tcp::HEADER_LEN || hl < tcp::HEADER_LEN || hl > l4.len() {
+                return None;
+            }
+            &l4[hl..]
+        }
+        _ => return None,
+    };
+    Some(payload.get(..STAMP_LEN).map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8]))))
+}
+
 /// Turns an ARP request in `frame` into the reply from `mac` in place.
 pub fn arp_reply_in_place(frame: &mut [u8], req: &ArpRepr, mac: EthernetAddress) {
     let ArpRepr::EthernetIpv4 {
@@ -541,224 +581,4 @@ pub(crate) mod test_util {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const A: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
-    const B: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
-
-    fn tuple(i: u8) -> Tuple {
-        Tuple {
-            src: Ipv4Addr::new(10, 1, 1, i),
-            dst: Ipv4Addr::new(10, 1, 1, 100),
-            sport: 1000 + u16::from(i),
-            dport: 80,
-        }
-    }
-
-    fn checks_out(frame: &[u8]) -> bool {
-        let ip = Ipv4Packet::new_checked(&frame[14..]).unwrap();
-        let ok_ip = ip.verify_checksum();
-        let ok_l4 = match ip.protocol() {
-            IpProtocol::Tcp => TcpPacket::new_checked(ip.payload())
-                .unwrap()
-                .verify_checksum(ip.src_addr(), ip.dst_addr()),
-            _ => UdpPacket::new_checked(ip.payload())
-                .unwrap()
-                .verify_checksum(ip.src_addr(), ip.dst_addr()),
-        };
-        ok_ip && ok_l4
-    }
-
-    #[test]
-    fn template_patches_keep_checksums_valid() {
-        for (proto, size, csum) in [
-            (Proto::Tcp, 64, true),
-            (Proto::Udp, 64, true),
-            (Proto::Udp, 64, false),
-            (Proto::Tcp, 1514, true),
-            (Proto::Udp, 60, true),
-        ] {
-            let t = Template::new(
-                proto,
-                size,
-                (A, B),
-                tuple(1),
-                TcpFlags::ACK | TcpFlags::PSH,
-                csum,
-            );
-            let mut out = vec![0xa5; t.len()];
-            for i in 2..40u8 {
-                let mut tu = tuple(i);
-                tu.dst = Ipv4Addr::new(10, 9, i, 200);
-                tu.dport = 8000 + u16::from(i);
-                let tsc = 0x0123_4567_89ab_cdefu64.wrapping_mul(u64::from(i));
-                t.write(&mut out, &tu, u32::from(i) * 7919, tsc);
-                assert!(checks_out(&out), "{proto:?} {size} flow {i}");
-                match parse(&out) {
-                    Rx::Data(p) => {
-                        assert_eq!(p.tuple, tu);
-                        assert_eq!(p.stamp, Some(tsc));
-                        assert_eq!(p.proto, proto);
-                        assert_eq!((p.src_mac, p.dst_mac), (A, B));
-                        if proto == Proto::Tcp {
-                            assert_eq!(p.seq, u32::from(i) * 7919);
-                        }
-                    }
-                    other => panic!("{other:?}"),
-                }
-            }
-            assert_eq!(out.len(), size.max(min_frame(proto)));
-        }
-    }
-
-    #[test]
-    fn an_echo_swaps_both_ends_and_keeps_checksums_valid() {
-        for (proto, csum) in [(Proto::Udp, true), (Proto::Udp, false), (Proto::Tcp, true)] {
-            let t = Template::new(proto, 64, (A, B), tuple(1), TcpFlags::ACK, csum);
-            let mut f = vec![0; t.len()];
-            t.write(&mut f, &tuple(7), 99, 12345);
-            echo_in_place(&mut f);
-            assert!(checks_out(&f), "{proto:?}");
-            let Rx::Data(p) = parse(&f) else { panic!("{proto:?}: not data") };
-            assert_eq!((p.tuple, p.src_mac, p.dst_mac, p.stamp), (tuple(7).reversed(), B, A, Some(12345)));
-        }
-        let mut short = vec![0x45; 30];
-        echo_in_place(&mut short);
-        assert_eq!(short, vec![0x45; 30], "too short for the ports: unchanged");
-    }
-
-    #[test]
-    fn segments_are_valid_and_parse_back() {
-        let seg = Segment {
-            tuple: tuple(3),
-            seq: 0xffff_fff0,
-            ack: 5,
-            flags: TcpFlags::SYN,
-            payload_len: 0,
-            mss: true,
-            window: 0,
-        };
-        let mut f = vec![0xa5; seg.frame_len()];
-        write_segment(&mut f, (A, B), &seg, 42);
-        assert_eq!(f.len(), 60);
-        assert!(checks_out(&f));
-        let Rx::Data(p) = parse(&f) else { panic!() };
-        assert_eq!(
-            (p.flags, p.seq, p.ack, p.payload_len, p.stamp),
-            (TcpFlags::SYN, 0xffff_fff0, 5, 0, None)
-        );
-        assert_eq!((p.window, p.mss, p.toa), (0, Some(MSS), None));
-        let seg = Segment {
-            payload_len: 100,
-            flags: TcpFlags::PSH | TcpFlags::ACK | TcpFlags::FIN,
-            mss: false,
-            window: WINDOW,
-            ..seg
-        };
-        let mut f = vec![0xa5; seg.frame_len()];
-        write_segment(&mut f, (A, B), &seg, 77);
-        assert!(checks_out(&f));
-        let Rx::Data(p) = parse(&f) else { panic!() };
-        assert_eq!((p.payload_len, p.stamp), (100, Some(77)));
-        assert_eq!((p.window, p.mss, p.toa), (WINDOW, None, None));
-    }
-
-    #[test]
-    fn toa_is_read_from_options() {
-        let seg = Segment {
-            tuple: tuple(4),
-            seq: 1,
-            ack: 0,
-            flags: TcpFlags::SYN,
-            payload_len: 0,
-            mss: true,
-            window: WINDOW,
-        };
-        let mut f = vec![0; seg.frame_len()];
-        write_segment(&mut f, (A, B), &seg, 0);
-        let client = Ipv4Addr::new(198, 18, 7, 9);
-        let f = test_util::with_toa(&f, client, 4321);
-        assert!(checks_out(&f));
-        let Rx::Data(p) = parse(&f) else { panic!() };
-        assert_eq!(
-            (p.mss, p.toa, p.flags),
-            (Some(MSS), Some(client), TcpFlags::SYN)
-        );
-        // A malformed option list ends the search without a panic.
-        let mut bad = f.clone();
-        bad[14 + 20 + 20 + 1] = 0; // the MSS option's length byte
-        let Rx::Data(p) = parse(&bad) else { panic!() };
-        assert_eq!((p.mss, p.toa), (None, None));
-    }
-
-    #[test]
-    fn arp_request_and_reply() {
-        let mut f = vec![0u8; 60];
-        arp_request(
-            &mut f,
-            A,
-            Ipv4Addr::new(10, 0, 0, 1),
-            Ipv4Addr::new(10, 0, 0, 2),
-        );
-        let Rx::Arp(req) = parse(&f) else { panic!() };
-        arp_reply_in_place(&mut f, &req, B);
-        let Rx::Arp(ArpRepr::EthernetIpv4 {
-            operation,
-            source_hardware_addr,
-            source_protocol_addr,
-            target_hardware_addr,
-            target_protocol_addr,
-        }) = parse(&f)
-        else {
-            panic!()
-        };
-        assert_eq!(operation, ArpOperation::Reply);
-        assert_eq!(
-            (source_hardware_addr, source_protocol_addr),
-            (B, Ipv4Addr::new(10, 0, 0, 2))
-        );
-        assert_eq!(
-            (target_hardware_addr, target_protocol_addr),
-            (A, Ipv4Addr::new(10, 0, 0, 1))
-        );
-        assert_eq!(EthernetFrame::new_checked(&f[..]).unwrap().dst_addr(), A);
-    }
-
-    #[test]
-    fn multicast_is_other() {
-        // A director's LVS sync message (UDP to 224.0.0.81:8848) is not generator traffic.
-        let mut f = vec![0xa5; 42 + 8];
-        write_l2_l3(
-            &mut f,
-            (A, EthernetAddress([0x01, 0x00, 0x5e, 0, 0, 0x51])),
-            Ipv4Addr::new(10, 99, 2, 250),
-            Ipv4Addr::new(224, 0, 0, 81),
-            IpProtocol::Udp,
-            8 + 8,
-        );
-        let mut u = UdpPacket::new_unchecked(&mut f[34..]);
-        u.set_src_port(8848);
-        u.set_dst_port(8848);
-        u.set_len(16);
-        u.set_checksum(0);
-        assert!(matches!(parse(&f), Rx::Other));
-        // The same datagram to a unicast address is data.
-        let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
-        ip.set_dst_addr(Ipv4Addr::new(10, 99, 2, 11));
-        ip.fill_checksum();
-        assert!(matches!(parse(&f), Rx::Data(p) if p.proto == Proto::Udp));
-    }
-
-    #[test]
-    fn garbage_is_other() {
-        assert!(matches!(parse(&[]), Rx::Other));
-        assert!(matches!(parse(&[0xff; 30]), Rx::Other));
-        let mut f = vec![0u8; 60];
-        f[12] = 0x08;
-        assert!(
-            matches!(parse(&f), Rx::Other),
-            "IPv4 ethertype with a zero header"
-        );
-    }
-}
+mod tests;

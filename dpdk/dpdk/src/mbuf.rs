@@ -114,10 +114,25 @@ impl Mbuf {
         usize::from(unsafe { (*self.raw()).data_off })
     }
 
-    /// Free bytes after the data in the last segment.
+    /// Free bytes after the first segment's data (`rte_pktmbuf_tailroom`).
+    #[inline]
     pub fn tailroom(&self) -> usize {
-        // SAFETY: we own a valid mbuf.
-        usize::from(unsafe { dpdk_sys::shim_pktmbuf_tailroom(self.raw()) })
+        // SAFETY: as in `data_len`.
+        let buf_len = usize::from(unsafe { (*self.raw()).buf_len });
+        buf_len.saturating_sub(self.headroom() + self.data_len())
+    }
+
+    /// Free bytes after the data of the chain's last segment.
+    fn last_tailroom(&self) -> usize {
+        // SAFETY: we own the chain; every segment is a valid mbuf, `next` is NULL at its end,
+        // and nothing else writes it while we read plain fields through raw pointers.
+        unsafe {
+            let mut seg = self.raw();
+            while !(*seg).next.is_null() {
+                seg = (*seg).next;
+            }
+            usize::from((*seg).buf_len).saturating_sub(usize::from((*seg).data_off) + usize::from((*seg).data_len))
+        }
     }
 
     /// Grows the data at the front by `n` bytes; the packet now starts `n` bytes earlier.
@@ -133,13 +148,30 @@ impl Mbuf {
     }
 
     /// Grows the data at the end by `n` bytes and returns them (uninitialised content).
+    #[inline]
     pub fn append(&mut self, n: usize) -> Result<&mut [u8]> {
-        let room = self.tailroom();
-        let len = u16::try_from(n).ok().filter(|_| n <= room).ok_or(Error::NoRoom { wanted: n, available: room })?;
-        // SAFETY: we own the mbuf and checked the tailroom.
-        let p = unsafe { dpdk_sys::shim_pktmbuf_append(self.raw(), len) };
+        if self.is_contiguous() {
+            // `rte_pktmbuf_append` on one segment, inline: what a generator does per frame.
+            let (room, have) = (self.tailroom(), self.data_len());
+            let len = u16::try_from(n).ok().filter(|_| n <= room).ok_or(Error::NoRoom { wanted: n, available: room })?;
+            // SAFETY: we own the mbuf (`&mut self`); it has one segment with `n <= tailroom`
+            // free bytes after its data, so the grown lengths stay within `buf_len` and the
+            // returned bytes lie in the mbuf's own buffer, now part of its data.
+            unsafe {
+                let m = self.raw();
+                (*m).data_len += len;
+                (*m).pkt_len += u32::from(len);
+                return Ok(std::slice::from_raw_parts_mut(self.data_ptr().add(have), n));
+            }
+        }
+        // A chain grows at its last segment, which DPDK's own code finds and checks.
+        let p = match u16::try_from(n) {
+            // SAFETY: we own the mbuf chain exclusively; DPDK refuses (NULL) what does not fit.
+            Ok(len) => unsafe { dpdk_sys::shim_pktmbuf_append(self.raw(), len) },
+            Err(_) => std::ptr::null_mut(),
+        };
         if p.is_null() {
-            return Err(Error::NoRoom { wanted: n, available: room });
+            return Err(Error::NoRoom { wanted: n, available: self.last_tailroom() });
         }
         // SAFETY: `p` points at `n` bytes of the mbuf's own buffer, now part of the data region;
         // `&mut self` gives exclusive access.

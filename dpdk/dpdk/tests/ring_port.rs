@@ -121,6 +121,12 @@ fn headroom_prepend_adj_trim_append() {
         assert_eq!(m.data(), &[3, 4, 5, 6]);
         m.append(2).unwrap().copy_from_slice(&[0xaa, 0xbb]);
         assert_eq!(m.data(), &[3, 4, 5, 6, 0xaa, 0xbb]);
+        assert_eq!(m.pkt_len(), 6, "append grows the packet length too");
+        assert_eq!(m.headroom() + m.data_len() + m.tailroom(), 2176, "the whole buffer");
+        let room = m.tailroom();
+        m.append(room).unwrap().fill(0xcc);
+        assert_eq!((m.tailroom(), m.pkt_len(), m.data_len()), (0, 6 + room, 6 + room));
+        m.trim(room).unwrap();
         assert!(m.prepend(m.headroom() + 1).is_err());
         assert!(m.adj(7).is_err());
         assert!(m.trim(7).is_err());

@@ -312,39 +312,83 @@ impl Engine {
                         free.push(m);
                     }
                 }
-                Rx::Arp(a) => {
-                    self.counters[p].arp_in += 1;
-                    let ArpRepr::EthernetIpv4 {
-                        operation,
-                        source_hardware_addr,
-                        source_protocol_addr,
-                        target_protocol_addr,
-                        ..
-                    } = a;
-                    if operation == ArpOperation::Reply {
-                        self.learned
-                            .push((source_protocol_addr, source_hardware_addr));
-                        free.push(m);
-                    } else if operation == ArpOperation::Request
-                        && self.owns(p, target_protocol_addr)
-                    {
-                        let mac = self.ports[p].mac;
-                        packet::arp_reply_in_place(m.data_mut(), &a, mac);
-                        self.counters[p].arp_replied += 1;
-                        self.queue_reply(p, m);
-                    } else {
-                        free.push(m);
-                    }
-                }
-                Rx::Other => {
-                    self.counters[p].rx_other += 1;
-                    free.push(m);
-                }
+                rx => self.not_data(p, m, rx, &mut free),
             }
         }
         free_burst(&mut free);
         self.flush_replies(p);
         n
+    }
+
+    /// [`poll`](Self::poll) for streams, whose handlers need no more of a data frame than its
+    /// timestamp: plain data frames skip the full parse ([`packet::data_stamp`]); anything else
+    /// (ARP, options, odd frames) is handled as `poll` does.
+    pub fn poll_stamps(
+        &mut self,
+        p: usize,
+        mut handler: impl FnMut(&mut Mbuf, Option<u64>, u64) -> Action,
+    ) -> usize {
+        let mut burst = Burst::new();
+        let n = self.ports[p].rx.rx_burst(&mut burst);
+        if n == 0 {
+            return 0;
+        }
+        let now = dpdk::tsc();
+        let mut free = Burst::new();
+        for mut m in burst.drain(..) {
+            let stamp = match packet::data_stamp(m.data()) {
+                Some(s) => s,
+                None => match packet::parse(m.data()) {
+                    Rx::Data(d) => d.stamp,
+                    rx => {
+                        self.not_data(p, m, rx, &mut free);
+                        continue;
+                    }
+                },
+            };
+            self.counters[p].rx += 1;
+            self.counters[p].rx_bytes += m.data_len() as u64;
+            if handler(&mut m, stamp, now) == Action::Reply {
+                self.queue_reply(p, m);
+            } else {
+                free.push(m);
+            }
+        }
+        free_burst(&mut free);
+        self.flush_replies(p);
+        n
+    }
+
+    /// A received frame that is not data: ARP is learned or answered, the rest counted.
+    fn not_data(&mut self, p: usize, mut m: Mbuf, rx: Rx, free: &mut Burst) {
+        match rx {
+            Rx::Arp(a) => {
+                self.counters[p].arp_in += 1;
+                let ArpRepr::EthernetIpv4 {
+                    operation,
+                    source_hardware_addr,
+                    source_protocol_addr,
+                    target_protocol_addr,
+                    ..
+                } = a;
+                if operation == ArpOperation::Reply {
+                    self.learned.push((source_protocol_addr, source_hardware_addr));
+                    free.push(m);
+                } else if operation == ArpOperation::Request && self.owns(p, target_protocol_addr) {
+                    let mac = self.ports[p].mac;
+                    packet::arp_reply_in_place(m.data_mut(), &a, mac);
+                    self.counters[p].arp_replied += 1;
+                    self.queue_reply(p, m);
+                } else {
+                    free.push(m);
+                }
+            }
+            // Callers count data themselves; only `Other` comes here.
+            Rx::Other | Rx::Data(_) => {
+                self.counters[p].rx_other += 1;
+                free.push(m);
+            }
+        }
     }
 
     /// Resolves `target`'s MAC on port `p` by ARP (asking as `src`), retrying every 200 ms

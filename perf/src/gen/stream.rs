@@ -177,8 +177,8 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
             }
         }
         let echo = cfg.echo;
-        e.poll(SERVER, |m, d, now| {
-            if let Some(s) = d.stamp {
+        e.poll_stamps(SERVER, |m, stamp, now| {
+            if let Some(s) = stamp {
                 if now > s {
                     hist.record(now - s);
                 }
@@ -190,7 +190,7 @@ pub fn run(e: &mut Engine, cfg: &GenConfig, dut_mac: EthernetAddress, stop: &Sto
                 Action::Free
             }
         });
-        e.poll(CLIENT, |_, _, _| Action::Free);
+        e.poll_stamps(CLIENT, |_, _, _| Action::Free);
     }
     let after = e.counters;
     let seconds = (dpdk::tsc() - t_measure) as f64 / e.hz as f64;
