@@ -20,11 +20,13 @@ use crate::wire::EthernetAddress;
 /// TTL the director puts on packets it originates.
 pub const DEFAULT_TTL: u8 = 64;
 
-/// Sessions from which a worker looks bursts up in stages. Below, the table stays in the
-/// cache and the stages cost more than they save (measured with 64 B UDP through FNAT on one
-/// worker: 100 flows -3 %, 10,000 flows -5 %, 100,000 flows +2 %, 1 M flows +10 %, new
-/// connections at ~1 M sessions +8 %; perf/results/2026-12-03-index.md).
-pub const STAGE_FROM: usize = 65_536;
+/// Sessions from which a worker looks bursts up in stages (each frame's index bucket
+/// prefetched before the burst is processed). Below, the table stays in the L1/L2 cache and
+/// the extra pass costs more than it saves. Measured on one worker, 64 B UDP through FNAT,
+/// cycles per packet in the burst handler with and without it alternating every ~30 ms in one
+/// process (perf/results/2026-12-04-stages.md): 1,000 flows +1–2 %, 3,000 flows −6 to −9 %,
+/// 10,000 flows −20 to −30 %.
+pub const STAGE_FROM: usize = 2_048;
 
 /// Most neighbour updates a worker collects between two hand-overs to the control thread.
 pub const MAX_LEARNED: usize = 64;
@@ -145,11 +147,16 @@ impl WorkerState {
         }
     }
 
-    /// The first two stages of a burst lookup (see `session`): computes each frame's flow
-    /// key and hash into `hints` and prefetches its index bucket, then prefetches the
-    /// sessions those buckets name. The worker hands each frame's hint to
+    /// The first stage of a burst lookup (see `session`): computes each frame's flow key and
+    /// hash into `hints` and prefetches its index bucket. The worker hands each frame's hint to
     /// [`SessionTable::set_hint`] before processing it. Returns false, doing nothing, while
     /// the table has fewer than [`STAGE_FROM`] sessions.
+    ///
+    /// The sessions themselves are not prefetched in a second pass: that pass waits on the
+    /// buckets it reads (the last ones of the burst were only just asked for), and on a VM
+    /// each prefetch waits for its nested page walk. Without it, 1 M flows take 8–12 % and new
+    /// connections 4–8 % fewer cycles per packet; the session's miss overlaps the frame's
+    /// own work instead.
     pub fn stage_burst<'a>(&self, frames: impl Iterator<Item = &'a [u8]>, hints: &mut [Option<(FlowKey, u64)>]) -> bool {
         if self.sessions.len() < STAGE_FROM {
             return false;
@@ -159,9 +166,6 @@ impl WorkerState {
             if let Some((_, hash)) = h {
                 self.sessions.prefetch_index(*hash);
             }
-        }
-        for (_, hash) in hints.iter().flatten() {
-            self.sessions.prefetch_session(*hash);
         }
         true
     }

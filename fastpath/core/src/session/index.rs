@@ -160,24 +160,6 @@ impl FlowIndex {
         }
     }
 
-    /// Calls `f` with every id whose tag matches in the bucket `hash` starts at (in both
-    /// tables while growing), to prefetch what the lookup will compare.
-    #[inline]
-    pub(crate) fn candidates(&self, hash: u64, mut f: impl FnMut(u32)) {
-        let t = tag(hash);
-        let mut scan = |b: &Bucket| {
-            for i in 0..SLOTS {
-                if b.tags[i] == t {
-                    f(b.ids[i]);
-                }
-            }
-        };
-        scan(&self.buckets[home(hash, self.mask)]);
-        if let Some(b) = self.old.get(home(hash, self.old_mask)) {
-            scan(b);
-        }
-    }
-
     /// The first id with a matching tag for which `eq` holds.
     #[inline]
     pub(crate) fn find(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
@@ -325,9 +307,6 @@ mod tests {
         for id in 0..100_000u32 {
             assert_eq!(ix.find(h(id), |v| v == id), Some(id));
         }
-        let mut seen = Vec::new();
-        ix.candidates(h(7), |v| seen.push(v));
-        assert!(seen.contains(&7));
     }
 
     #[test]
