@@ -24,8 +24,8 @@ pub const DEFAULT_TTL: u8 = 64;
 /// prefetched before the burst is processed). Below, the table stays in the L1/L2 cache and
 /// the extra pass costs more than it saves. Measured on one worker, 64 B UDP through FNAT,
 /// cycles per packet in the burst handler with and without it alternating every ~30 ms in one
-/// process (perf/results/2026-12-04-stages.md): 1,000 flows +1–2 %, 3,000 flows −6 to −9 %,
-/// 10,000 flows −20 to −30 %.
+/// process (perf/results/2026-12-04-stages.md): 1,000 flows +0–3 %, 3,000 flows −6 to −9 %,
+/// 10,000 flows −19 to −34 %.
 pub const STAGE_FROM: usize = 2_048;
 
 /// Most neighbour updates a worker collects between two hand-overs to the control thread.
@@ -155,7 +155,7 @@ impl WorkerState {
     /// The sessions themselves are not prefetched in a second pass: that pass waits on the
     /// buckets it reads (the last ones of the burst were only just asked for), and on a VM
     /// each prefetch waits for its nested page walk. Without it, 1 M flows take 8–12 % and new
-    /// connections 4–8 % fewer cycles per packet; the session's miss overlaps the frame's
+    /// connections 3–8 % fewer cycles per packet; the session's miss overlaps the frame's
     /// own work instead.
     pub fn stage_burst<'a>(&self, frames: impl Iterator<Item = &'a [u8]>, hints: &mut [Option<(FlowKey, u64)>]) -> bool {
         if self.sessions.len() < STAGE_FROM {
