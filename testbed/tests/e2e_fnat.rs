@@ -177,6 +177,8 @@ fn two_workers_steer_return_traffic_to_the_session_owner() {
     // Every reply was translated by the worker that created its session.
     for i in 0..2 {
         assert_eq!(get(i, "fnat_out") > 0, get(i, "sessions_created") > 0, "worker {i}: {}", w[i]);
+        // Each worker's own time on the frames it handled is counted (cycles per frame).
+        assert_eq!(get(i, "pipeline_cycles") > 0, get(i, "rx") + get(i, "redirected_in") > 0, "worker {i}: {}", w[i]);
     }
     let (out, inn) = (get(0, "redirected_out") + get(1, "redirected_out"), get(0, "redirected_in") + get(1, "redirected_in"));
     assert_eq!(out, inn, "every redirected frame arrived: {s}");

@@ -192,6 +192,10 @@ scalar_counters! {
     redirected_out: "frames",
     /// Frames received from another worker.
     redirected_in: "frames",
+    /// TSC cycles spent on received frames from the lookups to the transmit queue: the
+    /// pipeline, not the driver's receive and transmit. Divided by `rx + redirected_in`: the
+    /// worker's own cycles per frame (as VPP's clocks per packet).
+    pipeline_cycles: "cycles",
     /// Writes to cache lines other workers write too: owner-map inserts, removals and
     /// lookups (NAT replies, synced sessions), flow-control and client-list atomics. None in
     /// steady-state FNAT without limits (docs/ARCHITECTURE.md, the rule for scaling with cores).

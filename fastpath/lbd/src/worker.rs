@@ -281,6 +281,7 @@ impl Worker {
         if rx.is_empty() {
             return;
         }
+        let t0 = dpdk::tsc();
         let staged = self.state.stage_burst(rx.iter().map(Mbuf::data), &mut self.hints);
         for (i, m) in rx.drain(..).enumerate() {
             let port = in_port.unwrap_or_else(|| self.port_index.get(&m.port()).copied().unwrap_or(0));
@@ -293,6 +294,7 @@ impl Worker {
             self.state.sessions.set_hint(None);
         }
         self.state.sessions.settle();
+        self.state.counters.pipeline_cycles += dpdk::tsc().wrapping_sub(t0);
     }
 
     /// Session sync: installs one batch of records from the sync thread, and hands this pass's

@@ -91,6 +91,14 @@ pub(super) fn cps(r: &Value) -> Option<f64> {
     r["gen"]["cps"].as_f64()
 }
 
+/// lbd's own TSC cycles per frame in a run (`Counters::pipeline_cycles` over the frames it
+/// received, from ports and other workers): its work without the driver's receive and transmit.
+pub(super) fn pipeline_cycles(r: &Value) -> Option<f64> {
+    let t = &r["lbd_totals"];
+    let frames = t["rx"].as_u64()? + t["redirected_in"].as_u64().unwrap_or(0);
+    (frames > 0).then(|| t["pipeline_cycles"].as_u64().map(|c| c as f64 / frames as f64)).flatten()
+}
+
 fn range(s: Option<(f64, f64, f64)>, fmt: impl Fn(f64) -> String) -> (String, String) {
     match s {
         Some((m, lo, hi)) => (fmt(m), format!("{} – {}", fmt(lo), fmt(hi))),
@@ -426,6 +434,9 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
             if let Some(e) = r["dut_exit"].as_str() {
                 notes.push(e.to_owned());
             }
+            if let Some(c) = pipeline_cycles(r) {
+                notes.push(format!("lbd pipeline {c:.0} cycles/frame"));
+            }
             if let Some(d) = r["lbd_totals"]["drops"].as_object() {
                 let list: Vec<String> = d.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 if !list.is_empty() {
@@ -531,7 +542,7 @@ mod tests {
         };
         let echo = |both: f64| json!({"load": "0", "gen": {"rx_pps": both / 2.0, "both_rx_pps": both, "latency_ns": {}}});
         let mut first = cpu(run(6e6));
-        first["lbd_totals"] = json!({"shared_writes": 3, "fnat_in": 1_000_000, "fnat_out": 2_000_000});
+        first["lbd_totals"] = json!({"shared_writes": 3, "fnat_in": 1_000_000, "fnat_out": 2_000_000, "rx": 1_000_000, "redirected_in": 250_000, "pipeline_cycles": 150_000_000});
         let rec = json!({
             "order": ["testpmd", "testpmd-echo", "testpmd-flowgen", "lbd-udp", "lbd-udp-echo", "sessions-1000"],
             "elapsed_s": 10,
@@ -562,5 +573,7 @@ mod tests {
         assert!(md.contains("| wrk director (af_packet) | 1 |"), "{md}");
         assert!(md.contains("102 B"), "bytes per session: {md}");
         assert!(md.contains("lbd-conn: 3.00M packets) | 1.0 | 1.0 – 1.0 | — | 0 in steady state | **not met** |"), "{md}");
+        assert!(md.contains("lbd pipeline 120 cycles/frame"), "150 M cycles over 1.25 M frames: {md}");
+        assert!(md.contains("| lbd's own cycles per frame (the pipeline, without the driver's rx/tx), established UDP | 120 | 120 – 120 |"), "{md}");
     }
 }

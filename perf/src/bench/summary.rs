@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::report::{both_pps, bytes_per_session, cps, fmt_ratio, median_min_max, ratio, rx_pps, si, stats};
+use super::report::{both_pps, bytes_per_session, cps, fmt_ratio, median_min_max, pipeline_cycles, ratio, rx_pps, si, stats};
 use super::record::verdict;
 
 /// Runs of one figure that differ by more than this (max − min over the median) are marked.
@@ -130,6 +130,11 @@ pub(super) fn section(rec: &Value) -> String {
     let workers = rec["layout"]["dut"].as_array().map_or(1, Vec::len).max(1);
     let per = if workers == 1 { "1 worker".to_owned() } else { format!("{workers} workers") };
     row(&format!("lbd new TCP connections per second (6 packets each), {per}"), "lbd-conn", conn, &|x| format!("{} conn/s", si(x)), None, "≥ 1 M/s per worker", conn.map(|c| c.0 >= 1e6 * workers as f64));
+    let own = |key: &str| stats(rec, key, pipeline_cycles);
+    if let Some(c) = own("lbd-udp") {
+        let more: String = [("1 M flows", "lbd-udp-flows-1000000"), ("new connections", "lbd-conn")].iter().filter_map(|(what, key)| own(key).map(|c| format!("; {what}: {:.0}", c.0))).collect();
+        row(&format!("lbd's own cycles per frame (the pipeline, without the driver's rx/tx), established UDP{flows}{more}"), "lbd-udp", Some(c), &|x| format!("{x:.0}"), None, "", None);
+    }
     let (writes, pkts) = shared_writes(rec);
     if pkts > 0 {
         let per_m = writes as f64 * 1e6 / pkts as f64;
