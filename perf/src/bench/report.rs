@@ -337,9 +337,13 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
         // Two index entries (at most 7/8 of a bucket's slots used), a timer-wheel entry (id,
         // stamp) and a free-list slot.
         let floor = sess + 2.0 * entry * 8.0 / 7.0 + 8.0 + 4.0;
+        let whose = match l["other_lbd"].as_str() {
+            Some(p) => format!("lb-bench's build (the lbd measured, `{p}`, may differ)"),
+            None => "this build".to_owned(),
+        };
         let _ = writeln!(
             s,
-            "## Session scale (`lb-pktgen --mode syn`: one SYN per flow)\n\nLayout in this build: `Session` {sess:.0} B; one flow index holds each session twice (client side, real-server side) in 64-byte buckets of 12 slots, {entry:.2} B per entry when full. At the index's best load (7/8) that is at least {floor:.0} B per session with the timer-wheel entry and free-list slot; the index doubles when 7/8 full, so just after that it is half empty.\n"
+            "## Session scale (`lb-pktgen --mode syn`: one SYN per flow)\n\nLayout in {whose}: `Session` {sess:.0} B; one flow index holds each session twice (client side, real-server side) in 64-byte buckets of 12 slots, {entry:.2} B per entry when full. At the index's best load (7/8) that is at least {floor:.0} B per session with the timer-wheel entry and free-list slot; the index doubles when 7/8 full, so just after that it is half empty.\n"
         );
         let _ = writeln!(s, "| SYNs sent | sessions in lbd | SYN rate | lbd RSS ready | lbd RSS after | bytes / session | mbufs in use |\n|---|---|---|---|---|---|---|");
         for (_, k) in keys {
@@ -574,6 +578,9 @@ mod tests {
         assert!(md.contains("102 B"), "bytes per session: {md}");
         assert!(md.contains("lbd-conn: 3.00M packets) | 1.0 | 1.0 – 1.0 | — | 0 in steady state | **not met** |"), "{md}");
         assert!(md.contains("lbd pipeline 120 cycles/frame"), "150 M cycles over 1.25 M frames: {md}");
+        assert!(md.contains("Layout in this build: `Session`"), "{md}");
+        let other = markdown(&rec, &json!({"date": "2025-01-01", "layout": {"session": 104, "other_lbd": "/tmp/lbd-x"}}));
+        assert!(other.contains("Layout in lb-bench's build (the lbd measured, `/tmp/lbd-x`, may differ): `Session` 104 B"), "{other}");
         assert!(md.contains("| lbd's own cycles per frame (the pipeline, without the driver's rx/tx), established UDP | 120 | 120 – 120 |"), "{md}");
     }
 }

@@ -99,7 +99,7 @@ struct Cli {
     #[arg(long)]
     out: Option<PathBuf>,
     /// lbd binary.
-    #[arg(long, default_value = "target/release/lbd")]
+    #[arg(long, default_value = DEFAULT_LBD)]
     lbd: PathBuf,
     /// lb-pktgen binary.
     #[arg(long, default_value = "target/release/lb-pktgen")]
@@ -111,6 +111,9 @@ struct Cli {
     #[arg(long, default_value = "/run/lb-perf")]
     work: PathBuf,
 }
+
+/// The lbd built from this tree (`--lbd`'s default).
+const DEFAULT_LBD: &str = "target/release/lbd";
 
 fn plots(json: &std::path::Path, prefix: &std::path::Path) -> Result<(), String> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plot.py");
@@ -216,7 +219,11 @@ fn main() -> ExitCode {
         quiet_pct: cli.quiet_pct,
         max_wait: std::time::Duration::from_secs(cli.max_wait),
     };
-    let machine = bench::machine(no_huge);
+    let mut machine = bench::machine(no_huge);
+    if cli.lbd != std::path::Path::new(DEFAULT_LBD) {
+        // The layout figures are this build's; another lbd may lay sessions out differently.
+        machine["layout"]["other_lbd"] = cli.lbd.display().to_string().into();
+    }
     eprintln!(
         "lb-bench: hugepages: {}; scratch {}",
         machine["hugepages"],
