@@ -301,6 +301,9 @@ fn exception_paths(cfg: &Config) -> Result<Vec<Option<ExceptionKind>>, DaemonErr
     Ok(kinds)
 }
 
+/// How long a starting lbd waits for a previous instance's virtio_user TAP to go.
+const TAP_GONE_WAIT: Duration = Duration::from_secs(5);
+
 type PortSetup = (Vec<PortRuntime>, Vec<Vec<WorkerPort>>, Vec<Interface>);
 
 /// Configures and starts every data port and its TAP; returns per-port queue sets (one
@@ -343,6 +346,14 @@ fn setup_ports(cfg: &Config, eal: &Eal, pool: &Mempool, exceptions: &[Option<Exc
         if let (Some(ifname), Some(kind)) = (&pc.kernel_tap, exceptions.get(i).copied().flatten()) {
             // The TAP carries the port's MAC, so the kernel's replies leave with the right source.
             let port_mac = (mac.0 != [0; 6]).then_some(mac);
+            if kind == ExceptionKind::VirtioUser {
+                // A restart may find the previous lbd's TAP still being released (see `wait_gone`).
+                match crate::kernel_link::wait_gone(ifname, TAP_GONE_WAIT) {
+                    Some(d) if d.is_zero() => {}
+                    Some(d) => eprintln!("lbd: port {}: waited {} ms for the previous {ifname} to go", pc.name, d.as_millis()),
+                    None => eprintln!("lbd: port {}: {ifname} exists and did not go within {} s; using it", pc.name, TAP_GONE_WAIT.as_secs()),
+                }
+            }
             let devargs = crate::config::exception_devargs(kind, i, ifname, port_mac.map(|m| m.to_string()).as_deref(), workers);
             eal.probe_vdev(&devargs).map_err(|e| port_err(format!("cannot create exception path {kind} {ifname}: {e}")))?;
             let tport = Port::by_name(crate::config::exception_device(&devargs))?;

@@ -80,6 +80,29 @@ pub fn set_mac_and_up(ifname: &str, mac: Option<[u8; 6]>) -> Result<(), String> 
     }
 }
 
+/// Waits until no interface named `ifname` exists, for at most `timeout`; the time waited
+/// when it went (zero when there was none), `None` when it is still there.
+///
+/// Why: a virtio_user exception path's TAP is not gone when the lbd that made it exits.
+/// vhost-net holds the TAP's file, and the kernel releases that after the process, so a
+/// restart (`systemctl restart lbd`) can find the old TAP still there under the same name.
+/// Creating the new one then raced the old one's removal: the image test once saw the TAP
+/// with a MAC nobody had set right after setting it.
+pub fn wait_gone(ifname: &str, timeout: Duration) -> Option<Duration> {
+    let path = Path::new("/sys/class/net").join(ifname);
+    if !path.exists() {
+        return Some(Duration::ZERO);
+    }
+    let start = std::time::Instant::now();
+    while path.exists() {
+        if start.elapsed() >= timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Some(start.elapsed())
+}
+
 fn fmt_mac(mac: [u8; 6]) -> String {
     mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
@@ -136,6 +159,28 @@ mod tests {
         set_mac_and_up(&name, None).unwrap();
         assert_ne!(flags(&name) & IFF_UP, 0, "up again");
         assert!(check_mac(&name, [0x02, 0, 0, 0, 0, 9]).is_ok());
+    }
+
+    #[test]
+    fn waits_for_an_interface_to_go() {
+        assert_eq!(wait_gone("lbdnosuch1", Duration::from_secs(5)), Some(Duration::ZERO), "none there: no wait");
+        assert_eq!(wait_gone("lo", Duration::from_millis(50)), None, "lo stays");
+        // A TAP deleted while we wait (root and `ip` needed; skipped without them).
+        let name = format!("lbdwg{}", std::process::id() % 100_000);
+        if !Command::new("ip").args(["tuntap", "add", "dev", &name, "mode", "tap"]).output().is_ok_and(|o| o.status.success()) {
+            eprintln!("skipped the TAP case: cannot create one");
+            return;
+        }
+        let del = {
+            let name = name.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                Command::new("ip").args(["link", "del", "dev", &name]).status()
+            })
+        };
+        let waited = wait_gone(&name, Duration::from_secs(10));
+        let _ = del.join();
+        assert!(waited.is_some_and(|d| d >= Duration::from_millis(90)), "{waited:?}");
     }
 
     #[test]
