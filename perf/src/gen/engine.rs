@@ -294,6 +294,37 @@ impl Engine {
         p: usize,
         mut handler: impl FnMut(&mut Mbuf, &Parsed, u64) -> Action,
     ) -> usize {
+        self.receive(p, |e, m, now, free| match packet::parse(m.data()) {
+            Rx::Data(d) => e.data(p, m, free, |m| handler(m, &d, now)),
+            rx => e.not_data(p, m, rx, free),
+        })
+    }
+
+    /// [`poll`](Self::poll) for streams, whose handlers need no more of a data frame than its
+    /// timestamp: plain data frames skip the full parse ([`packet::data_stamp`]); anything else
+    /// (ARP, options, odd frames) is handled as `poll` does.
+    #[inline]
+    pub fn poll_stamps(
+        &mut self,
+        p: usize,
+        mut handler: impl FnMut(&mut Mbuf, Option<u64>, u64) -> Action,
+    ) -> usize {
+        self.receive(p, |e, m, now, free| {
+            let stamp = match packet::data_stamp(m.data()) {
+                Some(s) => s,
+                None => match packet::parse(m.data()) {
+                    Rx::Data(d) => d.stamp,
+                    rx => return e.not_data(p, m, rx, free),
+                },
+            };
+            e.data(p, m, free, |m| handler(m, stamp, now));
+        })
+    }
+
+    /// One burst from port `p`, each frame given to `each` with the TSC read after receiving
+    /// and the burst of frames to free; then frees them and sends the queued replies.
+    #[inline]
+    fn receive(&mut self, p: usize, mut each: impl FnMut(&mut Self, Mbuf, u64, &mut Burst)) -> usize {
         let mut burst = Burst::new();
         let n = self.ports[p].rx.rx_burst(&mut burst);
         if n == 0 {
@@ -301,62 +332,25 @@ impl Engine {
         }
         let now = dpdk::tsc();
         let mut free = Burst::new();
-        for mut m in burst.drain(..) {
-            match packet::parse(m.data()) {
-                Rx::Data(d) => {
-                    self.counters[p].rx += 1;
-                    self.counters[p].rx_bytes += m.data_len() as u64;
-                    if handler(&mut m, &d, now) == Action::Reply {
-                        self.queue_reply(p, m);
-                    } else {
-                        free.push(m);
-                    }
-                }
-                rx => self.not_data(p, m, rx, &mut free),
-            }
+        for m in burst.drain(..) {
+            each(self, m, now, &mut free);
         }
         free_burst(&mut free);
         self.flush_replies(p);
         n
     }
 
-    /// [`poll`](Self::poll) for streams, whose handlers need no more of a data frame than its
-    /// timestamp: plain data frames skip the full parse ([`packet::data_stamp`]); anything else
-    /// (ARP, options, odd frames) is handled as `poll` does.
-    pub fn poll_stamps(
-        &mut self,
-        p: usize,
-        mut handler: impl FnMut(&mut Mbuf, Option<u64>, u64) -> Action,
-    ) -> usize {
-        let mut burst = Burst::new();
-        let n = self.ports[p].rx.rx_burst(&mut burst);
-        if n == 0 {
-            return 0;
+    /// A received data frame: counted, then handed to `handler`, and sent back or freed as it
+    /// says.
+    #[inline]
+    fn data(&mut self, p: usize, mut m: Mbuf, free: &mut Burst, handler: impl FnOnce(&mut Mbuf) -> Action) {
+        self.counters[p].rx += 1;
+        self.counters[p].rx_bytes += m.data_len() as u64;
+        if handler(&mut m) == Action::Reply {
+            self.queue_reply(p, m);
+        } else {
+            free.push(m);
         }
-        let now = dpdk::tsc();
-        let mut free = Burst::new();
-        for mut m in burst.drain(..) {
-            let stamp = match packet::data_stamp(m.data()) {
-                Some(s) => s,
-                None => match packet::parse(m.data()) {
-                    Rx::Data(d) => d.stamp,
-                    rx => {
-                        self.not_data(p, m, rx, &mut free);
-                        continue;
-                    }
-                },
-            };
-            self.counters[p].rx += 1;
-            self.counters[p].rx_bytes += m.data_len() as u64;
-            if handler(&mut m, stamp, now) == Action::Reply {
-                self.queue_reply(p, m);
-            } else {
-                free.push(m);
-            }
-        }
-        free_burst(&mut free);
-        self.flush_replies(p);
-        n
     }
 
     /// A received frame that is not data: ARP is learned or answered, the rest counted.
