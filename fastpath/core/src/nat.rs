@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use crate::buf::PacketBuf;
 use crate::flow::L4Proto;
 use crate::verdict::DropReason;
-use crate::wire::checksum::{update16, update_addr};
+use crate::wire::checksum::{apply_delta, delta16, delta32, update16, update_addr};
 use crate::wire::toa::{ToaRepr, TOA_LEN};
 use crate::wire::{ethernet, tcp, Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
 
@@ -28,28 +28,27 @@ pub type Endpoint = (Ipv4Addr, u16);
 /// transport header is complete), updating the IPv4 and transport checksums incrementally.
 pub fn rewrite(ip: &mut [u8], proto: L4Proto, src: Endpoint, dst: Endpoint) {
     let mut pkt = Ipv4Packet::new_unchecked(&mut *ip);
-    let (old_src, old_dst) = (pkt.src_addr(), pkt.dst_addr());
-    let c = update_addr(update_addr(pkt.checksum(), old_src, src.0), old_dst, dst.0);
+    // The addresses' RFC 1624 terms serve both checksums (the pseudo header covers them);
+    // each checksum takes all of its changes in one fold.
+    let addrs = delta32(u32::from(pkt.src_addr()), u32::from(src.0)) + delta32(u32::from(pkt.dst_addr()), u32::from(dst.0));
+    let c = apply_delta(pkt.checksum(), addrs);
     pkt.set_src_addr(src.0);
     pkt.set_dst_addr(dst.0);
     pkt.set_checksum(c);
     let l4 = pkt.payload_mut();
-    let pseudo = |c: u16, sp: u16, dp: u16| {
-        let c = update_addr(update_addr(c, old_src, src.0), old_dst, dst.0);
-        update16(update16(c, sp, src.1), dp, dst.1)
-    };
     match proto {
         L4Proto::Tcp => {
             let mut t = TcpPacket::new_unchecked(l4);
-            let c = pseudo(t.checksum(), t.src_port(), t.dst_port());
+            let d = addrs + delta16(t.src_port(), src.1) + delta16(t.dst_port(), dst.1);
+            let c = apply_delta(t.checksum(), d);
             t.set_src_port(src.1);
             t.set_dst_port(dst.1);
             t.set_checksum(c);
         }
         L4Proto::Udp => {
             let mut u = UdpPacket::new_unchecked(l4);
-            let (sp, dp) = (u.src_port(), u.dst_port());
-            u.update_checksum(|c| pseudo(c, sp, dp));
+            let d = addrs + delta16(u.src_port(), src.1) + delta16(u.dst_port(), dst.1);
+            u.update_checksum(|c| apply_delta(c, d));
             u.set_src_port(src.1);
             u.set_dst_port(dst.1);
         }
@@ -203,4 +202,76 @@ pub fn rst_reply<B: PacketBuf>(buf: &mut B) -> bool {
     t.set_urgent_at(0);
     t.fill_checksum(dst, src);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::test_util::XorShift;
+
+    /// An IPv4 packet (no options) carrying a TCP or UDP header and `payload` random bytes,
+    /// every checksum filled in (UDP's left at 0, "none", when `udp_zero`).
+    fn packet(rng: &mut XorShift, proto: L4Proto, payload: usize, udp_zero: bool) -> Vec<u8> {
+        let l4_len = if proto == L4Proto::Tcp { 20 } else { 8 } + payload;
+        let mut p: Vec<u8> = (0..20 + l4_len).map(|_| rng.next_u8()).collect();
+        p[0] = 0x45;
+        let total = u16::try_from(p.len()).unwrap();
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        p[6] = 0x40;
+        p[7] = 0;
+        p[9] = if proto == L4Proto::Tcp { 6 } else { 17 };
+        let (src, dst) = (Ipv4Addr::new(p[12], p[13], p[14], p[15]), Ipv4Addr::new(p[16], p[17], p[18], p[19]));
+        let mut ip = Ipv4Packet::new_unchecked(&mut p[..]);
+        ip.fill_checksum();
+        match proto {
+            L4Proto::Tcp => {
+                let mut t = TcpPacket::new_unchecked(ip.payload_mut());
+                t.set_header_len(20);
+                t.fill_checksum(src, dst);
+            }
+            L4Proto::Udp => {
+                let mut u = UdpPacket::new_unchecked(ip.payload_mut());
+                u.set_len(u16::try_from(l4_len).unwrap());
+                if udp_zero {
+                    u.set_checksum(0);
+                } else {
+                    u.fill_checksum(src, dst);
+                }
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn rewriting_keeps_every_checksum_what_a_full_recomputation_gives() {
+        let mut rng = XorShift(0x0bad_cafe_1234_5678);
+        for round in 0..4_000 {
+            let proto = if round % 2 == 0 { L4Proto::Tcp } else { L4Proto::Udp };
+            let udp_zero = round % 10 == 1;
+            let mut p = packet(&mut rng, proto, round % 37, udp_zero);
+            let r = |rng: &mut XorShift| (Ipv4Addr::from(u32::try_from(rng.next_u64() >> 32).unwrap()), u16::try_from(rng.next_u64() >> 48).unwrap());
+            let (src, dst) = (r(&mut rng), r(&mut rng));
+            rewrite(&mut p, proto, src, dst);
+            let ip = Ipv4Packet::new_checked(&p[..]).unwrap();
+            assert!(ip.verify_checksum(), "round {round}: IPv4 checksum");
+            assert_eq!((ip.src_addr(), ip.dst_addr()), (src.0, dst.0));
+            match proto {
+                L4Proto::Tcp => {
+                    let t = TcpPacket::new_checked(ip.payload()).unwrap();
+                    assert!(t.verify_checksum(src.0, dst.0), "round {round}: TCP checksum");
+                    assert_eq!((t.src_port(), t.dst_port()), (src.1, dst.1));
+                }
+                L4Proto::Udp => {
+                    let u = UdpPacket::new_checked(ip.payload()).unwrap();
+                    if udp_zero {
+                        assert_eq!(u.checksum(), 0, "round {round}: no checksum stays none");
+                    } else {
+                        assert_ne!(u.checksum(), 0, "round {round}: a checksum never becomes none");
+                        assert!(u.verify_checksum(src.0, dst.0), "round {round}: UDP checksum");
+                    }
+                    assert_eq!((u.src_port(), u.dst_port()), (src.1, dst.1));
+                }
+            }
+        }
+    }
 }

@@ -43,10 +43,11 @@ pub fn sum(data: &[u8]) -> u32 {
 /// Folds a 32-bit ones'-complement accumulator into 16 bits (end-around carry).
 ///
 /// The result is zero only if `acc` is zero.
-pub fn fold(mut acc: u32) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
+pub fn fold(acc: u32) -> u16 {
+    // Two steps always suffice for 32 bits (the first leaves at most 0x1fffe), and take no
+    // data-dependent branch.
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
     u16::try_from(acc).unwrap_or(0xffff)
 }
 
@@ -97,6 +98,27 @@ pub fn update16_at(old_csum: u16, offset: usize, old: u16, new: u16) -> u16 {
 pub fn update32(old_csum: u16, old: u32, new: u32) -> u16 {
     let acc = u32::from(!old_csum) + (!old >> 16) + (!old & 0xffff) + (new >> 16) + (new & 0xffff);
     !fold(acc)
+}
+
+/// The `~m + m'` terms of RFC 1624 equation 3 for a 32-bit value (two aligned words) changed
+/// from `old` to `new`, unfolded: deltas of several changes add up (each is below 2^18) and
+/// go into a checksum at once with [`apply_delta`].
+#[inline]
+pub fn delta32(old: u32, new: u32) -> u32 {
+    (!old >> 16) + (!old & 0xffff) + (new >> 16) + (new & 0xffff)
+}
+
+/// [`delta32`] for one aligned 16-bit word.
+#[inline]
+pub fn delta16(old: u16, new: u16) -> u32 {
+    u32::from(!old) + u32::from(new)
+}
+
+/// The checksum after changes whose [`delta32`]/[`delta16`] terms add up to `delta`: one
+/// fold for all of them, the same result as applying them one by one with [`update32`].
+#[inline]
+pub fn apply_delta(old_csum: u16, delta: u32) -> u16 {
+    !fold(u32::from(!old_csum) + delta)
 }
 
 /// [`update32`] for an IPv4 address rewritten from `old` to `new`.
