@@ -64,6 +64,24 @@ pub(crate) struct FlowIndex {
     moved: usize,
 }
 
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// The slots of `b` whose tag is `t`, as a bit per slot (bit i: slot i), found a word at a
+/// time: a scan slot by slot ended at a varying slot in a full bucket, a branch the CPU
+/// mispredicted on most lookups at 1 M flows.
+#[inline]
+fn matching(b: &Bucket, t: u8) -> u32 {
+    let lo = u64::from_le_bytes([b.tags[0], b.tags[1], b.tags[2], b.tags[3], b.tags[4], b.tags[5], b.tags[6], b.tags[7]]);
+    let hi = u64::from(u32::from_le_bytes([b.tags[8], b.tags[9], b.tags[10], b.tags[11]]));
+    let rep = u64::from(t) * 0x0101_0101_0101_0101;
+    // The high bit of each byte that equals `t` (exact: no carries between bytes).
+    let zero = |x: u64| !(((x & LOW7) + LOW7) | x | LOW7);
+    let (ml, mh) = (zero(lo ^ rep), zero(hi ^ rep) & 0x8080_8080);
+    // Gather one bit per byte: bit 7 of byte k moves to bit k.
+    let gather = |m: u64| ((m >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32;
+    gather(ml) | (gather(mh) << 8)
+}
+
 /// The first id with a matching tag for which `eq` holds, probing `table` from `hash`'s home.
 #[inline]
 fn find_in(table: &[Bucket], mask: usize, hash: u64, eq: &mut impl FnMut(u32) -> bool) -> Option<u32> {
@@ -71,10 +89,15 @@ fn find_in(table: &[Bucket], mask: usize, hash: u64, eq: &mut impl FnMut(u32) ->
     let mut at = home(hash, mask);
     for _ in 0..table.len() {
         let b = &table[at];
-        for i in 0..SLOTS {
-            if b.tags[i] == t && eq(b.ids[i]) {
-                return Some(b.ids[i]);
+        let mut m = matching(b, t);
+        while m != 0 {
+            let i = m.trailing_zeros() as usize;
+            if let Some(&id) = b.ids.get(i) {
+                if eq(id) {
+                    return Some(id);
+                }
             }
+            m &= m - 1;
         }
         if b.overflow == 0 {
             return None;
@@ -242,6 +265,28 @@ mod tests {
     /// A deliberately bad hash (few distinct buckets) so entries spill and chains form.
     fn crowded(id: u32) -> u64 {
         (u64::from(id) % 5) | (u64::from(id.wrapping_mul(2_654_435_761)) << 32)
+    }
+
+    #[test]
+    fn the_word_at_a_time_tag_match_agrees_with_a_slot_by_slot_one() {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..20_000 {
+            let mut b = Bucket { ids: [0; SLOTS], tags: [0; SLOTS], overflow: 0, _pad: [0; 3] };
+            // Few distinct tags, so buckets hold repeats; some slots empty.
+            for t in &mut b.tags {
+                let r = next();
+                *t = if r % 4 == 0 { 0 } else { 0x80 | (r >> 8) as u8 % 4 };
+            }
+            let t = if round % 3 == 0 { 0x80 | (next() as u8) } else { 0x80 | (next() as u8 % 4) };
+            let want: u32 = (0..SLOTS).filter(|&i| b.tags[i] == t).map(|i| 1 << i).sum();
+            assert_eq!(matching(&b, t), want, "tags {:02x?} tag {t:02x}", b.tags);
+        }
     }
 
     #[test]
