@@ -50,18 +50,31 @@ impl PairCount {
 #[derive(Debug, Default)]
 pub struct ConnCounts {
     slots: Vec<(CountKey, PairCount)>,
-    index: HashMap<CountKey, u32, ahash::RandomState>,
+    /// By the key packed into one number: one hasher write per new session (the tuple's
+    /// derived `Hash` made five).
+    index: HashMap<u128, u32, ahash::RandomState>,
+}
+
+/// `key` as one number: distinct keys give distinct numbers.
+fn packed((proto, vip, rs): CountKey) -> u128 {
+    let proto: u128 = match proto {
+        L4Proto::Tcp => 6,
+        L4Proto::Udp => 17,
+    };
+    let end = |(ip, port): (Ipv4Addr, u16)| (u128::from(ip.to_bits()) << 16) | u128::from(port);
+    (proto << 96) | (end(vip) << 48) | end(rs)
 }
 
 impl ConnCounts {
     /// The slot of `key`, created on first use.
     pub fn slot(&mut self, key: CountKey) -> u32 {
-        if let Some(s) = self.index.get(&key) {
+        let k = packed(key);
+        if let Some(s) = self.index.get(&k) {
             return *s;
         }
         let s = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
         self.slots.push((key, PairCount::default()));
-        self.index.insert(key, s);
+        self.index.insert(k, s);
         s
     }
 
@@ -110,5 +123,36 @@ impl ConnCounts {
                 c.inactive = c.inactive.saturating_sub(1);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_pair_has_one_slot_and_pairs_differing_anywhere_have_their_own() {
+        let a = |d: u8| Ipv4Addr::new(10, 0, 0, d);
+        let base: CountKey = (L4Proto::Tcp, (a(1), 80), (a(2), 8080));
+        let others: [CountKey; 6] = [
+            (L4Proto::Udp, (a(1), 80), (a(2), 8080)),
+            (L4Proto::Tcp, (a(3), 80), (a(2), 8080)),
+            (L4Proto::Tcp, (a(1), 81), (a(2), 8080)),
+            (L4Proto::Tcp, (a(1), 80), (a(3), 8080)),
+            (L4Proto::Tcp, (a(1), 80), (a(2), 8081)),
+            // VIP and real server swapped.
+            (L4Proto::Tcp, (a(2), 8080), (a(1), 80)),
+        ];
+        let mut c = ConnCounts::default();
+        let s = c.slot(base);
+        let mut seen = vec![s];
+        for k in others {
+            let t = c.slot(k);
+            assert!(!seen.contains(&t), "{k:?} shares a slot");
+            seen.push(t);
+        }
+        assert_eq!(c.slot(base), s, "the same pair, the same slot");
+        assert_eq!(c.iter().count(), 7);
+        assert_eq!(c.iter().nth(s as usize).map(|(k, _)| *k), Some(base));
     }
 }
