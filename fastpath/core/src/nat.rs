@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use crate::buf::PacketBuf;
 use crate::flow::L4Proto;
 use crate::verdict::DropReason;
-use crate::wire::checksum::{apply_delta, delta16, delta32, update16, update_addr};
+use crate::wire::checksum::{apply_delta, delta16, delta32, sum, update16, update_addr};
 use crate::wire::toa::{ToaRepr, TOA_LEN};
 use crate::wire::{ethernet, tcp, Icmpv4Packet, IpProtocol, Ipv4Packet, TcpPacket, UdpPacket};
 
@@ -77,16 +77,26 @@ pub fn insert_toa<B: PacketBuf>(buf: &mut B, client: Endpoint, mtu: u16) -> Resu
     }
     let data = buf.data_mut();
     data.copy_within(TOA_LEN..TOA_LEN + headers, 0);
-    data[headers..headers + TOA_LEN].copy_from_slice(&ToaRepr { port: client.1, addr: client.0 }.to_bytes());
+    let toa = ToaRepr { port: client.1, addr: client.0 }.to_bytes();
+    data[headers..headers + TOA_LEN].copy_from_slice(&toa);
+    // The TCP word holding the data offset (and the flags), before it changes.
+    let off_at = l2 + ihl + 12;
+    let old_word = u16::from_be_bytes([data[off_at], data[off_at + 1]]);
     let mut ip = Ipv4Packet::new_unchecked(&mut data[l2..]);
-    ip.set_total_len(total + 8); // TOA_LEN
-    ip.fill_checksum();
-    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    let grown = total + 8; // TOA_LEN
+    ip.set_total_len(grown);
+    ip.set_checksum(apply_delta(ip.checksum(), delta16(total, grown)));
     let end = usize::from(total) + TOA_LEN;
     let mut t = TcpPacket::new_unchecked(&mut ip.payload_mut()[..end - ihl]);
+    // Incrementally (RFC 1624), not over the whole segment: the pseudo header's length and
+    // the data-offset word change, and the option's words are added; the payload moved by 8
+    // bytes, an even number, so its words sum as before.
     t.set_header_len(tcp_hl + TOA_LEN);
-    // Once per connection: a full recomputation is simplest and obviously right.
-    t.fill_checksum(src, dst);
+    // What `set_header_len` wrote: the new offset, reserved bits and NS cleared, flags kept.
+    let new_word = (old_word & 0x00ff) | (u16::try_from((tcp_hl + TOA_LEN) / 4).unwrap_or(15) << 12);
+    let tcp_len = |ip_total: u16| ip_total - u16::try_from(ihl).unwrap_or(0);
+    let d = delta16(tcp_len(total), tcp_len(grown)) + delta16(old_word, new_word) + sum(&toa);
+    t.set_checksum(apply_delta(t.checksum(), d));
     Ok(())
 }
 
@@ -240,6 +250,65 @@ mod tests {
             }
         }
         p
+    }
+
+    /// A frame buffer with room in front (TOA grows the frame at the front).
+    struct Frame {
+        bytes: Vec<u8>,
+        start: usize,
+    }
+
+    impl PacketBuf for Frame {
+        fn data(&self) -> &[u8] {
+            &self.bytes[self.start..]
+        }
+        fn data_mut(&mut self) -> &mut [u8] {
+            &mut self.bytes[self.start..]
+        }
+        fn prepend(&mut self, n: usize) -> bool {
+            n <= self.start && {
+                self.start -= n;
+                true
+            }
+        }
+        fn adj(&mut self, _: usize) -> bool {
+            false
+        }
+        fn append(&mut self, _: usize) -> bool {
+            false
+        }
+        fn trim(&mut self, _: usize) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn toa_insertion_keeps_both_checksums_what_a_full_recomputation_gives() {
+        let mut rng = XorShift(0x70a0_70a0_1234_9876);
+        for round in 0..4_000 {
+            let mut p = packet(&mut rng, L4Proto::Tcp, round % 41, false);
+            // Options (their bytes are random: only the lengths matter here) and the NS and
+            // reserved bits set in some rounds.
+            let opt = 4 * (round % 6);
+            let (src, dst) = (Ipv4Addr::new(p[12], p[13], p[14], p[15]), Ipv4Addr::new(p[16], p[17], p[18], p[19]));
+            p.splice(40..40, (0..opt).map(|_| rng.next_u8()));
+            let total = u16::try_from(p.len()).unwrap();
+            p[2..4].copy_from_slice(&total.to_be_bytes());
+            p[32] = (u8::try_from((20 + opt) / 4).unwrap() << 4) | if round % 3 == 0 { 0x0f } else { 0 };
+            let mut ip = Ipv4Packet::new_unchecked(&mut p[..]);
+            ip.fill_checksum();
+            TcpPacket::new_unchecked(ip.payload_mut()).fill_checksum(src, dst);
+            let mut f = Frame { bytes: [vec![0; 8 + 14], p.clone()].concat(), start: 8 };
+            let client = (Ipv4Addr::new(198, 51, 100, u8::try_from(round % 200).unwrap()), u16::try_from(round).unwrap());
+            assert_eq!(insert_toa(&mut f, client, 1500), Ok(()), "round {round}");
+            let ip = Ipv4Packet::new_checked(&f.data()[14..]).unwrap();
+            assert_eq!(usize::from(ip.total_len()), p.len() + TOA_LEN);
+            assert!(ip.verify_checksum(), "round {round}: IPv4 checksum");
+            let t = TcpPacket::new_checked(ip.payload()).unwrap();
+            assert_eq!(t.header_len(), 20 + opt + TOA_LEN);
+            assert!(t.verify_checksum(src, dst), "round {round}: TCP checksum");
+            assert_eq!(&t.payload()[..], &p[40 + opt..], "round {round}: payload kept");
+        }
     }
 
     #[test]
