@@ -59,11 +59,12 @@ image-test: image
 	images/test.sh
 
 # Perf lab, never part of `make test` (perf/README.md): testpmd io-fwd, lbd FNAT over a memif
-# pair, new connections, session scale, wrk in the namespace testbed. About 6 minutes; writes
+# pair, new connections, session scale, wrk in the namespace testbed (lbd with lb-slowpath, as
+# deployed). About 7 minutes; writes
 # perf/results/YYYY-MM-DD.{md,json,*.png}. Options for lb-bench go in BENCH_ARGS.
 bench:
 	scripts/setup.sh --bench
-	$(CARGO) build --release -p lbd -p lb-perf
+	$(CARGO) build --release -p lbd -p lb-slowpath -p lb-perf
 	target/release/lb-bench $(BENCH_ARGS)
 
 # lb-slowpath at scale (perf/README.md): 10,000 real servers at delay_loop 1, TCP_CHECK and
