@@ -191,6 +191,10 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
         let drv = w["settings"]["driver"].as_str().unwrap_or("?");
         let (wd, wt) = (wrk_stat(w, "direct", "rps"), wrk_stat(w, "director", "rps"));
         if wt.is_none() {
+            // A failed testbed is a target not met, not a row left out.
+            if w["error"].is_string() {
+                let _ = writeln!(s, "| wrk through the director, lbd on {drv}: failed (its section says why) | — | — | — | ≥ 0.95 × direct | **not met** | — |");
+            }
             continue;
         }
         let r = ratio(wt, wd);
@@ -377,39 +381,39 @@ pub fn markdown(rec: &Value, machine: &Value) -> String {
 
     for w in wrk_records(rec) {
         let st = &w["settings"];
+        if let Some(e) = w["error"].as_str() {
+            let _ = writeln!(s, "## wrk through the namespace testbed, lbd on {}\n\nwrk failed: `{e}`\n", st["driver"].as_str().unwrap_or("?"));
+            continue;
+        }
         let _ = writeln!(
             s,
             "## wrk through the namespace testbed, lbd on {}\n\n`wrk -t{} -c{} -d{}s --latency`, nginx on {} (one worker). Director path: client ns → veth → lbd ({}, 1 worker, idle_sleep_us = {}) → veth → bridge → nginx. Direct path: the LAN switch namespace → bridge → nginx. Runs alternate between the paths.\n",
             st["driver"].as_str().unwrap_or("?"), st["threads"], st["connections"], st["seconds"], st["real_server"].as_str().unwrap_or("?"), st["driver"].as_str().unwrap_or("?"), st["idle_sleep_us"]
         );
-        if let Some(e) = w["error"].as_str() {
-            let _ = writeln!(s, "wrk failed: `{e}`\n");
-        } else {
-            let _ = writeln!(s, "| path | req/s | min – max | p50 | p90 | p99 | ratio vs direct | p99 added | lbd CPU per request |\n|---|---|---|---|---|---|---|---|---|");
-            let d99 = wrk_stat(w, "direct", "p99_us");
-            let wd = wrk_stat(w, "direct", "rps");
-            for path in ["direct", "director"] {
-                let rps = wrk_stat(w, path, "rps");
-                let p = |f: &str| {
-                    wrk_stat(w, path, f).map_or("—".into(), |x| format!("{:.0} µs", x.0))
-                };
-                let added = match (wrk_stat(w, path, "p99_us"), d99) {
-                    (Some(a), Some(b)) if path == "director" => format!("{:+.0} µs", a.0 - b.0),
-                    _ => "—".into(),
-                };
-                let (med, rng) = range(rps, si);
-                let cpu = wrk_stat(w, path, "lbd_cpu_us_per_req").map_or("—".into(), |c| format!("{:.1} µs", c.0));
-                let _ = writeln!(
-                    s,
-                    "| {path} | {med} | {rng} | {} | {} | {} | {} | {added} | {cpu} |",
-                    p("p50_us"),
-                    p("p90_us"),
-                    p("p99_us"),
-                    fmt_ratio(ratio(rps, wd))
-                );
-            }
-            s.push('\n');
+        let _ = writeln!(s, "| path | req/s | min – max | p50 | p90 | p99 | ratio vs direct | p99 added | lbd CPU per request |\n|---|---|---|---|---|---|---|---|---|");
+        let d99 = wrk_stat(w, "direct", "p99_us");
+        let wd = wrk_stat(w, "direct", "rps");
+        for path in ["direct", "director"] {
+            let rps = wrk_stat(w, path, "rps");
+            let p = |f: &str| {
+                wrk_stat(w, path, f).map_or("—".into(), |x| format!("{:.0} µs", x.0))
+            };
+            let added = match (wrk_stat(w, path, "p99_us"), d99) {
+                (Some(a), Some(b)) if path == "director" => format!("{:+.0} µs", a.0 - b.0),
+                _ => "—".into(),
+            };
+            let (med, rng) = range(rps, si);
+            let cpu = wrk_stat(w, path, "lbd_cpu_us_per_req").map_or("—".into(), |c| format!("{:.1} µs", c.0));
+            let _ = writeln!(
+                s,
+                "| {path} | {med} | {rng} | {} | {} | {} | {} | {added} | {cpu} |",
+                p("p50_us"),
+                p("p90_us"),
+                p("p99_us"),
+                fmt_ratio(ratio(rps, wd))
+            );
         }
+        s.push('\n');
     }
 
     for k in ["profile-udp", "profile-conn"] {
@@ -559,7 +563,7 @@ mod tests {
                 "sessions-1000": {"title": "s", "runs": [{"load": "0", "gen": {"mode": "syn", "tx": 1000, "rx": 1000}, "lbd_totals": {"sessions": 1000}, "lbd_rss_ready_kb": 1000, "lbd_rss_after_kb": 1100}]},
             },
             "wrk": {"settings": {"driver": "af_xdp"}, "direct": [{"rps": 100.0, "p50_us": 10.0, "p99_us": 20.0}], "director": [{"rps": 80.0, "p50_us": 30.0, "p99_us": 90.0, "lbd_cpu_us_per_req": 12.5, "lbd_cpu_pct": 40.0}]},
-            "wrk_other": [{"settings": {"driver": "af_packet"}, "direct": [{"rps": 100.0, "p99_us": 20.0}], "director": [{"rps": 60.0, "p99_us": 300.0}]}],
+            "wrk_other": [{"settings": {"driver": "af_packet"}, "direct": [{"rps": 100.0, "p99_us": 20.0}], "director": [{"rps": 60.0, "p99_us": 300.0}]}, {"settings": {"driver": "af_x"}, "error": "no lb-slowpath"}],
         });
         let md = markdown(&rec, &json!({"date": "2025-01-01"}));
         assert!(md.contains("| lbd FNAT, established UDP flows, 64 B | 6.00M pps | 5.00M pps – 7.00M pps ⚠ 33 % | 0.46 | ≥ 0.6 × ceiling | **not met** | 0 % / 1 % |"), "{md}");
@@ -575,6 +579,8 @@ mod tests {
         assert!(md.contains("| lbd CPU per request through the director, lbd on af_xdp (40 % of a CPU) | 12.5 µs |"), "{md}");
         assert!(md.contains("## wrk through the namespace testbed, lbd on af_packet"), "{md}");
         assert!(md.contains("| wrk director (af_packet) | 1 |"), "{md}");
+        assert!(md.contains("| wrk through the director, lbd on af_x: failed (its section says why) | — | — | — | ≥ 0.95 × direct | **not met** |"), "{md}");
+        assert!(md.contains("## wrk through the namespace testbed, lbd on af_x\n\nwrk failed: `no lb-slowpath`"), "{md}");
         assert!(md.contains("102 B"), "bytes per session: {md}");
         assert!(md.contains("lbd-conn: 3.00M packets) | 1.0 | 1.0 – 1.0 | — | 0 in steady state | **not met** |"), "{md}");
         assert!(md.contains("lbd pipeline 120 cycles/frame"), "150 M cycles over 1.25 M frames: {md}");
