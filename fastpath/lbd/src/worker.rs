@@ -18,7 +18,7 @@ use fastpath::wire::EthernetFrame;
 use fastpath::{pipeline, Ctx, DropReason, PacketBuf, Verdict, WorkerState};
 
 use crate::control::mailbox::{self, Mailbox, Request};
-use crate::shared::Shared;
+use crate::shared::{pop_if_any, Shared, WorkerView};
 use crate::stats::WorkerShared;
 
 /// Loop iterations between counter publications while busy.
@@ -174,6 +174,7 @@ impl Worker {
         // One reference for the whole loop: cloning the `Arc` per pass would write its count,
         // a cache line every worker shares, on every pass.
         let shared = Arc::clone(&self.plan.shared);
+        let mut view = WorkerView::new(&shared);
         let (mut loops, mut busy) = (0u64, 0u64);
         let max_sleep = u32::try_from(self.plan.idle_sleep.as_micros()).unwrap_or(u32::MAX);
         let mut idle = idle::IdlePolicy::new(max_sleep);
@@ -186,7 +187,7 @@ impl Worker {
         while !self.plan.shared.stop.load(Ordering::Relaxed) {
             loops += 1;
             let now = self.now_ms();
-            let got = self.iteration(&shared, now);
+            let got = self.iteration(&shared, &mut view, now);
             if got > 0 {
                 busy += 1;
             }
@@ -226,24 +227,17 @@ impl Worker {
     }
 
     /// One pass over every queue; returns how many frames were handled.
-    fn iteration(&mut self, shared: &Shared, now: u64) -> usize {
-        // The neighbours first: their generation validates the routes sessions cached, and the
-        // control side publishes a new one after the ports' addresses change.
-        let neigh = shared.neigh.load();
-        // The ports' addresses change with VIPs and local addresses (control API). Loaded
-        // before the service table, which the control side stores first: a VIP seen on a port
-        // is in the table too, with its ownership (no ARP reply for a VIP we do not own).
-        let ifaces = shared.ifaces.load();
-        let services = shared.services.load();
+    fn iteration(&mut self, shared: &Shared, view: &mut WorkerView<'_>, now: u64) -> usize {
+        let (neigh, ifaces, services) = view.load();
         if services.generation() != self.laddr_generation {
             // A new snapshot may bring new local addresses: give this worker their ports.
-            self.state.sync_laddrs(&services);
+            self.state.sync_laddrs(services);
             self.laddr_generation = services.generation();
         }
         let ctx = Ctx {
-            ports: &ifaces,
-            services: &services,
-            neigh: &neigh,
+            ports: ifaces,
+            services,
+            neigh,
             worker: self.plan.index,
             workers: self.plan.workers,
             now_ms: now,
@@ -302,7 +296,7 @@ impl Worker {
     fn exchange_sync(&mut self, ctx: &Ctx<'_>) {
         let w = usize::from(self.plan.index);
         let sync = &self.plan.shared.sync;
-        if let Some(batch) = sync.inbound.get(w).and_then(|q| q.pop()) {
+        if let Some(batch) = sync.inbound.get(w).and_then(pop_if_any) {
             for rec in &batch {
                 // Outcomes are counted by `adopt`.
                 let _ = self.state.adopt(rec, ctx);

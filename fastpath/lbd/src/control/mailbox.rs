@@ -122,7 +122,7 @@ impl Mailbox {
     /// The next request, if any (the worker calls this once per pass).
     #[inline]
     pub fn pop(&self) -> Option<Mail> {
-        self.queue.pop()
+        crate::shared::pop_if_any(&self.queue)
     }
 }
 
