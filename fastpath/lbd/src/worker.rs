@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use dpdk::{Burst, Mbuf, Mempool, RxQueue, TxQueue, BURST_SIZE};
 use fastpath::neigh::{emit_arp_request, ARP_FRAME_LEN};
-use fastpath::session::Timeouts;
+use fastpath::session::{Hint, Timeouts};
 use fastpath::wire::EthernetFrame;
 use fastpath::{pipeline, Ctx, DropReason, PacketBuf, Verdict, WorkerState};
 
@@ -83,7 +83,7 @@ struct Worker {
     redirect: Vec<Burst>,
     held: Vec<Held>,
     /// Flow keys and hashes of the burst being processed (see `WorkerState::stage_burst`).
-    hints: [Option<(fastpath::FlowKey, u64)>; BURST_SIZE],
+    hints: [Hint; BURST_SIZE],
     arp_sent: HashMap<Ipv4Addr, u64>,
     port_index: HashMap<u16, u8>,
     /// Generation of the service table whose local addresses the port pools cover.
@@ -140,7 +140,7 @@ pub fn run(plan: WorkerPlan) -> i32 {
         kernel: (0..nports).map(|_| Burst::new()).collect(),
         redirect: (0..plan.workers).map(|_| Burst::new()).collect(),
         held: Vec::with_capacity(MAX_HELD),
-        hints: [None; BURST_SIZE],
+        hints: [Hint::NONE; BURST_SIZE],
         arp_sent: HashMap::new(),
         port_index,
         laddr_generation: services.generation(),
@@ -280,12 +280,12 @@ impl Worker {
         for (i, m) in rx.drain(..).enumerate() {
             let port = in_port.unwrap_or_else(|| self.port_index.get(&m.port()).copied().unwrap_or(0));
             if staged {
-                self.state.sessions.set_hint(self.hints.get(i).copied().flatten());
+                self.state.sessions.set_hint(self.hints.get(i).copied().unwrap_or(Hint::NONE));
             }
             self.handle(m, port, ctx, now);
         }
         if staged {
-            self.state.sessions.set_hint(None);
+            self.state.sessions.set_hint(Hint::NONE);
         }
         self.state.sessions.settle();
         self.state.counters.pipeline_cycles += dpdk::tsc().wrapping_sub(t0);

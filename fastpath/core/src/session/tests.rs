@@ -299,3 +299,19 @@ fn deferred_real_server_entries_are_found_removed_and_settled() {
     t.expire(0, |_| {});
     assert_eq!((t.pending.len(), t.index.len()), (0, 200), "an expiry pass settles them");
 }
+
+#[test]
+fn a_hint_serves_only_its_own_key() {
+    let mut t = SessionTable::new(10, 10, Timeouts::default());
+    let (a, b) = (t.insert(new(1), 0).unwrap(), t.insert(new(2), 0).unwrap());
+    let (ka, kb) = (t.get(a).client_key(), t.get(b).client_key());
+    t.set_hint(t.hint(&ka));
+    assert_eq!((t.find_client(&ka), t.find_client(&kb)), (Some(a), Some(b)));
+    assert_eq!(t.find_rs(&t.get(b).rs_key()), Some(b));
+    // The hint's hash is what a lookup of its key uses: a wrong one misses.
+    t.set_hint(Hint { key: ka.packed(), hash: t.hint(&ka).hash() ^ 1 });
+    assert_eq!(t.find_client(&ka), None);
+    assert_eq!(t.find_client(&kb), Some(b));
+    t.set_hint(Hint::NONE);
+    assert_eq!(t.find_client(&ka), Some(a));
+}
