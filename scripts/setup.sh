@@ -77,12 +77,24 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+# Rust: rustup's stable toolchain in ~/.cargo when there is none (Debian 12's rustc is too old).
+# The Makefile and .ci/run put ~/.cargo/bin on PATH.
+export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v cargo >/dev/null 2>&1; then
-  if [ -x "$HOME/.cargo/bin/cargo" ]; then
-    echo "setup.sh: cargo is in $HOME/.cargo/bin; add it to PATH" >&2
-  else
-    echo "setup.sh: no Rust toolchain found; install rustup's stable toolchain (1.82 or newer)" >&2
-  fi
+  echo "setup.sh: installing Rust (rustup, stable toolchain, minimal profile) into $HOME/.cargo"
+  # rustup-init acts by the name it is run as: keep the file's name.
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  curl --proto '=https' --tlsv1.2 -sSfL --retry 3 -o "$tmp/rustup-init" \
+    "https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init"
+  chmod +x "$tmp/rustup-init"
+  "$tmp/rustup-init" -y -q --no-modify-path --profile minimal --default-toolchain stable
+  rm -rf "$tmp"
+  trap - EXIT
+fi
+rust_minor=$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+if [ -z "$rust_minor" ] || [ "$rust_minor" -lt 82 ]; then
+  echo "setup.sh: $(rustc --version) is older than the 1.82 the workspace needs (rustup update stable)" >&2
   exit 1
 fi
 
