@@ -57,10 +57,7 @@ pub struct ConnCounts {
 
 /// `key` as one number: distinct keys give distinct numbers.
 fn packed((proto, vip, rs): CountKey) -> u128 {
-    let proto: u128 = match proto {
-        L4Proto::Tcp => 6,
-        L4Proto::Udp => 17,
-    };
+    let proto = u128::from(proto.ip_protocol());
     let end = |(ip, port): (Ipv4Addr, u16)| (u128::from(ip.to_bits()) << 16) | u128::from(port);
     (proto << 96) | (end(vip) << 48) | end(rs)
 }

@@ -32,10 +32,7 @@ impl FlowKey {
     /// The tuple as one number: distinct tuples give distinct numbers.
     #[inline]
     pub fn packed(&self) -> u128 {
-        let proto: u128 = match self.proto {
-            L4Proto::Tcp => 6,
-            L4Proto::Udp => 17,
-        };
+        let proto = u128::from(self.proto.ip_protocol());
         (proto << 96) | (u128::from(self.src.to_bits()) << 64) | (u128::from(self.dst.to_bits()) << 32) | (u128::from(self.sport) << 16) | u128::from(self.dport)
     }
 

@@ -163,12 +163,13 @@ impl WorkerState {
         }
         for (h, f) in hints.iter_mut().zip(frames) {
             *h = match FlowKey::of_frame(f) {
-                Some(k) => self.sessions.hint(&k),
+                Some(k) => {
+                    let hint = self.sessions.hint(&k);
+                    self.sessions.prefetch_index(hint.hash());
+                    hint
+                }
                 None => Hint::NONE,
             };
-            if *h != Hint::NONE {
-                self.sessions.prefetch_index(h.hash());
-            }
         }
         true
     }

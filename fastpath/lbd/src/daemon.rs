@@ -350,8 +350,8 @@ fn setup_ports(cfg: &Config, eal: &Eal, pool: &Mempool, exceptions: &[Option<Exc
                 // A restart may find the previous lbd's TAP still being released (see `wait_gone`).
                 match crate::kernel_link::wait_gone(ifname, TAP_GONE_WAIT) {
                     Some(d) if d.is_zero() => {}
-                    Some(d) => eprintln!("lbd: port {}: waited {} ms for the previous {ifname} to go", pc.name, d.as_millis()),
-                    None => eprintln!("lbd: port {}: {ifname} exists and did not go within {} s; using it", pc.name, TAP_GONE_WAIT.as_secs()),
+                    Some(d) => tracing::info!("port {}: waited {} ms for the previous {ifname} to go", pc.name, d.as_millis()),
+                    None => tracing::warn!("port {}: {ifname} exists and did not go within {} s; using it", pc.name, TAP_GONE_WAIT.as_secs()),
                 }
             }
             let devargs = crate::config::exception_devargs(kind, i, ifname, port_mac.map(|m| m.to_string()).as_deref(), workers);
