@@ -41,6 +41,15 @@ impl TestBuf {
     pub fn headroom(&self) -> usize {
         self.start
     }
+
+    /// Refills the buffer with `bytes` after the default headroom, as a driver refills an mbuf
+    /// (nothing allocated while they fit). Bytes beyond the capacity are cut off.
+    pub fn load(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.storage.len() - Self::HEADROOM);
+        self.storage[Self::HEADROOM..Self::HEADROOM + n].copy_from_slice(&bytes[..n]);
+        self.start = Self::HEADROOM;
+        self.end = Self::HEADROOM + n;
+    }
 }
 
 impl PacketBuf for TestBuf {
@@ -77,5 +86,23 @@ impl PacketBuf for TestBuf {
         }
         self.end -= n;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PacketBuf, TestBuf};
+
+    #[test]
+    fn load_refills_after_the_headroom_whatever_came_before() {
+        let mut b = TestBuf::new(&[1, 2, 3]);
+        assert!(b.prepend(14) && b.append(8));
+        b.load(&[9, 8]);
+        assert_eq!(b.data(), &[9, 8]);
+        assert_eq!(b.headroom(), TestBuf::HEADROOM);
+        let big = vec![7u8; TestBuf::CAPACITY];
+        b.load(&big);
+        assert_eq!(b.data().len(), TestBuf::CAPACITY - TestBuf::HEADROOM, "cut at the capacity");
+        assert!(!b.append(1), "no tailroom left after a full load");
     }
 }
