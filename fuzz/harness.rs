@@ -199,7 +199,7 @@ pub fn run(target: &str, seeds: &[Vec<u8>], iters: usize, max_len: usize, mut f:
         call(s, false, &format!("seed {i}"));
     }
     let iters = env_u64("FUZZ_ITERS").map_or(iters, |n| n as usize);
-    let seed = env_u64("FUZZ_SEED").unwrap_or(0x5eed_1b_ad_c0ffee);
+    let seed = env_u64("FUZZ_SEED").unwrap_or(0x005e_ed1b_adc0_ffee);
     let mut rng = Rng::new(seed ^ target.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)));
     for i in 0..iters {
         let base = &pool[rng.below(pool.len())];

@@ -123,6 +123,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per invocation
 enum Cmd {
     /// Create the topology (replacing an existing one of the same name) and start lbd
     #[command(

@@ -8,7 +8,7 @@ use lb_testbed::{unique_name, wait_until, Driver, Testbed, TopologySpec, UpOptio
 
 
 fn up(driver: Driver) -> Testbed {
-    let mut opts = UpOptions::new(&unique_name("e2"));
+    let mut opts = UpOptions::new(unique_name("e2"));
     opts.driver = Some(driver);
     Testbed::up(&TopologySpec::default(), &opts).unwrap_or_else(|e| panic!("testbed up: {e}"))
 }

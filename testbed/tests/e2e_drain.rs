@@ -33,7 +33,7 @@ fn up() -> Testbed {
     for i in 0..SOURCES {
         spec = spec.with_client_address(cidr(&format!("{}/24", source(i))));
     }
-    Testbed::up(&spec, &UpOptions::new(&unique_name("dr")).with_keepalived_conf(conf())).unwrap_or_else(|e| panic!("testbed up: {e}"))
+    Testbed::up(&spec, &UpOptions::new(unique_name("dr")).with_keepalived_conf(conf())).unwrap_or_else(|e| panic!("testbed up: {e}"))
 }
 
 fn lbctl(tb: &Testbed, args: &[&str]) -> String {

@@ -2,6 +2,8 @@
 //! several source addresses in the client namespace.
 //! Needs root, DPDK, iproute2, curl, python3, nginx; `LBD_BIN` or a built target/*/lbd.
 
+#![allow(clippy::cast_possible_truncation)] // counts printed by the python client are small whole numbers
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ fn up(workers: u32) -> Testbed {
     for a in ["10.70.1.20/24", "10.70.1.66/24", "10.70.1.77/24"] {
         spec = spec.with_client_address(cidr(a));
     }
-    let mut opts = UpOptions::new(&unique_name("fc")).with_keepalived_conf(conf());
+    let mut opts = UpOptions::new(unique_name("fc")).with_keepalived_conf(conf());
     opts.workers = workers;
     Testbed::up(&spec, &opts).unwrap_or_else(|e| panic!("testbed up: {e}"))
 }

@@ -18,7 +18,7 @@ fn demo_conf() -> PathBuf {
 }
 
 fn up(workers: u32) -> Testbed {
-    let mut opts = UpOptions::new(&unique_name("fn"));
+    let mut opts = UpOptions::new(unique_name("fn"));
     opts.workers = workers;
     Testbed::up_from_keepalived(&demo_conf(), &opts).unwrap_or_else(|e| panic!("testbed up: {e}"))
 }
@@ -175,10 +175,10 @@ fn two_workers_steer_return_traffic_to_the_session_owner() {
     assert_eq!(w.len(), 2);
     let get = |i: usize, k: &str| w[i][k].as_u64().unwrap_or(0);
     // Every reply was translated by the worker that created its session.
-    for i in 0..2 {
-        assert_eq!(get(i, "fnat_out") > 0, get(i, "sessions_created") > 0, "worker {i}: {}", w[i]);
+    for (i, wi) in w.iter().enumerate() {
+        assert_eq!(get(i, "fnat_out") > 0, get(i, "sessions_created") > 0, "worker {i}: {wi}");
         // Each worker's own time on the frames it handled is counted (cycles per frame).
-        assert_eq!(get(i, "pipeline_cycles") > 0, get(i, "rx") + get(i, "redirected_in") > 0, "worker {i}: {}", w[i]);
+        assert_eq!(get(i, "pipeline_cycles") > 0, get(i, "rx") + get(i, "redirected_in") > 0, "worker {i}: {wi}");
     }
     let (out, inn) = (get(0, "redirected_out") + get(1, "redirected_out"), get(0, "redirected_in") + get(1, "redirected_in"));
     assert_eq!(out, inn, "every redirected frame arrived: {s}");

@@ -12,7 +12,7 @@ fn conf() -> PathBuf {
 }
 
 fn up() -> Testbed {
-    Testbed::up_from_keepalived(&conf(), &UpOptions::new(&unique_name("md"))).unwrap_or_else(|e| panic!("testbed up: {e}"))
+    Testbed::up_from_keepalived(&conf(), &UpOptions::new(unique_name("md"))).unwrap_or_else(|e| panic!("testbed up: {e}"))
 }
 
 fn curl(tb: &Testbed, url: &str) -> String {
@@ -73,7 +73,7 @@ fn two_directors_with_the_same_configuration_agree() {
     for s in sources {
         spec = spec.with_client_address(lb_testbed::cidr(&format!("{s}/24")));
     }
-    let up = || Testbed::up(&spec, &UpOptions::new(&unique_name("ag")).with_keepalived_conf(conf())).unwrap_or_else(|e| panic!("{e}"));
+    let up = || Testbed::up(&spec, &UpOptions::new(unique_name("ag")).with_keepalived_conf(conf())).unwrap_or_else(|e| panic!("{e}"));
     let (a, b) = (up(), up());
     for vip in ["10.70.1.102", "10.70.1.103"] {
         let pick = |tb: &Testbed, src: &str| {

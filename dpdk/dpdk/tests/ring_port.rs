@@ -3,6 +3,8 @@
 //! The EAL can start once per process, so all tests share one; each test uses its own port
 //! and its own pool, so their counts do not interfere when tests run in parallel.
 
+#![allow(clippy::cast_possible_truncation)] // frames are numbered and filled from small counters
+
 use std::sync::OnceLock;
 
 use dpdk::{Burst, Eal, EalBuilder, LaunchHandle, Mbuf, MbufRing, Mempool, Port, PortConfig, BURST_SIZE};

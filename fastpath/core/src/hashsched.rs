@@ -179,6 +179,7 @@ pub fn build_maglev(backends: &[Backend], size: usize) -> HashTable {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)] // fixtures number backends from small counts
 mod tests {
     use super::*;
 

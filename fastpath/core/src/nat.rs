@@ -307,7 +307,7 @@ mod tests {
             let t = TcpPacket::new_checked(ip.payload()).unwrap();
             assert_eq!(t.header_len(), 20 + opt + TOA_LEN);
             assert!(t.verify_checksum(src, dst), "round {round}: TCP checksum");
-            assert_eq!(&t.payload()[..], &p[40 + opt..], "round {round}: payload kept");
+            assert_eq!(t.payload(), &p[40 + opt..], "round {round}: payload kept");
         }
     }
 

@@ -297,10 +297,8 @@ fn ipv4_one(bytes: &[u8], quoted: bool) -> bool {
             let Ok(t) = TcpPacket::new_checked(payload) else { return false };
             let _ = (t.src_port(), t.dst_port(), t.seq_number(), t.ack_number(), t.header_len(), t.flags(), t.window_len());
             let _ = (t.checksum(), t.urgent_at(), t.payload(), t.segment_len(), t.mss(), t.verify_checksum(src, dst));
-            for o in t.options_iter() {
-                if let Ok(o) = o {
-                    let _ = ToaRepr::from_tcp_option(&o);
-                }
+            for o in t.options_iter().flatten() {
+                let _ = ToaRepr::from_tcp_option(&o);
             }
             let _ = ToaRepr::find(t.options());
             TcpRepr::parse(&t, src, dst).is_ok()
@@ -512,7 +510,8 @@ fn sync_conn(b: &mut Bytes<'_>) -> SyncConn {
         let s = Seq { init_seq: b.u32(), delta: u32::from(b.u8()), previous_delta: u32::from(b.u8()) };
         SeqOption { in_seq: s, out_seq: s }
     });
-    let fnat = Some(FnatOption { laddr: LIP, lport, toa_sent: opt & 2 != 0, draining: opt & 4 != 0, persistent: opt & 8 != 0 });
+    let fnat_opt = FnatOption { laddr: LIP, lport, toa_sent: opt & 2 != 0, draining: opt & 4 != 0, persistent: opt & 8 != 0 };
+    let fnat = Some(fnat_opt);
     let rs = if opt & 16 != 0 { RS1 } else { RS2 };
     let sync = lvsync::flags::SYNC;
     let base = SyncConn { protocol: 6, flags: sync, state, cport, vport: 80, dport: 8080, fwmark: 0, timeout_s, caddr: CLIENT, vaddr: VIP, daddr: rs, seq: None, fnat };
@@ -531,7 +530,7 @@ fn sync_conn(b: &mut Bytes<'_>) -> SyncConn {
             vaddr: Ipv4Addr::from(b.u32()),
             daddr: Ipv4Addr::from(b.u32()),
             seq,
-            fnat: (opt & 32 != 0).then(|| FnatOption { laddr: Ipv4Addr::from(b.u32()), ..fnat.unwrap() }),
+            fnat: (opt & 32 != 0).then(|| FnatOption { laddr: Ipv4Addr::from(b.u32()), ..fnat_opt }),
             ..base
         },
     };

@@ -258,6 +258,7 @@ impl FlowIndex {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)] // random tags are the low bits of a random word
 mod tests {
     use super::*;
     use std::collections::HashMap;
@@ -281,7 +282,7 @@ mod tests {
             // Few distinct tags, so buckets hold repeats; some slots empty.
             for t in &mut b.tags {
                 let r = next();
-                *t = if r % 4 == 0 { 0 } else { 0x80 | (r >> 8) as u8 % 4 };
+                *t = if r % 4 == 0 { 0 } else { 0x80 | ((r >> 8) as u8 % 4) };
             }
             let t = if round % 3 == 0 { 0x80 | (next() as u8) } else { 0x80 | (next() as u8 % 4) };
             let want: u32 = (0..SLOTS).filter(|&i| b.tags[i] == t).map(|i| 1 << i).sum();
