@@ -77,24 +77,37 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-# Rust: rustup's stable toolchain in ~/.cargo when there is none (Debian 12's rustc is too old).
-# The Makefile and .ci/run put ~/.cargo/bin on PATH.
+# Rust: rustup's stable toolchain in ~/.cargo when there is none or it is older than the
+# workspace's rust-version (Debian 12's rustc is 1.63; the locked dependencies need 1.88).
+# The Makefile and .ci/run put ~/.cargo/bin on PATH, ahead of any other rustc.
 export PATH="$HOME/.cargo/bin:$PATH"
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "setup.sh: installing Rust (rustup, stable toolchain, minimal profile) into $HOME/.cargo"
-  # rustup-init acts by the name it is run as: keep the file's name.
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  curl --proto '=https' --tlsv1.2 -sSfL --retry 3 -o "$tmp/rustup-init" \
-    "https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init"
-  chmod +x "$tmp/rustup-init"
-  "$tmp/rustup-init" -y -q --no-modify-path --profile minimal --default-toolchain stable
-  rm -rf "$tmp"
-  trap - EXIT
+rust_need=$(sed -n 's/^rust-version = "1\.\([0-9]*\)"/\1/p' "$(dirname "$0")/../Cargo.toml")
+if [ -z "$rust_need" ]; then
+  echo "setup.sh: no rust-version = \"1.N\" in the workspace's Cargo.toml" >&2
+  exit 1
 fi
-rust_minor=$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
-if [ -z "$rust_minor" ] || [ "$rust_minor" -lt 82 ]; then
-  echo "setup.sh: $(rustc --version) is older than the 1.82 the workspace needs (rustup update stable)" >&2
+rust_minor() { rustc --version 2>/dev/null | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p'; }
+rust_ok() { local m; m=$(rust_minor); [ -n "$m" ] && [ "$m" -ge "$rust_need" ]; }
+if ! rust_ok; then
+  echo "setup.sh: $(rustc --version 2>/dev/null || echo 'no rustc') found, the workspace needs 1.$rust_need: installing rustup's stable toolchain"
+  if command -v rustup >/dev/null 2>&1; then
+    rustup toolchain install stable --profile minimal
+    rustup default stable
+  else
+    # rustup-init acts by the name it is run as: keep the file's name.
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    curl --proto '=https' --tlsv1.2 -sSfL --retry 3 -o "$tmp/rustup-init" \
+      "https://static.rust-lang.org/rustup/dist/$(uname -m)-unknown-linux-gnu/rustup-init"
+    chmod +x "$tmp/rustup-init"
+    "$tmp/rustup-init" -y -q --no-modify-path --profile minimal --default-toolchain stable
+    rm -rf "$tmp"
+    trap - EXIT
+  fi
+  hash -r
+fi
+if ! rust_ok; then
+  echo "setup.sh: $(rustc --version 2>/dev/null || echo 'no rustc') is older than the 1.$rust_need the workspace needs (is RUSTUP_TOOLCHAIN or a rust-toolchain file pinning an older one?)" >&2
   exit 1
 fi
 

@@ -196,8 +196,8 @@ impl Template {
                 c = update32(c, 0, seq);
                 let s = tsc.to_le_bytes();
                 // The stamp starts at an even offset of the segment: four aligned words.
-                for w in s.chunks_exact(2) {
-                    c = update16(c, 0, u16::from_be_bytes([w[0], w[1]]));
+                for w in s.as_chunks::<2>().0 {
+                    c = update16(c, 0, u16::from_be_bytes(*w));
                 }
                 out[off::TCP_SEQ..off::TCP_SEQ + 4].copy_from_slice(&seq.to_be_bytes());
                 out[off::TCP_CSUM..off::TCP_CSUM + 2].copy_from_slice(&c.to_be_bytes());
@@ -205,8 +205,8 @@ impl Template {
             Proto::Udp if self.l4_csum != 0 => {
                 let mut c = update_addr(update_addr(self.l4_csum, b.src, t.src), b.dst, t.dst);
                 c = update16(update16(c, b.sport, t.sport), b.dport, t.dport);
-                for w in tsc.to_le_bytes().chunks_exact(2) {
-                    c = update16(c, 0, u16::from_be_bytes([w[0], w[1]]));
+                for w in tsc.to_le_bytes().as_chunks::<2>().0 {
+                    c = update16(c, 0, u16::from_be_bytes(*w));
                 }
                 out[off::UDP_CSUM..off::UDP_CSUM + 2]
                     .copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());

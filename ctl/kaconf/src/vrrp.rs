@@ -286,7 +286,7 @@ fn check_instance(
                 },
             )
         };
-        if vi.version() == 2 && centis % 100 != 0 {
+        if vi.version() == 2 && !centis.is_multiple_of(100) {
             return Err(bad(
                 "VRRPv2 counts whole seconds (add `version 3` for centiseconds)",
             ));

@@ -70,6 +70,8 @@ impl ServiceShared {
 
     /// A connection admitted by `admit` ended.
     pub fn closed(&self) {
+        // `fetch_update` is `try_update` in Rust newer than the workspace's rust-version.
+        #[allow(deprecated)]
         let _ = self.conns.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| c.checked_sub(1));
     }
 }

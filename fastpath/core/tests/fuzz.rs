@@ -568,7 +568,7 @@ fn fuzz_adopt() {
             let st = &mut states[usize::from(home)];
             deep |= st.adopt(&c, &ctx).is_ok();
             assert!(st.sessions.len() <= MAX_SESSIONS, "session table over its max");
-            if now % 7919 == 0 {
+            if now.is_multiple_of(7919) {
                 st.expire(now + 3_600_000, None);
             }
         }

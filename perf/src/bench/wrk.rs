@@ -63,15 +63,11 @@ pub fn parse_wrk(text: &str) -> Value {
 
 /// "301.23us" / "1.20ms" / "2.00s" in microseconds.
 fn micros(s: &str) -> Option<f64> {
-    let (num, mult) = if let Some(n) = s.strip_suffix("us") {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e3)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1e6)
-    } else {
-        return None;
-    };
+    let (num, mult) = s
+        .strip_suffix("us")
+        .map(|n| (n, 1.0))
+        .or_else(|| s.strip_suffix("ms").map(|n| (n, 1e3)))
+        .or_else(|| s.strip_suffix('s').map(|n| (n, 1e6)))?;
     num.parse::<f64>().ok().map(|x| x * mult)
 }
 

@@ -89,9 +89,8 @@ fn shift_sack(options: &mut [u8], delta: u32) {
                     break;
                 }
                 if kind == SACK_KIND {
-                    for edge in options[at + 2..at + len].chunks_exact_mut(4) {
-                        let v = u32::from_be_bytes([edge[0], edge[1], edge[2], edge[3]]).wrapping_add(delta);
-                        edge.copy_from_slice(&v.to_be_bytes());
+                    for edge in options[at + 2..at + len].as_chunks_mut::<4>().0 {
+                        *edge = u32::from_be_bytes(*edge).wrapping_add(delta).to_be_bytes();
                     }
                 }
                 at += len;

@@ -21,11 +21,10 @@ pub fn sum(data: &[u8]) -> u32 {
     // Sum 32-bit words into a 64-bit accumulator: the ones'-complement sum does not depend
     // on the word size once folded (RFC 1071, section 2(B)).
     let mut acc: u64 = 0;
-    let mut words = data.chunks_exact(4);
-    for w in &mut words {
-        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    let (words, mut rest) = data.as_chunks::<4>();
+    for w in words {
+        acc += u64::from(u32::from_be_bytes(*w));
     }
-    let mut rest = words.remainder();
     if rest.len() >= 2 {
         acc += u64::from(u16::from_be_bytes([rest[0], rest[1]]));
         rest = &rest[2..];

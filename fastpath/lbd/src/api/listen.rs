@@ -195,6 +195,8 @@ struct Slot(Arc<ListenerStats>);
 
 impl Slot {
     fn take(stats: &Arc<ListenerStats>, max: usize) -> Option<Slot> {
+        // `fetch_update` is `try_update` in Rust newer than the workspace's rust-version.
+        #[allow(deprecated)]
         stats.open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).ok()?;
         stats.accepted.fetch_add(1, Ordering::Relaxed);
         Some(Slot(Arc::clone(stats)))

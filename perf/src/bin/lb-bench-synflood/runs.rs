@@ -36,9 +36,9 @@ pub struct Variant {
 }
 
 fn rate_key(r: u64) -> String {
-    if r >= 1_000_000 && r % 100_000 == 0 {
+    if r >= 1_000_000 && r.is_multiple_of(100_000) {
         format!("{}M", r as f64 / 1e6)
-    } else if r >= 1000 && r % 1000 == 0 {
+    } else if r >= 1000 && r.is_multiple_of(1000) {
         format!("{}k", r / 1000)
     } else {
         r.to_string()

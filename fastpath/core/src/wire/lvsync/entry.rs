@@ -296,8 +296,8 @@ impl SeqOption {
             self.out_seq.delta,
             self.out_seq.previous_delta,
         ];
-        for (chunk, w) in b.chunks_exact_mut(4).zip(words) {
-            chunk.copy_from_slice(&w.to_be_bytes());
+        for (chunk, w) in b.as_chunks_mut::<4>().0.iter_mut().zip(words) {
+            *chunk = w.to_be_bytes();
         }
         b
     }
@@ -443,8 +443,8 @@ impl SyncConn {
         b[entry_field::TIMEOUT].copy_from_slice(&self.timeout_s.to_be_bytes());
         let addrs = [self.caddr, self.vaddr, self.daddr];
         let addr_area = &mut b[entry_field::ADDRS..V4_ENTRY_LEN];
-        for (chunk, addr) in addr_area.chunks_exact_mut(4).zip(addrs) {
-            chunk.copy_from_slice(&addr.octets());
+        for (chunk, addr) in addr_area.as_chunks_mut::<4>().0.iter_mut().zip(addrs) {
+            *chunk = addr.octets();
         }
         let mut at = V4_ENTRY_LEN;
         let mut put = |kind: u8, data: &[u8]| {
