@@ -81,13 +81,13 @@ fi
 # workspace's rust-version (Debian 12's rustc is 1.63; the locked dependencies need 1.88).
 # The Makefile and .ci/run put ~/.cargo/bin on PATH, ahead of any other rustc.
 export PATH="$HOME/.cargo/bin:$PATH"
-rust_need=$(sed -n 's/^rust-version = "1\.\([0-9]*\)"/\1/p' "$(dirname "$0")/../Cargo.toml")
+rust_need=$(sed -n 's/^rust-version *= *"1\.\([0-9][0-9]*\)[."].*/\1/p' "$(dirname "$0")/../Cargo.toml" | head -n1)
 if [ -z "$rust_need" ]; then
   echo "setup.sh: no rust-version = \"1.N\" in the workspace's Cargo.toml" >&2
   exit 1
 fi
-rust_minor() { rustc --version 2>/dev/null | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p'; }
-rust_ok() { local m; m=$(rust_minor); [ -n "$m" ] && [ "$m" -ge "$rust_need" ]; }
+rust_minor() { { rustc --version 2>/dev/null || true; } | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p'; }
+rust_ok() { local m; m=$(rust_minor); [ -n "$m" ] && [ "$m" -ge "$rust_need" ] && command -v cargo >/dev/null 2>&1; }
 if ! rust_ok; then
   echo "setup.sh: $(rustc --version 2>/dev/null || echo 'no rustc') found, the workspace needs 1.$rust_need: installing rustup's stable toolchain"
   if command -v rustup >/dev/null 2>&1; then
@@ -107,7 +107,7 @@ if ! rust_ok; then
   hash -r
 fi
 if ! rust_ok; then
-  echo "setup.sh: $(rustc --version 2>/dev/null || echo 'no rustc') is older than the 1.$rust_need the workspace needs (is RUSTUP_TOOLCHAIN or a rust-toolchain file pinning an older one?)" >&2
+  echo "setup.sh: still no cargo with rustc 1.$rust_need or newer: found $(command -v rustc || echo 'no rustc') ($(rustc --version 2>/dev/null || echo '-')), cargo: $(command -v cargo || echo 'none'). Does RUSTUP_TOOLCHAIN, a rust-toolchain file or \`rustup override list\` pin an older one?" >&2
   exit 1
 fi
 

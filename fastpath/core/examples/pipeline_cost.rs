@@ -134,7 +134,7 @@ fn measure(flows: u32) -> f64 {
 }
 
 fn main() {
-    let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).filter(|&n| n > 0).collect();
     let counts = if args.is_empty() { vec![100, 10_000, 1_000_000] } else { args };
     println!("| flows | ns per frame (best of {ROUNDS}, refill taken off) |");
     println!("|---:|---:|");
