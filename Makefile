@@ -65,6 +65,7 @@ image-test: image
 bench:
 	scripts/setup.sh --bench
 	$(CARGO) build --release -p lbd -p lb-slowpath -p lb-perf
+	$(CARGO) build --release -p fastpath --examples
 	target/release/lb-bench $(BENCH_ARGS)
 
 # lb-slowpath at scale (perf/README.md): 10,000 real servers at delay_loop 1, TCP_CHECK and

@@ -2,6 +2,7 @@
 //! each run, and writes `perf/results/YYYY-MM-DD.{json,md}` (and PNG plots via plot.py).
 
 pub mod flowgen;
+pub mod inproc;
 pub mod lab;
 pub mod pair;
 pub mod procs;
@@ -38,7 +39,8 @@ pub struct Plan {
     /// Other processes' CPU use (percent of all CPUs) above which a run waits.
     pub quiet_pct: f64,
     /// Most waiting for quiet over the whole bench.
-    pub max_wait: Duration,
+    pub max_wait: Duration,    /// Where the fastpath examples run in process are (`inproc`); `None`: not run.
+    pub examples: Option<PathBuf>,
 }
 
 /// One scenario on the memif pair.
@@ -417,6 +419,9 @@ pub fn run_all(tools: &Tools, plan: &Plan) -> Value {
             }
             record["wrk_other"] = json!(other);
         }
+    }
+    if let Some(dir) = plan.examples.as_deref().filter(|_| selected(plan.only.as_deref(), "in-process")) {
+        record["in_process"] = inproc::run(dir);
     }
     record["elapsed_s"] = json!(started.elapsed().as_secs());
     record["waited_for_quiet_s"] = json!(waited.as_secs());

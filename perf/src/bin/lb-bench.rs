@@ -13,7 +13,8 @@ use lb_perf::bench::{self, pair::{Layout, Tools}, procs, report, wrk::WrkOptions
 ///
 /// Scenarios (--only takes these keys, comma-separated): loopback, testpmd, lbd-udp,
 /// lbd-tcp, testpmd-lat, lbd-udp-lat, testpmd-SIZE / lbd-udp-SIZE, lbd-udp-flows-N,
-/// lbd-conn, sessions (all sessions-N), profile (profile-udp, profile-conn), wrk.
+/// lbd-conn, sessions (all sessions-N), profile (profile-udp, profile-conn), wrk,
+/// in-process (the fastpath examples pipeline_cost and sched_props, when built).
 #[derive(Debug, Parser)]
 #[command(name = "lb-bench", version, verbatim_doc_comment)]
 struct Cli {
@@ -85,6 +86,12 @@ struct Cli {
     /// Skip the PNG plots.
     #[arg(long)]
     no_plots: bool,
+    /// Where the fastpath examples timed in process are (`make bench` builds them).
+    #[arg(long, default_value = "target/release/examples")]
+    examples: PathBuf,
+    /// Skip the in-process examples.
+    #[arg(long)]
+    no_examples: bool,
     /// Workers: lbd's workers (testpmd's forwarding cores) and lb-pktgen's lcores, one of each
     /// per queue pair of both memif ports. Above 1 it wants 2 × N CPUs to mean anything.
     #[arg(long, default_value_t = 1)]
@@ -218,6 +225,7 @@ fn main() -> ExitCode {
         profile: !cli.no_profile && procs::have("perf"),
         quiet_pct: cli.quiet_pct,
         max_wait: std::time::Duration::from_secs(cli.max_wait),
+        examples: (!cli.no_examples).then(|| abs(&cli.examples)),
     };
     let mut machine = bench::machine(no_huge);
     if cli.lbd != std::path::Path::new(DEFAULT_LBD) {
@@ -246,6 +254,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     }
     let mut md = report::markdown(&record, &machine);
+    md.push_str(&bench::inproc::section(&record));
     if !cli.no_plots {
         match plots(&json_path, &out.join(&date)) {
             Ok(()) => {
