@@ -252,36 +252,6 @@ mod tests {
         p
     }
 
-    /// A frame buffer with room in front (TOA grows the frame at the front).
-    struct Frame {
-        bytes: Vec<u8>,
-        start: usize,
-    }
-
-    impl PacketBuf for Frame {
-        fn data(&self) -> &[u8] {
-            &self.bytes[self.start..]
-        }
-        fn data_mut(&mut self) -> &mut [u8] {
-            &mut self.bytes[self.start..]
-        }
-        fn prepend(&mut self, n: usize) -> bool {
-            n <= self.start && {
-                self.start -= n;
-                true
-            }
-        }
-        fn adj(&mut self, _: usize) -> bool {
-            false
-        }
-        fn append(&mut self, _: usize) -> bool {
-            false
-        }
-        fn trim(&mut self, _: usize) -> bool {
-            false
-        }
-    }
-
     #[test]
     fn toa_insertion_keeps_both_checksums_what_a_full_recomputation_gives() {
         let mut rng = XorShift(0x70a0_70a0_1234_9876);
@@ -298,7 +268,8 @@ mod tests {
             let mut ip = Ipv4Packet::new_unchecked(&mut p[..]);
             ip.fill_checksum();
             TcpPacket::new_unchecked(ip.payload_mut()).fill_checksum(src, dst);
-            let mut f = Frame { bytes: [vec![0; 8 + 14], p.clone()].concat(), start: 8 };
+            // TOA grows the frame at the front, into the buffer's headroom.
+            let mut f = crate::buf::TestBuf::new(&[vec![0; 14], p.clone()].concat());
             let client = (Ipv4Addr::new(198, 51, 100, u8::try_from(round % 200).unwrap()), u16::try_from(round).unwrap());
             assert_eq!(insert_toa(&mut f, client, 1500), Ok(()), "round {round}");
             let ip = Ipv4Packet::new_checked(&f.data()[14..]).unwrap();

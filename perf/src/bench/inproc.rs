@@ -35,7 +35,7 @@ pub fn run(dir: &Path) -> Value {
     let mut out = serde_json::Map::new();
     for (name, about, limit) in EXAMPLES {
         let bin = dir.join(name);
-        let v = if bin.is_file() {
+        let mut v = if bin.is_file() {
             eprintln!("lb-bench: in process: {name}");
             let busy = procs::cpu_busy(Duration::from_millis(300));
             let mut v = run_one(&mut Command::new(&bin), Duration::from_secs(limit));
@@ -44,7 +44,6 @@ pub fn run(dir: &Path) -> Value {
         } else {
             json!({ "missing": bin.display().to_string() })
         };
-        let mut v = v;
         v["about"] = json!(about);
         out.insert(name.to_owned(), v);
     }

@@ -39,7 +39,8 @@ pub struct Plan {
     /// Other processes' CPU use (percent of all CPUs) above which a run waits.
     pub quiet_pct: f64,
     /// Most waiting for quiet over the whole bench.
-    pub max_wait: Duration,    /// Where the fastpath examples run in process are (`inproc`); `None`: not run.
+    pub max_wait: Duration,
+    /// Where the fastpath examples run in process are (`inproc`); `None`: not run.
     pub examples: Option<PathBuf>,
 }
 
