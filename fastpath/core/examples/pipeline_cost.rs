@@ -4,8 +4,9 @@
 //! is the steadier figure for comparing two builds of the pipeline; `make bench` measures the
 //! whole path. A benchmark, not a test:
 //! `cargo run --release -p fastpath --example pipeline_cost [-- FLOWS ...]` (default 100 10000
-//! 1000000). Prints the best of nine rounds of at least 2 M frames per flow count, in ns per frame, after the cost of
-//! refilling the buffers (a 60-byte copy per frame, what a copying driver also does) is taken off.
+//! 1000000). Prints, per flow count, the best of nine rounds of at least 2 M frames in ns per
+//! frame, after the cost of refilling the buffers (a 60-byte copy per frame, what a copying
+//! driver also does) is taken off.
 
 #![allow(clippy::cast_possible_truncation)] // fixtures build literal packets from small numbers
 
