@@ -55,7 +55,9 @@ image: deb
 # Boots the image in qemu (KVM when a kernel boots under it, else TCG) between a client and two
 # nginx backends and checks it end to end (images/test.sh): ready, virtio-user exception path,
 # curl to both backends, sshd through the exception path, lbctl -Ln, systemctl reload/restart.
+# qga_test.py first checks the guest-agent client's options and its bound on waiting.
 image-test: image
+	python3 images/qga_test.py
 	images/test.sh
 
 # Perf lab, never part of `make test` (perf/README.md): testpmd io-fwd, lbd FNAT over a memif

@@ -5,7 +5,8 @@ usage: qga.py SOCKET [--timeout S] -- COMMAND...   (run through /bin/sh -c in th
        qga.py SOCKET --ping [--timeout S]          (exit 0 once the agent answers)
 
 Prints the command's stdout and stderr and exits with its exit code (124 on timeout, 125 when
-the agent cannot be reached)."""
+the agent cannot be reached, 2 on bad arguments)."""
+import argparse
 import base64
 import json
 import socket
@@ -49,32 +50,44 @@ def call(sock_path, req, timeout):
         s.close()
 
 
+def parse(argv):
+    """SOCKET [--timeout S] (--ping | -- COMMAND...): options in any order before `--`."""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    p = argparse.ArgumentParser(prog="qga.py", description="Runs a command in the guest through the QEMU guest agent.")
+    p.add_argument("socket", help="the guest agent's chardev socket")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    p.add_argument("--ping", action="store_true", help="exit 0 once the agent answers")
+    a = p.parse_args(argv[:cut])
+    a.command = argv[cut + 1:]
+    if not a.timeout > 0:
+        p.error("--timeout must be a positive number of seconds")
+    if a.ping == bool(a.command):
+        p.error("give either --ping or -- COMMAND")
+    return a
+
+
 def main():
-    args = sys.argv[1:]
-    if not args:
-        print(__doc__, file=sys.stderr)
-        return 2
-    sock_path, args = args[0], args[1:]
-    timeout = 60.0
-    if args[:1] == ["--timeout"]:
-        timeout, args = float(args[1]), args[2:]
+    a = parse(sys.argv[1:])
+    sock_path, timeout = a.socket, a.timeout
     deadline = time.monotonic() + timeout
-    if args[:1] == ["--ping"]:
+
+    def left(most):  # a call's own timeout: at most MOST, and not much past the deadline
+        return max(0.5, min(most, deadline - time.monotonic()))
+
+    if a.ping:
         while time.monotonic() < deadline:
             try:
-                call(sock_path, {"execute": "guest-ping"}, 5)
+                call(sock_path, {"execute": "guest-ping"}, left(5))
                 return 0
             except (OSError, ValueError):
                 time.sleep(1)
         print(f"qga: no guest agent on {sock_path} within {timeout:.0f} s", file=sys.stderr)
         return 125
-    if args[:1] == ["--"]:
-        args = args[1:]
-    cmd = " ".join(args)
+    cmd = " ".join(a.command)
     try:
-        pid = call(sock_path, {"execute": "guest-exec", "arguments": {"path": "/bin/sh", "arg": ["-c", cmd], "capture-output": True}}, 10)["pid"]
+        pid = call(sock_path, {"execute": "guest-exec", "arguments": {"path": "/bin/sh", "arg": ["-c", cmd], "capture-output": True}}, left(10))["pid"]
         while True:
-            st = call(sock_path, {"execute": "guest-exec-status", "arguments": {"pid": pid}}, 10)
+            st = call(sock_path, {"execute": "guest-exec-status", "arguments": {"pid": pid}}, left(10))
             if st.get("exited"):
                 break
             if time.monotonic() > deadline:
