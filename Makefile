@@ -22,7 +22,7 @@ build-release: setup
 # (each builds its own uniquely named topology; on 2 vCPUs one at a time keeps them steady),
 # then the Debian package in a fresh chroot (deb-test: the release build, about 3 minutes on
 # 2 vCPUs when only lbd's crates changed, then 35-70 s in the chroot), then the appliance image
-# booted in qemu (image-test: about 2 minutes to build, 1 minute to boot and check under TCG).
+# booted in qemu (image-test: about 2 minutes to build, 2 to boot and check under TCG).
 test: build
 	$(CARGO) test --workspace --exclude lb-testbed
 	LBD_BIN=$(CURDIR)/target/debug/lbd LBCTL_BIN=$(CURDIR)/target/debug/lbctl $(CARGO) test -p lb-testbed -- --test-threads=1
