@@ -13,6 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 image=${1:-$repo/target/image/lbd-appliance.qcow2}
 accel=${LB_QEMU_ACCEL:-auto}     # kvm | tcg | auto (kvm if a kernel boots under it, else tcg)
+case "$accel" in kvm|tcg|auto) ;; *) echo "image-test: LB_QEMU_ACCEL must be kvm, tcg or auto (got '$accel')" >&2; exit 2;; esac
 id=$(printf '%04x' $(( ($$ + RANDOM) % 65536 )))
 p=lbi$id                          # prefix of every name this run creates (<= 15 chars with suffixes)
 work=$(mktemp -d "${TMPDIR:-/tmp}/lbd-image-test.XXXXXX")
@@ -320,8 +321,14 @@ wait_guest 180 "the edited keepalived.conf (weight 3 for 10.70.2.12) was not app
 wait_guest 120 "lb-slowpath did not follow the reload" 'journalctl -b -u lb-slowpath --no-pager | grep -q "configuration changed"'
 say "systemctl reload lbd applied the edited keepalived.conf (lbd and lb-slowpath)"
 
-GT=60 guest 'systemctl restart lbd' || fail "systemctl restart lbd failed"
-wait_active lbd 600 "lbd.service did not come back after a restart"
+restart_lbd() {  # restart_lbd [SHELL BEFORE]: a new lbd, not the old one seen before its stop
+    local inv
+    inv=$(GT=30 guest 'systemctl show -p InvocationID --value lbd') || fail "systemctl show lbd failed"
+    GT=30 guest "${1:-true} && systemctl restart --no-block lbd" || fail "systemctl restart lbd could not be queued"
+    wait_guest 300 "lbd was not restarted (its invocation stayed $inv)" "[ \"\$(systemctl show -p InvocationID --value lbd)\" != '$inv' ]"
+    wait_active lbd 600 "lbd.service did not come back after a restart"
+}
+restart_lbd
 curl_both "after systemctl restart lbd"
 
 if [ -n "${LB_IMAGE_EXCEPTION_BENCH:-}" ]; then
@@ -329,8 +336,7 @@ if [ -n "${LB_IMAGE_EXCEPTION_BENCH:-}" ]; then
     # the director's own address to the client (kernel -> exception path -> lbd -> wan NIC),
     # three times per kind; the median is reported.
     for kind in virtio-user tap; do
-        GT=30 guest "sed -i '/^exception = /d; s/^kernel_tap = .*/&\nexception = \"$kind\"/' /etc/lbd/lbd.toml && systemctl restart lbd" || fail "restart with exception = $kind"
-        wait_guest 180 "lbd did not come back with exception = $kind" 'systemctl is-active -q lbd'
+        restart_lbd "sed -i '/^exception = /d; s/^kernel_tap = .*/&\nexception = \"$kind\"/' /etc/lbd/lbd.toml"
         GT=30 guest 'journalctl -b -u lbd --no-pager | grep "exception path" | tail -1' | grep -q "exception path $kind" || fail "lbd did not take exception = $kind"
         wait_guest 60 "tap-wan has no address with exception = $kind" 'ip -br addr show tap-wan | grep -q 10.70.1.1/24'
         rates=()
