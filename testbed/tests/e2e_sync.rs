@@ -114,6 +114,7 @@ fn failover_and_back_lose_nothing(prefix: &str, workers: u32, peer_workers: u32)
         s["ready"] == true && s["daemons"].as_array().is_some_and(|d| d.iter().any(|d| d["role"] == "backup"))
     });
 
+    let held_since = Instant::now();
     let hold = tb
         .spawn("client", [env!("CARGO_BIN_EXE_lb-hold"), "--vip", VIP, "--tcp", "100", "--udp", "5300", "--every-ms", "200", "--secs", &HOLD_SECS.to_string()])
         .expect("lb-hold starts");
@@ -138,6 +139,13 @@ fn failover_and_back_lose_nothing(prefix: &str, workers: u32, peer_workers: u32)
     assert_eq!(s1["bulk_state"], "done", "director-1 preempted only after its bulk sync: {s1}");
     assert!(s1["bulk_received"].as_u64().unwrap_or(0) >= 101, "the bulk carried every held flow: {s1}");
     wait("director-2 BACKUP again", Duration::from_secs(5), &tb, || vrrp_state(&tb, 2) == "BACKUP");
+    // The held flows must still be running after the fail-back, or it went unchecked.
+    let failed_back = held_since.elapsed();
+    eprintln!("fail-back done {failed_back:?} into the {HOLD_SECS} s hold");
+    assert!(
+        failed_back + Duration::from_secs(5) <= Duration::from_secs(HOLD_SECS),
+        "the fail-back ended {failed_back:?} into a {HOLD_SECS} s hold: the held flows would not cross it for 5 s"
+    );
 
     let out = finish(hold, Duration::from_secs(HOLD_SECS + 30), "lb-hold");
     let wrk_out = finish(wrk, Duration::from_secs(HOLD_SECS + 30), "wrk");
