@@ -25,7 +25,7 @@ until_served() {
   "$tb" exec --name "$name" client -- bash -c '
     end=$(( $(date +%s) + 30 ))
     until curl -s -o /dev/null --connect-timeout 0.2 -m 0.4 http://10.70.1.100/; do
-      [ "$(date +%s)" -lt "$end" ] || { echo timeout; exit 1; }
+      [ "$(date +%s)" -lt "$end" ] || { echo "bench-takeover: VIP 1 (10.70.1.100) not served within 30 s" >&2; exit 1; }
     done
     date +%s.%N'
 }

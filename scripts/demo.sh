@@ -87,13 +87,18 @@ run client -- wrk -t 2 -c 16 -d 3s http://10.70.1.100/ | sed 's/^/  /'
 step "Health checks: lb-slowpath runs keepalived's checkers beside lbd (TCP_CHECK on :80, HTTP_GET with alpha on :8080 where rs .12's url answers 404, UDP_CHECK on :53)"
 x "$tb" exec --name "$name" director -- lbctl rs list
 
-# Seconds until `lbctl -Ln` does (want=1) or does not (want=0) list 10.70.2.12:80, at most 10.
+# Seconds until `lbctl -Ln` does (want=1) or does not (want=0) list 10.70.2.12:80; the demo
+# stops with an error when that has not happened within 10 s.
 wait_listed() {
   local want=$1 t0 now
   t0=$(date +%s.%N)
-  for _ in $(seq 100); do
+  while :; do
     if run director -- lbctl -Ln | grep -q ' 10.70.2.12:80 '; then now=1; else now=0; fi
     [ "$now" = "$want" ] && break
+    python3 -c "import sys,time; sys.exit(time.time()-float(sys.argv[1]) >= 10)" "$t0" || {
+      echo "demo: 10.70.2.12:80 is $([ "$now" = 1 ] && echo still || echo not) in lbctl -Ln after 10 s" >&2
+      return 1
+    }
     sleep 0.1
   done
   python3 -c "import sys,time; print(f'{time.time()-float(sys.argv[1]):.1f}')" "$t0"
@@ -101,7 +106,8 @@ wait_listed() {
 
 step "A backend dies: nginx and the UDP echo stop on rs-10.70.2.12"
 x "$tb" backend stop --name "$name" rs-10.70.2.12
-echo "  gone from lbctl -Ln after $(wait_listed 0) s (keepalived's bound for this config: 5 s)"
+took=$(wait_listed 0)
+echo "  gone from lbctl -Ln after $took s (keepalived's bound for this config: 5 s)"
 grep 'rs 10.70.2.12' "/run/lb-testbed/$name/slowpath.log" | tail -n 2 | sed 's/^/  /'
 for i in $(seq 6); do
   printf '  request %2d -> %s\n' "$i" "$(run client -- curl -sS -m 5 http://10.70.1.100/)"
@@ -109,7 +115,8 @@ done
 
 step "It comes back: the backend starts again"
 x "$tb" backend start --name "$name" rs-10.70.2.12
-echo "  back in lbctl -Ln after $(wait_listed 1) s (delay_loop 1 s)"
+took=$(wait_listed 1)
+echo "  back in lbctl -Ln after $took s (delay_loop 1 s)"
 sleep 1.5   # the UDP check's next round
 
 step "The running director through lbctl (gRPC), ipvsadm style: lbctl -Ln and lbctl -Lnc"
